@@ -1,0 +1,27 @@
+"""ALHuBERT: parameter-sharing distilled HuBERT (DistilALHuBERT) as a native Hugging Face Transformers model.
+
+Importing the package registers the model with the Auto classes and the `"audio-feature-extraction"` pipeline.
+"""
+
+from .configuration_alhubert import AlHubertConfig
+from .modeling_alhubert import (
+    AlHubertForCTC,
+    AlHubertForSequenceClassification,
+    AlHubertModel,
+    AlHubertPreTrainedModel,
+    default_feature_extractor,
+)
+from .registration import register
+
+register()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlHubertConfig",
+    "AlHubertForCTC",
+    "AlHubertForSequenceClassification",
+    "AlHubertModel",
+    "AlHubertPreTrainedModel",
+    "default_feature_extractor",
+]

@@ -1,0 +1,125 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""ALHuBERT configuration: HuBERT's settings plus ALBERT-style shared-layer groups.
+
+This file is uploaded to the Hub as remote code: it imports only torch, transformers and huggingface_hub.
+"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import HubertConfig
+
+
+LAYER_SHARING_MODES = ("cycle", "block")
+
+# Written into every saved config.json so that the Auto classes find the remote code on the Hub.
+ALHUBERT_AUTO_MAP = {
+    "AutoConfig": "configuration_alhubert.AlHubertConfig",
+    "AutoModel": "modeling_alhubert.AlHubertModel",
+    "AutoModelForCTC": "modeling_alhubert.AlHubertForCTC",
+    "AutoModelForAudioClassification": "modeling_alhubert.AlHubertForSequenceClassification",
+}
+
+# The released DistilALHuBERT students: HuBERT Base dimensions, 12 applications of 2, 3 or 4 distinct layers.
+_RELEASED_STUDENT = {
+    "hidden_size": 768,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "do_stable_layer_norm": False,
+    "feat_extract_norm": "group",
+    "conv_bias": False,
+    "do_normalize": False,
+    "hidden_dropout": 0.1,
+    "attention_dropout": 0.1,
+    "activation_dropout": 0.0,
+    "feat_proj_dropout": 0.0,
+    "layerdrop": 0.0,
+}
+PRESETS = {
+    "small": {**_RELEASED_STUDENT, "num_hidden_groups": 2},
+    "middle": {**_RELEASED_STUDENT, "num_hidden_groups": 3},
+    "large": {**_RELEASED_STUDENT, "num_hidden_groups": 4},
+}
+
+
+@strict
+class AlHubertConfig(HubertConfig):
+    r"""
+    Configuration of an ALHuBERT model: a [`HubertConfig`] whose `num_hidden_layers` layer applications share the
+    parameters of `num_hidden_groups` distinct transformer layers.
+
+    num_hidden_layers (`int`, defaults to 12):
+        Number of layer applications. `hidden_states` has `num_hidden_layers + 1` entries.
+    num_hidden_groups (`int`, defaults to 2):
+        Number of distinct layers (parameter sets), between 1 and `num_hidden_layers`.
+    layer_sharing (`str`, defaults to `"cycle"`):
+        Which distinct layer application `i` uses: `"cycle"` takes layer `i % num_hidden_groups` (the original
+        DistilALHuBERT order, L0 L1 L0 L1 ...); `"block"` takes layer `i // (num_hidden_layers // num_hidden_groups)`
+        (ALBERT's order, L0 L0 ... L1 L1 ...).
+    do_normalize (`bool`, defaults to `False`):
+        Whether input waveforms are normalised to zero mean and unit variance (the original's `normalize`). Saved
+        feature extractors follow this setting.
+
+    Example:
+
+    ```python
+    >>> from alhubert import AlHubertConfig, AlHubertModel
+    >>> model = AlHubertModel(AlHubertConfig.from_preset("small"))  # 2 distinct layers x 6 = 12 applications
+    ```"""
+
+    model_type = "alhubert"
+
+    num_hidden_groups: int = 2
+    layer_sharing: str = "cycle"
+    do_normalize: bool = False
+    layerdrop: float | int = 0.0
+
+    def __post_init__(self, **kwargs):
+        self._check_architecture()
+        super().__post_init__(**kwargs)
+
+    def _check_architecture(self):
+        """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads}); change one of them."
+            )
+        lengths = {"conv_dim": len(self.conv_dim), "conv_kernel": len(self.conv_kernel), "conv_stride": len(self.conv_stride)}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"conv_dim, conv_kernel and conv_stride must have the same length, got {lengths}.")
+        if self.layer_sharing not in LAYER_SHARING_MODES:
+            raise ValueError(f"layer_sharing must be one of {LAYER_SHARING_MODES}, got {self.layer_sharing!r}.")
+        if not 1 <= self.num_hidden_groups <= self.num_hidden_layers:
+            raise ValueError(
+                f"num_hidden_groups ({self.num_hidden_groups}) must be between 1 and num_hidden_layers "
+                f"({self.num_hidden_layers})."
+            )
+        if self.layer_sharing == "block" and self.num_hidden_layers % self.num_hidden_groups != 0:
+            raise ValueError(
+                f'layer_sharing="block" needs num_hidden_layers ({self.num_hidden_layers}) to be a multiple of '
+                f'num_hidden_groups ({self.num_hidden_groups}); use layer_sharing="cycle" or change the counts.'
+            )
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "AlHubertConfig":
+        """The configuration of a released DistilALHuBERT student: `"small"`, `"middle"` or `"large"`."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def distinct_layer_index(self, application: int) -> int:
+        """Index of the distinct layer that layer application `application` (0-based) uses."""
+        if self.layer_sharing == "cycle":
+            return application % self.num_hidden_groups
+        return application // (self.num_hidden_layers // self.num_hidden_groups)
+
+    @property
+    def receptive_field(self) -> int:
+        """Fewest input samples that give one output frame (400 for the HuBERT feature encoder)."""
+        field = 1
+        for kernel, stride in reversed(list(zip(self.conv_kernel, self.conv_stride))):
+            field = (field - 1) * stride + kernel
+        return field
+
+
+__all__ = ["AlHubertConfig"]

@@ -1,0 +1,252 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch ALHuBERT: HuBERT with a few distinct transformer layers applied again and again (DistilALHuBERT).
+
+Only what differs from Transformers' HuBERT is written here: the encoders hold `num_hidden_groups` distinct layers
+and apply them `num_hidden_layers` times. This file is uploaded to the Hub as remote code: it imports only torch and
+transformers (and its sibling `configuration_alhubert.py`).
+"""
+
+import os
+
+import torch
+from torch import nn
+from transformers import Wav2Vec2FeatureExtractor
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from transformers.integrations.fsdp import is_fsdp_managed_module
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.models.hubert.modeling_hubert import (
+    HubertEncoder,
+    HubertEncoderLayer,
+    HubertEncoderLayerStableLayerNorm,
+    HubertEncoderStableLayerNorm,
+    HubertFeatureEncoder,
+    HubertFeatureProjection,
+    HubertForCTC,
+    HubertForSequenceClassification,
+    HubertModel,
+    HubertPositionalConvEmbedding,
+    HubertPreTrainedModel,
+)
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
+
+
+class AlHubertEncoderMixin:
+    """Applies the `num_hidden_groups` distinct layers `num_hidden_layers` times, in the configured order."""
+
+    def _build(self, config, layer_class):
+        nn.Module.__init__(self)
+        self.config = config
+        self.pos_conv_embed = HubertPositionalConvEmbedding(config)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_groups)])
+        self.gradient_checkpointing = False
+
+    def _apply_layers(self, hidden_states, attention_mask, depth, **kwargs):
+        if attention_mask is not None:
+            # padded frames are zero before the positional convolution, as in HuBERT
+            hidden_states = hidden_states.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
+        hidden_states = hidden_states + self.pos_conv_embed(hidden_states)
+        if not self.config.do_stable_layer_norm:
+            hidden_states = self.layer_norm(hidden_states)
+        hidden_states = self.dropout(hidden_states)
+
+        synced_gpus = is_deepspeed_zero3_enabled() or is_fsdp_managed_module(self)
+        for application in range(depth):
+            if self.training and self.config.layerdrop > 0.0 and not synced_gpus:
+                if torch.rand([]) < self.config.layerdrop:
+                    continue
+            layer = self.layers[self.config.distinct_layer_index(application)]
+            hidden_states = layer(hidden_states, attention_mask=attention_mask, **kwargs)
+
+        if self.config.do_stable_layer_norm and depth == self.config.num_hidden_layers:
+            hidden_states = self.layer_norm(hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class AlHubertEncoder(AlHubertEncoderMixin, HubertEncoder):
+    """Post-LN encoder (HuBERT Base order) with shared layers."""
+
+    def __init__(self, config):
+        self._build(config, HubertEncoderLayer)
+
+    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
+        return self._apply_layers(hidden_states, attention_mask, depth or self.config.num_hidden_layers, **kwargs)
+
+
+class AlHubertEncoderStableLayerNorm(AlHubertEncoderMixin, HubertEncoderStableLayerNorm):
+    """Pre-LN encoder (HuBERT Large order, `do_stable_layer_norm=True`) with shared layers."""
+
+    def __init__(self, config):
+        self._build(config, HubertEncoderLayerStableLayerNorm)
+
+    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
+        return self._apply_layers(hidden_states, attention_mask, depth or self.config.num_hidden_layers, **kwargs)
+
+
+def default_feature_extractor(config: AlHubertConfig) -> Wav2Vec2FeatureExtractor:
+    """The 16 kHz feature extractor that matches `config` (normalisation as trained; attention masks always)."""
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        do_normalize=config.do_normalize,
+        return_attention_mask=True,
+    )
+
+
+class AlHubertPreTrainedModel(HubertPreTrainedModel):
+    """Base class of the ALHuBERT models: weight initialisation, remote-code saving and input checks."""
+
+    config: AlHubertConfig
+    config_class = AlHubertConfig
+    base_model_prefix = "alhubert"
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as HuBERT does, plus the remote-code files, a full `auto_map` and a matching feature extractor.
+
+        A `preprocessor_config.json` already in `save_directory` (for example a processor with a tokenizer) is kept.
+        """
+        self.config.auto_map = dict(ALHUBERT_AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        is_main_process = kwargs.get("is_main_process", True)
+        if is_main_process and not os.path.exists(os.path.join(save_directory, "preprocessor_config.json")):
+            default_feature_extractor(self.config).save_pretrained(save_directory)
+
+    def _check_inputs(self, input_values, attention_mask):
+        if not torch.is_tensor(input_values) or input_values.dim() != 2 or not input_values.is_floating_point():
+            described = (
+                f"a {input_values.dim()}-D {input_values.dtype} tensor" if torch.is_tensor(input_values)
+                else type(input_values).__name__
+            )
+            raise ValueError(
+                f"input_values must be a 2-D float tensor (batch, samples) of raw 16 kHz audio, got {described}. "
+                "Use a Wav2Vec2FeatureExtractor (or `input_values[None]` for one 1-D waveform)."
+            )
+        field = self.config.receptive_field
+        if input_values.shape[1] < field:
+            raise ValueError(
+                f"input_values has {input_values.shape[1]} samples, fewer than the feature encoder's receptive field "
+                f"({field} samples, {1000 * field / 16000:.0f} ms at 16 kHz); pad or drop such short audio."
+            )
+        if attention_mask is not None and tuple(attention_mask.shape) != tuple(input_values.shape):
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but input_values has shape "
+                f"{tuple(input_values.shape)}; they must match (1 for real samples, 0 for padding)."
+            )
+        if not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
+            raise ValueError("input_values contains NaN or infinite samples; clean the audio before the model.")
+
+
+class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
+    """The bare ALHuBERT encoder, returning hidden states (one per layer application)."""
+
+    def __init__(self, config: AlHubertConfig):
+        AlHubertPreTrainedModel.__init__(self, config)
+        self.config = config
+        self.feature_extractor = HubertFeatureEncoder(config)
+        self.feature_projection = HubertFeatureProjection(config)
+        if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
+            self.masked_spec_embed = nn.Parameter(torch.Tensor(config.hidden_size).uniform_())
+        if config.do_stable_layer_norm:
+            self.encoder = AlHubertEncoderStableLayerNorm(config)
+        else:
+            self.encoder = AlHubertEncoder(config)
+        self.post_init()
+
+    def freeze_feature_encoder(self):
+        """Stop gradients into the convolutional feature encoder (for fine-tuning)."""
+        self.feature_extractor._freeze_parameters()
+
+    @merge_with_config_defaults
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        mask_time_indices: torch.Tensor | None = None,
+        depth: int | None = None,
+        **kwargs,
+    ) -> BaseModelOutput:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch_size, samples)`):
+            Raw 16 kHz waveforms, as returned by a `Wav2Vec2FeatureExtractor`.
+        attention_mask (`torch.LongTensor` of shape `(batch_size, samples)`, *optional*):
+            1 for real samples, 0 for padding.
+        mask_time_indices (`torch.BoolTensor` of shape `(batch_size, frames)`, *optional*):
+            Frames to replace by the learned mask embedding.
+        depth (`int`, *optional*):
+            Elastic depth: run only the first `depth` layer applications (1..num_hidden_layers) and skip the rest.
+            `last_hidden_state` then equals `hidden_states[depth]` of the full run, at a fraction of its cost.
+        """
+        self._check_inputs(input_values, attention_mask)
+        if depth is not None and not (isinstance(depth, int) and 1 <= depth <= self.config.num_hidden_layers):
+            raise ValueError(f"depth must be an integer between 1 and {self.config.num_hidden_layers}, got {depth!r}.")
+
+        extract_features = self.feature_extractor(input_values).transpose(1, 2)
+        if attention_mask is not None:
+            attention_mask = self._get_feature_vector_attention_mask(extract_features.shape[1], attention_mask)
+        hidden_states = self.feature_projection(extract_features)
+        hidden_states = self._mask_hidden_states(
+            hidden_states, mask_time_indices=mask_time_indices, attention_mask=attention_mask
+        )
+        encoder_outputs = self.encoder(hidden_states, attention_mask=attention_mask, depth=depth, **kwargs)
+        return BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state)
+
+
+class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
+    """ALHuBERT with a linear CTC head, for speech recognition."""
+
+    def __init__(self, config: AlHubertConfig, target_lang: str | None = None):
+        AlHubertPreTrainedModel.__init__(self, config)
+        if config.vocab_size is None:
+            raise ValueError("AlHubertForCTC needs config.vocab_size (the size of the CTC tokenizer's vocabulary).")
+        self.alhubert = AlHubertModel(config)
+        self.dropout = nn.Dropout(config.final_dropout)
+        self.target_lang = target_lang
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    @property
+    def hubert(self):
+        # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
+        return self.alhubert
+
+
+class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequenceClassification):
+    """ALHuBERT with mean pooling and a linear classifier, for utterance-level tasks."""
+
+    def __init__(self, config: AlHubertConfig):
+        AlHubertPreTrainedModel.__init__(self, config)
+        self.alhubert = AlHubertModel(config)
+        num_layers = config.num_hidden_layers + 1
+        if config.use_weighted_layer_sum:
+            self.layer_weights = nn.Parameter(torch.ones(num_layers) / num_layers)
+        self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
+        self.classifier = nn.Linear(config.classifier_proj_size, config.num_labels)
+        self.post_init()
+
+    @property
+    def hubert(self):
+        return self.alhubert
+
+
+AlHubertConfig.register_for_auto_class()
+AlHubertModel.register_for_auto_class("AutoModel")
+AlHubertForCTC.register_for_auto_class("AutoModelForCTC")
+AlHubertForSequenceClassification.register_for_auto_class("AutoModelForAudioClassification")
+
+__all__ = [
+    "AlHubertForCTC",
+    "AlHubertForSequenceClassification",
+    "AlHubertModel",
+    "AlHubertPreTrainedModel",
+    "default_feature_extractor",
+]

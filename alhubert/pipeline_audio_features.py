@@ -1,0 +1,96 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""The `"audio-feature-extraction"` pipeline: audio in, hidden states of a speech encoder out.
+
+Transformers' `"feature-extraction"` pipeline is text-only. This one takes a file path, a 1-D numpy array at the
+feature extractor's sampling rate, or a `{"array", "sampling_rate"}` dict (as in `datasets`), and returns the
+hidden states of one layer, shape (frames, hidden_size), or of all layers, shape (layers + 1, frames, hidden_size).
+It imports only numpy, torch and transformers (librosa for files and resampling), so it can ship as Hub remote code.
+"""
+
+import inspect
+
+import numpy as np
+import torch
+from transformers import Pipeline
+
+
+def load_audio(path: str, sampling_rate: int) -> np.ndarray:
+    """Decode any file librosa reads into mono float32 at `sampling_rate`, with a clear error when it cannot."""
+    import librosa
+
+    try:
+        audio, _ = librosa.load(path, sr=sampling_rate, mono=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Audio file not found: {path}") from None
+    except Exception as error:  # librosa raises several types for undecodable files
+        raise ValueError(f"Cannot decode audio file {path}: {error}") from error
+    return audio.astype(np.float32)
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Down-mix (channels first or last) and resample a waveform to `target_sr`."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
+    if orig_sr != target_sr:
+        import librosa
+
+        audio = librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr)
+    return audio
+
+
+class AudioFeatureExtractionPipeline(Pipeline):
+    """Extract hidden states from raw audio with any speech encoder that returns `hidden_states`.
+
+    Call arguments: `layer` (int: that entry of `hidden_states`, 0 = encoder input; `"all"`: every entry stacked;
+    default: `last_hidden_state`).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = True
+    _load_tokenizer = False
+
+    def _sanitize_parameters(self, layer=None, **kwargs):
+        forward_params = {}
+        if layer is not None:
+            num_layers = self.model.config.num_hidden_layers
+            if layer != "all" and not (isinstance(layer, int) and -num_layers - 1 <= layer <= num_layers):
+                raise ValueError(f'layer must be "all" or an integer in [0, {num_layers}] (negative counts from the end), got {layer!r}.')
+            forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
+        return {}, forward_params, {}
+
+    def preprocess(self, inputs):
+        sampling_rate = self.feature_extractor.sampling_rate
+        if isinstance(inputs, str):
+            inputs = load_audio(inputs, sampling_rate)
+        elif isinstance(inputs, dict):
+            if "sampling_rate" not in inputs or not ("array" in inputs or "raw" in inputs):
+                raise ValueError('A dict input needs "array" (or "raw") and "sampling_rate" keys.')
+            array = inputs["array"] if "array" in inputs else inputs["raw"]
+            inputs = resample(array, inputs["sampling_rate"], sampling_rate)
+        elif isinstance(inputs, torch.Tensor):
+            inputs = inputs.detach().cpu().numpy()
+        if not isinstance(inputs, np.ndarray) or inputs.ndim != 1:
+            raise ValueError(
+                "Expected a file path, a 1-D waveform (numpy array or tensor) at "
+                f"{sampling_rate} Hz, or a dict with 'array' and 'sampling_rate'; got {type(inputs).__name__}"
+                + (f" of shape {inputs.shape}" if hasattr(inputs, "shape") else "")
+            )
+        processed = self.feature_extractor(inputs, sampling_rate=sampling_rate, return_tensors="pt")
+        if self.dtype is not None:
+            processed["input_values"] = processed["input_values"].to(self.dtype)
+        return processed
+
+    def _forward(self, model_inputs, layer=None):
+        if layer is None:
+            return {"features": self.model(**model_inputs).last_hidden_state}
+        if layer == "all":
+            return {"features": torch.stack(self.model(**model_inputs, output_hidden_states=True).hidden_states, 1)}
+        kwargs = {"output_hidden_states": True}
+        if "depth" in inspect.signature(self.model.forward).parameters:
+            kwargs["depth"] = max(layer, 1)  # elastic depth: skip the layers above the one asked for
+        return {"features": self.model(**model_inputs, **kwargs).hidden_states[layer]}
+
+    def postprocess(self, model_outputs):
+        return model_outputs["features"][0].float().cpu().numpy()

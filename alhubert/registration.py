@@ -1,0 +1,36 @@
+"""Registration of ALHuBERT with Transformers' Auto classes and pipeline registry (run on `import alhubert`)."""
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForCTC,
+    AutoProcessor,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Processor,
+)
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .configuration_alhubert import AlHubertConfig
+from .modeling_alhubert import AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
+from .pipeline_audio_features import AudioFeatureExtractionPipeline
+
+AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
+
+
+def register():
+    """Make `AutoModel*`, `AutoFeatureExtractor`, `AutoProcessor` and `pipeline()` know ALHuBERT (idempotent)."""
+    model_type = AlHubertConfig.model_type
+    AutoConfig.register(model_type, AlHubertConfig, exist_ok=True)
+    AutoModel.register(AlHubertConfig, AlHubertModel, exist_ok=True)
+    AutoModelForCTC.register(AlHubertConfig, AlHubertForCTC, exist_ok=True)
+    AutoModelForAudioClassification.register(AlHubertConfig, AlHubertForSequenceClassification, exist_ok=True)
+    AutoFeatureExtractor.register(AlHubertConfig, Wav2Vec2FeatureExtractor, exist_ok=True)
+    AutoProcessor.register(AlHubertConfig, Wav2Vec2Processor, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(
+        AUDIO_FEATURE_EXTRACTION_TASK,
+        pipeline_class=AudioFeatureExtractionPipeline,
+        pt_model=AutoModel,
+        type="audio",
+    )

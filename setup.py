@@ -1,0 +1,47 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="alhubert",
+    version="0.1.0",
+    description="ALHuBERT / DistilALHuBERT: parameter-sharing distilled HuBERT for Hugging Face Transformers",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["alhubert", "alhubert.*"]),
+    package_data={"alhubert": ["metrics/*/*.py"]},
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5.20,<6",
+        "huggingface_hub>=1.0",
+        "safetensors",
+        "numpy",
+        "librosa>=0.10",
+        "soundfile",
+    ],
+    extras_require={
+        "train": [
+            "datasets>=4.0",
+            "torchcodec",
+            "accelerate>=1.0",
+            "evaluate>=0.4",
+            "jiwer",
+            "pyyaml",
+            "tensorboard",
+        ],
+        "ctc-lm": ["pyctcdecode", "kenlm"],
+        "dev": [
+            "datasets>=4.0",
+            "torchcodec",
+            "accelerate>=1.0",
+            "evaluate>=0.4",
+            "jiwer",
+            "pyyaml",
+            "tensorboard",
+            "matplotlib",
+            "pytest",
+            "pytest-xdist",
+        ],
+    },
+    entry_points={"console_scripts": ["alhubert=alhubert.cli:main"]},
+)
