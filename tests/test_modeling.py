@@ -1,9 +1,11 @@
 import logging
+import warnings
 
 import pytest
 import torch
 from safetensors import safe_open
 from transformers import AutoModel, HubertConfig, HubertModel
+from transformers.utils import logging as transformers_logging
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
 from conftest import padded_batch, tiny_config_kwargs
@@ -56,7 +58,16 @@ def test_equals_hubert_with_distinct_layers_repeated(overrides):
         torch.testing.assert_close(mine, reference, atol=1e-6, rtol=0)
 
 
-def test_each_distinct_layer_is_stored_once(tmp_path, caplog):
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_each_distinct_layer_is_stored_once(tmp_path):
     model = build(num_hidden_layers=6, num_hidden_groups=2)
     layer_keys = {key.split(".")[2] for key in model.state_dict() if key.startswith("encoder.layers.")}
     assert layer_keys == {"0", "1"}
@@ -64,10 +75,19 @@ def test_each_distinct_layer_is_stored_once(tmp_path, caplog):
     assert model.num_parameters() == sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for p in model.parameters() if id(p) in unique
     )
-    with caplog.at_level(logging.WARNING):
-        model.save_pretrained(tmp_path)
-        loaded = AutoModel.from_pretrained(tmp_path)
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # transformers' logger does not propagate to the root logger: listen to it directly, and to warnings.warn
+    transformers_logger = transformers_logging.get_logger("transformers")
+    handler = _Records()
+    transformers_logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as python_warnings:
+            warnings.simplefilter("always")
+            model.save_pretrained(tmp_path)
+            loaded = AutoModel.from_pretrained(tmp_path)
+    finally:
+        transformers_logger.removeHandler(handler)
+    assert [r.getMessage() for r in handler.records] == []
+    assert [str(w.message) for w in python_warnings] == []
     with safe_open(tmp_path / "model.safetensors", "pt") as file:
         names = list(file.keys())
         storages = {file.get_tensor(n).data_ptr() for n in names}
