@@ -18,6 +18,7 @@ setup(
         "numpy",
         "librosa>=0.10",
         "soundfile",
+        "typer",
     ],
     extras_require={
         "train": [

@@ -15,6 +15,9 @@ from .registration import register
 
 register()
 
+from .conversion import convert_original_checkpoint  # noqa: E402
+from .upstream import UpstreamExpert  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -23,5 +26,7 @@ __all__ = [
     "AlHubertForSequenceClassification",
     "AlHubertModel",
     "AlHubertPreTrainedModel",
+    "UpstreamExpert",
+    "convert_original_checkpoint",
     "default_feature_extractor",
 ]

@@ -1,0 +1,425 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Conversion of original DistilALHuBERT checkpoints (S3PRL `.ckpt` files) into Transformers ALHuBERT models.
+
+An original checkpoint is a pickled dict: the student's state dict under `"alhubert"`, the model settings under
+`Config["alhubert"]`, and training state (`"Optimizer"`, `"Step"`, an `argparse.Namespace` under `"Args"`). It is
+read with `torch.load(weights_only=True)` allowing only `argparse.Namespace`; its conv-layer string, which the
+original code `eval()`s, is parsed here without executing anything.
+"""
+
+import argparse
+import ast
+import hashlib
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from transformers.utils import logging
+
+from .configuration_alhubert import AlHubertConfig
+from .hub import stage_for_upload, upload_staged
+from .model_cards import write_model_card
+from .modeling_alhubert import AlHubertModel
+
+
+logger = logging.get_logger(__name__)
+
+# The only globals besides tensors and plain containers that original checkpoints pickle (their `"Args"`).
+ALLOWED_GLOBALS = (argparse.Namespace,)
+# Longest feature encoder a conv-layer string may describe (HuBERT has 7 layers); bounds `[...] * n` expansion.
+MAX_CONV_LAYERS = 64
+
+_EXTRACTOR_MODES = {"default": "group", "layer_norm": "layer"}
+_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_new"}
+# Original state dict keys that belong to the distillation/pre-training heads, not to the feature model.
+_DROPPED_KEYS = re.compile(r"^(label_embs_concat|final_proj\..+)$")
+# Original key -> Transformers key. Every original key must match one rule (or `_DROPPED_KEYS`).
+_RENAME_RULES = (
+    (r"^mask_emb$", "masked_spec_embed"),
+    (r"^feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)$", r"feature_extractor.conv_layers.\1.conv.\2"),
+    (r"^feature_extractor\.conv_layers\.(\d+)\.2\.(weight|bias)$", r"feature_extractor.conv_layers.\1.layer_norm.\2"),
+    (r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)$",
+     r"feature_extractor.conv_layers.\1.layer_norm.\2"),
+    (r"^layer_norm\.(weight|bias)$", r"feature_projection.layer_norm.\1"),
+    (r"^post_extract_proj\.(weight|bias)$", r"feature_projection.projection.\1"),
+    (r"^encoder\.pos_conv\.0\.bias$", "encoder.pos_conv_embed.conv.bias"),
+    (r"^encoder\.pos_conv\.0\.(weight_g|parametrizations\.weight\.original0)$",
+     "encoder.pos_conv_embed.conv.parametrizations.weight.original0"),
+    (r"^encoder\.pos_conv\.0\.(weight_v|parametrizations\.weight\.original1)$",
+     "encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
+    (r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)$",
+     r"encoder.layers.\1.attention.\2_proj.\3"),
+    (r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)$", r"encoder.layers.\1.layer_norm.\2"),
+    (r"^encoder\.layers\.(\d+)\.fc1\.(weight|bias)$", r"encoder.layers.\1.feed_forward.intermediate_dense.\2"),
+    (r"^encoder\.layers\.(\d+)\.fc2\.(weight|bias)$", r"encoder.layers.\1.feed_forward.output_dense.\2"),
+    (r"^encoder\.layers\.(\d+)\.final_layer_norm\.(weight|bias)$", r"encoder.layers.\1.final_layer_norm.\2"),
+    (r"^encoder\.layer_norm\.(weight|bias)$", r"encoder.layer_norm.\1"),
+)
+
+
+class UntrustedCheckpointError(ValueError):
+    """A checkpoint needs Python globals beyond the ones original DistilALHuBERT checkpoints use."""
+
+
+def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
+    """Parse the original `extractor_conv_feature_layers` string into `(channels, kernel, stride)` triples.
+
+    Accepts what the original writes: list/tuple literals of integers, `+` between sequences and `*` by an integer,
+    e.g. `"[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"`. Nothing is executed; anything else is a `ValueError`.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"extractor_conv_feature_layers must be a string, got {type(spec).__name__}.")
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ValueError(f"extractor_conv_feature_layers {spec!r} is not a valid expression: {error.msg}.") from None
+    layers = _evaluate_conv_node(tree.body, spec)
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"extractor_conv_feature_layers {spec!r} must describe a non-empty list of conv layers.")
+    for layer in layers:
+        if not (isinstance(layer, tuple) and len(layer) == 3 and all(isinstance(v, int) and v > 0 for v in layer)):
+            raise ValueError(
+                f"extractor_conv_feature_layers {spec!r}: each conv layer must be a (channels, kernel, stride) tuple "
+                f"of positive integers, got {layer!r}."
+            )
+    return layers
+
+
+def _evaluate_conv_node(node, spec):
+    """Evaluate one node of the conv-layer grammar (int, list/tuple literal, sequence + sequence, sequence * int)."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_evaluate_conv_node(item, spec) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _evaluate_conv_node(node.left, spec), _evaluate_conv_node(node.right, spec)
+        if isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, (list, tuple)):
+            result = left + right
+        elif isinstance(node.op, ast.Mult) and {type(left), type(right)} in ({list, int}, {tuple, int}):
+            sequence, count = (left, right) if isinstance(right, int) else (right, left)
+            if count < 0 or len(sequence) * count > MAX_CONV_LAYERS:
+                raise ValueError(f"extractor_conv_feature_layers {spec!r}: repeat count {count} is out of range.")
+            result = sequence * count
+        else:
+            raise ValueError(
+                f"extractor_conv_feature_layers {spec!r}: unsupported operands for "
+                f"{'+' if isinstance(node.op, ast.Add) else '*'} ({type(left).__name__}, {type(right).__name__}); "
+                "only list + list and list * int are allowed."
+            )
+        if len(result) > MAX_CONV_LAYERS:
+            raise ValueError(f"extractor_conv_feature_layers {spec!r} describes more than {MAX_CONV_LAYERS} layers.")
+        return result
+    raise ValueError(
+        f"extractor_conv_feature_layers {spec!r} contains {ast.unparse(node)!r} ({type(node).__name__}), which the "
+        "conv-layer grammar does not allow: use integer tuples in lists joined by + and repeated with * int, "
+        'e.g. "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2".'
+    )
+
+
+def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
+    """Load an original `.ckpt` safely and check it holds an ALHuBERT student (`"alhubert"` and `Config["alhubert"]`).
+
+    Only tensors, plain containers and `argparse.Namespace` are unpickled. With `trust_checkpoint=True` any pickled
+    object is loaded (this can run code from the file: only for files from a trusted source).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}")
+    if trust_checkpoint:
+        logger.warning(f"Loading {path} with weights_only=False (trust_checkpoint): pickled code in it can run.")
+        checkpoint = _torch_load(path, weights_only=False)
+    else:
+        checkpoint = _safe_torch_load(path)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not the dict of an original checkpoint.")
+    if "alhubert" not in checkpoint:
+        if "Distiller" in checkpoint:
+            raise ValueError(
+                f"{path} is a DistilHuBERT checkpoint (its student is stored under 'Distiller'), not a DistilALHuBERT "
+                "one (stored under 'alhubert'). DistilHuBERT has no layer sharing: use S3PRL's 'distiller' upstream "
+                "or a transformers HubertModel for it."
+            )
+        raise ValueError(
+            f"{path} has no 'alhubert' entry (top-level keys: {sorted(map(str, checkpoint))}); it is not an original "
+            "DistilALHuBERT checkpoint."
+        )
+    config = checkpoint.get("Config")
+    if not isinstance(config, dict) or not isinstance(config.get("alhubert"), dict):
+        raise ValueError(f"{path} has no Config['alhubert'] dict, so its architecture is unknown; cannot convert it.")
+    return checkpoint
+
+
+def _torch_load(path, weights_only):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint written by torch.save; it could not be read ({type(error).__name__})."
+        ) from error
+
+
+def _safe_torch_load(path):
+    try:
+        with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
+            return _torch_load(path, weights_only=True)
+    except ValueError as error:
+        refused = _refused_globals(path, error.__cause__)
+        if not refused:
+            raise
+        raise UntrustedCheckpointError(
+            f"{path} pickles Python objects that original DistilALHuBERT checkpoints do not contain: "
+            f"{', '.join(refused)} (only tensors, plain containers and argparse.Namespace are allowed). Loading them "
+            "can run arbitrary code. If you trust the file's source, pass trust_checkpoint=True (--trust_checkpoint)."
+        ) from None
+
+
+def _refused_globals(path, error) -> list[str]:
+    """Names of the globals that made the weights-only unpickler refuse `path` (empty when it failed otherwise)."""
+    if not isinstance(error, pickle.UnpicklingError):
+        return []
+    allowed = {f"{cls.__module__}.{cls.__qualname__}" for cls in ALLOWED_GLOBALS}
+    if zipfile.is_zipfile(path):
+        try:
+            return sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(path)) - allowed)
+        except (RuntimeError, ValueError):
+            return []
+    return sorted(set(re.findall(r"unsupported GLOBAL (\S+)", str(error))) - allowed)
+
+
+def config_from_original(original: dict) -> AlHubertConfig:
+    """Map an original `Config["alhubert"]` dict to the equivalent `AlHubertConfig` (cyclic layer sharing)."""
+    required = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
+                "encoder_attention_heads", "conv_pos", "conv_pos_groups", "layer_norm_first",
+                "extractor_conv_feature_layers")
+    missing = [name for name in required if name not in original]
+    if missing:
+        raise ValueError(f"Config['alhubert'] lacks {missing}; these settings define the architecture.")
+    mode = original.get("extractor_mode", "default")
+    if mode not in _EXTRACTOR_MODES:
+        raise ValueError(f"Unknown extractor_mode {mode!r}; original models use one of {sorted(_EXTRACTOR_MODES)}.")
+    activation = original.get("activation_fn", "gelu")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"Unsupported activation_fn {activation!r}; supported: {sorted(_ACTIVATIONS)}.")
+    groups, repeats = original["encoder_layers"], original["repeat_time"]
+    for name, value in (("encoder_layers", groups), ("repeat_time", repeats)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
+    if original.get("extractor_dropout", 0.0):
+        logger.info("extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
+                    "it only affects training and is not kept.")
+    conv_layers = parse_conv_layers(original["extractor_conv_feature_layers"])
+    return AlHubertConfig(
+        conv_dim=[channels for channels, _, _ in conv_layers],
+        conv_kernel=[kernel for _, kernel, _ in conv_layers],
+        conv_stride=[stride for _, _, stride in conv_layers],
+        conv_bias=bool(original.get("conv_bias", False)),
+        feat_extract_norm=_EXTRACTOR_MODES[mode],
+        feat_extract_activation="gelu",
+        feat_proj_layer_norm=True,
+        hidden_size=original["encoder_embed_dim"],
+        intermediate_size=original["encoder_ffn_embed_dim"],
+        num_attention_heads=original["encoder_attention_heads"],
+        hidden_act=_ACTIVATIONS[activation],
+        num_conv_pos_embeddings=original["conv_pos"],
+        num_conv_pos_embedding_groups=original["conv_pos_groups"],
+        do_stable_layer_norm=bool(original["layer_norm_first"]),
+        num_hidden_groups=groups,
+        num_hidden_layers=groups * repeats,
+        layer_sharing="cycle",
+        hidden_dropout=original.get("dropout", 0.1),
+        attention_dropout=original.get("attention_dropout", 0.1),
+        activation_dropout=original.get("activation_dropout", 0.0),
+        feat_proj_dropout=original.get("dropout_input", 0.0),
+        layerdrop=original.get("encoder_layerdrop", 0.0),
+        mask_time_prob=original.get("mask_prob", 0.65),
+        mask_time_length=original.get("mask_length", 10),
+        mask_feature_prob=original.get("mask_channel_prob", 0.0),
+        mask_feature_length=original.get("mask_channel_length", 10),
+        do_normalize=bool(original.get("normalize", False)),
+    )
+
+
+def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
+    """Rename every original tensor to `model`'s key and check it against `model`'s shapes.
+
+    A missing `post_extract_proj` becomes an identity projection; `label_embs_concat` and `final_proj.*` are dropped
+    (logged). Any other unknown or missing key, or a shape mismatch, raises a `ValueError`.
+    """
+    expected = model.state_dict()
+    converted, unexpected = {}, []
+    for key, tensor in original_state_dict.items():
+        if _DROPPED_KEYS.match(key):
+            logger.info(f"Dropping {key}: a pre-training head of the original, not part of the feature model.")
+            continue
+        new_key = _rename(key)
+        if new_key == "masked_spec_embed" and new_key not in expected:
+            logger.info("Dropping mask_emb: the configuration has no time or feature masking (mask probability 0).")
+            continue
+        if new_key is None or new_key not in expected:
+            unexpected.append(key)
+            continue
+        converted[new_key] = tensor
+    if "feature_projection.projection.weight" not in converted and not any(
+        key.startswith("post_extract_proj.") for key in original_state_dict
+    ):
+        weight = expected["feature_projection.projection.weight"]
+        if weight.shape[0] == weight.shape[1]:
+            logger.info("No post_extract_proj in the checkpoint (conv dim == embed dim): using an identity projection")
+            converted["feature_projection.projection.weight"] = torch.eye(weight.shape[0], dtype=weight.dtype)
+            converted["feature_projection.projection.bias"] = torch.zeros(weight.shape[0], dtype=weight.dtype)
+    missing = sorted(set(expected) - set(converted))
+    if unexpected or missing:
+        raise ValueError(
+            "The checkpoint's weights do not match the architecture in its Config['alhubert']: "
+            + (f"unexpected keys {sorted(unexpected)}" if unexpected else "")
+            + ("; " if unexpected and missing else "")
+            + (f"missing keys (Transformers names) {missing}" if missing else "")
+            + ". Check encoder_layers, extractor_mode, conv_bias and encoder_embed_dim in the checkpoint's Config."
+        )
+    mismatched = [
+        f"{key}: checkpoint {tuple(tensor.shape)}, config {tuple(expected[key].shape)}"
+        for key, tensor in converted.items()
+        if tuple(tensor.shape) != tuple(expected[key].shape)
+    ]
+    if mismatched:
+        raise ValueError(
+            "Tensor shapes in the checkpoint differ from those its Config['alhubert'] implies: "
+            + "; ".join(mismatched)
+            + ". The file's weights and settings are inconsistent; check the dimensions in its Config."
+        )
+    return {key: tensor.to(expected[key].dtype) for key, tensor in converted.items()}
+
+
+def _rename(key: str) -> str | None:
+    for pattern, replacement in _RENAME_RULES:
+        if re.match(pattern, key):
+            return re.sub(pattern, replacement, key)
+    return None
+
+
+def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
+    """Build the `AlHubertModel` (eval mode) equivalent to an original checkpoint; returns it and the checkpoint."""
+    checkpoint = load_original_checkpoint(path, trust_checkpoint=trust_checkpoint)
+    config = config_from_original(checkpoint["Config"]["alhubert"])
+    model = AlHubertModel(config)
+    model.load_state_dict(convert_state_dict(checkpoint["alhubert"], model), strict=True)
+    return model.eval(), checkpoint
+
+
+def _source_description(path: Path, checkpoint: dict) -> str:
+    original = checkpoint["Config"]["alhubert"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    settings = ", ".join(
+        f"`{name}={original[name]!r}`"
+        for name in ("extractor_mode", "extractor_conv_feature_layers", "conv_bias", "layer_norm_first",
+                     "encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
+                     "encoder_attention_heads", "normalize")
+        if name in original
+    )
+    return (
+        f"Converted from the original DistilALHuBERT checkpoint `{path.name}` (SHA-256 `{digest}`, training step "
+        f"{checkpoint.get('Step', 'unknown')}) with `scripts/convert_original_checkpoint.py`. Original settings: "
+        f"{settings}. The {original['encoder_layers']} distinct layers are applied in the original cyclic order; "
+        "the converter is tested against outputs computed by the original code."
+    )
+
+
+def _teacher_model_id(checkpoint: dict) -> str:
+    """The Hub id of the teacher named in the original config (HuBERT Base when it is not recognised)."""
+    teacher_path = str(checkpoint["Config"].get("teacher", {}).get("path", "")).lower()
+    return "facebook/hubert-large-ll60k" if "hubert_large" in teacher_path else "facebook/hubert-base-ls960"
+
+
+def _original_recipe(checkpoint: dict) -> dict:
+    config = checkpoint["Config"]
+    original = config["alhubert"]
+    return {
+        "Teacher (original config)": f"{config.get('teacher', {}).get('model', 'unknown')} "
+        f"({Path(str(config.get('teacher', {}).get('path', 'unknown'))).name})",
+        "Loss": f"{original.get('loss_type', 'unknown')} + {original.get('cosine_loss', 0)} x cosine term",
+        "Student / teacher target layers (original numbering)":
+            f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last",
+        "Maximum utterance length (samples)": config.get("task", {}).get("sequence_length", "unknown"),
+        "Training steps of this checkpoint": checkpoint.get("Step", "unknown"),
+    }
+
+
+def convert_original_checkpoint(
+    checkpoint_path, output_dir, trust_checkpoint: bool = False, push_to_hub: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Convert an original `.ckpt` into a complete Transformers model directory (written atomically).
+
+    The directory holds `config.json` (with `auto_map`), `model.safetensors`, `preprocessor_config.json` (with the
+    original's input normalisation), the remote-code modules and a `README.md` model card. A non-empty `output_dir`
+    is only replaced with `overwrite=True`. With `push_to_hub="user/name"`, the directory is also uploaded.
+    """
+    checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"{output_dir} exists and is not a directory; choose another --output_dir.")
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{output_dir} is not empty; pass overwrite=True (--overwrite) to replace it.")
+        if output_dir.resolve() in checkpoint_path.resolve().parents:
+            raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
+    model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
+    logger.info(
+        f"Converted {checkpoint_path.name}: {model.config.num_hidden_groups} distinct layers x "
+        f"{model.config.num_hidden_layers // model.config.num_hidden_groups} repeats, "
+        f"{model.num_parameters():,} parameters."
+    )
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become the model directory's mode
+    try:
+        model.save_pretrained(staging)
+        write_model_card(
+            staging, model.config, model_id=push_to_hub, source=_source_description(checkpoint_path, checkpoint),
+            recipe=_original_recipe(checkpoint), base_model=_teacher_model_id(checkpoint),
+        )
+        for path in staging.iterdir():
+            path.chmod(0o666 & ~umask)
+        _replace_directory(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info(f"Wrote {output_dir}: {', '.join(sorted(p.name for p in output_dir.iterdir()))}")
+
+    if push_to_hub:
+        with tempfile.TemporaryDirectory() as upload_dir:
+            stage_for_upload(output_dir, Path(upload_dir) / "upload", repo_id=push_to_hub)
+            url = upload_staged(Path(upload_dir) / "upload", push_to_hub)
+        logger.info(f"Uploaded {output_dir} to {url}")
+    return output_dir
+
+
+def _replace_directory(new: Path, target: Path):
+    """Move the finished directory `new` to `target`, replacing an old `target` only once `new` is complete."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, old / target.name)
+    os.replace(new, target)
+    shutil.rmtree(old)
+
+
+__all__ = [
+    "ALLOWED_GLOBALS",
+    "UntrustedCheckpointError",
+    "config_from_original",
+    "convert_original_checkpoint",
+    "convert_state_dict",
+    "load_original_checkpoint",
+    "load_original_model",
+    "parse_conv_layers",
+]

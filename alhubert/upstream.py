@@ -1,0 +1,66 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""The original DistilALHuBERT feature interface (`UpstreamExpert`), usable as a custom S3PRL upstream.
+
+It takes a list of 1-D 16 kHz waveforms and returns the dict the original returns: `hidden_states` holds one entry
+per layer application (the original numbering: Transformers' `hidden_states[1:]`).
+"""
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+
+from .conversion import load_original_model
+from .modeling_alhubert import AlHubertModel
+
+
+class UpstreamExpert(nn.Module):
+    """ALHuBERT features with the original interface, from a converted directory, a Hub id or an original `.ckpt`.
+
+    Calling it on a list of 1-D 16 kHz waveforms returns `{"last_hidden_state", "hidden_states", "pad_mask",
+    "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
+    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams.
+    """
+
+    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
+        super().__init__()
+        path = Path(path_or_repo_id)
+        if path.is_file():
+            self.model, _ = load_original_model(path, trust_checkpoint=trust_checkpoint)
+        elif path.suffix == ".ckpt":
+            raise FileNotFoundError(f"Checkpoint not found: {path_or_repo_id}")
+        else:
+            self.model = AlHubertModel.from_pretrained(path_or_repo_id, **from_pretrained_kwargs)
+        self.eval()
+
+    def get_downsample_rates(self, key: str) -> int:
+        """Input samples per output frame, for every output key (320 for HuBERT's feature encoder)."""
+        return math.prod(self.model.config.conv_stride)
+
+    def forward(self, wavs: list[torch.Tensor]) -> dict:
+        if not isinstance(wavs, (list, tuple)) or not wavs:
+            raise ValueError("UpstreamExpert expects a non-empty list of 1-D 16 kHz waveform tensors.")
+        for index, wav in enumerate(wavs):
+            if not torch.is_tensor(wav) or wav.dim() != 1 or not wav.is_floating_point():
+                found = f"{wav.dim()}-D {wav.dtype} tensor" if torch.is_tensor(wav) else type(wav).__name__
+                raise ValueError(f"wavs[{index}] must be a 1-D float tensor of 16 kHz samples, got a {found}.")
+        if self.model.config.do_normalize:
+            # the original layer-normalises each waveform before padding
+            wavs = [F.layer_norm(wav, wav.shape) for wav in wavs]
+        lengths = torch.tensor([len(wav) for wav in wavs], device=wavs[0].device)
+        input_values = pad_sequence(list(wavs), batch_first=True)
+        attention_mask = (torch.arange(input_values.shape[1], device=lengths.device)[None] < lengths[:, None]).long()
+        outputs = self.model(input_values, attention_mask=attention_mask, output_hidden_states=True)
+        pad_mask = self.model._get_feature_vector_attention_mask(outputs.last_hidden_state.shape[1], attention_mask)
+        return {
+            "last_hidden_state": outputs.last_hidden_state,
+            "hidden_states": list(outputs.hidden_states[1:]),
+            "pad_mask": pad_mask.long(),
+            "paper": outputs.last_hidden_state,
+        }
+
+
+__all__ = ["UpstreamExpert"]
