@@ -1,0 +1,207 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""The `alhubert` command line: `alhubert extract` (features from audio files) and `alhubert info` (a model's shape).
+
+Built with Typer, like Transformers' own `transformers` command.
+"""
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+app = typer.Typer(
+    help="ALHuBERT command line: extract speech features, inspect saved models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class CommandError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""
+
+
+def _fail(message: str):
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+def load_encoder(model_name_or_path: str, device: str | None = None):
+    """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
+
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
+        model = AutoModel.from_pretrained(model_name_or_path)
+    except (OSError, ValueError) as error:
+        hint = "" if Path(model_name_or_path).is_dir() else " It is neither a local folder nor a reachable Hub model id."
+        raise CommandError(f"Cannot load the model {model_name_or_path!r}:{hint} {error}") from error
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), feature_extractor
+
+
+def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path, str]:
+    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder)."""
+    if len(set(audio)) != len(audio):
+        raise CommandError("An audio file is given twice; list each file once.")
+    if output.suffix == ".safetensors":
+        plan, files = {path: str(path) for path in audio}, [output]
+    elif output.suffix == ".npy":
+        if len(audio) != 1:
+            raise CommandError(
+                f"A .npy output holds one array but {len(audio)} audio files were given; use a .safetensors file "
+                "(one entry per audio file) or a folder (one .npy per audio file)."
+            )
+        plan, files = {audio[0]: str(output)}, [output]
+    elif output.suffix:
+        raise CommandError(f"Unsupported output {output}: use a .safetensors or .npy file, or a folder.")
+    else:
+        plan = {path: str(output / f"{path.stem}.npy") for path in audio}
+        if len(set(plan.values())) != len(plan):
+            raise CommandError("Several audio files share a name; write them to a .safetensors file, not a folder.")
+        files = [Path(name) for name in plan.values()]
+    existing = [name for name in files if name.exists()]
+    if existing and not overwrite:
+        raise CommandError(f"{existing[0]} already exists; pass --overwrite to replace it.")
+    return plan
+
+
+def _save_atomically(path: Path, write):
+    """Write with `write(temporary_path)` then move into place, so an interrupted run leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _audio_durations(audio: list[Path]) -> list[float]:
+    import librosa
+
+    durations = []
+    for path in audio:
+        if not path.is_file():
+            raise CommandError(f"Audio file not found: {path}")
+        try:
+            with warnings.catch_warnings():  # librosa warns before falling back to audioread
+                warnings.simplefilter("ignore", FutureWarning)
+                durations.append(librosa.get_duration(path=path))
+        except Exception as error:  # soundfile/audioread raise several types for undecodable files
+            raise CommandError(
+                f"Cannot read audio file {path} ({type(error).__name__}: {error}); is it an audio format librosa "
+                "(soundfile or FFmpeg) can decode?"
+            ) from None
+    return durations
+
+
+@app.command()
+def extract(
+    audio: Annotated[list[Path], typer.Argument(help="Audio files in any format librosa reads; resampled to 16 kHz.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model folder or Hub model id.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o",
+            help="A .safetensors file (one entry per audio file, keyed by its path), a .npy file (one audio file) "
+            "or a folder (one <name>.npy per audio file).",
+        ),
+    ],
+    layer: Annotated[
+        int | None,
+        typer.Option(help="hidden_states index: 0 = encoder input, k = output of layer application k. "
+                          "Default: the model's last_hidden_state."),
+    ] = None,
+    chunk_length_s: Annotated[
+        float, typer.Option(help="Longest audio (seconds) the model sees at once; longer files go in windows.")
+    ] = 30.0,
+    stride_length_s: Annotated[
+        float, typer.Option(help="Context (seconds) on each side of a window whose frames are dropped when stitching.")
+    ] = 5.0,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass (grouped by length).")] = 8,
+    device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when available, else cpu).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+):
+    """Extract one layer's features from audio files, in bounded memory for long recordings."""
+    import numpy as np
+    from safetensors.numpy import save_file
+    from tqdm.auto import tqdm
+
+    from .long_audio import LongAudioFeatureExtractor
+    from .pipeline_audio_features import load_audio
+
+    try:
+        destinations = _output_plan(audio, output, overwrite)
+        durations = _audio_durations(audio)
+        encoder, feature_extractor = load_encoder(model, device)
+        extractor = LongAudioFeatureExtractor(
+            encoder, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size
+        )
+        order = sorted(range(len(audio)), key=durations.__getitem__)  # similar lengths share batches
+        waveforms = (load_audio(str(audio[index]), feature_extractor.sampling_rate) for index in order)
+        features = {}
+        with tqdm(total=len(audio), unit="file", desc="Extracting") as progress:
+            for position, array in extractor(waveforms):
+                path = audio[order[position]]
+                if output.suffix == ".safetensors":
+                    features[destinations[path]] = array
+                else:
+                    _save_atomically(Path(destinations[path]), lambda name, a=array: np.save(name, a))
+                progress.update(1)
+        if output.suffix == ".safetensors":
+            metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
+            _save_atomically(output, lambda name: save_file(features, name, metadata=metadata))
+    except (CommandError, FileNotFoundError, ValueError) as error:  # ValueError: e.g. a layer out of range
+        _fail(str(error))
+    typer.echo(f"Wrote features of {len(audio)} file(s) to {output}")
+
+
+@app.command()
+def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]):
+    """Print a saved model's architecture, parameter count and layer-sharing pattern."""
+    from transformers import AutoConfig
+
+    from .configuration_alhubert import AlHubertConfig
+    from .model_cards import measure_saved_model, sharing_pattern
+
+    if not (model_dir / "config.json").is_file():
+        _fail(f"{model_dir} has no config.json; give a folder written by save_pretrained.")
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+        measured = measure_saved_model(model_dir)
+    except (OSError, ValueError) as error:
+        _fail(f"Cannot read the model in {model_dir}: {error}")
+    if not isinstance(config, AlHubertConfig):
+        _fail(f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model.")
+    lines = {
+        "Architecture": ", ".join(config.architectures or ["AlHubertModel"]),
+        "Distinct layers": config.num_hidden_groups,
+        "Layer applications": config.num_hidden_layers,
+        "Sharing": f"{config.layer_sharing}: {sharing_pattern(config)}",
+        "Hidden size / heads / FFN": f"{config.hidden_size} / {config.num_attention_heads} / {config.intermediate_size}",
+        "Layer norm": "pre-LN (stable)" if config.do_stable_layer_norm else "post-LN",
+        "Feature encoder": f"{len(config.conv_dim)} convolutions, {config.conv_dim[-1]} channels, "
+        f"{config.feat_extract_norm} norm, receptive field {config.receptive_field} samples",
+        "Parameters": f"{measured['parameters']:,}",
+        "Weights size": f"{measured['file_size_bytes']:,} bytes ({measured['file_size_bytes'] / 2**20:.1f} MiB)",
+    }
+    width = max(map(len, lines))
+    for name, value in lines.items():
+        typer.echo(f"{name:<{width}}  {value}")
+
+
+def main():
+    """Entry point of the `alhubert` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Preparing a saved ALHuBERT model for the Hugging Face Hub: a load check, then a staging folder to upload.
+
+The staged folder holds the weights, config (with `auto_map` and the `"audio-feature-extraction"` custom pipeline),
+feature extractor or processor files, the remote-code modules and a model card, so that Hub users need only
+Transformers and `trust_remote_code=True`.
+"""
+
+import fnmatch
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoFeatureExtractor
+from transformers.utils import logging
+
+from . import modeling_alhubert
+from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
+from .model_cards import write_model_card
+from .registration import AUDIO_FEATURE_EXTRACTION_TASK
+
+
+logger = logging.get_logger(__name__)
+
+PACKAGE_DIR = Path(__file__).parent
+# Uploaded next to the weights: the model code and the audio feature pipeline, all importable without `alhubert`.
+REMOTE_CODE_FILES = ("configuration_alhubert.py", "modeling_alhubert.py", "pipeline_audio_features.py")
+# What `save_pretrained` of the model, its feature extractor, tokenizer or processor writes; nothing else (training
+# state, logs, checkpoints) is uploaded.
+UPLOAD_PATTERNS = (
+    "config.json",
+    "*.safetensors",
+    "model.safetensors.index.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "README.md",
+)
+# The `custom_pipelines` entry that `Pipeline.save_pretrained` would write for the audio feature pipeline.
+CUSTOM_PIPELINES = {
+    AUDIO_FEATURE_EXTRACTION_TASK: {
+        "impl": "pipeline_audio_features.AudioFeatureExtractionPipeline",
+        "pt": ["AutoModel"],
+        "type": "audio",
+    }
+}
+
+
+def check_model_dir(model_dir) -> str:
+    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary.
+
+    Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"Model directory not found: {model_dir}")
+    for required in ("config.json", "preprocessor_config.json"):
+        if not (model_dir / required).is_file():
+            raise FileNotFoundError(
+                f"{model_dir} has no {required}; save the model (and its feature extractor) with save_pretrained."
+            )
+    if not any(model_dir.glob("*.safetensors")):
+        raise FileNotFoundError(f"{model_dir} has no *.safetensors weights; save the model with save_pretrained.")
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except Exception as error:
+        raise ValueError(f"{model_dir}/config.json does not load: {error}") from error
+    if not isinstance(config, AlHubertConfig):
+        raise ValueError(f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert').")
+    architecture = (config.architectures or ["AlHubertModel"])[0]
+    model_class = getattr(modeling_alhubert, architecture, None)
+    if model_class is None:
+        raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")
+    try:
+        model, loading_info = model_class.from_pretrained(model_dir, output_loading_info=True)
+    except Exception as error:
+        raise ValueError(f"The weights in {model_dir} do not load into {architecture}: {error}") from error
+    broken = {kind: keys for kind, keys in loading_info.items() if kind in ("missing_keys", "mismatched_keys") and keys}
+    if broken:
+        raise ValueError(f"The weights in {model_dir} do not match the config: {broken}. Re-save the model.")
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    waveform = np.random.default_rng(0).standard_normal(feature_extractor.sampling_rate).astype(np.float32)
+    inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
+    with torch.no_grad():
+        output = model.eval()(**inputs)[0]
+    if not torch.isfinite(output).all():
+        raise ValueError(f"The model in {model_dir} outputs NaN or infinite values for one second of noise.")
+    return f"{architecture}: {config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications"
+
+
+def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list[str]:
+    """Check `model_dir`, then copy into the new folder `staging_dir` everything a Hub repository needs.
+
+    The config gains `auto_map` and the custom pipeline, the remote-code modules come from this package, and a model
+    card is written when `model_dir` has no README.md. Returns the staged file names.
+    """
+    model_dir, staging_dir = Path(model_dir), Path(staging_dir)
+    if staging_dir.exists() and any(staging_dir.iterdir()):
+        raise FileExistsError(f"Staging folder {staging_dir} is not empty; choose a new or empty folder.")
+    logger.info("Load check passed: %s", check_model_dir(model_dir))
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS):
+            shutil.copy2(path, staging_dir / path.name)
+    for name in REMOTE_CODE_FILES:
+        shutil.copy2(PACKAGE_DIR / name, staging_dir / name)
+
+    config_path = staging_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["auto_map"] = {**config.get("auto_map", {}), **ALHUBERT_AUTO_MAP}
+    config["custom_pipelines"] = CUSTOM_PIPELINES
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    if not (staging_dir / "README.md").exists():
+        write_model_card(staging_dir, AlHubertConfig.from_pretrained(staging_dir), model_id=repo_id)
+    return sorted(path.name for path in staging_dir.iterdir())
+
+
+def upload_staged(staging_dir, repo_id: str, private: bool = False, revision: str | None = None, token=None) -> str:
+    """Create (or reuse) the model repository `repo_id` and upload the staged folder in one commit; returns its URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    if revision is not None:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=staging_dir,
+        revision=revision,
+        commit_message="Upload ALHuBERT model",
+    )
+    return getattr(commit, "commit_url", None) or str(repo_url)
+
+
+__all__ = ["CUSTOM_PIPELINES", "REMOTE_CODE_FILES", "check_model_dir", "stage_for_upload", "upload_staged"]

@@ -1,0 +1,167 @@
+import numpy as np
+import pytest
+import soundfile
+import torch
+from safetensors.numpy import load_file
+from typer.testing import CliRunner
+
+from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
+from alhubert.cli import app
+from alhubert.long_audio import LongAudioFeatureExtractor, extract_long_features, num_frames, plan_windows
+from alhubert.pipeline_audio_features import load_audio
+from conftest import tiny_config_kwargs
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    paths = [directory / "short.wav", directory / "long.flac"]
+    soundfile.write(paths[0], 0.1 * rng.standard_normal(16000).astype(np.float32), 16000)
+    soundfile.write(paths[1], 0.1 * rng.standard_normal(22050 * 3).astype(np.float32), 22050)  # resampled
+    return paths
+
+
+def reference_features(model_dir, path, layer):
+    model = AlHubertModel.from_pretrained(model_dir).eval()
+    waveform = torch.from_numpy(load_audio(str(path), 16000))[None]
+    with torch.no_grad():
+        return model(waveform, output_hidden_states=True).hidden_states[layer][0].numpy()
+
+
+def test_extract_to_safetensors_one_entry_per_file(model_dir, audio_files, tmp_path):
+    output = tmp_path / "features.safetensors"
+    args = ["extract", *map(str, audio_files), "--model", str(model_dir), "--layer", "3", "--output", str(output)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    features = load_file(output)
+    assert set(features) == set(map(str, audio_files))
+    for path in audio_files:
+        np.testing.assert_allclose(features[str(path)], reference_features(model_dir, path, 3), atol=1e-5, rtol=0)
+
+
+def test_extract_to_npy_and_to_a_folder(model_dir, audio_files, tmp_path):
+    single = tmp_path / "short.npy"
+    result = runner.invoke(app, ["extract", str(audio_files[0]), "-m", str(model_dir), "-o", str(single)])
+    assert result.exit_code == 0, result.output
+    assert np.load(single).shape == (num_frames(16000, AlHubertConfig(**tiny_config_kwargs())), 32)
+
+    folder = tmp_path / "features"
+    result = runner.invoke(app, ["extract", *map(str, audio_files), "-m", str(model_dir), "-o", str(folder), "--layer", "0"])
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in folder.iterdir()) == ["long.npy", "short.npy"]
+    np.testing.assert_allclose(np.load(folder / "long.npy"), reference_features(model_dir, audio_files[1], 0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda audio, model, out: [str(out.parent / "missing.wav"), "-m", model, "-o", str(out)], "Audio file not found"),
+        (lambda audio, model, out: [str(audio[0]), "-m", model, "-o", str(out), "--layer", "7"], "layer must be between 0 and 6"),
+        (lambda audio, model, out: [*map(str, audio), "-m", model, "-o", str(out.with_suffix(".npy"))], "holds one array"),
+        (lambda audio, model, out: [str(audio[0]), "-m", str(out.parent / "no-model"), "-o", str(out)], "Cannot load the model"),
+    ],
+    ids=["missing-audio", "layer-out-of-range", "npy-for-two-files", "missing-model"],
+)
+def test_extract_errors(model_dir, audio_files, tmp_path, make_args, message):
+    output = tmp_path / "out.safetensors"
+    result = runner.invoke(app, ["extract", *make_args(audio_files, str(model_dir), output)])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert not output.exists() and not output.with_suffix(".npy").exists()
+
+
+def test_extract_reports_unreadable_audio_and_keeps_existing_outputs(model_dir, audio_files, tmp_path):
+    garbage = tmp_path / "notes.wav"
+    garbage.write_text("this is not audio")
+    result = runner.invoke(app, ["extract", str(garbage), "-m", str(model_dir), "-o", str(tmp_path / "x.npy")])
+    assert result.exit_code == 1 and "Cannot read audio file" in result.output
+
+    existing = tmp_path / "existing.npy"
+    np.save(existing, np.zeros(3))
+    result = runner.invoke(app, ["extract", str(audio_files[0]), "-m", str(model_dir), "-o", str(existing)])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert np.load(existing).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_info_prints_architecture_and_sharing(model_dir):
+    result = runner.invoke(app, ["info", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    parameters = sum(t.numel() for t in AlHubertModel.from_pretrained(model_dir).state_dict().values())
+    assert "cycle: L0 L1 L0 L1 L0 L1" in result.output
+    assert f"{parameters:,}" in result.output
+    assert runner.invoke(app, ["info", str(model_dir.parent)]).exit_code == 1
+
+
+@pytest.mark.parametrize("total, chunk, context", [(10, 20, 2), (100, 20, 3), (101, 20, 4), (57, 11, 5)])
+def test_windows_cover_every_frame_once_with_context(total, chunk, context):
+    windows = plan_windows(total, chunk, context)
+    assert windows[0].keep_start == 0 and windows[-1].keep_end == total
+    for previous, window in zip(windows, windows[1:]):
+        assert previous.keep_end == window.keep_start
+    for window in windows:
+        assert window.end - window.start <= chunk and window.start <= window.keep_start < window.keep_end <= window.end
+        assert window.keep_start - window.start >= context or window.start == 0
+        assert window.end - window.keep_end >= context or window.end == total
+
+
+def test_plan_rejects_a_stride_that_eats_the_chunk():
+    with pytest.raises(ValueError, match="longer than twice the stride"):
+        plan_windows(100, 10, 5)
+
+
+@pytest.mark.parametrize("feat_extract_norm", ["group", "layer"])
+def test_chunked_features_match_one_pass(feat_extract_norm):
+    config = AlHubertConfig(**tiny_config_kwargs(feat_extract_norm=feat_extract_norm))
+    torch.manual_seed(0)
+    model = AlHubertModel(config).eval()
+    feature_extractor = default_feature_extractor(config)
+    waveform = np.random.default_rng(1).standard_normal(16000 * 8 + 123).astype(np.float32)
+    with torch.no_grad():
+        full = model(torch.from_numpy(waveform)[None], output_hidden_states=True).hidden_states[5][0].numpy()
+    one_window = extract_long_features(model, feature_extractor, waveform, layer=5, chunk_length_s=10, stride_length_s=1)
+    np.testing.assert_array_equal(one_window, full)  # no longer than a chunk: a single pass
+
+    chunked = extract_long_features(
+        model, feature_extractor, waveform, layer=5, chunk_length_s=3, stride_length_s=1, batch_size=2
+    )
+    assert chunked.shape == full.shape
+    relative_error = np.linalg.norm(chunked - full) / np.linalg.norm(full)
+    assert 0 < relative_error < 0.1  # random weights: a loose bound; benchmarks/long_audio.py measures it
+
+
+@pytest.mark.parametrize("feat_extract_norm", ["group", "layer"])
+def test_batching_files_of_different_lengths_changes_nothing(feat_extract_norm):
+    config = AlHubertConfig(**tiny_config_kwargs(feat_extract_norm=feat_extract_norm))
+    torch.manual_seed(0)
+    model = AlHubertModel(config).eval()
+    rng = np.random.default_rng(2)
+    waveforms = [rng.standard_normal(length).astype(np.float32) for length in (16000, 9000, 23000, 16000)]
+    extractor = LongAudioFeatureExtractor(model, default_feature_extractor(config), layer=2, batch_size=4)
+    results = dict(extractor(waveforms))
+    assert sorted(results) == [0, 1, 2, 3]
+    for index, waveform in enumerate(waveforms):
+        with torch.no_grad():
+            expected = model(torch.from_numpy(waveform)[None], output_hidden_states=True).hidden_states[2][0].numpy()
+        np.testing.assert_allclose(results[index], expected, atol=1e-5, rtol=0)
+
+
+def test_normalising_feature_extractor_normalises_the_whole_recording():
+    config = AlHubertConfig(**tiny_config_kwargs(do_normalize=True))
+    torch.manual_seed(0)
+    model = AlHubertModel(config).eval()
+    feature_extractor = default_feature_extractor(config)
+    waveform = (3.0 + 2.0 * np.random.default_rng(3).standard_normal(20000)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(**feature_extractor(waveform, sampling_rate=16000, return_tensors="pt")).last_hidden_state[0]
+    np.testing.assert_allclose(extract_long_features(model, feature_extractor, waveform), expected.numpy(), atol=1e-5)
