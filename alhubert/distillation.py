@@ -1,0 +1,427 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Layer-to-layer distillation of a frozen teacher (HuBERT, or any model returning `hidden_states`) into ALHuBERT.
+
+`distillation_loss` is the DistilHuBERT / DistilALHuBERT loss; `DistillationTrainer` is a `transformers.Trainer` that
+runs the teacher and the student on each batch and minimises it (spec section 4).
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from transformers import PreTrainedModel, Trainer
+from transformers.utils import logging
+
+from .modeling_alhubert import AlHubertModel
+
+
+logger = logging.get_logger(__name__)
+
+LOSS_TYPES = ("l2", "l1")
+PREDICTION_HEADS_DIR = "prediction_heads"
+
+
+@dataclass
+class DistillationArguments:
+    """What the student learns from the teacher: which hidden states, with which loss."""
+
+    student_layers: list[int] = field(
+        default_factory=lambda: [2, 4, 6, 8, 10, 12],
+        metadata={"help": "Student hidden_states indices (Transformers numbering: 0 = encoder input, k = output of "
+                          "layer application k) trained to match --teacher_layers, pair by pair."},
+    )
+    teacher_layers: list[int] = field(
+        default_factory=lambda: [2, 4, 6, 8, 10, 12],
+        metadata={"help": "Teacher hidden_states indices that are the targets, one per --student_layers entry."},
+    )
+    loss_type: str = field(
+        default="l2", metadata={"help": "Reconstruction loss: 'l2' (squared error) or 'l1'.", "choices": LOSS_TYPES}
+    )
+    cosine_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the mean -log(sigmoid(cosine similarity)) term, summed over pairs."}
+    )
+    feature_penalty_weight: float = field(
+        default=0.0, metadata={"help": "Weight of the mean squared conv feature encoder output (0 in the recipe)."}
+    )
+    feature_grad_mult: float = field(
+        default=0.1,
+        metadata={"help": "Scale of the gradient into the student's conv feature encoder (0 freezes it, 1 leaves "
+                          "it unchanged)."},
+    )
+    mask_padding: bool = field(
+        default=True,
+        metadata={"help": "Exclude padded frames from the loss means. False reproduces the original, which "
+                          "averages over every frame of the padded batch."},
+    )
+    pre_ln_targets: bool | None = field(
+        default=None,
+        metadata={"help": "Compare hidden states after the next layer's attention LayerNorm (the original's variant "
+                          "for pre-LN teachers such as HuBERT Large). Default: when the teacher is pre-LN."},
+    )
+    prediction_heads: bool = field(
+        default=False,
+        metadata={"help": "Train DistilHuBERT-style linear heads that map each selected student hidden state to the "
+                          "teacher's hidden size (needed when the sizes differ). Saved in the output directory's "
+                          f"'{PREDICTION_HEADS_DIR}/' folder, not inside the student."},
+    )
+    student_spec_augment: bool = field(
+        default=False,
+        metadata={"help": "Apply the student's SpecAugment masking during distillation (the original does not)."},
+    )
+
+    def __post_init__(self):
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")
+        if not self.student_layers or len(self.student_layers) != len(self.teacher_layers):
+            raise ValueError(
+                f"student_layers {self.student_layers} and teacher_layers {self.teacher_layers} must be non-empty "
+                "lists of the same length (one teacher target per student hidden state)."
+            )
+        for name in ("cosine_weight", "feature_penalty_weight", "feature_grad_mult"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+
+    @property
+    def pair_names(self) -> list[str]:
+        """One name per (student, teacher) pair, used in the logs: `"2_2"`, `"4_4"`, ..."""
+        return [f"{student}_{teacher}" for student, teacher in zip(self.student_layers, self.teacher_layers)]
+
+
+class DistillationLoss(NamedTuple):
+    """Total loss and its per-pair reconstruction (`rec`) and cosine (`sim`) terms, each of shape `(num_pairs,)`."""
+
+    loss: torch.Tensor
+    rec: torch.Tensor
+    sim: torch.Tensor
+
+
+def _masked_mean(values: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over every element (`frame_mask` None) or over the real frames; `values` is (B, T) or (B, T, D)."""
+    if frame_mask is None:
+        return values.mean()
+    weights = frame_mask.to(values.dtype)
+    if values.dim() == 3:
+        return (values * weights.unsqueeze(-1)).sum() / (weights.sum() * values.shape[-1]).clamp(min=1)
+    return (values * weights).sum() / weights.sum().clamp(min=1)
+
+
+def distillation_loss(
+    student_states: list[torch.Tensor],
+    teacher_states: list[torch.Tensor],
+    frame_mask: torch.Tensor | None = None,
+    loss_type: str = "l2",
+    cosine_weight: float = 1.0,
+) -> DistillationLoss:
+    """Sum over pairs of the mean L2/L1 error plus `cosine_weight` x the mean -log(sigmoid(cosine similarity)).
+
+    Each pair of (B, T, D) tensors is first trimmed to the shorter length in time. With a `frame_mask` (B, T), 1 for
+    real frames, the means run over real frames only; without one, over the whole padded batch (the original).
+    """
+    if len(student_states) != len(teacher_states):
+        raise ValueError(f"Got {len(student_states)} student states for {len(teacher_states)} teacher states.")
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}.")
+    rec_terms, sim_terms = [], []
+    for student, teacher in zip(student_states, teacher_states):
+        length = min(student.shape[1], teacher.shape[1])
+        student, teacher = student[:, :length], teacher[:, :length].to(student.dtype)
+        mask = frame_mask[:, :length] if frame_mask is not None else None
+        error = (student - teacher).pow(2) if loss_type == "l2" else (student - teacher).abs()
+        rec_terms.append(_masked_mean(error, mask))
+        similarity = F.cosine_similarity(student, teacher, dim=-1)
+        sim_terms.append(_masked_mean(-F.logsigmoid(similarity), mask))
+    rec, sim = torch.stack(rec_terms), torch.stack(sim_terms)
+    loss = rec.sum() + cosine_weight * sim.sum() if cosine_weight else rec.sum()
+    return DistillationLoss(loss=loss, rec=rec, sim=sim)
+
+
+def _next_layer_norm(model: nn.Module, index: int) -> nn.Module:
+    """The LayerNorm that the layer application after hidden state `index` starts with (the final one at the end)."""
+    config = model.config
+    if index >= config.num_hidden_layers:
+        return model.encoder.layer_norm
+    distinct = config.distinct_layer_index(index) if hasattr(config, "distinct_layer_index") else index
+    return model.encoder.layers[distinct].layer_norm
+
+
+def select_hidden_states(model: nn.Module, hidden_states, layers: list[int], pre_ln: bool) -> list[torch.Tensor]:
+    """`hidden_states[i]` for each `i` in `layers`, after the next layer's attention LayerNorm when `pre_ln`."""
+    selected = [hidden_states[index] for index in layers]
+    if pre_ln:
+        selected = [_next_layer_norm(model, index)(state) for index, state in zip(layers, selected)]
+    return selected
+
+
+class StudentWithPredictionHeads(nn.Module):
+    """The student plus one linear head per target that maps its hidden state to the teacher's size (DistilHuBERT)."""
+
+    def __init__(self, student: PreTrainedModel, teacher_hidden_size: int, student_layers: list[int]):
+        super().__init__()
+        self.student = student
+        self.student_layers = list(student_layers)
+        self.heads = nn.ModuleList(
+            nn.Linear(student.config.hidden_size, teacher_hidden_size) for _ in self.student_layers
+        )
+
+    def forward(self, input_values, attention_mask=None, pre_ln_targets: bool = False, **kwargs):
+        """The heads' predictions, one (B, T, teacher size) tensor per entry of `student_layers`."""
+        outputs = self.student(input_values, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+        states = select_hidden_states(self.student, outputs.hidden_states, self.student_layers, pre_ln_targets)
+        return [head(state) for head, state in zip(self.heads, states)]
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward, gradient multiplied by `scale` backward (fairseq's GradMultiply)."""
+
+    @staticmethod
+    def forward(ctx, tensor, scale):
+        ctx.scale = scale
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def check_feature_extractors(teacher_feature_extractor, student_feature_extractor):
+    """Raise a `ValueError` when teacher and student expect differently sampled or normalised input audio."""
+    if teacher_feature_extractor is None or student_feature_extractor is None:
+        return
+    for name in ("sampling_rate", "do_normalize"):
+        teacher_value = getattr(teacher_feature_extractor, name, None)
+        student_value = getattr(student_feature_extractor, name, None)
+        if teacher_value != student_value:
+            raise ValueError(
+                f"The teacher's feature extractor has {name}={teacher_value} but the student's has {name}="
+                f"{student_value}; both models see the same input_values, so they must agree. Build the student's "
+                f"feature extractor with {name}={teacher_value} (for do_normalize, set the student config's "
+                "do_normalize)."
+            )
+
+
+class DistillationTrainer(Trainer):
+    """A `Trainer` that distils a frozen `teacher` into the student `model` with `distillation_loss`.
+
+    The teacher runs in eval mode without gradients, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the
+    training device and outside DDP. Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the Trainer's logs.
+    The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel | None = None,
+        args=None,
+        *,
+        teacher: PreTrainedModel,
+        distillation_args: DistillationArguments | None = None,
+        teacher_dtype: torch.dtype | None = None,
+        teacher_feature_extractor=None,
+        **kwargs,
+    ):
+        self.distillation_args = distillation_args = distillation_args or DistillationArguments()
+        self.teacher = teacher
+        self.student = model
+        self._check_models(model, teacher, distillation_args)
+        check_feature_extractors(teacher_feature_extractor, kwargs.get("processing_class"))
+        self.pre_ln_targets = (
+            distillation_args.pre_ln_targets
+            if distillation_args.pre_ln_targets is not None
+            else bool(getattr(teacher.config, "do_stable_layer_norm", False))
+        )
+        if self.pre_ln_targets and not getattr(model.config, "do_stable_layer_norm", False):
+            raise ValueError(
+                "pre_ln_targets compares states after the next layer's attention LayerNorm, which needs a pre-LN "
+                "student (do_stable_layer_norm=True) like the pre-LN teacher; initialise the student from the teacher "
+                "or pass --pre_ln_targets false."
+            )
+        if distillation_args.prediction_heads:
+            model = StudentWithPredictionHeads(model, teacher.config.hidden_size, distillation_args.student_layers)
+        self._prepare_student_parameters()
+        self._feature_hook = self.student.feature_extractor.register_forward_hook(self._feature_encoder_hook)
+        self._feature_penalty = None
+        self._logged_terms = {"train": [], "eval": []}
+
+        super().__init__(model=model, args=args, **kwargs)
+        if self.args.remove_unused_columns:
+            logger.info("Setting remove_unused_columns=False: the collator needs the raw audio column.")
+            self.args.remove_unused_columns = False
+        self.model_accepts_loss_kwargs = False
+        self.loss_is_scaled_for_ga = False
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
+
+    @staticmethod
+    def _check_models(student, teacher, distillation_args: DistillationArguments):
+        if not isinstance(student, AlHubertModel):
+            raise TypeError(f"The student must be an AlHubertModel, got {type(student).__name__}.")
+        for role, model, layers in (
+            ("student", student, distillation_args.student_layers),
+            ("teacher", teacher, distillation_args.teacher_layers),
+        ):
+            count = model.config.num_hidden_layers
+            bad = [index for index in layers if not 0 <= index <= count]
+            if bad:
+                raise ValueError(
+                    f"{role}_layers {bad} out of range: the {role} has {count} layers, so its hidden_states indices "
+                    f"run from 0 (encoder input) to {count} (last layer). Fix --{role}_layers."
+                )
+        if student.config.hidden_size != teacher.config.hidden_size and not distillation_args.prediction_heads:
+            raise ValueError(
+                f"The student's hidden size ({student.config.hidden_size}) differs from the teacher's "
+                f"({teacher.config.hidden_size}); pass --prediction_heads to learn linear heads from the student's "
+                "size to the teacher's (DistilHuBERT-style), or give the student the teacher's hidden size."
+            )
+
+    def _prepare_student_parameters(self):
+        """Freeze what receives no gradient: the mask embedding without SpecAugment, the feature encoder at mult 0."""
+        if hasattr(self.student, "masked_spec_embed") and not self.distillation_args.student_spec_augment:
+            self.student.masked_spec_embed.requires_grad_(False)
+        if self.distillation_args.feature_grad_mult == 0:
+            self.student.freeze_feature_encoder()
+
+    def _feature_encoder_hook(self, module, inputs, output):
+        multiplier = self.distillation_args.feature_grad_mult
+        if output.requires_grad and multiplier not in (0.0, 1.0):
+            output = _ScaleGradient.apply(output, multiplier)
+        if self.distillation_args.feature_penalty_weight > 0:
+            self._feature_penalty = output.float().pow(2).mean()
+        return output
+
+    @contextlib.contextmanager
+    def _spec_augment(self):
+        """Switch the student's SpecAugment off for the duration of a forward pass, unless asked for."""
+        config = self.student.config
+        original = config.apply_spec_augment
+        config.apply_spec_augment = original and self.distillation_args.student_spec_augment
+        try:
+            yield
+        finally:
+            config.apply_spec_augment = original
+
+    def _teacher_states(self, input_values, attention_mask) -> list[torch.Tensor]:
+        dtype = next(self.teacher.parameters()).dtype
+        with torch.no_grad():
+            outputs = self.teacher(
+                input_values.to(dtype), attention_mask=attention_mask, output_hidden_states=True
+            )
+            states = select_hidden_states(
+                self.teacher, outputs.hidden_states, self.distillation_args.teacher_layers, self.pre_ln_targets
+            )
+        return [state.float() for state in states]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
+        args = self.distillation_args
+        input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
+        teacher_states = self._teacher_states(input_values, attention_mask)
+        with self._spec_augment():
+            if args.prediction_heads:
+                student_states = model(input_values, attention_mask=attention_mask, pre_ln_targets=self.pre_ln_targets)
+            else:
+                outputs = model(input_values, attention_mask=attention_mask, output_hidden_states=True)
+                student_states = select_hidden_states(
+                    self.student, outputs.hidden_states, args.student_layers, self.pre_ln_targets
+                )
+        frame_mask = None
+        if args.mask_padding and attention_mask is not None:
+            frame_mask = self.student._get_feature_vector_attention_mask(student_states[0].shape[1], attention_mask)
+        result = distillation_loss(
+            student_states, teacher_states, frame_mask, loss_type=args.loss_type, cosine_weight=args.cosine_weight
+        )
+        loss = result.loss
+        terms = [result.rec.detach(), result.sim.detach()]
+        if args.feature_penalty_weight > 0:
+            loss = loss + args.feature_penalty_weight * self._feature_penalty
+            terms.append(self._feature_penalty.detach().reshape(1))
+        self._logged_terms["train" if model.training else "eval"].append(torch.cat(terms))
+        return (loss, result) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Evaluation: the distillation loss only (there are no labels or logits to return)."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add the mean per-pair `rec_*` and `sim_*` terms since the last log (averaged over processes)."""
+        mode = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
+        if mode is not None and self._logged_terms[mode]:
+            terms = torch.stack(self._logged_terms[mode]).mean(dim=0)
+            if self.accelerator.num_processes > 1:
+                terms = self.accelerator.reduce(terms, reduction="mean")
+            self._logged_terms[mode] = []
+            prefix = "eval_" if mode == "eval" else ""
+            names = self.distillation_args.pair_names
+            values = terms.tolist()
+            for index, name in enumerate(names):
+                logs[f"{prefix}rec_{name}"] = values[index]
+                logs[f"{prefix}sim_{name}"] = values[len(names) + index]
+            if self.distillation_args.feature_penalty_weight > 0:
+                logs[f"{prefix}feature_penalty"] = values[-1]
+        super().log(logs, start_time)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Checkpoints as the Trainer saves them; the final model (`args.output_dir`) through `save_student`."""
+        output_dir = output_dir or self.args.output_dir
+        if os.path.abspath(output_dir) != os.path.abspath(self.args.output_dir):
+            return super().save_model(output_dir, _internal_call=_internal_call)
+        self.save_student(output_dir)
+        if self.args.push_to_hub and not _internal_call:
+            self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
+
+    def create_model_card(self, *args, **kwargs):
+        """Keep the ALHuBERT card written with `alhubert.model_cards` instead of the Trainer's generic one."""
+        if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
+            super().create_model_card(*args, **kwargs)
+
+    def save_student(self, output_dir: str):
+        """Save the student as a complete model directory (and the prediction heads, if any, in a sub-folder).
+
+        Files are written to a temporary folder first and then moved into `output_dir`, one by one, so an interrupted
+        save never leaves a half-written weights file behind.
+        """
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=output_dir, prefix=".saving-")
+        try:
+            self.student.save_pretrained(staging)
+            if self.processing_class is not None:
+                self.processing_class.save_pretrained(staging)
+            if self.distillation_args.prediction_heads:
+                heads = self.accelerator.unwrap_model(self.model).heads
+                os.makedirs(os.path.join(staging, PREDICTION_HEADS_DIR))
+                state = {key: value.detach().cpu().contiguous() for key, value in heads.state_dict().items()}
+                save_file(
+                    state,
+                    os.path.join(staging, PREDICTION_HEADS_DIR, "model.safetensors"),
+                    metadata={"student_layers": ",".join(map(str, self.distillation_args.student_layers)),
+                              "teacher_layers": ",".join(map(str, self.distillation_args.teacher_layers))},
+                )
+            for name in os.listdir(staging):
+                target = os.path.join(output_dir, name)
+                if os.path.isdir(target):
+                    shutil.rmtree(target)
+                os.replace(os.path.join(staging, name), target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = [
+    "DistillationArguments",
+    "DistillationLoss",
+    "DistillationTrainer",
+    "StudentWithPredictionHeads",
+    "check_feature_extractors",
+    "distillation_loss",
+    "select_hidden_states",
+]
