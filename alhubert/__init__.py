@@ -12,6 +12,7 @@ from .modeling_alhubert import (
     default_feature_extractor,
 )
 from .registration import register
+from .superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 
 register()
 
@@ -26,6 +27,8 @@ __all__ = [
     "AlHubertForSequenceClassification",
     "AlHubertModel",
     "AlHubertPreTrainedModel",
+    "AlHubertSuperbConfig",
+    "AlHubertSuperbForCTC",
     "UpstreamExpert",
     "convert_original_checkpoint",
     "default_feature_extractor",

@@ -26,7 +26,9 @@ logger = logging.get_logger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 # Uploaded next to the weights: the model code and the audio feature pipeline, all importable without `alhubert`.
-REMOTE_CODE_FILES = ("configuration_alhubert.py", "modeling_alhubert.py", "pipeline_audio_features.py")
+REMOTE_CODE_FILES = (
+    "configuration_alhubert.py", "modeling_alhubert.py", "superb.py", "pipeline_audio_features.py"
+)
 # What `save_pretrained` of the model, its feature extractor, tokenizer or processor writes; nothing else (training
 # state, logs, checkpoints) is uploaded.
 UPLOAD_PATTERNS = (

@@ -15,19 +15,26 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_alhubert import AlHubertConfig
 from .modeling_alhubert import AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
 from .pipeline_audio_features import AudioFeatureExtractionPipeline
+from .superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 
 AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
 
 
 def register():
-    """Make `AutoModel*`, `AutoFeatureExtractor`, `AutoProcessor` and `pipeline()` know ALHuBERT (idempotent)."""
-    model_type = AlHubertConfig.model_type
-    AutoConfig.register(model_type, AlHubertConfig, exist_ok=True)
+    """Make `AutoModel*`, `AutoFeatureExtractor`, `AutoProcessor` and `pipeline()` know ALHuBERT (idempotent).
+
+    Two model types: `alhubert` (the encoder and its CTC and classification heads) and `alhubert-superb` (the frozen
+    encoder with the SUPERB ASR head).
+    """
+    AutoConfig.register(AlHubertConfig.model_type, AlHubertConfig, exist_ok=True)
     AutoModel.register(AlHubertConfig, AlHubertModel, exist_ok=True)
     AutoModelForCTC.register(AlHubertConfig, AlHubertForCTC, exist_ok=True)
     AutoModelForAudioClassification.register(AlHubertConfig, AlHubertForSequenceClassification, exist_ok=True)
-    AutoFeatureExtractor.register(AlHubertConfig, Wav2Vec2FeatureExtractor, exist_ok=True)
-    AutoProcessor.register(AlHubertConfig, Wav2Vec2Processor, exist_ok=True)
+    AutoConfig.register(AlHubertSuperbConfig.model_type, AlHubertSuperbConfig, exist_ok=True)
+    AutoModelForCTC.register(AlHubertSuperbConfig, AlHubertSuperbForCTC, exist_ok=True)
+    for config_class in (AlHubertConfig, AlHubertSuperbConfig):
+        AutoFeatureExtractor.register(config_class, Wav2Vec2FeatureExtractor, exist_ok=True)
+        AutoProcessor.register(config_class, Wav2Vec2Processor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
         AUDIO_FEATURE_EXTRACTION_TASK,
         pipeline_class=AudioFeatureExtractionPipeline,

@@ -1,0 +1,140 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""SUPERB-style speech recognition on a frozen ALHuBERT: weighted layer sum, 2-layer BiLSTM, character CTC.
+
+This is the paper's downstream protocol (SUPERB ASR as in S3PRL): the upstream encoder stays frozen (in eval mode,
+no gradients); a learnable softmax-weighted sum of all `num_hidden_layers + 1` hidden states feeds a bidirectional
+LSTM and a linear CTC output. It is a model of its own type (`"alhubert-superb"`), so `AutoModelForCTC`,
+`from_pretrained` and `pipeline("automatic-speech-recognition")` pick this class and never load its weights into
+the linear-head `AlHubertForCTC`. This file ships as Hub remote code: it imports only torch and transformers (and
+its sibling modules).
+"""
+
+import torch
+from huggingface_hub.dataclasses import strict
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutput
+
+from .configuration_alhubert import AlHubertConfig
+from .modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
+
+
+SUPERB_AUTO_MAP = {
+    "AutoConfig": "superb.AlHubertSuperbConfig",
+    "AutoModelForCTC": "superb.AlHubertSuperbForCTC",
+}
+
+
+@strict
+class AlHubertSuperbConfig(AlHubertConfig):
+    r"""
+    An [`AlHubertConfig`] plus the SUPERB ASR head.
+
+    superb_lstm_size (`int`, defaults to 1024):
+        Units of each LSTM direction.
+    superb_lstm_layers (`int`, defaults to 2):
+        Stacked bidirectional LSTM layers.
+    superb_dropout (`float`, defaults to 0.2):
+        Dropout between the LSTM layers and before the CTC output layer.
+    """
+
+    model_type = "alhubert-superb"
+
+    superb_lstm_size: int = 1024
+    superb_lstm_layers: int = 2
+    superb_dropout: float = 0.2
+
+    @classmethod
+    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs) -> "AlHubertSuperbConfig":
+        """The SUPERB configuration over the encoder described by `upstream_config`."""
+        settings = {key: value for key, value in upstream_config.to_dict().items() if key in cls.__dataclass_fields__}
+        for key in ("model_type", "architectures", "auto_map", "transformers_version"):
+            settings.pop(key, None)
+        return cls(**{**settings, **kwargs})
+
+
+class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
+    """Frozen ALHuBERT + softmax-weighted layer sum + bidirectional LSTM + linear CTC output (SUPERB ASR)."""
+
+    config: AlHubertSuperbConfig
+    config_class = AlHubertSuperbConfig
+
+    def __init__(self, config: AlHubertSuperbConfig):
+        super().__init__(config)
+        self.alhubert = AlHubertModel(config)
+        self.alhubert.requires_grad_(False)
+        self.layer_weights = nn.Parameter(torch.zeros(config.num_hidden_layers + 1))
+        self.lstm = nn.LSTM(
+            config.hidden_size,
+            config.superb_lstm_size,
+            num_layers=config.superb_lstm_layers,
+            dropout=config.superb_dropout if config.superb_lstm_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(config.superb_dropout)
+        self.lm_head = nn.Linear(2 * config.superb_lstm_size, config.vocab_size)
+        self.post_init()
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if module is self:
+            nn.init.zeros_(self.layer_weights)  # equal weights after the softmax
+
+    def train(self, mode: bool = True):
+        """Train the head; the upstream encoder stays in eval mode (no dropout), as in SUPERB."""
+        super().train(mode)
+        self.alhubert.eval()
+        return self
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save like any ALHuBERT model, with an `auto_map` that points the Auto classes at this module."""
+        self.config.auto_map = dict(SUPERB_AUTO_MAP)
+        PreTrainedModel.save_pretrained(self, save_directory, *args, **kwargs)
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> CausalLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+            CTC targets (tokenizer ids); -100 marks padding.
+        """
+        if labels is not None and labels.max() >= self.config.vocab_size:
+            raise ValueError(f"Label values must be < vocab_size ({self.config.vocab_size}), got {labels.max()}.")
+        with torch.no_grad():
+            upstream = self.alhubert(input_values, attention_mask=attention_mask, output_hidden_states=True)
+        hidden_states = torch.stack(upstream.hidden_states)  # (layers + 1, batch, frames, hidden)
+        weights = torch.softmax(self.layer_weights, dim=0).to(hidden_states.dtype)
+        features = (weights[:, None, None, None] * hidden_states).sum(dim=0)
+
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_values, dtype=torch.long)
+        frame_lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1)).to(torch.long)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            features, frame_lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        packed_output, _ = self.lstm(packed)
+        output, _ = nn.utils.rnn.pad_packed_sequence(packed_output, batch_first=True, total_length=features.shape[1])
+        logits = self.lm_head(self.dropout(output))
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits,
+                labels=labels,
+                logit_lengths=frame_lengths,
+                blank_token_id=self.config.pad_token_id,
+                reduction=self.config.ctc_loss_reduction,
+                zero_infinity=self.config.ctc_zero_infinity,
+            )
+        return CausalLMOutput(loss=loss, logits=logits)
+
+
+AlHubertSuperbConfig.register_for_auto_class()
+AlHubertSuperbForCTC.register_for_auto_class("AutoModelForCTC")
+
+__all__ = ["AlHubertSuperbConfig", "AlHubertSuperbForCTC"]
