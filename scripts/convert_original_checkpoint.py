@@ -65,4 +65,7 @@ def main(args=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, FileExistsError, ValueError) as error:  # bad input: the message says what to do
+        sys.exit(f"error: {error}")
