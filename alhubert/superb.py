@@ -12,7 +12,6 @@ its sibling modules).
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
 
 from .configuration_alhubert import AlHubertConfig
@@ -58,6 +57,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
 
     config: AlHubertSuperbConfig
     config_class = AlHubertSuperbConfig
+    remote_code_auto_map = SUPERB_AUTO_MAP
 
     def __init__(self, config: AlHubertSuperbConfig):
         super().__init__(config)
@@ -86,11 +86,6 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         super().train(mode)
         self.alhubert.eval()
         return self
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save like any ALHuBERT model, with an `auto_map` that points the Auto classes at this module."""
-        self.config.auto_map = dict(SUPERB_AUTO_MAP)
-        PreTrainedModel.save_pretrained(self, save_directory, *args, **kwargs)
 
     def forward(
         self,

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Where the time of one forward pass goes: a `torch.profiler` table and a breakdown by kind of operator.
+
+    python benchmarks/profile_inference.py --model alhubert-small --batch_size 4 --duration_s 10
+    python benchmarks/profile_inference.py --model hubert-base --threads 1
+
+The breakdown sorts the profiled operators into matrix products (linear layers and the matmul convolutions),
+oneDNN convolutions, attention (SDPA), GELU and the other element-wise/normalisation/copy operators, and prints the
+share of time of each next to the GFLOP/s of the whole pass and of a plain matmul on the same machine.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from transformers import HfArgumentParser
+
+from inference import MODEL_NAMES, SAMPLING_RATE, build_model, forward_flops, matmul_seconds
+
+
+logger = logging.getLogger(__name__)
+
+KINDS = {
+    "matrix products": ("aten::addmm", "aten::mm", "aten::bmm", "aten::addmm_", "aten::baddbmm"),
+    "oneDNN convolutions": ("aten::mkldnn_convolution", "aten::convolution_overrideable"),
+    "attention (SDPA)": (
+        "aten::_scaled_dot_product_flash_attention_for_cpu",
+        "aten::_scaled_dot_product_attention_math",
+    ),
+    "GELU": ("aten::gelu", "aten::gelu_"),
+}
+
+
+@dataclass
+class ProfileArguments:
+    model: str = field(default="alhubert-small", metadata={"help": f"One of {MODEL_NAMES}."})
+    batch_size: int = field(default=4, metadata={"help": "Items per forward pass."})
+    duration_s: float = field(default=10.0, metadata={"help": "Seconds of audio per item."})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)."})
+    rows: int = field(default=20, metadata={"help": "Operators shown in the table."})
+    trace: str | None = field(default=None, metadata={"help": "Also write a Chrome trace to this path."})
+
+
+def main():
+    (args,) = HfArgumentParser(ProfileArguments).parse_args_into_dataclasses()
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model(args.model)
+    inputs = torch.randn(args.batch_size, int(args.duration_s * SAMPLING_RATE))
+    with torch.inference_mode():
+        model(inputs)  # warm-up
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiler:
+            model(inputs)
+    if args.trace:
+        profiler.export_chrome_trace(args.trace)
+    averages = profiler.key_averages(group_by_input_shape=True)
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=40))
+
+    self_times = {}
+    for event in profiler.key_averages():
+        self_times[event.key] = self_times.get(event.key, 0.0) + event.self_cpu_time_total / 1e6
+    total = sum(self_times.values())
+    print(f"\n{args.model}, batch {args.batch_size} x {args.duration_s:g} s, {torch.get_num_threads()} threads")
+    print(f"{'kind':<22} {'self CPU s':>10} {'share':>7}")
+    remaining = total
+    for kind, names in KINDS.items():
+        seconds = sum(self_times.get(name, 0.0) for name in names)
+        remaining -= seconds
+        print(f"{kind:<22} {seconds:>10.3f} {100 * seconds / total:>6.1f}%")
+    print(f"{'other (copies, norms)':<22} {remaining:>10.3f} {100 * remaining / total:>6.1f}%")
+    flops = forward_flops(model.config, args.batch_size, inputs.shape[1])
+    matmul = min(matmul_seconds(2048, "cpu", torch.float32) for _ in range(3))
+    print(
+        f"whole pass: {flops / 1e9:.0f} GFLOP in {total:.3f} s of operator time = {flops / total / 1e9:.0f} GFLOP/s; "
+        f"plain 2048^3 matmul: {2 * 2048**3 / matmul / 1e9:.0f} GFLOP/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
