@@ -40,10 +40,10 @@ timeout 120 "$PYTHON" benchmarks/inference.py --device cuda --dtype float32 \
     --batch_sizes 4 --durations_s 10 30 --repeats 10 --output_dir "$OUTPUT_DIR" \
     2>&1 | tee "$OUTPUT_DIR/inference-cuda-float32.log"
 
-# Distillation step (benchmarks/distill_step.py, from the distillation issue): its own flags, overridable.
+# Distillation step (benchmarks/distill_step.py; bf16 teacher on CUDA), flags overridable with DISTILL_STEP_ARGS.
 if [ -f benchmarks/distill_step.py ]; then
     # shellcheck disable=SC2086
-    timeout 150 "$PYTHON" benchmarks/distill_step.py ${DISTILL_STEP_ARGS:---device cuda --bf16 --output_dir "$OUTPUT_DIR"} \
+    timeout 150 "$PYTHON" benchmarks/distill_step.py ${DISTILL_STEP_ARGS:---devices cuda --steps 10} \
         2>&1 | tee "$OUTPUT_DIR/distill-step-cuda.log" || echo "distill_step.py failed or timed out; see its log" >&2
 else
     echo "benchmarks/distill_step.py not found: distillation step skipped." | tee "$OUTPUT_DIR/distill-step-cuda.log"
