@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
-from transformers import PreTrainedModel, Trainer
+from transformers import HubertModel, PreTrainedModel, Trainer
 from transformers.utils import logging
 
 from .modeling_alhubert import AlHubertModel
+from .student_init import alhubert_clone_of_teacher
 
 
 logger = logging.get_logger(__name__)
@@ -74,6 +75,13 @@ class DistillationArguments:
     student_spec_augment: bool = field(
         default=False,
         metadata={"help": "Apply the student's SpecAugment masking during distillation (the original does not)."},
+    )
+    teacher_fast_path: bool | None = field(
+        default=None,
+        metadata={"help": "Run a transformers HubertModel teacher as an AlHubertModel with one distinct layer per "
+                          "teacher layer (same weights, same outputs to float32 rounding), which takes ALHuBERT's "
+                          "float32 CPU fast paths and skips the layers after the deepest target. Default: on when "
+                          "the teacher runs in float32 on CPU."},
     )
 
     def __post_init__(self):
@@ -172,7 +180,9 @@ class StudentWithPredictionHeads(nn.Module):
 
     def forward(self, input_values, attention_mask=None, pre_ln_targets: bool = False, **kwargs):
         """The heads' predictions, one (B, T, teacher size) tensor per entry of `student_layers`."""
-        outputs = self.student(input_values, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+        outputs = self.student(
+            input_values, attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs
+        )
         states = select_hidden_states(self.student, outputs.hidden_states, self.student_layers, pre_ln_targets)
         return [head(state) for head, state in zip(self.heads, states)]
 
@@ -209,8 +219,10 @@ def check_feature_extractors(teacher_feature_extractor, student_feature_extracto
 class DistillationTrainer(Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` with `distillation_loss`.
 
-    The teacher runs in eval mode without gradients, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the
-    training device and outside DDP. Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the Trainer's logs.
+    The teacher runs in eval and inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the
+    training device and outside DDP; on CPU in float32 a `HubertModel` teacher runs as its `AlHubertModel` clone
+    (`teacher_fast_path`). Models run only up to the deepest selected hidden state when they support `depth=`.
+    Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the Trainer's logs.
     The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
     """
 
@@ -257,6 +269,22 @@ class DistillationTrainer(Trainer):
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
+        if self._use_teacher_fast_path():
+            self.teacher = alhubert_clone_of_teacher(self.teacher)
+
+    def _use_teacher_fast_path(self) -> bool:
+        """Whether to swap the teacher for its `AlHubertModel` clone (see `DistillationArguments.teacher_fast_path`)."""
+        requested = self.distillation_args.teacher_fast_path
+        is_hubert = type(self.teacher) is HubertModel
+        if requested and not is_hubert and not isinstance(self.teacher, AlHubertModel):
+            raise ValueError(
+                f"teacher_fast_path needs a transformers.HubertModel teacher, got {type(self.teacher).__name__}; load "
+                "the teacher with HubertModel.from_pretrained(...) or pass --teacher_fast_path false."
+            )
+        if requested is None:
+            parameter = next(self.teacher.parameters())
+            return is_hubert and parameter.device.type == "cpu" and parameter.dtype == torch.float32
+        return requested and is_hubert
 
     @staticmethod
     def _check_models(student, teacher, distillation_args: DistillationArguments):
@@ -306,27 +334,43 @@ class DistillationTrainer(Trainer):
         finally:
             config.apply_spec_augment = original
 
+    @staticmethod
+    def _depth_kwargs(model: nn.Module, layers: list[int]) -> dict:
+        """`depth=` for an ALHuBERT model whose deepest needed hidden state comes before its last layer, else `{}`."""
+        deepest = max(1, max(layers))
+        if isinstance(model, AlHubertModel) and deepest < model.config.num_hidden_layers:
+            return {"depth": deepest}
+        return {}
+
     def _teacher_states(self, input_values, attention_mask) -> list[torch.Tensor]:
+        """The float32 target states, computed in inference mode (only the selected hidden states are kept)."""
+        layers = self.distillation_args.teacher_layers
         dtype = next(self.teacher.parameters()).dtype
-        with torch.no_grad():
+        with torch.inference_mode():
             outputs = self.teacher(
-                input_values.to(dtype), attention_mask=attention_mask, output_hidden_states=True
+                input_values.to(dtype), attention_mask=attention_mask, output_hidden_states=list(layers),
+                **self._depth_kwargs(self.teacher, layers),
             )
-            states = select_hidden_states(
-                self.teacher, outputs.hidden_states, self.distillation_args.teacher_layers, self.pre_ln_targets
-            )
-        return [state.float() for state in states]
+            states = select_hidden_states(self.teacher, outputs.hidden_states, layers, self.pre_ln_targets)
+        # copies made outside inference mode: autograd may save them for the loss's backward pass
+        return [state.to(torch.float32, copy=True) for state in states]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
         args = self.distillation_args
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
         teacher_states = self._teacher_states(input_values, attention_mask)
+        depth = self._depth_kwargs(self.student, args.student_layers)
         with self._spec_augment():
             if args.prediction_heads:
-                student_states = model(input_values, attention_mask=attention_mask, pre_ln_targets=self.pre_ln_targets)
+                student_states = model(
+                    input_values, attention_mask=attention_mask, pre_ln_targets=self.pre_ln_targets, **depth
+                )
             else:
-                outputs = model(input_values, attention_mask=attention_mask, output_hidden_states=True)
+                outputs = model(
+                    input_values, attention_mask=attention_mask, output_hidden_states=list(args.student_layers),
+                    **depth,
+                )
                 student_states = select_hidden_states(
                     self.student, outputs.hidden_states, args.student_layers, self.pre_ln_targets
                 )

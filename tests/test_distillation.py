@@ -1,5 +1,6 @@
 """The distillation loss (against the original's fixture values) and the DistillationTrainer's checks and mechanics."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -7,11 +8,13 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
-from transformers import AutoModel, HubertConfig, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
+from transformers import (
+    AutoModel, HubertConfig, HubertForCTC, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
+)
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.distillation import DistillationArguments, DistillationTrainer, distillation_loss
-from alhubert.student_init import init_student_from_teacher
+from alhubert.student_init import alhubert_clone_of_teacher, init_student_from_teacher
 
 from conftest import padded_batch, tiny_config_kwargs
 
@@ -110,7 +113,9 @@ def test_trainer_freezes_the_teacher_and_logs_per_pair_terms(tmp_path):
     assert len(logs) == 2
     for entry in logs:
         for key in ("rec_2_2", "sim_2_2", "rec_4_4", "sim_4_4"):
-            assert key in entry and entry[key] > 0
+            assert key in entry and entry[key] >= 0
+        # the student's first 2 applications start as the teacher's first 2 layers: rec_2_2 may be exactly 0
+        assert entry["sim_2_2"] > 0 and entry["rec_4_4"] > 0
         # the logged loss is the sum of the logged terms (cosine weight 1)
         terms = sum(value for key, value in entry.items() if key.startswith(("rec_", "sim_")))
         assert entry["loss"] == pytest.approx(terms, rel=1e-4)
@@ -208,3 +213,90 @@ def test_mask_padding_switch(tmp_path):
         losses[mask_padding] = [trainer.compute_loss(trainer.model, batch) for batch in (padded, unpadded)]
     assert abs(losses[True][0] - losses[False][0]) > 1e-3
     torch.testing.assert_close(losses[True][1], losses[False][1])
+
+
+@pytest.mark.parametrize("pre_ln", [False, True])
+def test_teacher_clone_shares_the_weights_and_reproduces_every_hidden_state(pre_ln):
+    overrides = dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True) if pre_ln else {}
+    teacher = tiny_teacher(**overrides)
+    clone = alhubert_clone_of_teacher(teacher)
+    assert isinstance(clone, AlHubertModel) and not clone.training
+    assert clone.config.num_hidden_groups == clone.config.num_hidden_layers == 4
+    assert clone.encoder.layers[3].feed_forward.output_dense.weight.data_ptr() == \
+        teacher.encoder.layers[3].feed_forward.output_dense.weight.data_ptr()
+    inputs, mask = padded_batch((8000, 5000))
+    with torch.no_grad():
+        expected = teacher(inputs, attention_mask=mask, output_hidden_states=True)
+        actual = clone(inputs, attention_mask=mask, output_hidden_states=True)
+    assert len(actual.hidden_states) == len(expected.hidden_states) == 5
+    for got, want in zip(actual.hidden_states + (actual.last_hidden_state,),
+                         expected.hidden_states + (expected.last_hidden_state,)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    with pytest.raises(TypeError, match="HubertModel"):
+        alhubert_clone_of_teacher(clone)
+
+
+def loss_and_grads(trainer, batch):
+    trainer.model.train()
+    torch.manual_seed(0)  # same dropout masks
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()  # the teacher's inference-mode targets may enter autograd
+    grads = [parameter.grad.clone() for parameter in trainer.student.parameters() if parameter.grad is not None]
+    return loss.detach(), grads
+
+
+def test_fast_path_teacher_gives_the_plain_teachers_loss(tmp_path):
+    teacher = tiny_teacher()
+    student = init_student_from_teacher(teacher, 2, 4)  # dropout 0.1: the seeds must line up
+    batch = dict(zip(("input_values", "attention_mask"), padded_batch((8000, 5000))))
+    results = {}
+    for fast_path in (False, True, None):
+        trainer = make_trainer(tmp_path, student=copy.deepcopy(student), teacher=teacher,
+                               distillation_args=DistillationArguments(student_layers=[2, 4], teacher_layers=[2, 4],
+                                                                       teacher_fast_path=fast_path))
+        expected_type = HubertModel if fast_path is False else AlHubertModel  # None: on for float32 on CPU
+        assert type(trainer.teacher) is expected_type and not trainer.teacher.training
+        results[fast_path] = loss_and_grads(trainer, batch)
+    plain_loss, plain_grads = results[False]
+    assert plain_loss > 0.1
+    for loss, grads in (results[True], results[None]):
+        torch.testing.assert_close(loss, plain_loss, rtol=0, atol=1e-5)
+        assert len(grads) == len(plain_grads)
+        for grad, plain_grad in zip(grads, plain_grads):
+            torch.testing.assert_close(grad, plain_grad, rtol=1e-3, atol=1e-5)
+    # the teacher passed in is left as it was
+    assert type(teacher) is HubertModel and not any(parameter.requires_grad for parameter in teacher.parameters())
+
+
+def test_teacher_fast_path_needs_float32_cpu_or_a_hubert_model(tmp_path):
+    assert type(make_trainer(tmp_path, teacher_dtype=torch.bfloat16).teacher) is HubertModel
+    with pytest.raises(ValueError, match="teacher_fast_path needs a transformers.HubertModel"):
+        make_trainer(tmp_path, teacher=HubertForCTC(tiny_teacher().config).eval(),
+                     distillation_args=DistillationArguments(student_layers=[2], teacher_layers=[2],
+                                                             teacher_fast_path=True))
+
+
+def count_layer_calls(model):
+    calls = []
+    for layer in model.encoder.layers:
+        layer.register_forward_hook(lambda module, args, output: calls.append(module))
+    return calls
+
+
+def test_models_stop_at_the_deepest_target_and_the_loss_is_unchanged(tmp_path):
+    teacher = tiny_teacher()
+    student = init_student_from_teacher(teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0)
+    trainer = make_trainer(tmp_path, student=student, teacher=teacher,
+                           distillation_args=DistillationArguments(student_layers=[1, 2], teacher_layers=[1, 3]))
+    student_calls, teacher_calls = count_layer_calls(trainer.student), count_layer_calls(trainer.teacher)
+    inputs, mask = padded_batch((8000, 5000))
+    trainer.model.eval()
+    loss = trainer.compute_loss(trainer.model, {"input_values": inputs, "attention_mask": mask})
+    assert len(student_calls) == 2 and len(teacher_calls) == 3  # not 4 and 4
+    with torch.no_grad():  # the full-depth runs give the same loss
+        student_states = student(inputs, attention_mask=mask, output_hidden_states=True).hidden_states
+        teacher_states = teacher(inputs, attention_mask=mask, output_hidden_states=True).hidden_states
+    frame_mask = student._get_feature_vector_attention_mask(student_states[0].shape[1], mask)
+    expected = distillation_loss([student_states[1], student_states[2]], [teacher_states[1], teacher_states[3]],
+                                 frame_mask)
+    torch.testing.assert_close(loss, expected.loss, rtol=0, atol=1e-5)
