@@ -85,6 +85,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         """Train the head; the upstream encoder stays in eval mode (no dropout), as in SUPERB."""
         super().train(mode)
         self.alhubert.eval()
+        self.alhubert.requires_grad_(False)  # from_pretrained re-enables gradients after __init__
         return self
 
     def forward(
