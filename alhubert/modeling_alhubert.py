@@ -172,16 +172,19 @@ class AlHubertPositionalConvEmbedding(HubertPositionalConvEmbedding):
 class AlHubertEncoderMixin:
     """Applies the `num_hidden_groups` distinct layers `num_hidden_layers` times, in the configured order."""
 
-    def _build(self, config, layer_class):
+    layer_class: type[nn.Module]
+
+    def __init__(self, config):
         nn.Module.__init__(self)
         self.config = config
         self.pos_conv_embed = AlHubertPositionalConvEmbedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
-        self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_groups)])
+        self.layers = nn.ModuleList([self.layer_class(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
 
-    def _apply_layers(self, hidden_states, attention_mask, depth, **kwargs):
+    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
+        depth = depth or self.config.num_hidden_layers
         if attention_mask is not None:
             # padded frames are zero before the positional convolution, as in HuBERT
             hidden_states = hidden_states.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
@@ -209,21 +212,13 @@ class AlHubertEncoderMixin:
 class AlHubertEncoder(AlHubertEncoderMixin, HubertEncoder):
     """Post-LN encoder (HuBERT Base order) with shared layers."""
 
-    def __init__(self, config):
-        self._build(config, HubertEncoderLayer)
-
-    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
-        return self._apply_layers(hidden_states, attention_mask, depth or self.config.num_hidden_layers, **kwargs)
+    layer_class = HubertEncoderLayer
 
 
 class AlHubertEncoderStableLayerNorm(AlHubertEncoderMixin, HubertEncoderStableLayerNorm):
     """Pre-LN encoder (HuBERT Large order, `do_stable_layer_norm=True`) with shared layers."""
 
-    def __init__(self, config):
-        self._build(config, HubertEncoderLayerStableLayerNorm)
-
-    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
-        return self._apply_layers(hidden_states, attention_mask, depth or self.config.num_hidden_layers, **kwargs)
+    layer_class = HubertEncoderLayerStableLayerNorm
 
 
 def default_feature_extractor(config: AlHubertConfig) -> Wav2Vec2FeatureExtractor:
