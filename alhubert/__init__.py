@@ -3,21 +3,21 @@
 Importing the package registers the model with the Auto classes and the `"audio-feature-extraction"` pipeline.
 """
 
-from .configuration_alhubert import AlHubertConfig
-from .modeling_alhubert import (
+from .models.configuration_alhubert import AlHubertConfig
+from .models.modeling_alhubert import (
     AlHubertForCTC,
     AlHubertForSequenceClassification,
     AlHubertModel,
     AlHubertPreTrainedModel,
     default_feature_extractor,
 )
-from .registration import register
-from .superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from .models.registration import register
+from .models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 
 register()
 
-from .conversion import convert_original_checkpoint  # noqa: E402
-from .upstream import UpstreamExpert  # noqa: E402
+from .original.conversion import convert_original_checkpoint  # noqa: E402
+from .original.upstream import UpstreamExpert  # noqa: E402
 
 __version__ = "0.1.0"
 

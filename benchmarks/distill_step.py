@@ -20,8 +20,8 @@ from datasets import Dataset
 from transformers import HubertConfig, HubertModel, TrainerCallback, TrainingArguments, Wav2Vec2FeatureExtractor
 from transformers.utils import logging
 
-from alhubert.distillation import DistillationArguments, DistillationTrainer
-from alhubert.student_init import init_student_from_teacher
+from alhubert.training.distillation import DistillationArguments, DistillationTrainer
+from alhubert.training.student_init import init_student_from_teacher
 
 
 class StepTimer(TrainerCallback):

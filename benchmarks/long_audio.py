@@ -3,7 +3,7 @@
 """Chunked long-audio feature extraction: how close to one pass, and how much memory for long recordings.
 
 `--mode compare` extracts `last_hidden_state` of `--duration_s` seconds of speech in one pass and in overlapping
-windows (alhubert.long_audio) and prints the difference. `--mode memory` extracts `--duration_s` seconds in windows
+windows (alhubert.inference.long_audio) and prints the difference. `--mode memory` extracts `--duration_s` seconds in windows
 and prints the peak resident memory of the process (run it in a fresh process per measurement). The model is a
 preset with random weights; `--hidden_size`/`--conv_dim` shrink it (same layer structure) to make an hour of audio
 affordable on a CPU. The audio is English speech synthesised with espeak-ng, repeated to the duration.
@@ -24,8 +24,8 @@ import torch
 from transformers import HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
-from alhubert.long_audio import extract_long_features
-from alhubert.pipeline_audio_features import load_audio
+from alhubert.inference.long_audio import extract_long_features
+from alhubert.models.pipeline_audio_features import load_audio
 
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class BenchmarkArguments:
     hidden_size: int | None = field(default=None, metadata={"help": "Shrink the encoder width (heads: hidden/16)."})
     conv_dim: int | None = field(default=None, metadata={"help": "Shrink the convolution channels."})
     duration_s: float = field(default=60.0, metadata={"help": "Seconds of audio."})
-    chunk_length_s: float = field(default=30.0, metadata={"help": "Window length (see alhubert.long_audio)."})
+    chunk_length_s: float = field(default=30.0, metadata={"help": "Window length (see alhubert.inference.long_audio)."})
     stride_length_s: float = field(default=5.0, metadata={"help": "Context dropped on each side of a window."})
     batch_size: int = field(default=1, metadata={"help": "Windows per forward pass."})
     threads: int = field(default=2, metadata={"help": "torch CPU threads."})

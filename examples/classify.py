@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser, pipeline
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert.pipeline_audio_features import load_audio
+from alhubert.models.pipeline_audio_features import load_audio
 
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ import torch  # noqa: E402
 from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, HubertModel  # noqa: E402
 
 import alhubert  # noqa: E402,F401  (registers ALHuBERT with the Auto classes)
-from alhubert.demo_teacher import demo_teacher_path  # noqa: E402
-from alhubert.pipeline_audio_features import load_audio  # noqa: E402
-from alhubert.student_init import init_student_from_teacher  # noqa: E402
+from alhubert.training.demo_teacher import demo_teacher_path  # noqa: E402
+from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.training.student_init import init_student_from_teacher  # noqa: E402
 
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import transformers
 from transformers import HfArgumentParser
 
-from alhubert.conversion import convert_original_checkpoint
+from alhubert.original.conversion import convert_original_checkpoint
 
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 import distill  # noqa: E402
 
-from alhubert.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
 
 
 logger = logging.getLogger(__name__)

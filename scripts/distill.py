@@ -25,12 +25,12 @@ from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, Trai
 from transformers.trainer_utils import get_last_checkpoint
 
 from alhubert import AlHubertModel, default_feature_extractor
-from alhubert.configuration_alhubert import PRESETS
-from alhubert.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
-from alhubert.demo_teacher import demo_teacher_path
-from alhubert.distillation import DistillationArguments, DistillationTrainer
-from alhubert.model_cards import write_model_card
-from alhubert.student_init import init_student_from_teacher, student_config_from_teacher
+from alhubert.models.configuration_alhubert import PRESETS
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.demo_teacher import demo_teacher_path
+from alhubert.training.distillation import DistillationArguments, DistillationTrainer
+from alhubert.hub.model_cards import write_model_card
+from alhubert.training.student_init import init_student_from_teacher, student_config_from_teacher
 
 
 logger = logging.getLogger(__name__)

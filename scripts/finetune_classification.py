@@ -32,8 +32,8 @@ from transformers import (
 )
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
-from alhubert.metrics import load_metric
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.metrics import load_metric
 
 
 logger = logging.getLogger(__name__)

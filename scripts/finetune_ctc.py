@@ -41,10 +41,10 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert import superb
-from alhubert.ctc_vocabulary import build_processor, normalize_transcript
-from alhubert.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
-from alhubert.metrics import load_metric
+from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from alhubert.training.ctc_vocabulary import build_processor, normalize_transcript
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.metrics import load_metric
 
 
 logger = logging.getLogger(__name__)
@@ -154,14 +154,14 @@ def load_model(model_args: ModelArguments, tokenizer):
     )
     if model_args.recipe == "superb":
         upstream_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
-        config = superb.AlHubertSuperbConfig.from_upstream(
+        config = AlHubertSuperbConfig.from_upstream(
             upstream_config,
             superb_lstm_size=model_args.superb_lstm_size,
             superb_lstm_layers=model_args.superb_lstm_layers,
             superb_dropout=model_args.superb_dropout,
             **ctc_settings,
         )
-        return superb.AlHubertSuperbForCTC.from_pretrained(model_args.model_name_or_path, config=config)
+        return AlHubertSuperbForCTC.from_pretrained(model_args.model_name_or_path, config=config)
     model = AutoModelForCTC.from_pretrained(
         model_args.model_name_or_path,
         mask_time_prob=model_args.mask_time_prob,

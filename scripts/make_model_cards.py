@@ -15,7 +15,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.model_cards import PAPER_RECIPE, build_model_card, measure_saved_model
+from alhubert.hub.model_cards import PAPER_RECIPE, build_model_card, measure_saved_model
 
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from alhubert.hub import stage_for_upload, upload_staged
+from alhubert.hub.upload import stage_for_upload, upload_staged
 
 
 logger = logging.getLogger(__name__)

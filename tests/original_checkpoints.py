@@ -10,7 +10,7 @@ from alhubert import AlHubertConfig, AlHubertModel
 
 FIXTURES = Path(__file__).parent / "fixtures" / "original"
 
-# Transformers key -> original key, written independently of alhubert.conversion's rule table.
+# Transformers key -> original key, written independently of alhubert.original.conversion's rule table.
 _TO_ORIGINAL = (
     (r"^masked_spec_embed$", "mask_emb"),
     (r"^feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),

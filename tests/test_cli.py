@@ -6,9 +6,9 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
-from alhubert.cli import app
-from alhubert.long_audio import LongAudioFeatureExtractor, extract_long_features, num_frames, plan_windows
-from alhubert.pipeline_audio_features import load_audio
+from alhubert.inference.cli import app
+from alhubert.inference.long_audio import LongAudioFeatureExtractor, extract_long_features, num_frames, plan_windows
+from alhubert.models.pipeline_audio_features import load_audio
 from conftest import tiny_config_kwargs
 
 runner = CliRunner()

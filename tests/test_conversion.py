@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModel
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.conversion import (
+from alhubert.original.conversion import (
     UntrustedCheckpointError,
     config_from_original,
     convert_original_checkpoint,
@@ -392,7 +392,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_checkpoint):
 
 
 def test_push_to_hub_uploads_the_converted_directory(tmp_path, tiny_checkpoint, monkeypatch):
-    import alhubert.conversion
+    import alhubert.original.conversion
 
     uploads = []
 
@@ -400,7 +400,7 @@ def test_push_to_hub_uploads_the_converted_directory(tmp_path, tiny_checkpoint, 
         uploads.append((repo_id, sorted(p.name for p in Path(staging_dir).iterdir())))
         return f"https://huggingface.co/{repo_id}"
 
-    monkeypatch.setattr(alhubert.conversion, "upload_staged", fake_upload)
+    monkeypatch.setattr(alhubert.original.conversion, "upload_staged", fake_upload)
     path = save_checkpoint(tiny_checkpoint, tmp_path / "model.ckpt")
     conversion_script.main(["--checkpoint", str(path), "--output_dir", str(tmp_path / "out"),
                             "--push_to_hub", "someone/alhubert-tiny"])

@@ -10,7 +10,7 @@ from datasets import Audio, Dataset
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor
 
 from alhubert import AlHubertConfig, AlHubertForCTC
-from alhubert.data import (
+from alhubert.training.data import (
     AudioCollator,
     DataArguments,
     SkippedAudioCallback,

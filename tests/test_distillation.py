@@ -13,8 +13,8 @@ from transformers import (
 )
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.distillation import DistillationArguments, DistillationTrainer, distillation_loss
-from alhubert.student_init import alhubert_clone_of_teacher, init_student_from_teacher
+from alhubert.training.distillation import DistillationArguments, DistillationTrainer, distillation_loss
+from alhubert.training.student_init import alhubert_clone_of_teacher, init_student_from_teacher
 
 from conftest import padded_batch, tiny_config_kwargs
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
+from alhubert.training.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
 from conftest import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.hub import REMOTE_CODE_FILES, stage_for_upload
+from alhubert.hub.upload import REMOTE_CODE_FILES, stage_for_upload
 from conftest import tiny_config_kwargs
 from helpers_remote import run_without_package
 

@@ -6,7 +6,7 @@ from transformers import HubertConfig, HubertModel
 from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.modeling_alhubert import AlHubertFeatureEncoder
+from alhubert.models.modeling_alhubert import AlHubertFeatureEncoder
 from conftest import padded_batch, tiny_config_kwargs
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import HubertConfig, HubertForCTC, HubertModel
 
-from alhubert.student_init import init_student_from_teacher
+from alhubert.training.student_init import init_student_from_teacher
 
 from conftest import padded_batch, tiny_config_kwargs
 

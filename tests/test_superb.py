@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCTC, pipeline
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from alhubert.models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 from conftest import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 
@@ -64,8 +64,8 @@ def test_saves_and_reloads_through_the_auto_class(tmp_path):
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "alhubert-superb"
-    assert config["auto_map"]["AutoModelForCTC"] == "superb.AlHubertSuperbForCTC"
-    assert (tmp_path / "superb.py").is_file() and (tmp_path / "modeling_alhubert.py").is_file()
+    assert config["auto_map"]["AutoModelForCTC"] == "modeling_superb.AlHubertSuperbForCTC"
+    assert (tmp_path / "modeling_superb.py").is_file() and (tmp_path / "modeling_alhubert.py").is_file()
     reloaded = AutoModelForCTC.from_pretrained(tmp_path).eval()
     assert isinstance(reloaded, AlHubertSuperbForCTC) and reloaded.config.superb_lstm_size == 8
     inputs, mask = padded_batch()

@@ -6,8 +6,8 @@ import logging
 import torch
 from transformers import HubertModel
 
-from .configuration_alhubert import AlHubertConfig
-from .modeling_alhubert import AlHubertModel
+from ..models.configuration_alhubert import AlHubertConfig
+from ..models.modeling_alhubert import AlHubertModel
 
 
 logger = logging.getLogger(__name__)

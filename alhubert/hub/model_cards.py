@@ -13,7 +13,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 from safetensors import safe_open
 
-from .configuration_alhubert import AlHubertConfig
+from ..models.configuration_alhubert import AlHubertConfig
 
 
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]

@@ -19,7 +19,7 @@ from torch import nn
 from transformers import HubertModel, PreTrainedModel, Trainer
 from transformers.utils import logging
 
-from .modeling_alhubert import AlHubertModel
+from ..models.modeling_alhubert import AlHubertModel
 from .student_init import alhubert_clone_of_teacher
 
 
@@ -423,7 +423,7 @@ class DistillationTrainer(Trainer):
             self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
 
     def create_model_card(self, *args, **kwargs):
-        """Keep the ALHuBERT card written with `alhubert.model_cards` instead of the Trainer's generic one."""
+        """Keep the ALHuBERT card written with `alhubert.hub.model_cards` instead of the Trainer's generic one."""
         if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
             super().create_model_card(*args, **kwargs)
 

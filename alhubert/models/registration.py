@@ -15,9 +15,14 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from .configuration_alhubert import AlHubertConfig
 from .modeling_alhubert import AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
 from .pipeline_audio_features import AudioFeatureExtractionPipeline
-from .superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from .modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 
 AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
+# Every model class of the package, by the name `config.architectures` stores.
+ARCHITECTURES = {
+    model_class.__name__: model_class
+    for model_class in (AlHubertModel, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertSuperbForCTC)
+}
 
 
 def register():

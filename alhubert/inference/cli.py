@@ -136,7 +136,7 @@ def extract(
     from tqdm.auto import tqdm
 
     from .long_audio import LongAudioFeatureExtractor
-    from .pipeline_audio_features import load_audio
+    from ..models.pipeline_audio_features import load_audio
 
     try:
         destinations = _output_plan(audio, output, overwrite)
@@ -169,8 +169,8 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     """Print a saved model's architecture, parameter count and layer-sharing pattern."""
     from transformers import AutoConfig
 
-    from .configuration_alhubert import AlHubertConfig
-    from .model_cards import measure_saved_model, sharing_pattern
+    from ..models.configuration_alhubert import AlHubertConfig
+    from ..hub.model_cards import measure_saved_model, sharing_pattern
 
     if not (model_dir / "config.json").is_file():
         _fail(f"{model_dir} has no config.json; give a folder written by save_pretrained.")

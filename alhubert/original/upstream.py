@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from .conversion import load_original_model
-from .modeling_alhubert import AlHubertModel
+from ..models.modeling_alhubert import AlHubertModel
 
 
 class UpstreamExpert(nn.Module):

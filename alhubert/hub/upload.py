@@ -16,19 +16,14 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor
 from transformers.utils import logging
 
-from . import modeling_alhubert
-from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
+from ..models import MODELS_DIR, REMOTE_CODE_FILES
+from ..models.configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
+from ..models.registration import ARCHITECTURES, AUDIO_FEATURE_EXTRACTION_TASK
 from .model_cards import write_model_card
-from .registration import AUDIO_FEATURE_EXTRACTION_TASK
 
 
 logger = logging.get_logger(__name__)
 
-PACKAGE_DIR = Path(__file__).parent
-# Uploaded next to the weights: the model code and the audio feature pipeline, all importable without `alhubert`.
-REMOTE_CODE_FILES = (
-    "configuration_alhubert.py", "modeling_alhubert.py", "superb.py", "pipeline_audio_features.py"
-)
 # What `save_pretrained` of the model, its feature extractor, tokenizer or processor writes; nothing else (training
 # state, logs, checkpoints) is uploaded.
 UPLOAD_PATTERNS = (
@@ -75,7 +70,7 @@ def check_model_dir(model_dir) -> str:
     if not isinstance(config, AlHubertConfig):
         raise ValueError(f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert').")
     architecture = (config.architectures or ["AlHubertModel"])[0]
-    model_class = getattr(modeling_alhubert, architecture, None)
+    model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
         raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")
     try:
@@ -110,7 +105,7 @@ def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list
         if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS):
             shutil.copy2(path, staging_dir / path.name)
     for name in REMOTE_CODE_FILES:
-        shutil.copy2(PACKAGE_DIR / name, staging_dir / name)
+        shutil.copy2(MODELS_DIR / name, staging_dir / name)
 
     config_path = staging_dir / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))

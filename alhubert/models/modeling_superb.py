@@ -19,8 +19,8 @@ from .modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
 
 
 SUPERB_AUTO_MAP = {
-    "AutoConfig": "superb.AlHubertSuperbConfig",
-    "AutoModelForCTC": "superb.AlHubertSuperbForCTC",
+    "AutoConfig": "modeling_superb.AlHubertSuperbConfig",
+    "AutoModelForCTC": "modeling_superb.AlHubertSuperbForCTC",
 }
 
 

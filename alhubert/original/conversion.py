@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from transformers.utils import logging
 
-from .configuration_alhubert import AlHubertConfig
-from .hub import stage_for_upload, upload_staged
-from .model_cards import write_model_card
-from .modeling_alhubert import AlHubertModel
+from ..models.configuration_alhubert import AlHubertConfig
+from ..hub.upload import stage_for_upload, upload_staged
+from ..hub.model_cards import write_model_card
+from ..models.modeling_alhubert import AlHubertModel
 
 
 logger = logging.get_logger(__name__)

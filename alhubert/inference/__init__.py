@@ -1,0 +1,1 @@
+"""Inference: long-audio feature extraction and the `alhubert` command."""

@@ -1,0 +1,1 @@
+"""The original DistilALHuBERT checkpoint format: safe loading and conversion, and the original `UpstreamExpert` interface."""

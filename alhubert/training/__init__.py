@@ -1,0 +1,1 @@
+"""Training: distillation, student initialisation, the demo teacher, training data, CTC vocabulary and offline metrics."""
