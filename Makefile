@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps test demo benchmark clean
+.PHONY: install system-deps test test-fast demo benchmark clean
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ system-deps:
 
 test: install
 	$(PY) -m pytest -n 2 -q tests
+
+# The inner loop: everything but the end-to-end, multi-process and subprocess tests (marked slow).
+test-fast: install
+	$(PY) -m pytest -n 2 -q -m "not slow" tests
 
 demo: install
 	$(PY) scripts/demo.py

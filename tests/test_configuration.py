@@ -1,7 +1,7 @@
 import pytest
 
 from alhubert import AlHubertConfig, AlHubertModel
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 
 @pytest.mark.parametrize(

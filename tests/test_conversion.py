@@ -19,7 +19,7 @@ from alhubert.original.conversion import (
     load_original_checkpoint,
     parse_conv_layers,
 )
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
@@ -91,6 +91,7 @@ def test_converted_directory_is_complete(converted_fixtures):
     assert "tiny_postln.ckpt" in card and "extractor_mode='default'" in card and "repeat_time=3" in card
 
 
+@pytest.mark.slow
 def test_converted_fixtures_load_without_the_package(converted_fixtures):
     output = run_without_package(
         f"""

@@ -17,7 +17,7 @@ from alhubert.training.data import (
     load_audio_dataset,
     load_train_eval_datasets,
 )
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 DEMO_CORPUS = Path(__file__).resolve().parents[1] / "data" / "demo_corpus"
 

@@ -81,6 +81,7 @@ def test_shipped_configs_parse_with_the_paper_recipe():
         assert distillation_args.feature_grad_mult == 0.1 and not training_args.bf16
 
 
+@pytest.mark.slow
 def test_short_distillation_lowers_the_loss_and_saves_a_complete_model(quick_run):
     trainer, output_dir = quick_run
     eval_losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
@@ -98,6 +99,7 @@ def test_short_distillation_lowers_the_loss_and_saves_a_complete_model(quick_run
         distill.main([str(REPO_ROOT / "configs" / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])
 
 
+@pytest.mark.slow
 def test_resumed_run_ends_with_the_same_weights(quick_run, tmp_path):
     _, uninterrupted = quick_run
     interrupted = tmp_path / "interrupted"
@@ -124,6 +126,7 @@ save_file(state, os.path.join({dump_dir!r}, f"rank{{trainer.args.process_index}}
 """
 
 
+@pytest.mark.slow
 def test_accelerate_launch_two_processes_agree(demo_cache, tmp_path):
     script = tmp_path / "distill_and_dump.py"
     script.write_text(RANK_DUMP.format(scripts=str(REPO_ROOT / "scripts"), dump_dir=str(tmp_path)))

@@ -16,7 +16,7 @@ from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.training.distillation import DistillationArguments, DistillationTrainer, distillation_loss
 from alhubert.training.student_init import alhubert_clone_of_teacher, init_student_from_teacher
 
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 
 
 FIXTURES = Path(__file__).parent / "fixtures" / "original"

@@ -12,7 +12,7 @@ from datasets import Audio, Dataset
 from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForSequenceClassification, AlHubertModel
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,6 +47,7 @@ def common_args(student, output_dir):
     ]
 
 
+@pytest.mark.slow
 def test_audiofolder_with_label_folders_trains_and_classifies_through_the_pipeline(
     finetune_classification, tiny_student, tmp_path
 ):
@@ -69,6 +70,7 @@ def test_audiofolder_with_label_folders_trains_and_classifies_through_the_pipeli
     assert abs(sum(entry["score"] for entry in scores) - 1.0) < 1e-4
 
 
+@pytest.mark.slow
 def test_datasets_source_with_string_labels_and_a_named_eval_split(finetune_classification, tiny_student, tmp_path):
     rows = [(tone(f), name) for f, name in ((200.0, "yes"), (900.0, "no"), (210.0, "yes"), (950.0, "no"))]
     dataset = Dataset.from_dict(

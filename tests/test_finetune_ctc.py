@@ -14,7 +14,7 @@ from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from alhubert.training.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = REPO / "data" / "demo_corpus"
@@ -60,6 +60,7 @@ def test_normalize_transcript_maps_and_counts_out_of_vocabulary_characters():
     assert tokenizer.decode(tokenizer("DON'T STOP").input_ids, group_tokens=False) == "DON'T STOP"
 
 
+@pytest.mark.slow
 def test_full_recipe_trains_evaluates_and_transcribes_through_the_pipeline(finetune_ctc, tiny_student, tmp_path):
     output_dir = tmp_path / "asr"
     trainer = finetune_ctc.main(demo_args(tiny_student, output_dir, "--train_sampling_strategy", "group_by_length"))

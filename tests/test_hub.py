@@ -9,7 +9,7 @@ import torch
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.upload import REMOTE_CODE_FILES, stage_for_upload
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 from helpers_remote import run_without_package
 
 PUSH_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "push_to_hub.py"
@@ -23,6 +23,7 @@ def model_dir(tmp_path):
     return tmp_path / "model"
 
 
+@pytest.mark.slow
 def test_staged_folder_loads_and_extracts_features_without_the_package(model_dir, tmp_path):
     (model_dir / "optimizer.pt").write_bytes(b"training state")  # must not be uploaded
     (model_dir / "checkpoint-10").mkdir()

@@ -6,7 +6,7 @@ from huggingface_hub import ModelCard
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.model_cards import build_model_card, sharing_pattern, write_model_card
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 

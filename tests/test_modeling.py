@@ -8,7 +8,7 @@ from transformers import AutoModel, HubertConfig, HubertModel
 from transformers.utils import logging as transformers_logging
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 
 
 def build(seed=0, **overrides):

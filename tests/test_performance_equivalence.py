@@ -7,7 +7,7 @@ from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from alhubert.models.modeling_alhubert import AlHubertFeatureEncoder
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 
 
 TOLERANCE = 1e-4  # float32 max difference allowed against the plain (HuBERT) arithmetic

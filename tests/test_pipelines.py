@@ -8,7 +8,7 @@ from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2Processor, pipeline
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
 from alhubert import default_feature_extractor
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 
 CHARACTERS = ["<pad>", "<unk>", "|", "A", "B", "C", "D", "E", "'"]
 

@@ -1,10 +1,11 @@
 import json
 
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 
 
@@ -32,6 +33,7 @@ def test_with_the_package_auto_classes_load_local_code(tmp_path):
     assert type(AutoModel.from_pretrained(tmp_path)) is AlHubertModel
 
 
+@pytest.mark.slow
 def test_remote_code_loads_without_the_package(tmp_path):
     torch.manual_seed(0)
     model = AlHubertModel(AlHubertConfig(**tiny_config_kwargs(do_stable_layer_norm=True))).eval()

@@ -6,7 +6,7 @@ from transformers import HubertConfig, HubertForCTC, HubertModel
 
 from alhubert.training.student_init import init_student_from_teacher
 
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 
 
 def tiny_teacher(num_hidden_layers=4, seed=0, **overrides):

@@ -1,3 +1,4 @@
+import pytest
 """The SUPERB-style ASR model (frozen upstream, weighted layer sum, BiLSTM, CTC) and its fine-tuning recipe."""
 
 import importlib.util
@@ -10,7 +11,7 @@ from transformers import AutoModelForCTC, pipeline
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
-from conftest import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +73,7 @@ def test_saves_and_reloads_through_the_auto_class(tmp_path):
     torch.testing.assert_close(reloaded(inputs, attention_mask=mask).logits, model(inputs, attention_mask=mask).logits)
 
 
+@pytest.mark.slow
 def test_superb_recipe_trains_evaluates_and_transcribes_through_the_pipeline(tmp_path):
     student = tmp_path / "student"
     torch.manual_seed(0)
@@ -104,6 +106,7 @@ def test_superb_recipe_trains_evaluates_and_transcribes_through_the_pipeline(tmp
     assert isinstance(text, str)
 
 
+@pytest.mark.slow
 def test_loads_as_remote_code_without_the_package(tmp_path):
     model = tiny_superb().eval()
     model.save_pretrained(tmp_path / "model")

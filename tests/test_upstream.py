@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from alhubert import AlHubertConfig
 from alhubert.original.conversion import convert_original_checkpoint
 from alhubert.original.upstream import UpstreamExpert
-from conftest import tiny_config_kwargs
+from helpers import tiny_config_kwargs
 from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
 

@@ -1,0 +1,37 @@
+"""Helpers shared by the tests: tiny ALHuBERT configurations that run in milliseconds on a CPU, padded batches."""
+
+import torch
+
+
+def tiny_config_kwargs(**overrides):
+    """HuBERT's conv stack (400-sample receptive field, 320x stride) with 16 channels and a 32-dim, 4-head encoder."""
+    kwargs = dict(
+        hidden_size=32,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_hidden_layers=6,
+        num_hidden_groups=2,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        final_dropout=0.0,
+        layerdrop=0.0,
+        vocab_size=12,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def padded_batch(lengths=(4000, 2500), seed=0):
+    """Random waveforms zero-padded to the longest, with their attention mask."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = torch.zeros(len(lengths), max(lengths))
+    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for row, length in enumerate(lengths):
+        batch[row, :length] = torch.randn(length, generator=generator)
+        mask[row, :length] = 1
+    return batch, mask
