@@ -2,7 +2,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """`make demo`: distil the random-weight demo teacher into a tiny ALHuBERT on the bundled corpus, offline.
 
-Runs `scripts/distill.py configs/demo.yaml`, then reloads the result with `AutoModel` and prints the loss at the start
+Runs `alhubert distill demo`, then reloads the result with `AutoModel` and prints the loss at the start
 and the end and the shapes of the hidden states. The demo teacher has random weights: the point is the machinery,
 not the features.
 """
@@ -22,11 +22,9 @@ from transformers import AutoFeatureExtractor, AutoModel
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-
-import distill  # noqa: E402
 
 from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.training import run_distillation  # noqa: E402
 
 
 logger = logging.getLogger(__name__)
@@ -49,7 +47,7 @@ def main():
         overrides += ["--max_steps", str(args.max_steps)]
 
     start = time.perf_counter()
-    trainer = distill.main(["configs/demo.yaml", *overrides])
+    trainer = run_distillation.main(["demo", *overrides])
     wall_time = time.perf_counter() - start
 
     history = trainer.state.log_history

@@ -1,5 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files) and `alhubert info` (a model's shape).
+"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape), and
+the training, conversion and upload commands (`distill`, `finetune-ctc`, `finetune-classification`, `convert`,
+`push-to-hub`), which forward their arguments to the HfArgumentParser-based `main(argv)` of their module.
 
 Built with Typer, like Transformers' own `transformers` command.
 """
@@ -196,6 +198,39 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     width = max(map(len, lines))
     for name, value in lines.items():
         typer.echo(f"{name:<{width}}  {value}")
+
+
+# Commands whose arguments (and --help) belong to an HfArgumentParser in their module: Typer passes them through.
+FORWARDED = {
+    "distill": ("alhubert.training.run_distillation", "main",
+                "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
+                "middle, large, demo or a YAML/JSON file)."),
+    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "main",
+                     "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
+    "finetune-classification": ("alhubert.training.run_finetune_classification", "main",
+                                "Fine-tune for audio classification and evaluate accuracy."),
+    "convert": ("alhubert.original.run_conversion", "cli",
+                "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
+    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder to the Hub."),
+}
+
+
+def _forwarding_command(name: str, module: str, function: str, summary: str):
+    def command(context: typer.Context):
+        import importlib
+
+        getattr(importlib.import_module(module), function)(list(context.args))
+
+    command.__doc__ = f"{summary} Flags: alhubert {name} --help."
+    app.command(
+        name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        add_help_option=False,
+    )(command)
+
+
+for _name, (_module, _function, _summary) in FORWARDED.items():
+    _forwarding_command(_name, _module, _function, _summary)
 
 
 def main():

@@ -1,0 +1,298 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Distil a HuBERT teacher into an ALHuBERT student (DistilALHuBERT).
+
+    alhubert distill small --librispeech_root /data/LibriSpeech    # a shipped recipe (small, middle, large, demo)
+    alhubert distill my_recipe.yaml --max_steps 20                 # one YAML or JSON file, flags override it
+    accelerate launch scripts/distill.py small ...                 # one or several processes / GPUs
+    alhubert distill --librispeech_root /data/LibriSpeech --output_dir out --max_steps 200000 ...
+
+`scripts/distill.py` is a thin wrapper around `main` here, for `python` and `accelerate launch`.
+
+The final student is saved in --output_dir as a complete model directory (weights, feature extractor, remote code
+and a model card with the recipe and the final losses); --push_to_hub uploads it.
+"""
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+import yaml
+from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from alhubert import AlHubertModel, default_feature_extractor
+from alhubert.models.configuration_alhubert import PRESETS
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.demo_teacher import demo_teacher_path
+from alhubert.training.distillation import DistillationArguments, DistillationTrainer
+from alhubert.hub.model_cards import write_model_card
+from alhubert.training.student_init import init_student_from_teacher, student_config_from_teacher
+
+
+logger = logging.getLogger(__name__)
+
+DEMO_TEACHER = "demo-random-teacher"
+TEACHER_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ModelArguments:
+    """The teacher, and the shape and initialisation of the student."""
+
+    teacher_name_or_path: str = field(
+        default="facebook/hubert-base-ls960",
+        metadata={"help": "Teacher model (Hub id or local directory) returning hidden_states, e.g. a HubertModel. "
+                          f"'{DEMO_TEACHER}' builds the tiny random-weight demo teacher locally."},
+    )
+    teacher_dtype: str = field(
+        default="auto",
+        metadata={"help": "Precision of the frozen teacher: 'auto' (bfloat16 on a GPU that supports it, else "
+                          "float32), 'float32', 'bfloat16' or 'float16'.",
+                  "choices": ["auto", *TEACHER_DTYPES]},
+    )
+    student_preset: str | None = field(
+        default="small",
+        metadata={"help": "Released student shape giving the number of distinct layers and applications: "
+                          f"{', '.join(PRESETS)}. --num_hidden_groups / --num_hidden_layers override it.",
+                  "choices": [*PRESETS, None]},
+    )
+    num_hidden_groups: int | None = field(default=None, metadata={"help": "Number of distinct student layers."})
+    num_hidden_layers: int | None = field(default=None, metadata={"help": "Number of student layer applications."})
+    layer_sharing: str = field(
+        default="cycle", metadata={"help": "Order of the shared layers: 'cycle' (L0 L1 L0 L1, the original) or "
+                                           "'block' (L0 L0 L1 L1).", "choices": ["cycle", "block"]}
+    )
+    init_from_teacher: bool = field(
+        default=True,
+        metadata={"help": "Copy the teacher's feature encoder, projection, positional convolution and first "
+                          "layers into the student (the recipe). False: random student with the teacher's sizes."},
+    )
+    do_normalize: bool | None = field(
+        default=None,
+        metadata={"help": "Normalise each input waveform to zero mean and unit variance (teacher and student see "
+                          "the same input). Default: as the teacher's feature extractor does."},
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded (or demo) teachers are stored."})
+
+
+CONFIGS_DIR = Path(__file__).parent / "configs"
+# The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
+SHIPPED_CONFIGS = tuple(sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml")))
+
+
+def resolve_config_file(name: str) -> Path:
+    """A shipped recipe's name (`small`), or a path to a YAML/JSON file."""
+    if name in SHIPPED_CONFIGS and not Path(name).exists():
+        return CONFIGS_DIR / f"{name}.yaml"
+    return Path(name)
+
+
+def parse_arguments(argv: list[str]):
+    """Parse the four argument groups from a YAML/JSON file or shipped recipe (first argument) and/or flags."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, DistillationArguments, TrainingArguments))
+    if argv and (argv[0].endswith((".yaml", ".yml", ".json")) or argv[0] in SHIPPED_CONFIGS):
+        config_file = resolve_config_file(argv[0])
+        if not config_file.is_file():
+            raise FileNotFoundError(f"Argument file {config_file} not found.")
+        values = yaml.safe_load(config_file.read_text())  # JSON is a subset of YAML
+        if not isinstance(values, dict):
+            raise ValueError(f"{config_file} must hold a mapping of argument names to values.")
+        if len(argv) == 1:
+            return parser.parse_dict(values)
+        # flags after the file override its values
+        parser.set_defaults(**values)
+        return parser.parse_args_into_dataclasses(args=argv[1:], look_for_args_file=False)
+    return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+
+
+def resolve_teacher_dtype(name: str) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return TEACHER_DTYPES[name]
+
+
+def load_teacher(model_args: ModelArguments):
+    """The frozen teacher and its feature extractor (the default 16 kHz one when it ships none)."""
+    path = model_args.teacher_name_or_path
+    if path == DEMO_TEACHER:
+        path = demo_teacher_path(model_args.cache_dir)
+    teacher = AutoModel.from_pretrained(path, cache_dir=model_args.cache_dir)
+    try:
+        feature_extractor = AutoFeatureExtractor.from_pretrained(path, cache_dir=model_args.cache_dir)
+    except OSError:
+        logger.warning(f"{path} has no feature extractor; assuming 16 kHz input without normalisation.")
+        feature_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    return teacher, feature_extractor
+
+
+def build_student(model_args: ModelArguments, teacher, teacher_feature_extractor) -> AlHubertModel:
+    """The student: the preset's (or given) layer counts with the teacher's dimensions."""
+    preset = PRESETS[model_args.student_preset] if model_args.student_preset else {}
+    num_hidden_groups = model_args.num_hidden_groups or preset.get("num_hidden_groups")
+    num_hidden_layers = model_args.num_hidden_layers or preset.get("num_hidden_layers")
+    if num_hidden_groups is None:
+        raise ValueError("Give --student_preset or --num_hidden_groups (the number of distinct student layers).")
+    do_normalize = model_args.do_normalize
+    if do_normalize is None:
+        do_normalize = bool(getattr(teacher_feature_extractor, "do_normalize", False))
+    if model_args.init_from_teacher:
+        return init_student_from_teacher(
+            teacher, num_hidden_groups, num_hidden_layers, model_args.layer_sharing, do_normalize=do_normalize
+        )
+    config = student_config_from_teacher(
+        teacher.config, num_hidden_groups, num_hidden_layers, model_args.layer_sharing, do_normalize=do_normalize
+    )
+    return AlHubertModel(config)
+
+
+def check_output_dir(training_args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from; refuses to overwrite a finished model or unrelated checkpoints."""
+    resume = training_args.resume_from_checkpoint
+    output_dir = training_args.output_dir
+    last_checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if resume in ("true", "True", "last"):
+        if last_checkpoint is None:
+            raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
+        return last_checkpoint
+    if resume is not None:
+        if not os.path.isdir(resume):
+            raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
+        return resume
+    if os.path.isfile(os.path.join(output_dir, "config.json")) or last_checkpoint is not None:
+        raise ValueError(
+            f"{output_dir} already holds a distilled model or checkpoints; pass --resume_from_checkpoint last to "
+            "continue that run, or choose another --output_dir."
+        )
+    return None
+
+
+def _value(option) -> str:
+    return str(getattr(option, "value", option))
+
+
+def describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype) -> dict:
+    """The settings of this run, for the model card."""
+    config = student.config
+    world = training_args.world_size * training_args.gradient_accumulation_steps
+    source = data_args.librispeech_root and f"LibriSpeech {data_args.librispeech_sets} under {data_args.librispeech_root}"
+    return {
+        "Teacher": (
+            "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)" if model_args.teacher_name_or_path == DEMO_TEACHER
+            else model_args.teacher_name_or_path
+        ) + f" ({str(teacher_dtype).replace('torch.', '')}), frozen",
+        "Student": f"{config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications "
+                   f"({config.layer_sharing})",
+        "Student initialisation": "from the teacher" if model_args.init_from_teacher else "random",
+        "Targets (student -> teacher hidden_states)": ", ".join(
+            f"{s}->{t}" for s, t in zip(distillation_args.student_layers, distillation_args.teacher_layers)
+        ),
+        "Loss per target": f"{distillation_args.loss_type} + {distillation_args.cosine_weight} x cosine, summed over "
+                           f"targets; padded frames {'excluded' if distillation_args.mask_padding else 'included'}",
+        "Data": source or data_args.dataset_name or data_args.audiofolder,
+        "Crop": f"at most {data_args.max_length_samples} samples",
+        "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
+        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, betas ({training_args.adam_beta1}, "
+                     f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
+                     f"{training_args.weight_decay}",
+        "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",
+        "Gradient clipping": training_args.max_grad_norm,
+        "Feature encoder gradient scale": distillation_args.feature_grad_mult,
+    }
+
+
+def final_results(trainer: DistillationTrainer) -> dict:
+    """Steps, first and last logged training losses and per-target terms, and the last evaluation loss."""
+    history = trainer.state.log_history
+    train_logs = [entry for entry in history if "loss" in entry]
+    results = {"Optimizer steps": trainer.state.global_step}
+    if train_logs:
+        results[f"Training loss at step {train_logs[0]['step']}"] = round(train_logs[0]["loss"], 4)
+        last = train_logs[-1]
+        results[f"Training loss at step {last['step']}"] = round(last["loss"], 4)
+        for key, value in last.items():
+            if key.startswith(("rec_", "sim_")):
+                results[f"{key} at step {last['step']}"] = round(value, 4)
+    eval_logs = [entry for entry in history if "eval_loss" in entry]
+    if eval_logs:
+        results[f"Evaluation loss at step {eval_logs[-1]['step']}"] = round(eval_logs[-1]["eval_loss"], 4)
+    return results
+
+
+def main(argv: list[str] | None = None):
+    model_args, data_args, distillation_args, training_args = parse_arguments(
+        sys.argv[1:] if argv is None else argv
+    )
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Distillation arguments {distillation_args}")
+
+    resume_from = check_output_dir(training_args)
+    set_seed(training_args.seed)
+    with training_args.main_process_first(desc="loading the teacher"):
+        teacher, teacher_feature_extractor = load_teacher(model_args)
+    student = build_student(model_args, teacher, teacher_feature_extractor)
+    feature_extractor = default_feature_extractor(student.config)
+    feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
+
+    with training_args.main_process_first(desc="loading the audio data"):
+        train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+    collator = AudioCollator(
+        feature_extractor,
+        max_length_samples=data_args.max_length_samples,
+        min_length_samples=student.config.receptive_field,
+    )
+    teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
+    trainer = DistillationTrainer(
+        model=student,
+        args=training_args,
+        teacher=teacher,
+        distillation_args=distillation_args,
+        teacher_dtype=teacher_dtype,
+        teacher_feature_extractor=teacher_feature_extractor,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=feature_extractor,
+        callbacks=[SkippedAudioCallback(collator)],
+    )
+
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model()
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    if eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    if trainer.is_world_process_zero():
+        write_model_card(
+            training_args.output_dir,
+            student.config,
+            model_id=training_args.hub_model_id,
+            recipe=describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype),
+            results=final_results(trainer),
+            base_model=model_args.teacher_name_or_path,
+        )
+        logger.info(f"Student saved to {training_args.output_dir}")
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune `AlHubertForSequenceClassification` for an utterance-level task (keyword spotting, speaker or emotion
+recognition) and report accuracy.
+
+Data: any `datasets` dataset with an audio and a label column (`--dataset_name`, `--label_column_name`), or an
+audiofolder with one sub-folder per label (`--audiofolder path`, labels from the folder names):
+
+    alhubert finetune-classification --model_name_or_path path/to/student --audiofolder data/commands \
+        --validation_split_percentage 10 --output_dir outputs/kws --do_train --do_eval --num_train_epochs 5
+
+The output folder holds the model (with `id2label`) and its feature extractor, ready for
+`pipeline("audio-classification", model=output_dir)`. Arguments may also come from one YAML or JSON file.
+
+`scripts/finetune_classification.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
+"""
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import transformers
+from datasets import ClassLabel, IterableDataset, Value
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.metrics import load_metric
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    """Which pre-trained encoder to start from and how to fine-tune it."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
+    )
+    freeze_base_model: bool = field(
+        default=False, metadata={"help": "Train only the pooling head (and layer weights); keep the encoder frozen."}
+    )
+    use_weighted_layer_sum: bool = field(
+        default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into an --output_dir that already holds a model."}
+    )
+
+
+@dataclass
+class ClassificationDataArguments(DataArguments):
+    """`DataArguments` plus the label column."""
+
+    label_column_name: str = field(
+        default="label", metadata={"help": "Column with the class of each clip (audiofolder: the folder names)."}
+    )
+
+
+def encode_labels(train_dataset, eval_dataset):
+    """Map labels to ids (string labels are class-encoded); returns the datasets and the label names."""
+    if isinstance(train_dataset, IterableDataset):
+        feature = train_dataset.features["label"] if train_dataset.features else None
+        if not isinstance(feature, ClassLabel):
+            raise ValueError("A streamed dataset needs a ClassLabel label column; stream off or cast it first.")
+        return train_dataset, eval_dataset, feature.names
+    feature = train_dataset.features["label"]
+    if isinstance(feature, ClassLabel):
+        return train_dataset, eval_dataset, feature.names
+    # Plain values (strings or numbers) become class names; numbers go through strings so "7" is a name, not an index.
+    splits = [split.cast_column("label", Value("string")) for split in (train_dataset, eval_dataset) if split]
+    feature = ClassLabel(names=sorted(set().union(*(split["label"] for split in splits))))
+    train_dataset, *rest = [split.cast_column("label", feature) for split in splits]
+    return train_dataset, (rest[0] if rest else None), feature.names
+
+
+def make_compute_metrics():
+    accuracy = load_metric("accuracy")
+
+    def compute_metrics(prediction):
+        return accuracy.compute(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
+
+    return compute_metrics
+
+
+def with_labels(example):
+    return {"labels": example["label"]}
+
+
+def main(argv=None):
+    parser = HfArgumentParser((ModelArguments, ClassificationDataArguments, TrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        path = os.path.abspath(argv[0])
+        parsed = parser.parse_json_file(path) if path.endswith(".json") else parser.parse_yaml_file(path)
+    else:
+        parsed = parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parsed
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+
+    if (
+        training_args.do_train
+        and os.path.isfile(os.path.join(training_args.output_dir, "config.json"))
+        and training_args.resume_from_checkpoint is None
+        and not model_args.overwrite_output_dir
+    ):
+        raise ValueError(
+            f"Output directory {training_args.output_dir} already holds a model; pass --overwrite_output_dir to "
+            "replace it, --resume_from_checkpoint to continue, or choose another --output_dir."
+        )
+    set_seed(training_args.seed)
+    training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
+
+    with training_args.main_process_first(desc="dataset preprocessing"):
+        train_dataset, eval_dataset = load_train_eval_datasets(
+            data_args, label_column=data_args.label_column_name, seed=training_args.seed
+        )
+        train_dataset, eval_dataset, label_names = encode_labels(train_dataset, eval_dataset)
+        train_dataset = train_dataset.map(with_labels)
+        if eval_dataset is not None:
+            eval_dataset = eval_dataset.map(with_labels)
+    logger.info(f"{len(label_names)} classes: {label_names}")
+
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    model = AutoModelForAudioClassification.from_pretrained(
+        model_args.model_name_or_path,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+        use_weighted_layer_sum=model_args.use_weighted_layer_sum,
+    )
+    if model_args.freeze_base_model:
+        model.freeze_base_model()
+    elif model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+
+    collator = AudioCollator(
+        feature_extractor,
+        max_length_samples=data_args.max_length_samples,
+        min_length_samples=model.config.receptive_field,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=feature_extractor,
+        compute_metrics=make_compute_metrics(),
+        callbacks=[SkippedAudioCallback(collator)],
+    )
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        if eval_dataset is None:
+            raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(tasks="audio-classification")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

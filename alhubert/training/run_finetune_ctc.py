@@ -1,0 +1,279 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune an ALHuBERT model for English speech recognition with a character CTC output, and evaluate WER/CER.
+
+Two recipes:
+- `--recipe full`: a linear CTC head on the encoder; the convolutional feature encoder is frozen and the transformer
+  is fine-tuned (the usual Transformers recipe, `AlHubertForCTC`);
+- `--recipe superb`: the paper's protocol (`AlHubertSuperbForCTC`): the encoder is frozen, a softmax-weighted sum of
+  all its hidden states feeds a 2-layer bidirectional LSTM (1024) and a CTC output; train it with Adam,
+  `--learning_rate 1e-4 --weight_decay 0`.
+
+    alhubert finetune-ctc --model_name_or_path path/to/student --recipe full \
+        --librispeech_root data/LibriSpeech --librispeech_sets train-clean-100 --eval_librispeech_sets dev-clean \
+        --output_dir outputs/asr --per_device_train_batch_size 8 --learning_rate 5e-5 --max_steps 20000 \
+        --eval_strategy steps --eval_steps 2000 --train_sampling_strategy group_by_length
+
+The output folder holds the model, its processor (feature extractor + `Wav2Vec2CTCTokenizer`) and metrics, ready for
+`pipeline("automatic-speech-recognition", model=output_dir)`. Arguments may also come from one YAML or JSON file.
+
+`scripts/finetune_ctc.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
+"""
+
+import logging
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+import datasets
+import numpy as np
+import torch
+import transformers
+from datasets import IterableDataset
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForCTC,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
+from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from alhubert.training.ctc_vocabulary import build_processor, normalize_transcript
+from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.metrics import load_metric
+
+
+logger = logging.getLogger(__name__)
+RECIPES = ("full", "superb")
+
+
+@dataclass
+class ModelArguments:
+    """Which pre-trained encoder to start from and which recipe to fine-tune it with."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    )
+    recipe: str = field(
+        default="full",
+        metadata={"help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
+                          "sum, BiLSTM head (the paper's protocol).", "choices": RECIPES},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Full recipe: keep the convolutional feature encoder frozen."}
+    )
+    mask_time_prob: float = field(
+        default=0.05, metadata={"help": "Full recipe: SpecAugment time-masking probability during training."}
+    )
+    layerdrop: float = field(default=0.0, metadata={"help": "Full recipe: probability of skipping a layer."})
+    final_dropout: float = field(default=0.0, metadata={"help": "Full recipe: dropout before the linear CTC head."})
+    superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
+    superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
+    superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into an --output_dir that already holds a model."}
+    )
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
+
+
+@dataclass
+class CTCDataArguments(DataArguments):
+    """`DataArguments` with fine-tuning defaults: transcripts cannot be cropped, so long clips are dropped instead."""
+
+    max_length_samples: int | None = field(
+        default=16000 * 20,
+        metadata={"help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped: the "
+                          "transcript must match the audio); 0 keeps all."},
+    )
+    short_audio: str = field(
+        default="error",
+        metadata={"help": "Clips shorter than --min_length_samples: 'error' (default here, naming the file) or "
+                          "'drop' them with a warning.", "choices": ("drop", "error")},
+    )
+
+
+def parse_arguments(argv=None):
+    parser = HfArgumentParser((ModelArguments, CTCDataArguments, TrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        path = os.path.abspath(argv[0])
+        return parser.parse_json_file(path) if path.endswith(".json") else parser.parse_yaml_file(path)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def prepare_transcripts(dataset, tokenizer, split: str):
+    """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters."""
+
+    def tokenize(example):
+        text, dropped = normalize_transcript(example["text"])
+        return {"text": text, "labels": tokenizer(text).input_ids, "dropped": "".join(dropped.elements())}
+
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(tokenize).remove_columns("dropped")
+    dataset = dataset.map(tokenize, desc=f"Tokenizing {split} transcripts")
+    dropped = Counter("".join(dataset["dropped"]))
+    if dropped:
+        logger.warning(
+            f"{split}: dropped {sum(dropped.values())} transcript character(s) outside the vocabulary: "
+            + ", ".join(f"{char!r} x{count}" for char, count in dropped.most_common(10))
+        )
+    return dataset.remove_columns("dropped")
+
+
+def check_audio_fits_transcripts(dataset, model, split: str):
+    """Every clip must yield at least as many CTC frames as its transcript has tokens; else name the file."""
+    if isinstance(dataset, IterableDataset) or len(dataset) == 0:
+        return
+    lengths = torch.tensor(dataset["length"])
+    frames = model._get_feat_extract_output_lengths(lengths.clamp(min=0))
+    label_lengths = torch.tensor([len(labels) for labels in dataset["labels"]])
+    too_short = torch.nonzero((lengths >= 0) & (frames < label_lengths)).flatten()
+    if len(too_short):
+        index = int(too_short[0])
+        raise ValueError(
+            f"{split}: {len(too_short)} clip(s) too short for their transcripts, e.g. "
+            f"{dataset[index]['audio']['path']} ({int(frames[index])} frames for {int(label_lengths[index])} "
+            "characters). Fix or remove them."
+        )
+
+
+def load_model(model_args: ModelArguments, tokenizer):
+    """The CTC model of the chosen recipe, encoder weights from `model_name_or_path`, a new head sized to the vocab."""
+    ctc_settings = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+    )
+    if model_args.recipe == "superb":
+        upstream_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        config = AlHubertSuperbConfig.from_upstream(
+            upstream_config,
+            superb_lstm_size=model_args.superb_lstm_size,
+            superb_lstm_layers=model_args.superb_lstm_layers,
+            superb_dropout=model_args.superb_dropout,
+            **ctc_settings,
+        )
+        return AlHubertSuperbForCTC.from_pretrained(model_args.model_name_or_path, config=config)
+    model = AutoModelForCTC.from_pretrained(
+        model_args.model_name_or_path,
+        mask_time_prob=model_args.mask_time_prob,
+        layerdrop=model_args.layerdrop,
+        final_dropout=model_args.final_dropout,
+        **ctc_settings,
+    )
+    if model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    return model
+
+
+def make_compute_metrics(tokenizer):
+    """Greedy-decoded WER and CER through the bundled `evaluate` modules."""
+    wer_metric, cer_metric = load_metric("wer"), load_metric("cer")
+
+    def compute_metrics(prediction):
+        predicted_ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
+        label_ids = np.where(prediction.label_ids < 0, tokenizer.pad_token_id, prediction.label_ids)
+        predictions = tokenizer.batch_decode(predicted_ids)
+        references = tokenizer.batch_decode(label_ids, group_tokens=False)
+        return {
+            "wer": wer_metric.compute(predictions=predictions, references=references),
+            "cer": cer_metric.compute(predictions=predictions, references=references),
+        }
+
+    return compute_metrics
+
+
+def greedy_ids(logits, labels):
+    return logits.argmax(dim=-1)
+
+
+def main(argv=None):
+    model_args, data_args, training_args = parse_arguments(argv)
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Training/evaluation parameters {training_args}")
+
+    last_checkpoint = None
+    if os.path.isdir(training_args.output_dir) and training_args.do_train:
+        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        holds_model = os.path.isfile(os.path.join(training_args.output_dir, "config.json"))
+        if holds_model and training_args.resume_from_checkpoint is None and not model_args.overwrite_output_dir:
+            raise ValueError(
+                f"Output directory {training_args.output_dir} already holds a model; pass --overwrite_output_dir to "
+                "replace it, --resume_from_checkpoint to continue, or choose another --output_dir."
+            )
+    set_seed(training_args.seed)
+    # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
+    training_args.remove_unused_columns = False
+
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    processor = build_processor(feature_extractor)
+    tokenizer = processor.tokenizer
+    with training_args.main_process_first(desc="dataset preprocessing"):
+        train_dataset, eval_dataset = load_train_eval_datasets(data_args, require_text=True, seed=training_args.seed)
+        train_dataset = prepare_transcripts(train_dataset, tokenizer, "train")
+        if data_args.max_length_samples:
+            limit = data_args.max_length_samples
+            train_dataset = train_dataset.filter(lambda example: example["length"] <= limit)
+        if eval_dataset is not None:
+            eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval")
+
+    model = load_model(model_args, tokenizer)
+    check_audio_fits_transcripts(train_dataset, model, "train")
+    if eval_dataset is not None:
+        check_audio_fits_transcripts(eval_dataset, model, "eval")
+
+    collator = AudioCollator(
+        feature_extractor, max_length_samples=None, min_length_samples=model.config.receptive_field
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=processor,
+        compute_metrics=make_compute_metrics(tokenizer),
+        preprocess_logits_for_metrics=greedy_ids,
+        callbacks=[SkippedAudioCallback(collator)],
+    )
+
+    if training_args.do_train:
+        checkpoint = training_args.resume_from_checkpoint or last_checkpoint
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        if eval_dataset is None:
+            raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
+                             "--validation_split_percentage.")
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(tasks="automatic-speech-recognition")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()
