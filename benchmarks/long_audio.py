@@ -25,7 +25,7 @@ from transformers import HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
 from alhubert.inference.long_audio import extract_long_features
-from alhubert.models.pipeline_audio_features import load_audio
+from alhubert.models.audio import load_audio
 
 
 logger = logging.getLogger(__name__)

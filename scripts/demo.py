@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.models.audio import load_audio  # noqa: E402
 from alhubert.training import run_distillation  # noqa: E402
 
 

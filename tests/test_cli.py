@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
 from alhubert.inference.cli import app
 from alhubert.inference.long_audio import num_frames
-from alhubert.models.pipeline_audio_features import load_audio
+from alhubert.models.audio import load_audio
 from helpers import tiny_config_kwargs
 
 runner = CliRunner()

@@ -87,27 +87,22 @@ def _save_atomically(path: Path, write):
 
 
 def _audio_durations(audio: list[Path]) -> list[float]:
-    import librosa
+    from ..models.audio import audio_duration
 
     durations = []
     for path in audio:
         if not path.is_file():
             raise CommandError(f"Audio file not found: {path}")
         try:
-            with warnings.catch_warnings():  # librosa warns before falling back to audioread
-                warnings.simplefilter("ignore", FutureWarning)
-                durations.append(librosa.get_duration(path=path))
-        except Exception as error:  # soundfile/audioread raise several types for undecodable files
-            raise CommandError(
-                f"Cannot read audio file {path} ({type(error).__name__}: {error}); is it an audio format librosa "
-                "(soundfile or FFmpeg) can decode?"
-            ) from None
+            durations.append(audio_duration(path))
+        except ValueError as error:
+            raise CommandError(f"Cannot read audio file {path}: {error}") from None
     return durations
 
 
 @app.command()
 def extract(
-    audio: Annotated[list[Path], typer.Argument(help="Audio files in any format librosa reads; resampled to 16 kHz.")],
+    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; other formats with torchcodec); 16 kHz mono.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model folder or Hub model id.")],
     output: Annotated[
         Path,
@@ -138,7 +133,7 @@ def extract(
     from tqdm.auto import tqdm
 
     from .long_audio import LongAudioFeatureExtractor
-    from ..models.pipeline_audio_features import load_audio
+    from ..models.audio import load_audio
 
     try:
         destinations = _output_plan(audio, output, overwrite)

@@ -2,9 +2,10 @@
 """Speech data for training: a local LibriSpeech tree, any `datasets` dataset, or an audiofolder, one table format.
 
 `load_audio_dataset` returns a `datasets.Dataset` (an `IterableDataset` with `--streaming`) with the columns
-- `"audio"`: `datasets.Audio(sampling_rate=16000, decode=False)`. Decoding is left to `AudioCollator` (through the
-  same feature, so torchcodec resamples; channels are averaged), which lets it skip a corrupt file instead of failing
-  inside the data loader. Trainers must therefore keep the column: `TrainingArguments(remove_unused_columns=False)`;
+- `"audio"`: `datasets.Audio(sampling_rate=16000, decode=False)`, i.e. `{"path", "bytes"}`. Decoding is left to
+  `AudioCollator`, through the project's one audio loader (`alhubert.models.audio.load_audio`: soundfile, channels
+  averaged, soxr resampling; torchcodec/FFmpeg only as an optional fallback), which lets it skip a corrupt file
+  instead of failing inside the data loader. Trainers must therefore keep the column: `TrainingArguments(remove_unused_columns=False)`;
 - `"length"`: the clip length in 16 kHz samples, read from the file header (not by decoding), -1 when the header
   cannot be read. It feeds `TrainingArguments(train_sampling_strategy="group_by_length", length_column_name="length")`;
 - `"text"`: the transcript, when the source has one.
@@ -22,6 +23,8 @@ import torch
 from datasets import Audio, Dataset, DatasetDict, IterableDataset, load_dataset, load_from_disk
 from transformers import TrainerCallback, Wav2Vec2FeatureExtractor
 from transformers.utils import logging
+
+from ..models.audio import AudioDecoderUnavailable, load_audio, torchcodec_problem
 
 
 logger = logging.get_logger(__name__)
@@ -262,7 +265,6 @@ class AudioCollator:
     pad_to_multiple_of: int | None = None
 
     def __post_init__(self):
-        self._audio_feature = Audio(sampling_rate=self.feature_extractor.sampling_rate)
         self._num_skipped = multiprocessing.Value("i", 0)
 
     @property
@@ -272,18 +274,7 @@ class AudioCollator:
 
     def decode(self, audio) -> np.ndarray:
         """Mono float32 waveform (mean of the channels) at the feature extractor's sampling rate."""
-        if isinstance(audio, dict) and "array" in audio:
-            array = np.asarray(audio["array"], dtype=np.float32)
-            if array.ndim == 2:
-                array = array.mean(axis=0 if array.shape[0] < array.shape[1] else 1)
-            if audio["sampling_rate"] != self.feature_extractor.sampling_rate:
-                import librosa
-
-                target = self.feature_extractor.sampling_rate
-                array = librosa.resample(array, orig_sr=audio["sampling_rate"], target_sr=target)
-            return array
-        samples = self._audio_feature.decode_example(audio).get_all_samples()
-        return samples.data.mean(dim=0).numpy().astype(np.float32)
+        return load_audio(audio, self.feature_extractor.sampling_rate)
 
     def _crop(self, waveform: np.ndarray) -> np.ndarray:
         if not self.max_length_samples or len(waveform) <= self.max_length_samples:
@@ -298,13 +289,17 @@ class AudioCollator:
             name = audio.get("path") if isinstance(audio, dict) else None
             try:
                 waveform = self.decode(audio)
-            except Exception as error:  # torchcodec/FFmpeg raise several types for corrupt files
+            except AudioDecoderUnavailable:  # an installation problem, not a data problem: stop with the fix
+                raise
+            except (ValueError, FileNotFoundError) as error:  # a corrupt, unreadable or missing file
                 if isinstance(audio, dict) and _header_length(audio) == 0:
                     raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.") from error
                 with self._num_skipped.get_lock():
                     self._num_skipped.value += 1
                 logger.warning(f"Skipping unreadable audio {name or '<in-memory>'}: {error}")
                 continue
+            if len(waveform) == 0:
+                raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.")
             if len(waveform) < self.min_length_samples:
                 raise ValueError(
                     f"Audio {name or '<in-memory>'} has {len(waveform)} samples, fewer than the "
@@ -313,7 +308,11 @@ class AudioCollator:
             waveforms.append(self._crop(waveform))
             kept.append(row)
         if not waveforms:
-            raise ValueError(f"Every file of this batch was unreadable ({len(rows)} files); check the data.")
+            problem = torchcodec_problem()
+            raise ValueError(
+                f"Every file of this batch was unreadable ({len(rows)} files); check the data"
+                + (f" (the optional torchcodec decoder cannot load: {problem})." if problem else ".")
+            )
         batch = self.feature_extractor(
             waveforms,
             sampling_rate=self.feature_extractor.sampling_rate,
