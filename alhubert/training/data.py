@@ -101,6 +101,35 @@ class DataArguments:
             raise ValueError("--validation_split_percentage must lie strictly between 0 and 100.")
 
 
+LIBRISPEECH_SETS = {"train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",
+                    "test-other"}
+
+
+def describe_data(data_args: DataArguments, split: str = "train") -> tuple[str, list[str]]:
+    """What the `split` data is, in words for a model card, and the Hub dataset ids it truly is (for its metadata).
+
+    A LibriSpeech-layout folder is only called LibriSpeech when its sets are LibriSpeech's; the bundled demo corpus
+    (synthetic espeak-ng speech) is named as such.
+    """
+    if data_args.librispeech_root is not None:
+        sets = data_args.librispeech_sets if split == "train" else data_args.eval_librispeech_sets
+        names = _split_names(sets or "")
+        if Path(data_args.librispeech_root).name == "demo_corpus" or any("demo" in name for name in names):
+            return (f"the bundled demo corpus ({', '.join(names)}): short English sentences synthesised with "
+                    "espeak-ng, in LibriSpeech layout; not LibriSpeech"), []
+        if names and set(names) <= LIBRISPEECH_SETS:
+            return f"LibriSpeech {', '.join(names)}", ["librispeech_asr"]
+        return f"a corpus in LibriSpeech layout ({', '.join(names)} under {data_args.librispeech_root})", []
+    if data_args.dataset_name is not None:
+        split_name = data_args.train_split_name if split == "train" else data_args.eval_split_name
+        local = os.path.exists(data_args.dataset_name)
+        words = (f"the dataset {data_args.dataset_name}"
+                 + (f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else "")
+                 + (f", split {split_name}" if split_name else ""))
+        return words, ([] if local else [data_args.dataset_name])
+    return f"the audio files under {data_args.audiofolder} (audiofolder)", []
+
+
 def _split_names(sets: str) -> list[str]:
     return [name.strip() for name in sets.split(",") if name.strip()]
 

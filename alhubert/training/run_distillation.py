@@ -28,7 +28,13 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from alhubert import AlHubertModel, default_feature_extractor
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.data import (
+    AudioCollator,
+    DataArguments,
+    SkippedAudioCallback,
+    describe_data,
+    load_train_eval_datasets,
+)
 from alhubert.training.demo_teacher import demo_teacher_path
 from alhubert.training.distillation import DistillationArguments, DistillationTrainer
 from alhubert.hub.model_cards import write_model_card
@@ -180,7 +186,6 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
     """The settings of this run, for the model card."""
     config = student.config
     world = training_args.world_size * training_args.gradient_accumulation_steps
-    source = data_args.librispeech_root and f"LibriSpeech {data_args.librispeech_sets} under {data_args.librispeech_root}"
     return {
         "Teacher": (
             "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)" if model_args.teacher_name_or_path == DEMO_TEACHER
@@ -194,7 +199,7 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
         ),
         "Loss per target": f"{distillation_args.loss_type} + {distillation_args.cosine_weight} x cosine, summed over "
                            f"targets; padded frames {'excluded' if distillation_args.mask_padding else 'included'}",
-        "Data": source or data_args.dataset_name or data_args.audiofolder,
+        "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
         "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, betas ({training_args.adam_beta1}, "
@@ -286,7 +291,9 @@ def main(argv: list[str] | None = None):
             model_id=training_args.hub_model_id,
             recipe=describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype),
             results=final_results(trainer),
-            base_model=model_args.teacher_name_or_path,
+            base_model=model_args.teacher_name_or_path,  # kept in the metadata only when it is a Hub id
+            datasets=describe_data(data_args)[1],
+            training_data=describe_data(data_args)[0],
         )
         logger.info(f"Student saved to {training_args.output_dir}")
     if training_args.push_to_hub:

@@ -35,6 +35,7 @@ from transformers import (
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
 from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
 from alhubert.training.metrics import load_metric
 
 
@@ -161,7 +162,7 @@ def main(argv=None):
         max_length_samples=data_args.max_length_samples,
         min_length_samples=model.config.receptive_field,
     )
-    trainer = Trainer(
+    trainer = AlHubertTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset if training_args.do_train else None,
@@ -184,6 +185,8 @@ def main(argv=None):
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
+    if trainer.is_world_process_zero() and training_args.do_train:
+        write_finetuned_card(trainer, model_args.model_name_or_path, data_args)
     if training_args.push_to_hub:
         trainer.push_to_hub(tasks="audio-classification")
     return trainer
