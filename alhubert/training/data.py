@@ -25,80 +25,12 @@ from transformers import TrainerCallback, Wav2Vec2FeatureExtractor
 from transformers.utils import logging
 
 from ..models.audio import AudioDecoderUnavailable, load_audio, torchcodec_problem
+from .arguments import SHORT_AUDIO_POLICIES, DataArguments  # noqa: F401  (DataArguments is re-exported)
 
 
 logger = logging.get_logger(__name__)
 
 SAMPLING_RATE = 16000
-SHORT_AUDIO_POLICIES = ("drop", "error")
-
-
-@dataclass
-class DataArguments:
-    """Where the training (and evaluation) audio comes from and how clips are filtered and cropped."""
-
-    librispeech_root: str | None = field(
-        default=None, metadata={"help": "Root of a local LibriSpeech tree (the folder holding train-clean-100/ ...)."}
-    )
-    librispeech_sets: str = field(
-        default="train-clean-100,train-clean-360,train-other-500",
-        metadata={"help": "Comma-separated LibriSpeech sets under --librispeech_root used for training."},
-    )
-    eval_librispeech_sets: str | None = field(
-        default=None, metadata={"help": "Comma-separated LibriSpeech sets used for evaluation (e.g. dev-clean)."}
-    )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script/folder, or a save_to_disk folder."},
-    )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
-    train_split_name: str = field(default="train", metadata={"help": "Split of the dataset used for training."})
-    eval_split_name: str | None = field(
-        default=None, metadata={"help": "Split used for evaluation (datasets or audiofolder sources)."}
-    )
-    validation_split_percentage: float | None = field(
-        default=None,
-        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for evaluation."},
-    )
-    audiofolder: str | None = field(
-        default=None,
-        metadata={"help": "A folder of audio files for the `audiofolder` builder (metadata.csv with transcripts, or "
-                          "one sub-folder per label)."},
-    )
-    audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
-    text_column_name: str = field(default="text", metadata={"help": "Column that holds the transcript."})
-    streaming: bool = field(
-        default=False, metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."}
-    )
-    max_length_samples: int | None = field(
-        default=250000, metadata={"help": "Randomly crop longer clips to this many samples (16 kHz); 0 = no crop."}
-    )
-    min_length_samples: int = field(
-        default=8000, metadata={"help": "Clips shorter than this many samples (16 kHz) are dropped (--short_audio)."}
-    )
-    short_audio: str = field(
-        default="drop",
-        metadata={"help": "Clips shorter than --min_length_samples: 'drop' them with a warning naming them, or "
-                          "'error' to stop with an error naming the first one.", "choices": SHORT_AUDIO_POLICIES},
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Keep only the first N training examples (debugging, quick runs)."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Keep only the first N evaluation examples (debugging, quick runs)."}
-    )
-    preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."}
-    )
-
-    def __post_init__(self):
-        sources = [self.librispeech_root, self.dataset_name, self.audiofolder]
-        if sum(source is not None for source in sources) != 1:
-            raise ValueError("Give exactly one data source: --librispeech_root, --dataset_name or --audiofolder.")
-        if self.short_audio not in SHORT_AUDIO_POLICIES:
-            raise ValueError(f"--short_audio must be one of {SHORT_AUDIO_POLICIES}, got {self.short_audio!r}.")
-        if self.validation_split_percentage is not None and not 0 < self.validation_split_percentage < 100:
-            raise ValueError("--validation_split_percentage must lie strictly between 0 and 100.")
 
 
 LIBRISPEECH_SETS = {"train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",

@@ -14,37 +14,30 @@ and a model card with the recipe and the final losses); --push_to_hub uploads it
 """
 
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import datasets
-import torch
-import transformers
-import yaml
-from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+# Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
+from transformers import HfArgumentParser, TrainingArguments
 
-from alhubert import AlHubertModel, default_feature_extractor
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.data import (
-    AudioCollator,
+from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_CONFIGS, resolve_config_file: API)
+    CONFIGS_DIR,
+    SHIPPED_CONFIGS,
     DataArguments,
-    SkippedAudioCallback,
-    describe_data,
-    load_train_eval_datasets,
+    OutputArguments,
+    check_output_dir,
+    parse_command_line,
+    quiet_defaults,
+    resolve_config_file,
 )
-from alhubert.training.demo_teacher import demo_teacher_path
-from alhubert.training.distillation import DistillationArguments, DistillationTrainer
-from alhubert.hub.model_cards import write_model_card
-from alhubert.training.student_init import init_student_from_teacher, student_config_from_teacher
+from alhubert.training.distillation import DistillationArguments
 
 
 logger = logging.getLogger(__name__)
 
 DEMO_TEACHER = "demo-random-teacher"
-TEACHER_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TEACHER_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -87,44 +80,31 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded (or demo) teachers are stored."})
 
 
-CONFIGS_DIR = Path(__file__).parent / "configs"
-# The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
-SHIPPED_CONFIGS = tuple(sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml")))
-
-
-def resolve_config_file(name: str) -> Path:
-    """A shipped recipe's name (`small`), or a path to a YAML/JSON file."""
-    if name in SHIPPED_CONFIGS and not Path(name).exists():
-        return CONFIGS_DIR / f"{name}.yaml"
-    return Path(name)
-
-
 def parse_arguments(argv: list[str]):
-    """Parse the four argument groups from a YAML/JSON file or shipped recipe (first argument) and/or flags."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, DistillationArguments, TrainingArguments))
-    if argv and (argv[0].endswith((".yaml", ".yml", ".json")) or argv[0] in SHIPPED_CONFIGS):
-        config_file = resolve_config_file(argv[0])
-        if not config_file.is_file():
-            raise FileNotFoundError(f"Argument file {config_file} not found.")
-        values = yaml.safe_load(config_file.read_text())  # JSON is a subset of YAML
-        if not isinstance(values, dict):
-            raise ValueError(f"{config_file} must hold a mapping of argument names to values.")
-        if len(argv) == 1:
-            return parser.parse_dict(values)
-        # flags after the file override its values
-        parser.set_defaults(**values)
-        return parser.parse_args_into_dataclasses(args=argv[1:], look_for_args_file=False)
-    return parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the five argument groups."""
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, DistillationArguments, TrainingArguments, OutputArguments),
+        prog="alhubert distill",
+        usage="alhubert distill [CONFIG] [--flags]  (CONFIG: small, middle, large, demo or a YAML/JSON file)",
+    )
+    return parse_command_line(parser, argv)
 
 
-def resolve_teacher_dtype(name: str) -> torch.dtype:
+def resolve_teacher_dtype(name: str):
+    import torch
+
     if name == "auto":
         return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    return TEACHER_DTYPES[name]
+    return getattr(torch, name)
 
 
 def load_teacher(model_args: ModelArguments):
     """The frozen teacher and its feature extractor (the default 16 kHz one when it ships none)."""
+    import transformers
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    from alhubert.training.demo_teacher import demo_teacher_path
+
     path = model_args.teacher_name_or_path
     if path == DEMO_TEACHER:
         path = demo_teacher_path(model_args.cache_dir)
@@ -137,8 +117,11 @@ def load_teacher(model_args: ModelArguments):
     return teacher, feature_extractor
 
 
-def build_student(model_args: ModelArguments, teacher, teacher_feature_extractor) -> AlHubertModel:
+def build_student(model_args: ModelArguments, teacher, teacher_feature_extractor):
     """The student: the preset's (or given) layer counts with the teacher's dimensions."""
+    from alhubert import AlHubertModel
+    from alhubert.training.student_init import init_student_from_teacher, student_config_from_teacher
+
     preset = PRESETS[model_args.student_preset] if model_args.student_preset else {}
     num_hidden_groups = model_args.num_hidden_groups or preset.get("num_hidden_groups")
     num_hidden_layers = model_args.num_hidden_layers or preset.get("num_hidden_layers")
@@ -157,33 +140,14 @@ def build_student(model_args: ModelArguments, teacher, teacher_feature_extractor
     return AlHubertModel(config)
 
 
-def check_output_dir(training_args: TrainingArguments) -> str | None:
-    """The checkpoint to resume from; refuses to overwrite a finished model or unrelated checkpoints."""
-    resume = training_args.resume_from_checkpoint
-    output_dir = training_args.output_dir
-    last_checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-    if resume in ("true", "True", "last"):
-        if last_checkpoint is None:
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
-        return last_checkpoint
-    if resume is not None:
-        if not os.path.isdir(resume):
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
-        return resume
-    if os.path.isfile(os.path.join(output_dir, "config.json")) or last_checkpoint is not None:
-        raise ValueError(
-            f"{output_dir} already holds a distilled model or checkpoints; pass --resume_from_checkpoint last to "
-            "continue that run, or choose another --output_dir."
-        )
-    return None
-
-
 def _value(option) -> str:
     return str(getattr(option, "value", option))
 
 
 def describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype) -> dict:
     """The settings of this run, for the model card."""
+    from alhubert.training.data import describe_data
+
     config = student.config
     world = training_args.world_size * training_args.gradient_accumulation_steps
     return {
@@ -211,7 +175,7 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
     }
 
 
-def final_results(trainer: DistillationTrainer) -> dict:
+def final_results(trainer) -> dict:
     """Steps, first and last logged training losses and per-target terms, and the last evaluation loss."""
     history = trainer.state.log_history
     train_logs = [entry for entry in history if "loss" in entry]
@@ -230,9 +194,18 @@ def final_results(trainer: DistillationTrainer) -> dict:
 
 
 def main(argv: list[str] | None = None):
-    model_args, data_args, distillation_args, training_args = parse_arguments(
+    model_args, data_args, distillation_args, training_args, output_args = parse_arguments(
         sys.argv[1:] if argv is None else argv
     )
+    import datasets
+    import transformers
+    from transformers import set_seed
+
+    from alhubert import default_feature_extractor
+    from alhubert.hub.model_cards import write_model_card
+    from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
+    from alhubert.training.distillation import DistillationTrainer
+
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
@@ -242,9 +215,10 @@ def main(argv: list[str] | None = None):
     logger.setLevel(log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
+    quiet_defaults(training_args)
     logger.info(f"Distillation arguments {distillation_args}")
 
-    resume_from = check_output_dir(training_args)
+    resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
     set_seed(training_args.seed)
     with training_args.main_process_first(desc="loading the teacher"):
         teacher, teacher_feature_extractor = load_teacher(model_args)

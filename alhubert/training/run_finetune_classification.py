@@ -16,27 +16,19 @@ The output folder holds the model (with `id2label`) and its feature extractor, r
 """
 
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 
-import datasets
-import numpy as np
-import transformers
-from datasets import ClassLabel, IterableDataset, Value
-from transformers import (
-    AutoFeatureExtractor,
-    AutoModelForAudioClassification,
-    HfArgumentParser,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
+# Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
+from transformers import HfArgumentParser, TrainingArguments
 
-import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
-from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
-from alhubert.training.metrics import load_metric
+from alhubert.training.arguments import (
+    DataArguments,
+    OutputArguments,
+    check_output_dir,
+    parse_command_line,
+    quiet_defaults,
+)
 
 
 logger = logging.getLogger(__name__)
@@ -58,9 +50,6 @@ class ModelArguments:
     use_weighted_layer_sum: bool = field(
         default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
     )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Allow writing into an --output_dir that already holds a model."}
-    )
 
 
 @dataclass
@@ -74,6 +63,8 @@ class ClassificationDataArguments(DataArguments):
 
 def encode_labels(train_dataset, eval_dataset):
     """Map labels to ids (string labels are class-encoded); returns the datasets and the label names."""
+    from datasets import ClassLabel, IterableDataset, Value
+
     if isinstance(train_dataset, IterableDataset):
         feature = train_dataset.features["label"] if train_dataset.features else None
         if not isinstance(feature, ClassLabel):
@@ -90,6 +81,10 @@ def encode_labels(train_dataset, eval_dataset):
 
 
 def make_compute_metrics():
+    import numpy as np
+
+    from alhubert.training.metrics import load_metric
+
     accuracy = load_metric("accuracy")
 
     def compute_metrics(prediction):
@@ -102,15 +97,27 @@ def with_labels(example):
     return {"labels": example["label"]}
 
 
+def parse_arguments(argv=None):
+    parser = HfArgumentParser(
+        (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
+        prog="alhubert finetune-classification",
+        usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
+              "(--do_train | --do_eval) ...",
+    )
+    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
+
+
 def main(argv=None):
-    parser = HfArgumentParser((ModelArguments, ClassificationDataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        path = os.path.abspath(argv[0])
-        parsed = parser.parse_json_file(path) if path.endswith(".json") else parser.parse_yaml_file(path)
-    else:
-        parsed = parser.parse_args_into_dataclasses(args=argv)
-    model_args, data_args, training_args = parsed
+    model_args, data_args, training_args, output_args = parse_arguments(argv)
+    if not (training_args.do_train or training_args.do_eval):
+        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    import datasets
+    import transformers
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
+
+    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
@@ -120,17 +127,8 @@ def main(argv=None):
     logger.setLevel(log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
-
-    if (
-        training_args.do_train
-        and os.path.isfile(os.path.join(training_args.output_dir, "config.json"))
-        and training_args.resume_from_checkpoint is None
-        and not model_args.overwrite_output_dir
-    ):
-        raise ValueError(
-            f"Output directory {training_args.output_dir} already holds a model; pass --overwrite_output_dir to "
-            "replace it, --resume_from_checkpoint to continue, or choose another --output_dir."
-        )
+    quiet_defaults(training_args)
+    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
     set_seed(training_args.seed)
     training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
 
@@ -143,6 +141,8 @@ def main(argv=None):
         if eval_dataset is not None:
             eval_dataset = eval_dataset.map(with_labels)
     logger.info(f"{len(label_names)} classes: {label_names}")
+    if training_args.do_eval and eval_dataset is None:
+        raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
 
     feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
     model = AutoModelForAudioClassification.from_pretrained(
@@ -173,15 +173,13 @@ def main(argv=None):
         callbacks=[SkippedAudioCallback(collator)],
     )
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
     if training_args.do_eval:
-        if eval_dataset is None:
-            raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)

@@ -21,33 +21,20 @@ The output folder holds the model, its processor (feature extractor + `Wav2Vec2C
 """
 
 import logging
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-import datasets
-import numpy as np
-import torch
-import transformers
-from datasets import IterableDataset
-from transformers import (
-    AutoConfig,
-    AutoFeatureExtractor,
-    AutoModelForCTC,
-    HfArgumentParser,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
-from transformers.trainer_utils import get_last_checkpoint
+# Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
+from transformers import HfArgumentParser, TrainingArguments
 
-import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
-from alhubert.training.ctc_vocabulary import build_processor, normalize_transcript
-from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
-from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
-from alhubert.training.metrics import load_metric
+from alhubert.training.arguments import (
+    DataArguments,
+    OutputArguments,
+    check_output_dir,
+    parse_command_line,
+    quiet_defaults,
+)
 
 
 logger = logging.getLogger(__name__)
@@ -77,9 +64,6 @@ class ModelArguments:
     superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
     superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
     superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Allow writing into an --output_dir that already holds a model."}
-    )
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
@@ -103,16 +87,19 @@ class CTCDataArguments(DataArguments):
 
 
 def parse_arguments(argv=None):
-    parser = HfArgumentParser((ModelArguments, CTCDataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        path = os.path.abspath(argv[0])
-        return parser.parse_json_file(path) if path.endswith(".json") else parser.parse_yaml_file(path)
-    return parser.parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(
+        (ModelArguments, CTCDataArguments, TrainingArguments, OutputArguments),
+        prog="alhubert finetune-ctc",
+        usage="alhubert finetune-ctc [CONFIG.yaml] --model_name_or_path M --output_dir O (--do_train | --do_eval) ...",
+    )
+    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
 
 
 def prepare_transcripts(dataset, tokenizer, split: str):
     """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters."""
+    from datasets import IterableDataset
+
+    from alhubert.training.ctc_vocabulary import normalize_transcript
 
     def tokenize(example):
         text, dropped = normalize_transcript(example["text"])
@@ -132,6 +119,9 @@ def prepare_transcripts(dataset, tokenizer, split: str):
 
 def check_audio_fits_transcripts(dataset, model, split: str):
     """Every clip must yield at least as many CTC frames as its transcript has tokens; else name the file."""
+    import torch
+    from datasets import IterableDataset
+
     if isinstance(dataset, IterableDataset) or len(dataset) == 0:
         return
     lengths = torch.tensor(dataset["length"])
@@ -149,6 +139,10 @@ def check_audio_fits_transcripts(dataset, model, split: str):
 
 def load_model(model_args: ModelArguments, tokenizer):
     """The CTC model of the chosen recipe, encoder weights from `model_name_or_path`, a new head sized to the vocab."""
+    from transformers import AutoConfig, AutoModelForCTC
+
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+
     ctc_settings = dict(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
@@ -179,6 +173,10 @@ def load_model(model_args: ModelArguments, tokenizer):
 
 def make_compute_metrics(tokenizer):
     """Greedy-decoded WER and CER through the bundled `evaluate` modules."""
+    import numpy as np
+
+    from alhubert.training.metrics import load_metric
+
     wer_metric, cer_metric = load_metric("wer"), load_metric("cer")
 
     def compute_metrics(prediction):
@@ -199,7 +197,17 @@ def greedy_ids(logits, labels):
 
 
 def main(argv=None):
-    model_args, data_args, training_args = parse_arguments(argv)
+    model_args, data_args, training_args, output_args = parse_arguments(argv)
+    if not (training_args.do_train or training_args.do_eval):
+        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    import datasets
+    import transformers
+    from transformers import AutoFeatureExtractor, set_seed
+
+    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.training.ctc_vocabulary import build_processor
+    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
@@ -209,17 +217,10 @@ def main(argv=None):
     logger.setLevel(log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
+    quiet_defaults(training_args)
     logger.info(f"Training/evaluation parameters {training_args}")
 
-    last_checkpoint = None
-    if os.path.isdir(training_args.output_dir) and training_args.do_train:
-        last_checkpoint = get_last_checkpoint(training_args.output_dir)
-        holds_model = os.path.isfile(os.path.join(training_args.output_dir, "config.json"))
-        if holds_model and training_args.resume_from_checkpoint is None and not model_args.overwrite_output_dir:
-            raise ValueError(
-                f"Output directory {training_args.output_dir} already holds a model; pass --overwrite_output_dir to "
-                "replace it, --resume_from_checkpoint to continue, or choose another --output_dir."
-            )
+    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
     set_seed(training_args.seed)
     # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
     training_args.remove_unused_columns = False
@@ -236,6 +237,9 @@ def main(argv=None):
         if eval_dataset is not None:
             eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval")
 
+    if training_args.do_eval and eval_dataset is None:
+        raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
+                         "--validation_split_percentage.")
     model = load_model(model_args, tokenizer)
     check_audio_fits_transcripts(train_dataset, model, "train")
     if eval_dataset is not None:
@@ -257,7 +261,6 @@ def main(argv=None):
     )
 
     if training_args.do_train:
-        checkpoint = training_args.resume_from_checkpoint or last_checkpoint
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model()
         metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
@@ -265,9 +268,6 @@ def main(argv=None):
         trainer.save_metrics("train", metrics)
         trainer.save_state()
     if training_args.do_eval:
-        if eval_dataset is None:
-            raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
-                             "--validation_split_percentage.")
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
