@@ -191,6 +191,9 @@ def parse_command_line(parser, argv: list[str]):
         index += 1
     if values:
         parser.set_defaults(**values)
+        for action in parser._actions:  # a required argument given by the file need not be repeated as a flag
+            if action.dest in values and values[action.dest] is not None:
+                action.required = False
     return parser.parse_args_into_dataclasses(args=remaining, look_for_args_file=False)
 
 
