@@ -35,8 +35,10 @@ def _fail(message: str):
 def load_encoder(model_name_or_path: str, device: str | None = None):
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
     import torch
+    import transformers
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
+    transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
         model = AutoModel.from_pretrained(model_name_or_path)
