@@ -140,3 +140,20 @@ def test_shipped_recipes_are_package_data():
     assert resolve_config_file("small") == CONFIGS_DIR / "small.yaml"
     setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
     assert "training/configs/*.yaml" in setup
+
+
+def test_a_training_command_without_the_training_extra_says_what_to_install(monkeypatch):
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_datasets(name, *args):
+        if name == "alhubert.training.run_finetune_ctc":
+            raise ModuleNotFoundError("No module named 'datasets'", name="datasets")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_datasets)
+    result = runner.invoke(app, ["finetune-ctc", "--do_train"])
+    assert result.exit_code == 1
+    assert 'needs datasets, which is not installed: pip install "alhubert[train]"' in result.output
+    assert "Traceback" not in result.output

@@ -216,7 +216,11 @@ def _forwarding_command(name: str, module: str, function: str, summary: str):
     def command(context: typer.Context):
         import importlib
 
-        getattr(importlib.import_module(module), function)(list(context.args))
+        try:
+            entry = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as error:  # e.g. `pip install alhubert` without the training extra
+            _fail(f"alhubert {name} needs {error.name}, which is not installed: pip install \"alhubert[train]\".")
+        entry(list(context.args))
 
     command.__doc__ = f"{summary} Flags: alhubert {name} --help."
     app.command(
