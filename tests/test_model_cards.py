@@ -148,3 +148,20 @@ def test_model_push_to_hub_uploads_the_complete_folder_with_the_project_card(tmp
     card = files["README.md"].decode()
     assert 'from_pretrained("someone/tiny", trust_remote_code=True)' in card
     assert "pipeline_tag: feature-extraction" in card and "automatically generated" not in card
+
+
+def test_trainer_push_keeps_the_project_card_not_the_trainer_template(tmp_path):
+    from transformers import TrainingArguments
+
+    from alhubert import AlHubertForCTC
+    from alhubert.training.card_trainer import AlHubertTrainer
+
+    model = AlHubertForCTC(AlHubertConfig(**tiny_config_kwargs()))
+    trainer = AlHubertTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
+                                                                  hub_model_id="someone/asr"))
+    trainer.save_model()  # the Trainer's save goes through save_pretrained: a complete folder
+    assert (tmp_path / "pipeline_audio_features.py").is_file() and (tmp_path / "README.md").is_file()
+    trainer.create_model_card(model_name="asr", tasks="automatic-speech-recognition")  # what Trainer.push_to_hub calls
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.pipeline_tag == "automatic-speech-recognition" and card.data.license == "apache-2.0"
+    assert "someone/asr" in card.text and "This model was trained from scratch" not in card.text
