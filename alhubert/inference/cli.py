@@ -1,5 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files) and `alhubert info` (a model's shape).
+"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape), and
+the training, conversion and upload commands (`distill`, `finetune-ctc`, `finetune-classification`, `convert`,
+`push-to-hub`), which forward their arguments to the HfArgumentParser-based `main(argv)` of their module.
 
 Built with Typer, like Transformers' own `transformers` command.
 """
@@ -33,8 +35,10 @@ def _fail(message: str):
 def load_encoder(model_name_or_path: str, device: str | None = None):
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
     import torch
+    import transformers
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
+    transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
         model = AutoModel.from_pretrained(model_name_or_path)
@@ -85,27 +89,22 @@ def _save_atomically(path: Path, write):
 
 
 def _audio_durations(audio: list[Path]) -> list[float]:
-    import librosa
+    from ..models.audio import audio_duration
 
     durations = []
     for path in audio:
         if not path.is_file():
             raise CommandError(f"Audio file not found: {path}")
         try:
-            with warnings.catch_warnings():  # librosa warns before falling back to audioread
-                warnings.simplefilter("ignore", FutureWarning)
-                durations.append(librosa.get_duration(path=path))
-        except Exception as error:  # soundfile/audioread raise several types for undecodable files
-            raise CommandError(
-                f"Cannot read audio file {path} ({type(error).__name__}: {error}); is it an audio format librosa "
-                "(soundfile or FFmpeg) can decode?"
-            ) from None
+            durations.append(audio_duration(path))
+        except ValueError as error:
+            raise CommandError(f"Cannot read audio file {path}: {error}") from None
     return durations
 
 
 @app.command()
 def extract(
-    audio: Annotated[list[Path], typer.Argument(help="Audio files in any format librosa reads; resampled to 16 kHz.")],
+    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; other formats with torchcodec); 16 kHz mono.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model folder or Hub model id.")],
     output: Annotated[
         Path,
@@ -136,7 +135,7 @@ def extract(
     from tqdm.auto import tqdm
 
     from .long_audio import LongAudioFeatureExtractor
-    from ..models.pipeline_audio_features import load_audio
+    from ..models.audio import load_audio
 
     try:
         destinations = _output_plan(audio, output, overwrite)
@@ -196,6 +195,43 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     width = max(map(len, lines))
     for name, value in lines.items():
         typer.echo(f"{name:<{width}}  {value}")
+
+
+# Commands whose arguments (and --help) belong to an HfArgumentParser in their module: Typer passes them through.
+FORWARDED = {
+    "distill": ("alhubert.training.run_distillation", "main",
+                "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
+                "middle, large, demo or a YAML/JSON file)."),
+    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "main",
+                     "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
+    "finetune-classification": ("alhubert.training.run_finetune_classification", "main",
+                                "Fine-tune for audio classification and evaluate accuracy."),
+    "convert": ("alhubert.original.run_conversion", "cli",
+                "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
+    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder to the Hub."),
+}
+
+
+def _forwarding_command(name: str, module: str, function: str, summary: str):
+    def command(context: typer.Context):
+        import importlib
+
+        try:
+            entry = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as error:  # e.g. `pip install alhubert` without the training extra
+            _fail(f"alhubert {name} needs {error.name}, which is not installed: pip install \"alhubert[train]\".")
+        entry(list(context.args))
+
+    command.__doc__ = f"{summary} Flags: alhubert {name} --help."
+    app.command(
+        name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        add_help_option=False,
+    )(command)
+
+
+for _name, (_module, _function, _summary) in FORWARDED.items():
+    _forwarding_command(_name, _module, _function, _summary)
 
 
 def main():
