@@ -1,0 +1,1 @@
+"""Inference: long-audio feature extraction, ONNX export and the `alhubert` command."""
