@@ -31,6 +31,8 @@ setup(
             "tensorboard",
         ],
         "ctc-lm": ["pyctcdecode", "kenlm"],
+        # `alhubert export onnx` (torch.onnx's dynamo exporter needs onnxscript); lower bounds = the versions tested
+        "onnx": ["onnx>=1.23,<2", "onnxscript>=0.7,<1", "onnx_ir>=1.1,<2", "onnxruntime>=1.32,<2"],
         "dev": [
             "datasets>=4.0",
             "torchcodec",

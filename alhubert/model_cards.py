@@ -161,6 +161,28 @@ alhubert extract speech.wav --model {model_id} --layer {middle} --output feature
 ```"""
 
 
+def _onnx_usage(model_id: str, onnx_files: list[str], config: AlHubertConfig) -> str:
+    file = "onnx/model_quantized.onnx" if "model_quantized.onnx" in onnx_files else "onnx/model.onnx"
+    listed = ", ".join(f"`onnx/{name}`" for name in onnx_files)
+    normalise = "\nwaveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)" if config.do_normalize else ""
+    return f"""This repository has ONNX weights ({listed}; `model_quantized.onnx` has int8 weights). They run with
+ONNX Runtime alone, without PyTorch or Transformers:
+
+```python
+import numpy as np
+import onnxruntime
+import soundfile
+from huggingface_hub import hf_hub_download
+
+session = onnxruntime.InferenceSession(hf_hub_download("{model_id}", "{file}"))
+waveform, rate = soundfile.read("speech.wav", dtype="float32")  # 16 kHz mono{normalise}
+outputs = session.run(None, {{"input_values": waveform[None], "attention_mask": np.ones((1, len(waveform)), np.int64)}})
+print(outputs[0].shape)  # last_hidden_state (logits for a CTC model): (1, frames, ...)
+```
+
+Exported with `alhubert export onnx` from this project (each shared layer is stored once in the file)."""
+
+
 def _recipe_section(recipe: dict | None) -> str:
     method = (
         "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
@@ -182,11 +204,13 @@ def build_model_card(
     recipe: dict | None = None,
     results: dict | None = None,
     base_model: str = "facebook/hubert-base-ls960",
+    onnx_files: list[str] | None = None,
 ) -> ModelCard:
     """A model card for an ALHuBERT checkpoint: Hub metadata, architecture, usage, recipe, limitations, citations.
 
     `measured` holds measured numbers (`parameters`, `parameters_without_mask_embedding`, `file_size_bytes`, or any
-    other name -> value), `source` says where the weights come from, `recipe` and `results` are name -> value tables.
+    other name -> value), `source` says where the weights come from, `recipe` and `results` are name -> value tables,
+    `onnx_files` names the files in the repository's `onnx/` folder (an "ONNX" usage section is added).
     """
     measured = measured or {}
     card_data = ModelCardData(
@@ -217,6 +241,8 @@ def build_model_card(
     if source:
         sections += ["## Weights", source]
     sections += ["## Usage", _usage(model_id or "path/to/model", config)]
+    if onnx_files:
+        sections += ["## ONNX", _onnx_usage(model_id or "path/to/model", sorted(onnx_files), config)]
     sections += ["## Distillation recipe", _recipe_section(recipe)]
     if results:
         sections += ["## Results", "Measured by the script that produced these weights.",
@@ -246,6 +272,8 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     if config is None:
         config = AlHubertConfig.from_pretrained(model_dir)
     kwargs["measured"] = {**measure_saved_model(model_dir), **(kwargs.get("measured") or {})}
+    if "onnx_files" not in kwargs and (model_dir / "onnx").is_dir():
+        kwargs["onnx_files"] = [path.name for path in (model_dir / "onnx").glob("*.onnx")]
     card = build_model_card(config, **kwargs)
     with tempfile.NamedTemporaryFile("w", dir=model_dir, suffix=".md.tmp", delete=False, encoding="utf-8") as tmp:
         tmp.write(str(card))

@@ -8,12 +8,14 @@ tokenizer or processor files. The graph has the inputs `input_values` (float32, 
 `last_hidden_state` (`logits` for CTC and classification models), plus with `all_hidden_states=True` the output
 `hidden_states`: every hidden state stacked, of shape (num_hidden_layers + 1, batch, frames, hidden_size).
 
-The model is exported with `torch.onnx.export` (the dynamo exporter). Two graph passes then make the shared weights
+The model is exported with `torch.onnx.export` (the dynamo exporter). Graph passes then make the shared weights
 appear once and in a form ONNX Runtime's quantizer takes: the transposes of weight matrices are folded into one
-transposed initializer per weight (so every MatMul of every layer application reads the same initializer), and
-identical initializers are merged.
+transposed initializer per weight (so every MatMul of every layer application reads the same initializer) before the
+exporter's optimizer runs, and identical initializers are merged.
 """
 
+import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -29,8 +31,9 @@ ONNX_FOLDER = "onnx"
 MODEL_FILE = "model.onnx"
 QUANTIZED_MODEL_FILE = "model_quantized.onnx"
 DEFAULT_OPSET = 18
-# The dynamo exporter writes opset 18 and newer; 22 is the newest one checked to run in ONNX Runtime here.
-SUPPORTED_OPSETS = range(18, 23)
+# The dynamo exporter writes opset 18 and newer; each of 18 to 24 was checked to export and run (fp32 and int8)
+# in ONNX Runtime 1.32.
+SUPPORTED_OPSETS = range(18, 25)
 SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
 QUANTIZATION_MODES = ("int8",)
 # Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
@@ -118,20 +121,15 @@ class _OnnxExportModule(torch.nn.Module):
         return outputs[self.output_name]
 
 
-def store_weights_once(model) -> None:
-    """Rewrite an `onnx_ir.Model` in place so that each weight is one initializer that its MatMuls read directly.
+def fold_weight_transposes(model) -> None:
+    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
 
-    The exporter transposes a linear layer's weight at every call of the layer, and its constant folding turns some
-    of these transposes into one copy of the weight per layer application (others stay `Transpose` nodes, which
-    hide the weight from the quantizer). Here every `Transpose` of an initializer becomes one transposed
-    initializer, shared by all its users; then identical initializers are merged and unused ones removed.
+    The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
+    hide the weights from ONNX Runtime's quantizer, and its constant folding would make one copy of a shared weight
+    per layer application. Here each weight gets one transposed copy (named `<weight>.transposed`) that every MatMul
+    of every layer application reads.
     """
     import onnx_ir as ir
-    from onnx_ir.passes.common import (
-        ClearMetadataAndDocStringPass,
-        DeduplicateInitializersPass,
-        RemoveUnusedNodesPass,
-    )
 
     graph = model.graph
     transposed = {}
@@ -149,9 +147,19 @@ def store_weights_once(model) -> None:
             graph.register_initializer(transposed[key])
         node.outputs[0].replace_all_uses_with(transposed[key])
         graph.remove(node, safe=True)
+
+
+def store_weights_once(model) -> None:
+    """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
+    from onnx_ir.passes.common import (
+        ClearMetadataAndDocStringPass,
+        DeduplicateInitializersPass,
+        RemoveUnusedNodesPass,
+    )
+
     RemoveUnusedNodesPass()(model)
     DeduplicateInitializersPass(size_limit=2**62)(model)
-    ClearMetadataAndDocStringPass()(model)  # drops the exporter's per-node stack traces (most of a small graph)
+    ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
 
 
 def quantize_int8(model_path, quantized_path) -> None:
@@ -208,7 +216,7 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
-def _check_arguments(output_dir: Path, quantize, opset: int, overwrite: bool):
+def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
             f"Unsupported opset {opset}; choose one from {SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1} "
@@ -216,10 +224,10 @@ def _check_arguments(output_dir: Path, quantize, opset: int, overwrite: bool):
         )
     if quantize is not None and quantize not in QUANTIZATION_MODES:
         raise ValueError(f"Unsupported quantization {quantize!r}; choose one of {QUANTIZATION_MODES}.")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"{output_dir} exists and is not a folder; choose a new folder.")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir} already exists and is not empty; pass --overwrite to replace it.")
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
@@ -240,6 +248,41 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
     return copied
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's and the quantizer's warnings (missing torchvision, pre-processing advice) and logs."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, path: Path):
+    module = _OnnxExportModule(model, output_name, all_hidden_states)
+    example = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    dynamic = {0: torch.export.Dim("batch_size"), 1: torch.export.Dim("samples", min=_receptive_field(model.config))}
+    with torch.no_grad():
+        program = torch.onnx.export(
+            module,
+            (example, torch.ones_like(example, dtype=torch.long)),
+            input_names=["input_values", "attention_mask"],
+            output_names=[output_name] + (["hidden_states"] if all_hidden_states else []),
+            dynamic_shapes={"input_values": dynamic, "attention_mask": dynamic},
+            opset_version=opset,
+            dynamo=True,
+            optimize=False,  # after fold_weight_transposes, so that constant folding copies no shared weight
+            verbose=False,
+        )
+    fold_weight_transposes(program.model)
+    program.optimize()
+    store_weights_once(program.model)
+    program.save(path, external_data=False)
+
+
 def export_onnx(
     model_name_or_path,
     output_dir,
@@ -249,58 +292,54 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Export a saved ALHuBERT (or HuBERT) model to ONNX in `output_dir`; returns the written ONNX files by kind.
+    """Export a saved ALHuBERT (or HuBERT) model to ONNX; returns the written ONNX files by kind (`fp32`, `int8`).
 
-    `quantize="int8"` adds `onnx/model_quantized.onnx`; `all_hidden_states=True` adds the `hidden_states` output.
-    The folder is written under a temporary name and renamed when complete, so a failure leaves no partial export.
-    Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (`output_dir` is not
-    empty and `overwrite` is false).
+    `output_dir` gets `onnx/model.onnx` (and with `quantize="int8"`, `onnx/model_quantized.onnx`) plus copies of the
+    model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
+    the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
+    output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
+    export. Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (the target is
+    not empty and `overwrite` is false).
     """
     output_dir = Path(output_dir)
-    _check_arguments(output_dir, quantize, opset, overwrite)
-    model, output_name = _load_for_export(str(model_name_or_path))
-    config = model.config
+    local_model = Path(str(model_name_or_path))
+    in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
+    target = output_dir / ONNX_FOLDER if in_place else output_dir
+    _check_arguments(target, quantize, opset, overwrite)
+    with _quiet():
+        model, output_name = _load_for_export(str(model_name_or_path))
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.", suffix=".tmp"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        _copy_side_files(str(model_name_or_path), staging)
-        (staging / ONNX_FOLDER).mkdir()
-        files = {"fp32": staging / ONNX_FOLDER / MODEL_FILE}
-        module = _OnnxExportModule(model, output_name, all_hidden_states)
-        example = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
-        batch = torch.export.Dim("batch_size")
-        samples = torch.export.Dim("samples", min=_receptive_field(config))
-        dynamic = {0: batch, 1: samples}
-        output_names = [output_name] + (["hidden_states"] if all_hidden_states else [])
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                module,
-                (example, torch.ones_like(example, dtype=torch.long)),
-                input_names=["input_values", "attention_mask"],
-                output_names=output_names,
-                dynamic_shapes={"input_values": dynamic, "attention_mask": dynamic},
-                opset_version=opset,
-                dynamo=True,
-                optimize=True,
-                verbose=False,
-            )
-        store_weights_once(program.model)
-        program.save(files["fp32"], external_data=False)
-        if quantize == "int8":
-            files["int8"] = staging / ONNX_FOLDER / QUANTIZED_MODEL_FILE
-            quantize_int8(files["fp32"], files["int8"])
+        onnx_dir = staging if in_place else staging / ONNX_FOLDER
+        if not in_place:
+            _copy_side_files(str(model_name_or_path), staging)
+            onnx_dir.mkdir()
+        files = {"fp32": onnx_dir / MODEL_FILE}
+        with _quiet():
+            _export_graph(model, output_name, all_hidden_states, opset, files["fp32"])
+            if quantize == "int8":
+                files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
+                quantize_int8(files["fp32"], files["int8"])
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(staging, output_dir)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return {kind: output_dir / ONNX_FOLDER / path.name for kind, path in files.items()}
 
 
-__all__ = ["MODEL_FILE", "QUANTIZED_MODEL_FILE", "SUPPORTED_OPSETS", "export_onnx", "quantize_int8", "store_weights_once"]
+__all__ = [
+    "MODEL_FILE",
+    "QUANTIZED_MODEL_FILE",
+    "SUPPORTED_OPSETS",
+    "export_onnx",
+    "fold_weight_transposes",
+    "quantize_int8",
+    "store_weights_once",
+]
