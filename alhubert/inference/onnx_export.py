@@ -250,15 +250,22 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the exporter's and the quantizer's warnings (missing torchvision, pre-processing advice) and logs."""
+    """Silence the exporter's and the quantizer's warnings (missing torchvision, pre-processing advice), their logs
+    and Transformers' weight-loading progress bar."""
+    from transformers.utils import logging as transformers_logging
+
     previous = logging.root.manager.disable
+    progress_bar = transformers_logging.is_progress_bar_enabled()
     logging.disable(logging.WARNING)
+    transformers_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         logging.disable(previous)
+        if progress_bar:
+            transformers_logging.enable_progress_bar()
 
 
 def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, path: Path):
