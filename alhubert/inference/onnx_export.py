@@ -90,7 +90,7 @@ def _load_for_export(model_name_or_path: str):
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {_one_line(error)}") from error
     model.eval()
-    for module in model.modules():
+    for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
         if hasattr(module, "fast_cpu_path"):
             module.fast_cpu_path = False  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
         # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)
@@ -312,6 +312,8 @@ def export_onnx(
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
     target = output_dir / ONNX_FOLDER if in_place else output_dir
+    if not in_place and local_model.is_dir() and output_dir.resolve() in local_model.resolve().parents:
+        raise ValueError(f"{output_dir} contains the model {local_model}; choose another output folder.")
     _check_arguments(target, quantize, opset, overwrite)
     with _quiet():
         model, output_name = _load_for_export(str(model_name_or_path))
