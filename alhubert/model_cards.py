@@ -165,8 +165,9 @@ def _onnx_usage(model_id: str, onnx_files: list[str], config: AlHubertConfig) ->
     file = "onnx/model_quantized.onnx" if "model_quantized.onnx" in onnx_files else "onnx/model.onnx"
     listed = ", ".join(f"`onnx/{name}`" for name in onnx_files)
     normalise = "\nwaveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)" if config.do_normalize else ""
-    return f"""This repository has ONNX weights ({listed}; `model_quantized.onnx` has int8 weights). They run with
-ONNX Runtime alone, without PyTorch or Transformers:
+    int8 = "; `model_quantized.onnx` has int8 weights" if "model_quantized.onnx" in onnx_files else ""
+    return f"""This repository has ONNX weights ({listed}{int8}). They run with ONNX Runtime alone, without PyTorch
+or Transformers:
 
 ```python
 import numpy as np
