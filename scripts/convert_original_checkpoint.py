@@ -64,8 +64,13 @@ def main(args=None):
     return output_dir
 
 
+def one_line(error: BaseException) -> str:
+    """`error`'s message on one line (some libraries put newlines in theirs)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 if __name__ == "__main__":
     try:
         main()
-    except (FileNotFoundError, FileExistsError, ValueError) as error:  # bad input: the message says what to do
-        sys.exit(f"error: {error}")
+    except (OSError, ValueError) as error:  # bad input or an unwritable output: the message says what to do
+        sys.exit(f"error: {one_line(error)}")
