@@ -45,11 +45,14 @@ def check_writable_folder(folder, what: str = "output") -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise NotADirectoryError(f"Cannot write the {what} under {folder}: {existing} is a file, not a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    try:  # a real probe: os.access says yes to root on read-only mounts such as /sys
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as error:
         raise PermissionError(
-            f"Cannot write the {what} in {existing}: the folder is not writable; choose another location or fix its "
-            "permissions."
-        )
+            f"Cannot write the {what} in {existing}: the folder is not writable ({error.strerror}); choose another "
+            "location or fix its permissions."
+        ) from None
 
 
 def atomic_write(path, write) -> None:
