@@ -253,12 +253,13 @@ class AudioCollator:
     "sampling_rate"}` dict. Optional `"labels"` are batched too: sequences (CTC targets) padded with -100, scalars as a
     tensor. A file that cannot be decoded is skipped with a warning and counted in `num_skipped` (shared with data
     loader workers); an empty file, or decoded audio shorter than `min_length_samples`, raises a `ValueError` naming
-    the file.
+    the file. Set `min_length_samples` to the model's `config.receptive_field` (the default, 400, is HuBERT's): a
+    shorter item would get no real frame (an all-padding row in the model).
     """
 
     feature_extractor: Wav2Vec2FeatureExtractor
     max_length_samples: int | None = 250000
-    min_length_samples: int = 1
+    min_length_samples: int = 400
     pad_to_multiple_of: int | None = None
 
     def __post_init__(self):
