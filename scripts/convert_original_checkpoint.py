@@ -69,8 +69,15 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-if __name__ == "__main__":
+def cli_main(args=None) -> int:
+    """`main` for the command line: bad input or an unwritable output is one `error: ...` line and exit code 1."""
     try:
-        main()
-    except (OSError, ValueError) as error:  # bad input or an unwritable output: the message says what to do
-        sys.exit(f"error: {one_line(error)}")
+        main(args)
+    except (OSError, ValueError) as error:  # the message says what is wrong and what to do
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())
