@@ -68,14 +68,31 @@ class _Records(logging.Handler):
         self.records.append(record)
 
 
+def layer_key_counts(names) -> dict[str, int]:
+    """Number of tensors stored per distinct layer index (`encoder.layers.<i>.`)."""
+    counts = {}
+    for name in names:
+        if name.startswith("encoder.layers."):
+            index = name.split(".")[2]
+            counts[index] = counts.get(index, 0) + 1
+    return counts
+
+
 def test_each_distinct_layer_is_stored_once(tmp_path):
     model = build(num_hidden_layers=6, num_hidden_groups=2)
-    layer_keys = {key.split(".")[2] for key in model.state_dict() if key.startswith("encoder.layers.")}
-    assert layer_keys == {"0", "1"}
-    unique = {id(p) for p in model.parameters()}
-    assert model.num_parameters() == sum(p.numel() for p in model.parameters()) == sum(
-        p.numel() for p in model.parameters() if id(p) in unique
-    )
+    tensors_per_layer = len(model.encoder.layers[0].state_dict())
+    assert layer_key_counts(model.state_dict()) == {"0": tensors_per_layer, "1": tensors_per_layer}
+    # the 6 applications run the very same 2 modules (and so the same parameter objects)
+    applied = [model.encoder.layers[model.config.distinct_layer_index(i)] for i in range(6)]
+    assert applied[0] is applied[2] is applied[4] and applied[1] is applied[3] is applied[5]
+    assert applied[0] is not applied[1]
+    calls = []
+    for layer in model.encoder.layers:
+        layer.register_forward_hook(lambda module, args, output: calls.append(module))
+    with torch.no_grad():
+        model(padded_batch()[0])
+    assert calls == applied
+    assert model.num_parameters() == sum(p.numel() for p in model.parameters())  # each parameter counted once
     # transformers' logger does not propagate to the root logger: listen to it directly, and to warnings.warn
     transformers_logger = transformers_logging.get_logger("transformers")
     handler = _Records()
@@ -91,10 +108,10 @@ def test_each_distinct_layer_is_stored_once(tmp_path):
     assert [str(w.message) for w in python_warnings] == []
     with safe_open(tmp_path / "model.safetensors", "pt") as file:
         names = list(file.keys())
-        storages = {file.get_tensor(n).data_ptr() for n in names}
-    assert {n.split(".")[2] for n in names if n.startswith("encoder.layers.")} == {"0", "1"}
-    assert len(storages) == len(names)
+    assert layer_key_counts(names) == {"0": tensors_per_layer, "1": tensors_per_layer}  # 2 layers on disk, not 6
+    assert len(names) == len(model.state_dict())
     assert type(loaded) is AlHubertModel
+    assert loaded.num_parameters() == model.num_parameters()
 
 
 def test_small_preset_file_size(tmp_path):
@@ -160,16 +177,23 @@ def test_elastic_depth_equals_hidden_state_of_full_run(pre_ln):
 
 def test_gradient_checkpointing_gives_the_same_gradients():
     batch, mask = padded_batch()
-    gradients = []
+    gradients, calls = [], {}
     for checkpointing in (False, True):
         model = build()
         model.train()
         if checkpointing:
             model.activation_checkpointing_enable()
             assert model.is_activation_checkpointing
+        calls[checkpointing] = []
+        # a hook inside the layer (Transformers checkpoints `forward`, so the layer's own hooks run once)
+        for layer in model.encoder.layers:
+            layer.feed_forward.register_forward_hook(lambda *args, log=calls[checkpointing]: log.append(1))
         model(batch, attention_mask=mask).last_hidden_state.pow(2).mean().backward()
         gradients.append(model.encoder.layers[0].feed_forward.intermediate_dense.weight.grad.clone())
     torch.testing.assert_close(gradients[0], gradients[1])
+    # checkpointing really recomputes: every layer application runs again during backward
+    assert len(calls[False]) == model.config.num_hidden_layers
+    assert len(calls[True]) == 2 * model.config.num_hidden_layers
 
 
 def test_spec_augment_uses_the_mask_embedding_in_training():
@@ -216,12 +240,28 @@ def test_ctc_loss(reduction):
 def test_sequence_classification(weighted):
     torch.manual_seed(0)
     config = AlHubertConfig(**tiny_config_kwargs(use_weighted_layer_sum=weighted, classifier_proj_size=8, num_labels=3))
-    model = AlHubertForSequenceClassification(config)
+    model = AlHubertForSequenceClassification(config).eval()
     batch, mask = padded_batch()
-    outputs = model(batch, attention_mask=mask, labels=torch.tensor([0, 2]))
+    labels = torch.tensor([0, 2])
+    outputs = model(batch, attention_mask=mask, labels=labels)
     assert outputs.logits.shape == (2, 3)
     assert model.projector.out_features == 8
+    # the logits are the classifier over the mean of the real frames of the last (or weighted) hidden states
+    with torch.no_grad():
+        hidden_states = model.alhubert(batch, attention_mask=mask, output_hidden_states=True).hidden_states
+        if weighted:
+            weights = torch.softmax(model.layer_weights, dim=0)
+            states = (torch.stack(hidden_states) * weights[:, None, None, None]).sum(0)
+        else:
+            states = hidden_states[-1]
+        frames = model.alhubert._get_feature_vector_attention_mask(states.shape[1], mask)
+        projected = model.projector(states)
+        pooled = (projected * frames[..., None]).sum(1) / frames.sum(1, keepdim=True)
+        expected = model.classifier(pooled)
+    torch.testing.assert_close(outputs.logits, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(outputs.loss, torch.nn.functional.cross_entropy(expected, labels), atol=1e-5, rtol=0)
     outputs.loss.backward()
+    assert model.classifier.weight.grad.abs().sum() > 0 and model.projector.weight.grad.abs().sum() > 0
     if weighted:
         assert model.layer_weights.shape == (config.num_hidden_layers + 1,)
         assert model.layer_weights.grad.abs().sum() > 0

@@ -6,7 +6,8 @@ from transformers import HubertConfig, HubertModel
 from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.models.modeling_alhubert import AlHubertFeatureEncoder
+from alhubert.models import fast_cpu_path
+from alhubert.models.fast_cpu_path import use_fast_cpu_path, uses_fast_cpu_path
 from helpers import padded_batch, tiny_config_kwargs
 
 
@@ -42,13 +43,13 @@ def fast_and_plain(model, *args, **kwargs):
 
 def count_fast_encoder_calls(monkeypatch):
     calls = []
-    original = AlHubertFeatureEncoder.frames
+    original = fast_cpu_path.feature_encoder_frames
 
-    def counting(self, input_values):
+    def counting(encoder, input_values):
         calls.append(tuple(input_values.shape))
-        return original(self, input_values)
+        return original(encoder, input_values)
 
-    monkeypatch.setattr(AlHubertFeatureEncoder, "frames", counting)
+    monkeypatch.setattr(fast_cpu_path, "feature_encoder_frames", counting)
     return calls
 
 
@@ -161,3 +162,39 @@ def test_state_dict_format_is_unchanged():
     del hubert_kwargs["num_hidden_groups"]
     theirs = set(HubertModel(HubertConfig(**hubert_kwargs)).state_dict())
     assert ours == theirs
+
+
+@pytest.mark.parametrize("pre_ln", [False, True], ids=["post-ln", "pre-ln"])
+def test_the_switch_speeds_up_a_plain_hubert_model(pre_ln, monkeypatch):
+    """`use_fast_cpu_path` attaches to transformers' own HubertModel (a distillation teacher) and detaches again."""
+    overrides = dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True) if pre_ln else {}
+    torch.manual_seed(0)
+    teacher = HubertModel(HubertConfig(**tiny_config_kwargs(**overrides))).eval()
+    batch, mask = padded_batch()
+    with torch.no_grad():
+        plain = teacher(batch, attention_mask=mask, output_hidden_states=True)
+        calls = count_fast_encoder_calls(monkeypatch)
+        assert use_fast_cpu_path(teacher) is teacher
+        assert uses_fast_cpu_path(teacher.feature_extractor) and uses_fast_cpu_path(teacher.encoder.pos_conv_embed)
+        fast = teacher(batch, attention_mask=mask, output_hidden_states=True)
+        assert calls == [tuple(batch.shape)]
+        use_fast_cpu_path(teacher, enabled=False)
+        assert not uses_fast_cpu_path(teacher.feature_extractor)
+        again = teacher(batch, attention_mask=mask, output_hidden_states=True)
+    assert len(calls) == 1  # detached: HuBERT's forward ran
+    for ours, reference in zip(fast.hidden_states, plain.hidden_states):
+        torch.testing.assert_close(ours, reference, atol=TOLERANCE, rtol=0)
+    for ours, reference in zip(again.hidden_states, plain.hidden_states):
+        torch.testing.assert_close(ours, reference, atol=0, rtol=0)
+
+
+def test_the_attached_path_survives_deepcopy():
+    import copy
+
+    model = build()
+    batch, _ = padded_batch()
+    for clone in (copy.deepcopy(model),):  # (HuBERT's weight-normed positional conv cannot be pickled at all)
+        assert uses_fast_cpu_path(clone.feature_extractor)
+        assert clone.feature_extractor.forward.args[0] is clone.feature_extractor  # bound to the copy, not the original
+        with torch.no_grad():
+            torch.testing.assert_close(clone(batch).last_hidden_state, model(batch).last_hidden_state, atol=0, rtol=0)

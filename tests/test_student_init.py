@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import HubertConfig, HubertForCTC, HubertModel
 
+from alhubert.models.fast_cpu_path import use_fast_cpu_path
 from alhubert.training.student_init import init_student_from_teacher
 
 from helpers import padded_batch, tiny_config_kwargs
@@ -18,9 +19,7 @@ def tiny_teacher(num_hidden_layers=4, seed=0, **overrides):
 
 def use_hubert_arithmetic(model):
     """Bit equality needs HuBERT's own conv arithmetic (ALHuBERT's CPU fast paths match it to float32 rounding)."""
-    for module in model.modules():
-        if hasattr(module, "fast_cpu_path"):
-            module.fast_cpu_path = False
+    use_fast_cpu_path(model, enabled=False)
 
 
 @pytest.mark.parametrize("layer_sharing", ["cycle", "block"])

@@ -10,9 +10,7 @@ import os
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import Wav2Vec2FeatureExtractor
-from transformers.activations import GELUActivation
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
@@ -27,7 +25,6 @@ from transformers.models.hubert.modeling_hubert import (
     HubertFeatureProjection,
     HubertForCTC,
     HubertForSequenceClassification,
-    HubertGroupNormConvLayer,
     HubertModel,
     HubertPositionalConvEmbedding,
     HubertPreTrainedModel,
@@ -36,138 +33,7 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
-
-
-def _strided_conv_on_frames(frames, weight, bias, stride):
-    """`conv1d(kernel, stride)` over `frames` (rows = time steps of all items end to end, columns = channels).
-
-    Rows are grouped `stride` at a time, so a convolution window is one row plus the start of the next ones: the
-    convolution is one matrix product per group of `stride` kernel taps, on views (no im2col copy). Each item must
-    start at a multiple of `stride` rows; the last `ceil(kernel / stride) - 1` output rows of an item are not valid.
-    """
-    out_channels, in_channels, kernel = weight.shape
-    grouped = frames.view(-1, stride * in_channels)
-    taps = weight.permute(2, 1, 0).reshape(kernel * in_channels, out_channels)  # row = (tap, input channel)
-    width = min(stride, kernel) * in_channels
-    output = grouped[:, :width] @ taps[:width] if bias is None else torch.addmm(bias, grouped[:, :width], taps[:width])
-    blocks = -(-kernel // stride)
-    valid = grouped.shape[0] - blocks + 1
-    for block in range(1, blocks):
-        start = block * stride * in_channels
-        width = min(stride, kernel - block * stride) * in_channels
-        output[:valid].addmm_(grouped[block : block + valid, :width], taps[start : start + width])
-    return output
-
-
-def _fast_cpu_path(module, tensor):
-    """Whether `module` may take its float32 CPU fast path on `tensor` (else HuBERT's own code runs)."""
-    return (
-        module.fast_cpu_path
-        and tensor.device.type == "cpu"
-        and tensor.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-        and not (module.training and getattr(module, "gradient_checkpointing", False))
-    )
-
-
-def _activation(activation, frames):
-    """`activation(frames)`, in place for exact GELU when no gradient flows (no second copy of large outputs)."""
-    if not frames.requires_grad and isinstance(activation, GELUActivation) and activation.act is F.gelu:
-        return torch.ops.aten.gelu_(frames)
-    return activation(frames)
-
-
-class AlHubertFeatureEncoder(HubertFeatureEncoder):
-    """HuBERT's convolutional feature encoder (same modules and weights), computed as matrix products on CPUs.
-
-    oneDNN runs these channels-first strided `conv1d`s well below matmul speed; on CPU each convolution here is one
-    or two `addmm` on a (time, channels) layout, and the first layer's GroupNorm is folded into per-item weights from
-    the covariance of the raw-audio windows (no pass over its large output). Outputs match HuBERT's to float32
-    rounding. Other devices and dtypes, autocast, gradient checkpointing and `fast_cpu_path = False` run HuBERT's code.
-    """
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.fast_cpu_path = True
-
-    def forward(self, input_values):
-        if not _fast_cpu_path(self, input_values):
-            return super().forward(input_values)
-        return self.frames(input_values).transpose(1, 2)
-
-    def frames(self, input_values):
-        """Features as `(batch, frames, channels)`, a view of time-major storage."""
-        batch_size, samples = input_values.shape
-        total_stride = 1
-        for layer in self.conv_layers:
-            total_stride *= layer.conv.stride[0]
-        rows_per_item = samples + (-samples % total_stride)
-        length = samples
-        frames = None
-        for layer in self.conv_layers:
-            kernel, stride = layer.conv.kernel_size[0], layer.conv.stride[0]
-            rows_per_item //= stride
-            length = (length - kernel) // stride + 1
-            if frames is None:
-                frames = self._first_layer(layer, input_values, rows_per_item, length)
-            else:
-                frames = _strided_conv_on_frames(frames, layer.conv.weight, layer.conv.bias, stride)
-                if not isinstance(layer, HubertGroupNormConvLayer) and hasattr(layer, "layer_norm"):
-                    frames = layer.layer_norm(frames)
-            frames = _activation(layer.activation, frames)
-        return frames.view(batch_size, rows_per_item, -1)[:, :length]
-
-    @staticmethod
-    def _first_layer(layer, input_values, rows_per_item, length):
-        """The first convolution (one input channel) as one matmul on audio windows, with its norm for GroupNorm."""
-        conv = layer.conv
-        kernel, stride = conv.kernel_size[0], conv.stride[0]
-        padded = F.pad(input_values, (0, rows_per_item * stride - input_values.shape[1] + kernel - stride))
-        windows = padded.unfold(1, kernel, stride)  # (batch, rows_per_item, kernel)
-        weight = conv.weight[:, 0, :]
-        bias = conv.bias if conv.bias is not None else weight.new_zeros(weight.shape[0])
-        if isinstance(layer, HubertGroupNormConvLayer):
-            # GroupNorm with one channel per group normalises each channel of each item over time. The channel is a
-            # linear function of the window, so its mean and variance follow from the windows' mean and covariance.
-            real = windows[:, :length].double()
-            window_mean = real.mean(dim=1)
-            centred = real - window_mean[:, None]
-            covariance = centred.transpose(1, 2) @ centred / length
-            weight64 = weight.double()
-            variance = torch.einsum("ck,bkl,cl->bc", weight64, covariance, weight64)
-            scale = layer.layer_norm.weight.double() * torch.rsqrt(variance + layer.layer_norm.eps)
-            shift = layer.layer_norm.bias.double() - window_mean @ weight64.t() * scale  # conv bias cancels out
-            weight = (weight64 * scale[..., None]).to(input_values.dtype)  # (batch, channels, kernel)
-            bias = shift.to(input_values.dtype)
-        else:
-            weight = weight.expand(input_values.shape[0], -1, -1)
-            bias = bias.expand(input_values.shape[0], -1)
-        # the bias rides along as an extra input column of ones: one bmm writes the output once
-        ones = windows.new_ones(*windows.shape[:2], 1)
-        weight_and_bias = torch.cat([weight, bias[..., None]], dim=2)
-        output = torch.bmm(torch.cat([windows, ones], dim=2), weight_and_bias.transpose(1, 2))
-        if not isinstance(layer, HubertGroupNormConvLayer) and hasattr(layer, "layer_norm"):
-            output = layer.layer_norm(output)
-        return output.flatten(0, 1)
-
-
-class AlHubertPositionalConvEmbedding(HubertPositionalConvEmbedding):
-    """HuBERT's positional convolution (same weights); on CPU in float32 a channels-last `conv2d`, which oneDNN runs
-    faster than the channels-first grouped `conv1d` (same conditions as `AlHubertFeatureEncoder`)."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.fast_cpu_path = True
-
-    def forward(self, hidden_states):
-        if self.batch_norm is not None or not _fast_cpu_path(self, hidden_states):
-            return super().forward(hidden_states)
-        conv = self.conv
-        weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        # (batch, time, channels) is already a channels-last (batch, channels, 1, time) image: no copy
-        image = hidden_states.contiguous().transpose(1, 2).unsqueeze(2)
-        output = F.conv2d(image, weight, conv.bias, padding=(0, conv.padding[0]), groups=conv.groups).squeeze(2)
-        return self.activation(self.padding(output)).transpose(1, 2)
+from .fast_cpu_path import use_fast_cpu_path
 
 
 class AlHubertEncoderMixin:
@@ -178,7 +44,7 @@ class AlHubertEncoderMixin:
     def __init__(self, config):
         nn.Module.__init__(self)
         self.config = config
-        self.pos_conv_embed = AlHubertPositionalConvEmbedding(config)
+        self.pos_conv_embed = HubertPositionalConvEmbedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
         self.layers = nn.ModuleList([self.layer_class(config) for _ in range(config.num_hidden_groups)])
@@ -280,22 +146,22 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
             )
         if attention_mask is not None:
             self._check_attention_mask(attention_mask)
-        if not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
+        # checked on CPU only: on an accelerator the test would wait for the device on every forward
+        if input_values.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
             raise ValueError("input_values contains NaN or infinite samples; clean the audio before the model.")
-
 
     @staticmethod
     def _check_attention_mask(attention_mask):
         """Refuse masks HuBERT would misread: values other than 0/1, or padding before real samples (left padding).
 
-        HuBERT derives each item's frame count from the number of ones, so it assumes right padding. (One host sync
-        on accelerators, as the NaN check.)
+        HuBERT derives each item's frame count from the number of ones, so it assumes right padding. The values are
+        checked on CPU only, like the NaN check (on an accelerator the test would wait for the device every forward).
         """
         if not torch.is_tensor(attention_mask) or attention_mask.is_complex():
             raise ValueError(
                 f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
             )
-        if torch.compiler.is_compiling() or attention_mask.numel() == 0:
+        if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
             return
         if attention_mask.dtype != torch.bool:
             if not ((attention_mask == 0) | (attention_mask == 1)).all():
@@ -337,7 +203,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
     def __init__(self, config: AlHubertConfig):
         AlHubertPreTrainedModel.__init__(self, config)
         self.config = config
-        self.feature_extractor = AlHubertFeatureEncoder(config)
+        self.feature_extractor = HubertFeatureEncoder(config)
         self.feature_projection = HubertFeatureProjection(config)
         if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
             self.masked_spec_embed = nn.Parameter(torch.Tensor(config.hidden_size).uniform_())
@@ -346,12 +212,14 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         else:
             self.encoder = AlHubertEncoder(config)
         self.post_init()
+        use_fast_cpu_path(self)
 
     def set_fast_cpu_path(self, enabled: bool):
-        """Turn the float32 CPU fast paths of the convolutions on (default) or off (HuBERT's exact arithmetic)."""
-        for module in self.modules():
-            if hasattr(module, "fast_cpu_path"):
-                module.fast_cpu_path = enabled
+        """Turn the float32 CPU fast path of the convolutions on (default) or off (HuBERT's exact arithmetic).
+
+        The same as `use_fast_cpu_path(model, enabled)` (`alhubert.models.fast_cpu_path`), which works on any HuBERT.
+        """
+        use_fast_cpu_path(self, enabled)
 
     def freeze_feature_encoder(self):
         """Stop gradients into the convolutional feature encoder (for fine-tuning)."""

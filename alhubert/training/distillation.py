@@ -5,7 +5,6 @@
 runs the teacher and the student on each batch and minimises it (spec section 4).
 """
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -14,13 +13,14 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import HubertModel, PreTrainedModel, Trainer
-from transformers.utils import logging
+from transformers import PreTrainedModel, Trainer, TrainingArguments
+from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
+from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel
-from .student_init import alhubert_clone_of_teacher
 
 
 logger = logging.get_logger(__name__)
@@ -76,12 +76,11 @@ class DistillationArguments:
         default=False,
         metadata={"help": "Apply the student's SpecAugment masking during distillation (the original does not)."},
     )
-    teacher_fast_path: bool | None = field(
-        default=None,
-        metadata={"help": "Run a transformers HubertModel teacher as an AlHubertModel with one distinct layer per "
-                          "teacher layer (same weights, same outputs to float32 rounding), which takes ALHuBERT's "
-                          "float32 CPU fast paths and skips the layers after the deepest target. Default: on when "
-                          "the teacher runs in float32 on CPU."},
+    teacher_fast_path: bool = field(
+        default=True,
+        metadata={"help": "Attach the float32 CPU fast path of the convolutions (alhubert.models.fast_cpu_path) to "
+                          "the teacher; it only runs for float32 tensors on CPU and gives the same outputs to float32 "
+                          "rounding."},
     )
 
     def __post_init__(self):
@@ -167,24 +166,99 @@ def select_hidden_states(model: nn.Module, hidden_states, layers: list[int], pre
     return selected
 
 
-class StudentWithPredictionHeads(nn.Module):
-    """The student plus one linear head per target that maps its hidden state to the teacher's size (DistilHuBERT)."""
+class DistillationStudentOutput(NamedTuple):
+    """What `DistillationStudent` returns for a batch."""
 
-    def __init__(self, student: PreTrainedModel, teacher_hidden_size: int, student_layers: list[int]):
+    states: list[torch.Tensor]  # one (B, T, D_teacher) tensor per target, after the prediction heads if any
+    frame_mask: torch.Tensor | None  # (B, T), True for real frames; None without an attention mask
+    feature_penalty: torch.Tensor  # mean squared conv feature encoder output (0 when not asked for)
+
+
+class DistillationStudent(nn.Module):
+    """The module the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
+
+    Its forward runs the student on a batch and returns the hidden states selected as targets (`student_layers`, after
+    the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction head each when
+    `prediction_heads`), the frame mask, and the conv feature penalty. The gradient into the conv feature encoder is
+    scaled by `feature_grad_mult` (fairseq's GradMultiply), as in torchaudio's `HuBERTPretrainModel.forward`; the
+    student runs only up to the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless
+    `spec_augment`. Heads are DistilHuBERT's: several may read the same student layer (e.g. `student_layers=[2, 2, 2]`
+    for heads from the last layer of a 2-layer student to three teacher layers).
+    """
+
+    accepts_loss_kwargs = False  # the Trainer must not pass num_items_in_batch: the loss is a mean per batch
+
+    def __init__(
+        self,
+        student: AlHubertModel,
+        student_layers: list[int],
+        teacher_hidden_size: int | None = None,
+        feature_grad_mult: float = 0.1,
+        feature_penalty: bool = False,
+        pre_ln_targets: bool = False,
+        spec_augment: bool = False,
+    ):
         super().__init__()
         self.student = student
         self.student_layers = list(student_layers)
-        self.heads = nn.ModuleList(
-            nn.Linear(student.config.hidden_size, teacher_hidden_size) for _ in self.student_layers
-        )
+        self.heads = None
+        if teacher_hidden_size is not None:
+            self.heads = nn.ModuleList(
+                nn.Linear(student.config.hidden_size, teacher_hidden_size) for _ in self.student_layers
+            )
+        self.feature_grad_mult = feature_grad_mult
+        self.feature_penalty = feature_penalty
+        self.pre_ln_targets = pre_ln_targets
+        self.spec_augment = spec_augment
+        if not spec_augment and hasattr(student, "masked_spec_embed"):
+            student.masked_spec_embed.requires_grad_(False)  # never used without SpecAugment
+            if student.config.apply_spec_augment and student.config.mask_feature_prob > 0:
+                raise ValueError(
+                    f"The student's config has mask_feature_prob={student.config.mask_feature_prob}: channel masking "
+                    "cannot be skipped per call. Set mask_feature_prob=0 in the student config, or distil with "
+                    "SpecAugment (--student_spec_augment true)."
+                )
+        if feature_grad_mult == 0:
+            student.freeze_feature_encoder()
+        deepest = max(1, max(self.student_layers))
+        self._depth = {"depth": deepest} if deepest < student.config.num_hidden_layers else {}
 
-    def forward(self, input_values, attention_mask=None, pre_ln_targets: bool = False, **kwargs):
-        """The heads' predictions, one (B, T, teacher size) tensor per entry of `student_layers`."""
-        outputs = self.student(
-            input_values, attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs
-        )
-        states = select_hidden_states(self.student, outputs.hidden_states, self.student_layers, pre_ln_targets)
-        return [head(state) for head, state in zip(self.heads, states)]
+    def _scale_and_measure(self, penalties: list):
+        """A forward hook on the conv feature encoder: scale its gradient, keep its mean square."""
+
+        def hook(module, inputs, features):
+            if self.feature_penalty:
+                penalties.append(features.float().pow(2).mean())
+            if features.requires_grad and self.feature_grad_mult not in (0.0, 1.0):
+                return _ScaleGradient.apply(features, self.feature_grad_mult)
+            return features
+
+        return hook
+
+    def forward(self, input_values, attention_mask=None) -> DistillationStudentOutput:
+        student = self.student
+        kwargs = dict(self._depth)
+        if not self.spec_augment and self.training and hasattr(student, "masked_spec_embed"):
+            frames = student._get_feat_extract_output_lengths(input_values.shape[1])
+            kwargs["mask_time_indices"] = torch.zeros(
+                input_values.shape[0], int(frames), dtype=torch.bool, device=input_values.device
+            )
+        penalties = []
+        handle = student.feature_extractor.register_forward_hook(self._scale_and_measure(penalties))
+        try:
+            outputs = student(
+                input_values, attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs
+            )
+        finally:
+            handle.remove()
+        states = select_hidden_states(student, outputs.hidden_states, self.student_layers, self.pre_ln_targets)
+        if self.heads is not None:
+            states = [head(state) for head, state in zip(self.heads, states)]
+        frame_mask = None
+        if attention_mask is not None:
+            frame_mask = student._get_feature_vector_attention_mask(states[0].shape[1], attention_mask)
+        penalty = penalties[0] if penalties else input_values.new_zeros(())
+        return DistillationStudentOutput(states=states, frame_mask=frame_mask, feature_penalty=penalty)
 
 
 class _ScaleGradient(torch.autograd.Function):
@@ -217,19 +291,24 @@ def check_feature_extractors(teacher_feature_extractor, student_feature_extracto
 
 
 class DistillationTrainer(Trainer):
-    """A `Trainer` that distils a frozen `teacher` into the student `model` with `distillation_loss`.
+    """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
+    `distillation_loss`.
 
-    The teacher runs in eval and inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the
-    training device and outside DDP; on CPU in float32 a `HubertModel` teacher runs as its `AlHubertModel` clone
-    (`teacher_fast_path`). Models run only up to the deepest selected hidden state when they support `depth=`.
-    Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the Trainer's logs.
-    The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
+    The student is wrapped in a `DistillationStudent` (prediction heads, conv gradient scaling, layer selection), which
+    is what the Trainer optimises, wraps for DDP and checkpoints. The teacher runs in eval and inference mode, in
+    `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the training device and outside DDP, with the float32 CPU fast
+    path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the
+    logs. Every save (checkpoints and the final model) writes the student as a complete model directory, and the
+    prediction heads, if any, in its `prediction_heads/` folder. The student's processing class (its feature
+    extractor) is compared with `teacher_feature_extractor`.
     """
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
 
     def __init__(
         self,
-        model: PreTrainedModel | None = None,
-        args=None,
+        model: AlHubertModel | None = None,
+        args: TrainingArguments | None = None,
         *,
         teacher: PreTrainedModel,
         distillation_args: DistillationArguments | None = None,
@@ -238,53 +317,39 @@ class DistillationTrainer(Trainer):
         **kwargs,
     ):
         self.distillation_args = distillation_args = distillation_args or DistillationArguments()
-        self.teacher = teacher
-        self.student = model
         self._check_models(model, teacher, distillation_args)
         check_feature_extractors(teacher_feature_extractor, kwargs.get("processing_class"))
-        self.pre_ln_targets = (
-            distillation_args.pre_ln_targets
-            if distillation_args.pre_ln_targets is not None
-            else bool(getattr(teacher.config, "do_stable_layer_norm", False))
-        )
-        if self.pre_ln_targets and not getattr(model.config, "do_stable_layer_norm", False):
+        pre_ln_targets = distillation_args.pre_ln_targets
+        if pre_ln_targets is None:
+            pre_ln_targets = bool(getattr(teacher.config, "do_stable_layer_norm", False))
+        if pre_ln_targets and not getattr(model.config, "do_stable_layer_norm", False):
             raise ValueError(
                 "pre_ln_targets compares states after the next layer's attention LayerNorm, which needs a pre-LN "
                 "student (do_stable_layer_norm=True) like the pre-LN teacher; initialise the student from the teacher "
                 "or pass --pre_ln_targets false."
             )
-        if distillation_args.prediction_heads:
-            model = StudentWithPredictionHeads(model, teacher.config.hidden_size, distillation_args.student_layers)
-        self._prepare_student_parameters()
-        self._feature_hook = self.student.feature_extractor.register_forward_hook(self._feature_encoder_hook)
-        self._feature_penalty = None
-        self._logged_terms = {"train": [], "eval": []}
-
-        super().__init__(model=model, args=args, **kwargs)
-        if self.args.remove_unused_columns:
+        self.pre_ln_targets = pre_ln_targets
+        self.student = model
+        wrapped = DistillationStudent(
+            model,
+            distillation_args.student_layers,
+            teacher_hidden_size=teacher.config.hidden_size if distillation_args.prediction_heads else None,
+            feature_grad_mult=distillation_args.feature_grad_mult,
+            feature_penalty=distillation_args.feature_penalty_weight > 0,
+            pre_ln_targets=pre_ln_targets,
+            spec_augment=distillation_args.student_spec_augment,
+        )
+        args = args if args is not None else TrainingArguments(output_dir="trainer_output")
+        if args.remove_unused_columns:
             logger.info("Setting remove_unused_columns=False: the collator needs the raw audio column.")
-            self.args.remove_unused_columns = False
-        self.model_accepts_loss_kwargs = False
-        self.loss_is_scaled_for_ga = False
-        self.teacher.requires_grad_(False)
-        self.teacher.eval()
-        self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
-        if self._use_teacher_fast_path():
-            self.teacher = alhubert_clone_of_teacher(self.teacher)
+            args.remove_unused_columns = False
+        self._logged_terms = {"train": [], "eval": []}
+        super().__init__(model=wrapped, args=args, **kwargs)
 
-    def _use_teacher_fast_path(self) -> bool:
-        """Whether to swap the teacher for its `AlHubertModel` clone (see `DistillationArguments.teacher_fast_path`)."""
-        requested = self.distillation_args.teacher_fast_path
-        is_hubert = type(self.teacher) is HubertModel
-        if requested and not is_hubert and not isinstance(self.teacher, AlHubertModel):
-            raise ValueError(
-                f"teacher_fast_path needs a transformers.HubertModel teacher, got {type(self.teacher).__name__}; load "
-                "the teacher with HubertModel.from_pretrained(...) or pass --teacher_fast_path false."
-            )
-        if requested is None:
-            parameter = next(self.teacher.parameters())
-            return is_hubert and parameter.device.type == "cpu" and parameter.dtype == torch.float32
-        return requested and is_hubert
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
+        if distillation_args.teacher_fast_path:
+            use_fast_cpu_path(self.teacher)
 
     @staticmethod
     def _check_models(student, teacher, distillation_args: DistillationArguments):
@@ -308,48 +373,13 @@ class DistillationTrainer(Trainer):
                 "size to the teacher's (DistilHuBERT-style), or give the student the teacher's hidden size."
             )
 
-    def _prepare_student_parameters(self):
-        """Freeze what receives no gradient: the mask embedding without SpecAugment, the feature encoder at mult 0."""
-        if hasattr(self.student, "masked_spec_embed") and not self.distillation_args.student_spec_augment:
-            self.student.masked_spec_embed.requires_grad_(False)
-        if self.distillation_args.feature_grad_mult == 0:
-            self.student.freeze_feature_encoder()
-
-    def _feature_encoder_hook(self, module, inputs, output):
-        multiplier = self.distillation_args.feature_grad_mult
-        if output.requires_grad and multiplier not in (0.0, 1.0):
-            output = _ScaleGradient.apply(output, multiplier)
-        if self.distillation_args.feature_penalty_weight > 0:
-            self._feature_penalty = output.float().pow(2).mean()
-        return output
-
-    @contextlib.contextmanager
-    def _spec_augment(self):
-        """Switch the student's SpecAugment off for the duration of a forward pass, unless asked for."""
-        config = self.student.config
-        original = config.apply_spec_augment
-        config.apply_spec_augment = original and self.distillation_args.student_spec_augment
-        try:
-            yield
-        finally:
-            config.apply_spec_augment = original
-
-    @staticmethod
-    def _depth_kwargs(model: nn.Module, layers: list[int]) -> dict:
-        """`depth=` for an ALHuBERT model whose deepest needed hidden state comes before its last layer, else `{}`."""
-        deepest = max(1, max(layers))
-        if isinstance(model, AlHubertModel) and deepest < model.config.num_hidden_layers:
-            return {"depth": deepest}
-        return {}
-
     def _teacher_states(self, input_values, attention_mask) -> list[torch.Tensor]:
         """The float32 target states, computed in inference mode (only the selected hidden states are kept)."""
         layers = self.distillation_args.teacher_layers
         dtype = next(self.teacher.parameters()).dtype
         with torch.inference_mode():
             outputs = self.teacher(
-                input_values.to(dtype), attention_mask=attention_mask, output_hidden_states=list(layers),
-                **self._depth_kwargs(self.teacher, layers),
+                input_values.to(dtype), attention_mask=attention_mask, output_hidden_states=list(layers)
             )
             states = select_hidden_states(self.teacher, outputs.hidden_states, layers, self.pre_ln_targets)
         # copies made outside inference mode: autograd may save them for the loss's backward pass
@@ -360,31 +390,16 @@ class DistillationTrainer(Trainer):
         args = self.distillation_args
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
         teacher_states = self._teacher_states(input_values, attention_mask)
-        depth = self._depth_kwargs(self.student, args.student_layers)
-        with self._spec_augment():
-            if args.prediction_heads:
-                student_states = model(
-                    input_values, attention_mask=attention_mask, pre_ln_targets=self.pre_ln_targets, **depth
-                )
-            else:
-                outputs = model(
-                    input_values, attention_mask=attention_mask, output_hidden_states=list(args.student_layers),
-                    **depth,
-                )
-                student_states = select_hidden_states(
-                    self.student, outputs.hidden_states, args.student_layers, self.pre_ln_targets
-                )
-        frame_mask = None
-        if args.mask_padding and attention_mask is not None:
-            frame_mask = self.student._get_feature_vector_attention_mask(student_states[0].shape[1], attention_mask)
+        student = model(input_values, attention_mask=attention_mask)
+        frame_mask = student.frame_mask if args.mask_padding else None
         result = distillation_loss(
-            student_states, teacher_states, frame_mask, loss_type=args.loss_type, cosine_weight=args.cosine_weight
+            student.states, teacher_states, frame_mask, loss_type=args.loss_type, cosine_weight=args.cosine_weight
         )
         loss = result.loss
         terms = [result.rec.detach(), result.sim.detach()]
         if args.feature_penalty_weight > 0:
-            loss = loss + args.feature_penalty_weight * self._feature_penalty
-            terms.append(self._feature_penalty.detach().reshape(1))
+            loss = loss + args.feature_penalty_weight * student.feature_penalty
+            terms.append(student.feature_penalty.detach().reshape(1))
         self._logged_terms["train" if model.training else "eval"].append(torch.cat(terms))
         return (loss, result) if return_outputs else loss
 
@@ -413,44 +428,42 @@ class DistillationTrainer(Trainer):
                 logs[f"{prefix}feature_penalty"] = values[-1]
         super().log(logs, start_time)
 
-    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Checkpoints as the Trainer saves them; the final model (`args.output_dir`) through `save_student`."""
-        output_dir = output_dir or self.args.output_dir
-        if os.path.abspath(output_dir) != os.path.abspath(self.args.output_dir):
-            return super().save_model(output_dir, _internal_call=_internal_call)
-        self.save_student(output_dir)
-        if self.args.push_to_hub and not _internal_call:
-            self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
-
     def create_model_card(self, *args, **kwargs):
         """Keep the ALHuBERT card written with `alhubert.hub.model_cards` instead of the Trainer's generic one."""
         if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
             super().create_model_card(*args, **kwargs)
 
-    def save_student(self, output_dir: str):
-        """Save the student as a complete model directory (and the prediction heads, if any, in a sub-folder).
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Write the student as a complete model directory (+ `prediction_heads/`), for checkpoints and the end.
 
-        Files are written to a temporary folder first and then moved into `output_dir`, one by one, so an interrupted
-        save never leaves a half-written weights file behind.
+        `state_dict` is the wrapped module's, as `save_model` gathers it under FSDP or DeepSpeed. Files are written to
+        a staging folder first and moved into `output_dir` one by one, so an interrupted save never leaves a
+        half-written weights file behind.
         """
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
+        wrapped = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        if state_dict is None:
+            state_dict = wrapped.state_dict()
+        student_state = _sub_state_dict(state_dict, "student.")
+        heads_state = _sub_state_dict(state_dict, "heads.")
         os.makedirs(output_dir, exist_ok=True)
+        logger.info(f"Saving the student to {output_dir}")
         staging = tempfile.mkdtemp(dir=output_dir, prefix=".saving-")
         try:
-            self.student.save_pretrained(staging)
+            wrapped.student.save_pretrained(staging, state_dict=student_state)
             if self.processing_class is not None:
                 self.processing_class.save_pretrained(staging)
-            if self.distillation_args.prediction_heads:
-                heads = self.accelerator.unwrap_model(self.model).heads
+            if heads_state:
                 os.makedirs(os.path.join(staging, PREDICTION_HEADS_DIR))
-                state = {key: value.detach().cpu().contiguous() for key, value in heads.state_dict().items()}
                 save_file(
-                    state,
-                    os.path.join(staging, PREDICTION_HEADS_DIR, "model.safetensors"),
+                    {key: value.detach().cpu().contiguous() for key, value in heads_state.items()},
+                    os.path.join(staging, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME),
                     metadata={"student_layers": ",".join(map(str, self.distillation_args.student_layers)),
                               "teacher_layers": ",".join(map(str, self.distillation_args.teacher_layers))},
                 )
+            torch.save(self.args, os.path.join(staging, TRAINING_ARGS_NAME))
             for name in os.listdir(staging):
                 target = os.path.join(output_dir, name)
                 if os.path.isdir(target):
@@ -459,12 +472,32 @@ class DistillationTrainer(Trainer):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        """Load a checkpoint written by `_save`: the student's weights and the prediction heads."""
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model = self.accelerator.unwrap_model(model if model is not None else self.model)
+        weights = os.path.join(resume_from_checkpoint, SAFE_WEIGHTS_NAME)
+        if not os.path.isfile(weights):
+            raise ValueError(f"{resume_from_checkpoint} has no {SAFE_WEIGHTS_NAME}; it is not a complete checkpoint.")
+        state_dict = {f"student.{key}": value for key, value in load_file(weights).items()}
+        heads = os.path.join(resume_from_checkpoint, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
+        if model.heads is not None:
+            state_dict.update({f"heads.{key}": value for key, value in load_file(heads).items()})
+        logger.info(f"Loading the student from {resume_from_checkpoint}.")
+        model.load_state_dict(state_dict, strict=True)
+
+
+def _sub_state_dict(state_dict: dict, prefix: str) -> dict:
+    return {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+
 
 __all__ = [
     "DistillationArguments",
     "DistillationLoss",
     "DistillationTrainer",
-    "StudentWithPredictionHeads",
+    "DistillationStudent",
+    "DistillationStudentOutput",
     "check_feature_extractors",
     "distillation_loss",
     "select_hidden_states",

@@ -101,25 +101,4 @@ def init_student_from_teacher(
     return student
 
 
-@torch.no_grad()
-def alhubert_clone_of_teacher(teacher: HubertModel) -> AlHubertModel:
-    """An `AlHubertModel` that computes what the `HubertModel` `teacher` computes, sharing its weight tensors.
-
-    One distinct layer per teacher layer, the teacher's dropouts, dtype, device, attention implementation and
-    train/eval mode: the clone only adds ALHuBERT's float32 CPU fast paths (outputs equal to float32 rounding) and
-    elastic depth (`depth=k`).
-    """
-    if type(teacher) is not HubertModel:
-        raise TypeError(f"alhubert_clone_of_teacher needs a transformers.HubertModel, got {type(teacher).__name__}.")
-    teacher_config = teacher.config
-    dropouts = {name: getattr(teacher_config, name) for name in STUDENT_DROPOUTS}
-    config = student_config_from_teacher(teacher_config, teacher_config.num_hidden_layers, **dropouts)
-    config._attn_implementation = teacher_config._attn_implementation
-    parameter = next(teacher.parameters())
-    clone = AlHubertModel(config).to(device=parameter.device, dtype=parameter.dtype)
-    clone.load_state_dict(teacher.state_dict(), strict=True, assign=True)
-    clone.requires_grad_(parameter.requires_grad)
-    return clone.train(teacher.training)
-
-
-__all__ = ["STUDENT_DROPOUTS", "alhubert_clone_of_teacher", "init_student_from_teacher", "student_config_from_teacher"]
+__all__ = ["STUDENT_DROPOUTS", "init_student_from_teacher", "student_config_from_teacher"]
