@@ -26,6 +26,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from alhubert import AlHubertModel, default_feature_extractor
 from alhubert.models.configuration_alhubert import PRESETS
+from alhubert.hub.files import check_writable_folder
+from alhubert.training.checkpoints import last_complete_checkpoint
 from alhubert.training.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
 from alhubert.training.demo_teacher import demo_teacher_path
 from alhubert.training.distillation import DistillationArguments, DistillationTrainer
@@ -141,11 +143,14 @@ def check_output_dir(training_args: TrainingArguments) -> str | None:
     """The checkpoint to resume from; refuses to overwrite a finished model or unrelated checkpoints."""
     resume = training_args.resume_from_checkpoint
     output_dir = training_args.output_dir
+    check_writable_folder(output_dir, what="distilled model")
     last_checkpoint = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
     if resume in ("true", "True", "last"):
-        if last_checkpoint is None:
+        # the newest COMPLETE checkpoint: a run killed while saving leaves a newer, half-written one
+        complete = last_complete_checkpoint(output_dir, save_only_model=training_args.save_only_model)
+        if complete is None:
             raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
-        return last_checkpoint
+        return complete
     if resume is not None:
         if not os.path.isdir(resume):
             raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
@@ -211,9 +216,13 @@ def final_results(trainer: DistillationTrainer) -> dict:
 
 
 def main(argv: list[str] | None = None):
-    model_args, data_args, distillation_args, training_args = parse_arguments(
-        sys.argv[1:] if argv is None else argv
-    )
+    try:
+        model_args, data_args, distillation_args, training_args = parse_arguments(
+            sys.argv[1:] if argv is None else argv
+        )
+    except (OSError, ValueError) as error:
+        error.setup_error = True  # cli_main prints it as one line
+        raise
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
@@ -225,20 +234,26 @@ def main(argv: list[str] | None = None):
     transformers.utils.logging.set_verbosity(log_level)
     logger.info(f"Distillation arguments {distillation_args}")
 
-    resume_from = check_output_dir(training_args)
-    set_seed(training_args.seed)
-    with training_args.main_process_first(desc="loading the teacher"):
-        teacher, teacher_feature_extractor = load_teacher(model_args)
-    student = build_student(model_args, teacher, teacher_feature_extractor)
-    feature_extractor = default_feature_extractor(student.config)
-    feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
+    try:  # set-up problems (data, output folder, teacher) are reported as one line by cli_main
+        resume_from = check_output_dir(training_args)
+        set_seed(training_args.seed)
+        with training_args.main_process_first(desc="loading the teacher"):
+            teacher, teacher_feature_extractor = load_teacher(model_args)
+        student = build_student(model_args, teacher, teacher_feature_extractor)
+        feature_extractor = default_feature_extractor(student.config)
+        feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
 
-    with training_args.main_process_first(desc="loading the audio data"):
-        train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+        with training_args.main_process_first(desc="loading the audio data"):
+            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+    except (OSError, ValueError) as error:
+        error.setup_error = True  # a problem with the data, the output folder or the teacher: cli_main prints one line
+        raise
     collator = AudioCollator(
         feature_extractor,
         max_length_samples=data_args.max_length_samples,
         min_length_samples=student.config.receptive_field,
+        # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
+        redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
     )
     teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
     trainer = DistillationTrainer(
@@ -256,6 +271,7 @@ def main(argv: list[str] | None = None):
     )
 
     train_result = trainer.train(resume_from_checkpoint=resume_from)
+    train_result.metrics["skipped_audio_files"] = collator.num_skipped  # this process's count (all its workers)
     trainer.save_model()
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
@@ -280,5 +296,18 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
+def cli_main(argv: list[str] | None = None) -> int:
+    """`main` for the command line: a set-up problem (arguments, data, output folder, teacher) is one `error: ...`
+    line on stderr and exit code 1; errors during training keep their traceback."""
+    try:
+        main(argv)
+    except (OSError, ValueError) as error:
+        if not getattr(error, "setup_error", False):
+            raise
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli_main())
