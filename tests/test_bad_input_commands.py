@@ -243,6 +243,17 @@ class CliRow:
     command: str = "extract"
     out: str = "out"  # output name under the test folder ("{read_only}/..." for a read-only folder)
     prepare: Callable | None = field(default=None)
+    max_seconds: float | None = None  # DoS rows: a time bound
+
+
+def huge_layer_count_copy(out):
+    """A saved tiny model whose config.json claims 10**9 layer applications (a crafted card/info input)."""
+    import json
+
+    AlHubertModel(AlHubertConfig(**CONFIG)).save_pretrained(out)
+    config = json.loads((out / "config.json").read_text())
+    config["num_hidden_layers"] = 10**9
+    (out / "config.json").write_text(json.dumps(config))
 
 
 def audio(files, *names):
@@ -288,6 +299,9 @@ CLI_ROWS = [
            ("--chunk-length-s must be a positive number",)),
     CliRow("8-zero-batch-size", extract_args("good.wav", extra=("--batch-size", "0")), 2,
            ("--batch-size must be at least 1",)),
+    CliRow("5-info-on-a-config-with-1e9-applications", lambda files, out: [str(out)], 0,
+           (r"L0 L1 L0 L1 .* \.\.\. \(1,000,000,000 applications\)",), command="info",
+           prepare=lambda out: huge_layer_count_copy(out), written=("out",), max_seconds=5),
     # already handled
     CliRow("missing-audio", extract_args("missing.wav", extra=("--strict",)), 1, ("Audio file not found",)),
     CliRow("layer-out-of-range", extract_args("good.wav", extra=("--layer", "5")), 1, ("layer must be between 0 and 4",)),
@@ -309,7 +323,10 @@ def test_cli(row, files, tmp_path):
         out = tmp_path / row.out
     if row.prepare:
         row.prepare(out)
+    start = time.perf_counter()
     result = CliRunner().invoke(app, [row.command, *row.args(files, out)])
+    if row.max_seconds is not None:
+        assert time.perf_counter() - start < row.max_seconds
     lines = stderr_lines(result.stderr)
     assert result.exit_code == row.code, result.output
     assert "Traceback" not in result.output
