@@ -373,7 +373,8 @@ def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertM
 
 
 def _check_layer_count(original: dict, state_dict: dict):
-    """`encoder_layers` must be the number of distinct layers the weights hold (checked before building anything)."""
+    """`encoder_layers` may not exceed the distinct layers the weights hold (checked before building anything; fewer
+    is caught as unexpected keys)."""
     indices = {int(match[1]) for key in state_dict if (match := re.match(r"^encoder\.layers\.(\d+)\.", key))}
     layers = original.get("encoder_layers")
     if isinstance(layers, int) and not isinstance(layers, bool) and layers > len(indices):
