@@ -248,6 +248,8 @@ ROWS = [
     Row("input-nan", lambda c: forward(c, torch.tensor([[float("nan")] * 1000])),
         Raises(ValueError, ("NaN or infinite", "clean the audio"))),
     Row("input-inf", lambda c: forward(c, torch.full((1, 1000), float("inf"))), Raises(ValueError, ("NaN or infinite",))),
+    Row("11-mask-a-list", lambda c: forward(c, torch.randn(1, 1000), [[1] * 1000]),
+        Raises(ValueError, ("attention_mask must be a tensor", "got list"))),
     Row("mask-shape-mismatch", lambda c: forward(c, torch.randn(2, 1000), torch.ones(2, 999, dtype=torch.long)),
         Raises(ValueError, ("attention_mask has shape", "must match"))),
     Row("pipeline-2-D-array", run_pipeline(np.zeros((2, 3, 4), dtype=np.float32)), Raises(ValueError, ("1-D waveform",))),

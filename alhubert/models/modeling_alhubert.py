@@ -139,6 +139,10 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
                 f"input_values has {input_values.shape[1]} samples, fewer than the feature encoder's receptive field "
                 f"({field} samples, {1000 * field / 16000:.0f} ms at 16 kHz); pad or drop such short audio."
             )
+        if attention_mask is not None and not torch.is_tensor(attention_mask):
+            raise ValueError(
+                f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
+            )
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(input_values.shape):
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)} but input_values has shape "
@@ -157,10 +161,6 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         HuBERT derives each item's frame count from the number of ones, so it assumes right padding. The values are
         checked on CPU only, like the NaN check (on an accelerator the test would wait for the device every forward).
         """
-        if not torch.is_tensor(attention_mask) or attention_mask.is_complex():
-            raise ValueError(
-                f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
-            )
         if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
             return
         if attention_mask.dtype != torch.bool:
