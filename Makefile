@@ -5,28 +5,28 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # PyTorch first, pinned, so that pip takes the CPU build on this machine's disk and not a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-TORCHCODEC_SPEC ?= torchcodec==0.13.*
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install system-deps test test-fast demo benchmark clean
+.PHONY: install speech-tools test test-fast demo demo-corpus benchmark benchmark-long-audio clean
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_SPEC)" "$(TORCHCODEC_SPEC)"
+	$(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[dev]"
 	@touch $@
 
-install: system-deps $(VENV)/.installed
+# Audio is decoded with soundfile (its wheel bundles libsndfile): no system package is needed to install or test.
+install: $(VENV)/.installed
 
-# FFmpeg's libraries decode audio for datasets' Audio feature (through torchcodec).
-system-deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q libavcodec; then \
+# espeak-ng and sox synthesise speech for the demo corpus and the long-audio benchmark (only those targets need them).
+speech-tools:
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-		else echo "Please install FFmpeg (e.g. 'sudo apt-get install ffmpeg'): datasets decodes audio with it."; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; \
+		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox')."; exit 1; fi; \
 	fi
 
 test: install
@@ -39,8 +39,15 @@ test-fast: install
 demo: install
 	$(PY) scripts/demo.py
 
+# Regenerates data/demo_corpus (deterministic for a given espeak-ng and sox version).
+demo-corpus: install speech-tools
+	$(PY) scripts/make_demo_corpus.py
+
 benchmark: install
 	$(PY) benchmarks/inference.py
+
+benchmark-long-audio: install speech-tools
+	$(PY) benchmarks/long_audio.py --mode compare --duration_s 60
 
 clean:
 	rm -rf $(VENV) build *.egg-info

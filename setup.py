@@ -1,5 +1,14 @@
 from setuptools import find_packages, setup
 
+TRAIN = [
+    "datasets>=4.0,<6",
+    "accelerate>=1.0,<2",
+    "evaluate>=0.4,<0.5",
+    "jiwer>=3,<5",  # the bundled WER/CER metrics use jiwer 3's API
+    "pyyaml>=6",
+    "tensorboard>=2.14",
+]
+
 setup(
     name="alhubert",
     version="0.1.0",
@@ -9,40 +18,24 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["alhubert", "alhubert.*"]),
-    package_data={"alhubert": ["training/metrics/*/*.py"]},
+    package_data={"alhubert": ["training/metrics/*/*.py", "training/configs/*.yaml"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.20,<6",
-        "huggingface_hub>=1.0",
-        "safetensors",
-        "numpy",
-        "librosa>=0.10",
-        "soundfile",
-        "typer",
+        "huggingface_hub>=1.0,<3",
+        "safetensors>=0.4",
+        "numpy>=1.24",
+        "soundfile>=0.12.1",  # its wheels bundle libsndfile with MP3 support: WAV, FLAC, OGG, MP3 need nothing else
+        "soxr>=0.3",  # the one resampler
+        "typer>=0.12,<1",
     ],
     extras_require={
-        "train": [
-            "datasets>=4.0",
-            "torchcodec",
-            "accelerate>=1.0",
-            "evaluate>=0.4",
-            "jiwer",
-            "pyyaml",
-            "tensorboard",
-        ],
-        "ctc-lm": ["pyctcdecode", "kenlm"],
-        "dev": [
-            "datasets>=4.0",
-            "torchcodec",
-            "accelerate>=1.0",
-            "evaluate>=0.4",
-            "jiwer",
-            "pyyaml",
-            "tensorboard",
-            "matplotlib",
-            "pytest",
-            "pytest-xdist",
-        ],
+        # distillation and fine-tuning (`alhubert distill`, `alhubert finetune-ctc`, ...)
+        "train": TRAIN,
+        # the optional FFmpeg decoder for formats libsndfile lacks (M4A, AAC, ...): pick the torchcodec release that
+        # matches your torch (https://github.com/pytorch/torchcodec#installing-torchcodec) and install FFmpeg
+        "ffmpeg": ["torchcodec>=0.4,<1"],
+        "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3"],
     },
     entry_points={"console_scripts": ["alhubert=alhubert.inference.cli:main"]},
 )

@@ -16,6 +16,12 @@ from .models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 
 register()
 
+from .hub.model_cards import write_card_for_folder  # noqa: E402
+from .models import model_folder  # noqa: E402
+
+# save_pretrained and push_to_hub (remote code, which cannot import the card builder) write the project's card.
+model_folder.card_writer = write_card_for_folder
+
 from .original.conversion import convert_original_checkpoint  # noqa: E402
 from .original.upstream import UpstreamExpert  # noqa: E402
 

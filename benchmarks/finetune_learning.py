@@ -4,7 +4,7 @@
 
 Starts from `--model_name_or_path` or, without it, from a randomly initialised ALHuBERT with the "small" preset's
 sharing (HuBERT's conv stack, 2 distinct layers applied cyclically), narrow and shallow enough to train on 2 CPU cores,
-runs `scripts/finetune_ctc.py` with the chosen recipe, evaluates on dev-clean-demo (unpadded, one utterance at a time)
+runs `alhubert finetune-ctc` (`alhubert.training.run_finetune_ctc`) with the chosen recipe, evaluates on dev-clean-demo (unpadded, one utterance at a time)
 before training and every `--eval_steps`, and prints the CER/WER curve, the training loss and the wall time as JSON.
 
 The random student differs from the presets in two ways, both measured on this corpus: pre-LN layers (a post-LN
@@ -23,7 +23,6 @@ CPU-heavy (minutes): run it once per recipe, e.g.
     python benchmarks/finetune_learning.py --recipe superb
 """
 
-import importlib.util
 import json
 import os
 import tempfile
@@ -93,10 +92,9 @@ class LearningBenchmarkArguments:
 
 
 def load_finetune_script():
-    spec = importlib.util.spec_from_file_location("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from alhubert.training import run_finetune_ctc
+
+    return run_finetune_ctc
 
 
 def random_student(folder: str, args: LearningBenchmarkArguments) -> str:

@@ -14,7 +14,9 @@ affordable on a CPU. The audio is English speech synthesised with espeak-ng, rep
 
 import logging
 import resource
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from transformers import HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
 from alhubert.inference.long_audio import extract_long_features
-from alhubert.models.pipeline_audio_features import load_audio
+from alhubert.models.audio import load_audio
 
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ class BenchmarkArguments:
 
 def speech(duration_s: float, sampling_rate: int = 16000) -> np.ndarray:
     """espeak-ng speech repeated (with a little noise, so no two repeats are equal) to `duration_s` seconds."""
+    if shutil.which("espeak-ng") is None:
+        sys.exit("error: espeak-ng not found: install it ('make benchmark-long-audio' does, or 'sudo apt-get install "
+                 "espeak-ng'); it synthesises the benchmark's speech.")
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", wav.name, TEXT * 4], check=True)
         clip = load_audio(wav.name, sampling_rate)

@@ -4,7 +4,7 @@
 
     python examples/classify.py --model_name_or_path outputs/keyword-spotting --audio yes.wav no.flac --top_k 3
 
-Fine-tune such a model with scripts/finetune_classification.py. Any format librosa reads works; audio is resampled
+Fine-tune such a model with alhubert finetune-classification. WAV, FLAC, OGG and MP3 work (other formats with the optional FFmpeg decoder); audio is resampled
 to the model's sampling rate. A model without `trust_remote_code` needs `import alhubert` (done here).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser, pipeline
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
-from alhubert.models.pipeline_audio_features import load_audio
+from alhubert.models.audio import load_audio
 
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, Hube
 
 import alhubert  # noqa: E402,F401  (registers ALHuBERT with the Auto classes)
 from alhubert.training.demo_teacher import demo_teacher_path  # noqa: E402
-from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.models.audio import load_audio  # noqa: E402
 from alhubert.training.student_init import init_student_from_teacher  # noqa: E402
 
 

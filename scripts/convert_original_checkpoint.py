@@ -1,83 +1,12 @@
 #!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Convert an original DistilALHuBERT checkpoint (S3PRL `.ckpt`) into a Transformers model directory.
+"""Convert an original DistilALHuBERT checkpoint: `alhubert convert` (see its --help).
 
-    python scripts/convert_original_checkpoint.py --checkpoint small.ckpt --output_dir alhubert-small
-
-The directory loads with `AutoModel.from_pretrained(DIR)` (with `import alhubert`, or `trust_remote_code=True`
-without the package) and reproduces the original model's outputs.
+A thin wrapper, kept so that `python scripts/convert_original_checkpoint.py ...` works; the logic lives in `alhubert.original.run_conversion`.
 """
 
-import logging
-import sys
-from dataclasses import dataclass, field
-
-import transformers
-from transformers import HfArgumentParser
-
-from alhubert.original.conversion import convert_original_checkpoint
-
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ConversionArguments:
-    """What to convert and where to write it."""
-
-    checkpoint: str = field(metadata={"help": "Original DistilALHuBERT checkpoint file (e.g. small.ckpt)."})
-    output_dir: str = field(metadata={"help": "Directory for the converted model (created; must be new or empty)."})
-    push_to_hub: str | None = field(
-        default=None, metadata={"help": "Also upload the converted model to this Hub repository id (user/name)."}
-    )
-    trust_checkpoint: bool = field(
-        default=False,
-        metadata={
-            "help": "Load the checkpoint with weights_only=False even if it pickles objects other than tensors and "
-            "argparse.Namespace. This can run code from the file: only for files from a trusted source."
-        },
-    )
-    overwrite: bool = field(default=False, metadata={"help": "Replace a non-empty output_dir."})
-
-
-def main(args=None):
-    (arguments,) = HfArgumentParser(ConversionArguments).parse_args_into_dataclasses(args=args)
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-        level=logging.INFO,
-    )
-    transformers.utils.logging.set_verbosity_info()
-    transformers.utils.logging.enable_default_handler()
-    transformers.utils.logging.enable_explicit_format()
-
-    logger.info(f"Converting {arguments.checkpoint} -> {arguments.output_dir}")
-    output_dir = convert_original_checkpoint(
-        arguments.checkpoint,
-        arguments.output_dir,
-        trust_checkpoint=arguments.trust_checkpoint,
-        push_to_hub=arguments.push_to_hub,
-        overwrite=arguments.overwrite,
-    )
-    logger.info(f"Done: load it with AutoModel.from_pretrained({str(output_dir)!r}) after `import alhubert`.")
-    return output_dir
-
-
-def one_line(error: BaseException) -> str:
-    """`error`'s message on one line (some libraries put newlines in theirs)."""
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def cli_main(args=None) -> int:
-    """`main` for the command line: bad input or an unwritable output is one `error: ...` line and exit code 1."""
-    try:
-        main(args)
-    except (OSError, ValueError) as error:  # the message says what is wrong and what to do
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 1
-    return 0
+from alhubert.original.run_conversion import cli
 
 
 if __name__ == "__main__":
-    sys.exit(cli_main())
+    cli()

@@ -2,7 +2,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """`make demo`: distil the random-weight demo teacher into a tiny ALHuBERT on the bundled corpus, offline.
 
-Runs `scripts/distill.py configs/demo.yaml`, then reloads the result with `AutoModel` and prints the loss at the start
+Runs `alhubert distill demo`, then reloads the result with `AutoModel` and prints the loss at the start
 and the end and the shapes of the hidden states. The demo teacher has random weights: the point is the machinery,
 not the features.
 """
@@ -22,34 +22,45 @@ from transformers import AutoFeatureExtractor, AutoModel
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-import distill  # noqa: E402
-
-from alhubert.models.pipeline_audio_features import load_audio  # noqa: E402
+from alhubert.models.audio import load_audio  # noqa: E402
+from alhubert.training import run_distillation  # noqa: E402
 
 
 logger = logging.getLogger(__name__)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="outputs/demo-student",
-                        help="Where the demo student is written (a previous demo result there is replaced).")
-    parser.add_argument("--max_steps", type=int, default=None, help="Override the demo's number of optimizer steps.")
-    args = parser.parse_args()
-    os.chdir(REPO_ROOT)
+DEMO_MARKER = ".alhubert-demo"  # written into the folders this script creates; only those are ever replaced
 
-    output_dir = Path(args.output_dir)
-    if output_dir.exists():
+
+def prepare_output_dir(output_dir: Path):
+    """A new folder, or one this demo wrote before (replaced); anything else is refused, never deleted."""
+    if output_dir.exists() and any(output_dir.iterdir()):
+        if not (output_dir / DEMO_MARKER).is_file():
+            sys.exit(f"error: {output_dir} exists and was not written by the demo; choose another --output_dir "
+                     "(the demo never deletes what it did not create).")
         print(f"Replacing the previous demo result in {output_dir}")
         shutil.rmtree(output_dir)
-    overrides = ["--output_dir", str(output_dir)]
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / DEMO_MARKER).write_text("written by scripts/demo.py; the next demo run may replace this folder\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", default="outputs/demo-student",
+                        help="Where the demo student is written: a new folder, or a previous demo result (replaced).")
+    parser.add_argument("--max_steps", type=int, default=None, help="Override the demo's number of optimizer steps.")
+    args = parser.parse_args(argv)
+    output_dir = Path(args.output_dir).resolve()
+    os.chdir(REPO_ROOT)
+
+    prepare_output_dir(output_dir)
+    overrides = ["--output_dir", str(output_dir), "--overwrite_output_dir"]  # holds only the marker
     if args.max_steps is not None:
         overrides += ["--max_steps", str(args.max_steps)]
 
     start = time.perf_counter()
-    trainer = distill.main(["configs/demo.yaml", *overrides])
+    trainer = run_distillation.main(["demo", "--librispeech_root", str(REPO_ROOT / "data" / "demo_corpus"), *overrides])
     wall_time = time.perf_counter() - start
 
     history = trainer.state.log_history

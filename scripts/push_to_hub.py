@@ -1,62 +1,11 @@
 #!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Upload a saved ALHuBERT model to the Hugging Face Hub, ready for `trust_remote_code=True` users.
+"""Upload a saved ALHuBERT model to the Hub: `alhubert push-to-hub` (see its --help).
 
-The model folder is first loaded and run locally (a folder that fails is refused), then the files to upload are
-staged (weights, config with `auto_map` and the audio feature pipeline, feature extractor or processor, remote code,
-model card) and uploaded in one commit with `huggingface_hub`:
-
-    python scripts/push_to_hub.py --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small
-    python scripts/push_to_hub.py --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small \
-        --staging_dir staged --dry_run   # stage and check only
+A thin wrapper, kept so that `python scripts/push_to_hub.py ...` works; the logic lives in `alhubert.hub.run_upload`.
 """
 
-import logging
-import sys
-import tempfile
-from dataclasses import dataclass, field
-
-from transformers import HfArgumentParser
-
-from alhubert.hub.upload import stage_for_upload, upload_staged
-
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PushArguments:
-    model_dir: str = field(metadata={"help": "Folder written by save_pretrained (conversion or distillation output)."})
-    repo_id: str = field(metadata={"help": "Hub repository to create or update, as 'user-or-org/name'."})
-    private: bool = field(default=False, metadata={"help": "Create the repository as private."})
-    revision: str | None = field(
-        default=None, metadata={"help": "Branch to upload to (created if missing); default: the main branch."}
-    )
-    staging_dir: str | None = field(
-        default=None, metadata={"help": "New or empty folder to stage the upload in (default: a temporary folder)."}
-    )
-    dry_run: bool = field(default=False, metadata={"help": "Check and stage, but do not upload."})
-
-
-def main():
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses()
-    if args.repo_id.count("/") != 1:
-        sys.exit(f"error: --repo_id must look like 'user-or-org/name', got {args.repo_id!r}.")
-    with tempfile.TemporaryDirectory() as temporary_dir:
-        staging_dir = args.staging_dir or temporary_dir
-        try:
-            files = stage_for_upload(args.model_dir, staging_dir, repo_id=args.repo_id)
-        except FileExistsError as error:
-            sys.exit(f"error: {error}")
-        except (FileNotFoundError, ValueError) as error:
-            sys.exit(f"error: refusing to upload {args.model_dir}, it fails the load check: {error}")
-        logger.info("Staged %d files in %s: %s", len(files), staging_dir, ", ".join(files))
-        if args.dry_run:
-            logger.info("Dry run: nothing uploaded.")
-            return
-        url = upload_staged(staging_dir, args.repo_id, private=args.private, revision=args.revision)
-        logger.info("Uploaded to %s", url)
+from alhubert.hub.run_upload import main
 
 
 if __name__ == "__main__":

@@ -29,8 +29,17 @@ from alhubert.inference.cli import app
 from helpers import tiny_config_kwargs
 from original_checkpoints import random_original_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-import convert_original_checkpoint as conversion_script  # noqa: E402
+from alhubert.original import run_conversion
+
+
+class conversion_script:  # noqa: N801 - the converter's command line, as a function returning the exit code
+    @staticmethod
+    def cli_main(args) -> int:
+        try:
+            run_conversion.cli(args)
+        except SystemExit as exit:
+            return exit.code
+        return 0
 
 HUBERT_CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
 CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)

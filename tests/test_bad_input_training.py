@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from alhubert.training.data import AudioCollator
 from helpers import tiny_config_kwargs
 from test_bad_input_commands import leftovers, read_only_folder, stderr_lines
 
+from alhubert.training import run_distillation
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import distill  # noqa: E402
 
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
 SPEAKER = CORPUS / "train-clean-demo" / "1001" / "100"
@@ -68,7 +67,11 @@ def corpus(root: Path, utterances=2, corrupt=(), transcripts=True) -> Path:
 
 def run_distill(args, capsys):
     capsys.readouterr()
-    code = distill.cli_main(args)
+    try:
+        run_distillation.cli(args)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
     return code, capsys.readouterr().err
 
 
@@ -108,8 +111,8 @@ SETUP_ROWS = [
     ("9-missing-corpus-root", setup_missing_root, ("LibriSpeech set .*no-such-corpus.* not found", "sets under")),
     ("9-empty-corpus-folder", setup_empty_folder, ("LibriSpeech set .* not found", "none")),
     ("9-folder-without-transcripts", setup_no_transcripts, (r"No \*\.trans\.txt transcripts found",)),
-    ("9-existing-output-folder", setup_existing_output, ("already holds a distilled model", "--resume_from_checkpoint last",
-                                                         "another --output_dir")),
+    ("9-existing-output-folder", setup_existing_output, ("is not empty", "--resume_from_checkpoint last",
+                                                         "choose another folder")),
     ("9-read-only-output-folder", setup_read_only_output, ("not writable", "choose another location")),
     ("argument-file-missing", setup_missing_argument_file, ("Argument file .*missing.yaml not found",)),
     ("10-resume-last-without-checkpoints", setup_resume_without_checkpoints, ("no checkpoint-\\* folder",)),

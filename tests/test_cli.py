@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
@@ -8,7 +10,7 @@ from typer.testing import CliRunner
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
 from alhubert.inference.cli import app
 from alhubert.inference.long_audio import num_frames
-from alhubert.models.pipeline_audio_features import load_audio
+from alhubert.models.audio import load_audio
 from helpers import tiny_config_kwargs
 
 runner = CliRunner()
@@ -101,3 +103,57 @@ def test_info_prints_architecture_and_sharing(model_dir):
     assert "cycle: L0 L1 L0 L1 L0 L1" in result.output
     assert f"{parameters:,}" in result.output
     assert runner.invoke(app, ["info", str(model_dir.parent)]).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "command, flags",
+    [
+        ("distill", ["--teacher_name_or_path", "--librispeech_root", "--student_layers", "--learning_rate"]),
+        ("finetune-ctc", ["--model_name_or_path", "--recipe", "--eval_librispeech_sets", "--do_train"]),
+        ("finetune-classification", ["--model_name_or_path", "--label_column_name", "--do_eval"]),
+        ("convert", ["--checkpoint", "--output_dir", "--trust_checkpoint"]),
+        ("push-to-hub", ["--model_dir", "--repo_id", "--dry_run"]),
+    ],
+)
+def test_training_and_hub_commands_forward_to_their_module_and_explain_every_flag(command, flags):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in flags:
+        assert flag in result.output, flag
+
+
+def test_scripts_are_thin_wrappers_of_the_package_commands():
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    for name, module in [("distill", "alhubert.training.run_distillation"),
+                         ("finetune_ctc", "alhubert.training.run_finetune_ctc"),
+                         ("finetune_classification", "alhubert.training.run_finetune_classification"),
+                         ("convert_original_checkpoint", "alhubert.original.run_conversion"),
+                         ("push_to_hub", "alhubert.hub.run_upload")]:
+        source = (scripts / f"{name}.py").read_text()
+        assert f"from {module} import" in source and len(source.splitlines()) < 20, name
+
+
+def test_shipped_recipes_are_package_data():
+    from alhubert.training.run_distillation import CONFIGS_DIR, resolve_config_file
+
+    assert {"small", "middle", "large", "demo"} <= {path.stem for path in CONFIGS_DIR.glob("*.yaml")}
+    assert resolve_config_file("small") == CONFIGS_DIR / "small.yaml"
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    assert "training/configs/*.yaml" in setup
+
+
+def test_a_training_command_without_the_training_extra_says_what_to_install(monkeypatch):
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_datasets(name, *args):
+        if name == "alhubert.training.run_finetune_ctc":
+            raise ModuleNotFoundError("No module named 'datasets'", name="datasets")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_datasets)
+    result = runner.invoke(app, ["finetune-ctc", "--do_train"])
+    assert result.exit_code == 1
+    assert 'needs datasets, which is not installed: pip install "alhubert[train]"' in result.output
+    assert "Traceback" not in result.output

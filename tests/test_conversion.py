@@ -23,8 +23,7 @@ from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-import convert_original_checkpoint as conversion_script  # noqa: E402
+from alhubert.original import run_conversion as conversion_script  # noqa: E402
 
 FIXTURE_NAMES = ("tiny_postln", "tiny_preln")
 HUBERT_CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"

@@ -1,4 +1,4 @@
-"""scripts/distill.py end to end on the bundled demo corpus: loss drop, saved directory, resume, two-process DDP."""
+"""`alhubert distill` (alhubert.training.run_distillation) end to end on the bundled demo corpus: loss drop, saved directory, resume, two-process DDP."""
 
 import json
 import os
@@ -12,10 +12,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from alhubert.training import run_distillation as distill
+from alhubert.training.run_distillation import CONFIGS_DIR
 
-import distill  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
@@ -43,14 +43,14 @@ def demo_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick_run(demo_cache, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("runs") / "uninterrupted"
-    trainer = distill.main([str(REPO_ROOT / "configs" / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])
+    trainer = distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])
     return trainer, output_dir
 
 
 def test_arguments_from_yaml_json_and_flags(tmp_path):
     yaml_file = tmp_path / "args.yaml"
     yaml_file.write_text("librispeech_root: /data\nstudent_layers: [1, 3]\nteacher_layers: [2, 6]\nmax_steps: 5\n")
-    model_args, data_args, distillation_args, training_args = distill.parse_arguments(
+    model_args, data_args, distillation_args, training_args, _ = distill.parse_arguments(
         [str(yaml_file), "--max_steps", "7", "--num_hidden_groups", "3"]
     )
     assert distillation_args.student_layers == [1, 3] and distillation_args.teacher_layers == [2, 6]
@@ -68,9 +68,7 @@ def test_arguments_from_yaml_json_and_flags(tmp_path):
 
 def test_shipped_configs_parse_with_the_paper_recipe():
     for name in ("small", "middle", "large"):
-        model_args, data_args, distillation_args, training_args = distill.parse_arguments(
-            [str(REPO_ROOT / "configs" / f"{name}.yaml")]
-        )
+        model_args, data_args, distillation_args, training_args, _ = distill.parse_arguments([name])
         assert model_args.student_preset == name
         assert model_args.teacher_name_or_path == "facebook/hubert-base-ls960"
         assert data_args.librispeech_sets == "train-clean-100,train-clean-360,train-other-500"
@@ -95,8 +93,8 @@ def test_short_distillation_lowers_the_loss_and_saves_a_complete_model(quick_run
     assert "RANDOM weights" in card and "Training loss at step 16" in card and "2->2, 4->4" in card
     model = AutoModel.from_pretrained(output_dir)
     assert (model.config.num_hidden_groups, model.config.num_hidden_layers) == (2, 4)
-    with pytest.raises(ValueError, match="already holds"):
-        distill.main([str(REPO_ROOT / "configs" / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])
+    with pytest.raises(ValueError, match="is not empty"):
+        distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])
 
 
 @pytest.mark.slow
@@ -109,7 +107,7 @@ def test_resumed_run_ends_with_the_same_weights(quick_run, tmp_path):
     shutil.copytree(uninterrupted / "checkpoint-8", interrupted / "checkpoint-8")
     (interrupted / "checkpoint-16").mkdir()
     shutil.copy(uninterrupted / "checkpoint-16" / "model.safetensors", interrupted / "checkpoint-16")
-    distill.main([str(REPO_ROOT / "configs" / "demo.yaml"), *QUICK, "--output_dir", str(interrupted),
+    distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(interrupted),
                   "--resume_from_checkpoint", "last"])
     expected = load_file(uninterrupted / "model.safetensors")
     actual = load_file(interrupted / "model.safetensors")
@@ -120,8 +118,7 @@ def test_resumed_run_ends_with_the_same_weights(quick_run, tmp_path):
 
 RANK_DUMP = """
 import os, sys
-sys.path.insert(0, {scripts!r})
-import distill
+from alhubert.training import run_distillation as distill
 from safetensors.torch import save_file
 trainer = distill.main(sys.argv[1:])
 state = {{key: value.detach().contiguous() for key, value in trainer.student.state_dict().items()}}
@@ -132,12 +129,12 @@ save_file(state, os.path.join({dump_dir!r}, f"rank{{trainer.args.process_index}}
 @pytest.mark.slow
 def test_accelerate_launch_two_processes_agree(demo_cache, tmp_path):
     script = tmp_path / "distill_and_dump.py"
-    script.write_text(RANK_DUMP.format(scripts=str(REPO_ROOT / "scripts"), dump_dir=str(tmp_path)))
+    script.write_text(RANK_DUMP.format(dump_dir=str(tmp_path)))
     command = [
         # `--cpu --num_processes 2` starts ONE process in accelerate 1.x unless MPI is set up (`--mpirun_hostfile`);
         # `--multi_gpu` starts two torchrun processes, which use gloo DDP on the CPU (`--use_cpu true`).
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-        "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(REPO_ROOT / "configs" / "demo.yaml"),
+        "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(CONFIGS_DIR / "demo.yaml"),
         *QUICK, "--max_steps", "4", "--output_dir", str(tmp_path / "ddp"), "--eval_on_start", "false",
         "--use_cpu", "true",
     ]

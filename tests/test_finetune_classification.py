@@ -1,6 +1,5 @@
-"""scripts/finetune_classification.py: audiofolder and datasets sources, accuracy, audio-classification pipeline."""
+"""`alhubert finetune-classification` (alhubert.training.run_finetune_classification): audiofolder and datasets sources, accuracy, audio-classification pipeline."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from datasets import Audio, Dataset
 from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForSequenceClassification, AlHubertModel
+from alhubert.training import run_finetune_classification
 from helpers import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,11 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def finetune_classification():
-    path = REPO / "scripts" / "finetune_classification.py"
-    spec = importlib.util.spec_from_file_location("finetune_classification", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return run_finetune_classification
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
-"""scripts/finetune_ctc.py: the full recipe trains, evaluates and reloads through the ASR pipeline; bad input."""
+"""`alhubert finetune-ctc` (alhubert.training.run_finetune_ctc): the full recipe trains, evaluates and reloads through the ASR pipeline; bad input."""
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -14,22 +13,16 @@ from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from alhubert.training.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
+from alhubert.training import run_finetune_ctc
 from helpers import tiny_config_kwargs
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = REPO / "data" / "demo_corpus"
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def finetune_ctc():
-    return load_script("finetune_ctc")
+    return run_finetune_ctc
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,7 @@ def test_full_recipe_trains_evaluates_and_transcribes_through_the_pipeline(finet
 def test_refuses_to_overwrite_a_saved_model(finetune_ctc, tiny_student, tmp_path):
     AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).save_pretrained(tmp_path / "existing")
     before = (tmp_path / "existing" / "model.safetensors").read_bytes()
-    with pytest.raises(ValueError, match="already holds a model"):
+    with pytest.raises(ValueError, match="is not empty"):
         finetune_ctc.main(demo_args(tiny_student, tmp_path / "existing"))
     assert (tmp_path / "existing" / "model.safetensors").read_bytes() == before
 

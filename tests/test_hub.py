@@ -92,3 +92,26 @@ def test_push_script_dry_run_stages_without_uploading(model_dir, tmp_path, monke
     )
     assert (staging_dir / "model.safetensors").read_bytes() == (model_dir / "model.safetensors").read_bytes()
     assert "someone/tiny" in (staging_dir / "README.md").read_text()
+
+
+def test_push_script_stages_a_superb_asr_model_labelled_with_its_metrics(tmp_path, monkeypatch):
+    from huggingface_hub import ModelCard
+
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+    from alhubert.models.modeling_superb import SUPERB_AUTO_MAP
+
+    torch.manual_seed(0)
+    model_dir = tmp_path / "asr"
+    AlHubertSuperbForCTC(AlHubertSuperbConfig(**tiny_config_kwargs(), superb_lstm_size=8)).save_pretrained(model_dir)
+    (model_dir / "README.md").unlink()  # an older folder without a card
+    (model_dir / "eval_results.json").write_text(json.dumps({"eval_wer": 0.5, "eval_cer": 0.25, "eval_loss": 3.0}))
+    staging_dir = tmp_path / "staged"
+    run_push_script(monkeypatch, "--model_dir", str(model_dir), "--repo_id", "someone/asr", "--staging_dir",
+                    str(staging_dir), "--dry_run")
+    config = json.loads((staging_dir / "config.json").read_text())
+    assert config["auto_map"] == SUPERB_AUTO_MAP and "custom_pipelines" in config
+    card = ModelCard.load(staging_dir / "README.md")
+    assert card.data.pipeline_tag == "automatic-speech-recognition"
+    metrics = {m["type"]: m["value"] for m in card.data.to_dict()["model-index"][0]["results"][0]["metrics"]}
+    assert metrics == {"wer": 0.5, "cer": 0.25}
+    assert "distilled from" not in card.text and "base_model" not in card.data.to_dict()

@@ -24,7 +24,8 @@ def assert_hub_metadata(card):
 
 def test_card_round_trips_through_huggingface_hub(tmp_path):
     config = AlHubertConfig(**tiny_config_kwargs(layer_sharing="block", num_hidden_groups=3))
-    card = build_model_card(config, model_id="someone/tiny-alhubert", recipe={"Steps": 1234}, results={"loss": 0.5})
+    card = build_model_card(config, model_id="someone/tiny-alhubert", recipe={"Steps": 1234}, results={"loss": 0.5},
+                            base_model="facebook/hubert-base-ls960", datasets=["librispeech_asr"])
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     assert_hub_metadata(loaded)
@@ -77,3 +78,90 @@ def test_committed_preset_cards_match_the_presets(preset):
     size_row = next(line for line in card.text.splitlines() if line.startswith("| Weights file size"))
     size = int(size_row.split("|")[2].split()[0].replace(",", ""))
     assert float32_bytes < size < float32_bytes + 100_000  # tensors plus the safetensors header
+
+
+def test_cards_fit_the_task_and_keep_only_real_hub_ids(tmp_path):
+    from alhubert import AlHubertForCTC, AlHubertForSequenceClassification
+
+    config = AlHubertConfig(**tiny_config_kwargs(architectures=["AlHubertForCTC"]))
+    card = build_model_card(config, model_id="me/asr", base_model="me/student", eval_results={"wer": 0.25, "cer": 0.1},
+                            eval_dataset="dev-clean", training_data="LibriSpeech train-clean-100")
+    data = card.data.to_dict()
+    assert data["pipeline_tag"] == "automatic-speech-recognition" and data["base_model"] == "me/student"
+    metrics = {m["type"]: m["value"] for m in data["model-index"][0]["results"][0]["metrics"]}
+    assert metrics == {"wer": 0.25, "cer": 0.1}
+    assert "distilled from" not in card.text and "## Distillation recipe" not in card.text
+    assert 'pipeline("automatic-speech-recognition"' in card.text and "LibriSpeech train-clean-100" in card.text
+    for teacher in ("demo-random-teacher", str(tmp_path), "./local/student", None):
+        data = build_model_card(AlHubertConfig(**tiny_config_kwargs()), base_model=teacher).data.to_dict()
+        assert "base_model" not in data and "datasets" not in data, teacher
+    classifier = AlHubertConfig(**tiny_config_kwargs(architectures=["AlHubertForSequenceClassification"],
+                                                     id2label={0: "yes", 1: "no"}))
+    card = build_model_card(classifier, eval_results={"accuracy": 0.75})
+    assert card.data.to_dict()["pipeline_tag"] == "audio-classification" and "2 classes (yes, no)" in card.text
+    assert card.data.to_dict()["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
+    del AlHubertForCTC, AlHubertForSequenceClassification
+
+
+def test_save_pretrained_writes_a_complete_folder_with_the_project_card(tmp_path):
+    import json
+
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+    from alhubert.models import REMOTE_CODE_FILES
+
+    torch.manual_seed(0)
+    for model in (AlHubertModel(AlHubertConfig(**tiny_config_kwargs())),
+                  AlHubertSuperbForCTC(AlHubertSuperbConfig(**tiny_config_kwargs(), superb_lstm_size=8))):
+        folder = tmp_path / type(model).__name__
+        model.save_pretrained(folder)
+        config = json.loads((folder / "config.json").read_text())
+        assert config["auto_map"] == type(model).remote_code_auto_map
+        assert config["custom_pipelines"]["audio-feature-extraction"]["impl"].startswith("pipeline_audio_features.")
+        for name in (*REMOTE_CODE_FILES, "model.safetensors", "preprocessor_config.json", "README.md"):
+            assert (folder / name).is_file(), (type(model).__name__, name)
+        card = ModelCard.load(folder / "README.md")
+        assert card.data.license == "apache-2.0" and "transformers model that has been pushed" not in card.text
+    assert card.data.pipeline_tag == "automatic-speech-recognition"
+    (folder / "README.md").write_text("my own card")
+    model.save_pretrained(folder)
+    assert (folder / "README.md").read_text() == "my own card"  # an existing card is kept
+
+
+def test_model_push_to_hub_uploads_the_complete_folder_with_the_project_card(tmp_path, monkeypatch):
+    import transformers.utils.hub
+
+    commits = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            return type("Url", (), {"repo_id": repo_id})()
+
+        def create_commit(self, repo_id, operations, **kwargs):
+            commits.append({op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations})
+            return "commit"
+
+    monkeypatch.setattr(transformers.utils.hub, "hf_api", lambda: FakeApi())
+    AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).push_to_hub("someone/tiny")
+    (files,) = commits
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
+            "pipeline_audio_features.py", "audio.py", "modeling_alhubert.py"} <= set(files)
+    card = files["README.md"].decode()
+    assert 'from_pretrained("someone/tiny", trust_remote_code=True)' in card
+    assert "pipeline_tag: feature-extraction" in card and "automatically generated" not in card
+
+
+def test_trainer_push_keeps_the_project_card_not_the_trainer_template(tmp_path):
+    from transformers import TrainingArguments
+
+    from alhubert import AlHubertForCTC
+    from alhubert.training.card_trainer import AlHubertTrainer
+
+    model = AlHubertForCTC(AlHubertConfig(**tiny_config_kwargs()))
+    trainer = AlHubertTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
+                                                                  hub_model_id="someone/asr"))
+    trainer.save_model()  # the Trainer's save goes through save_pretrained: a complete folder
+    assert (tmp_path / "pipeline_audio_features.py").is_file() and (tmp_path / "README.md").is_file()
+    trainer.create_model_card(model_name="asr", tasks="automatic-speech-recognition")  # what Trainer.push_to_hub calls
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.pipeline_tag == "automatic-speech-recognition" and card.data.license == "apache-2.0"
+    assert "someone/asr" in card.text and "This model was trained from scratch" not in card.text

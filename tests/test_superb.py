@@ -1,7 +1,6 @@
 import pytest
 """The SUPERB-style ASR model (frozen upstream, weighted layer sum, BiLSTM, CTC) and its fine-tuning recipe."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -78,9 +77,7 @@ def test_superb_recipe_trains_evaluates_and_transcribes_through_the_pipeline(tmp
     student = tmp_path / "student"
     torch.manual_seed(0)
     AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).save_pretrained(student)
-    spec = importlib.util.spec_from_file_location("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
-    finetune_ctc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(finetune_ctc)
+    from alhubert.training import run_finetune_ctc as finetune_ctc
     output_dir = tmp_path / "superb"
     trainer = finetune_ctc.main([
         "--model_name_or_path", str(student), "--recipe", "superb", "--superb_lstm_size", "16",

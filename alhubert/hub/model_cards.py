@@ -6,9 +6,11 @@ Every number a card shows is either computed from the configuration, measured fr
 """
 
 import math
+import os
+import re
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..models.configuration_alhubert import AlHubertConfig
@@ -16,6 +18,27 @@ from .files import atomic_write
 
 
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]
+# The Hub task of each architecture (`config.architectures[0]`).
+TASKS = {
+    "AlHubertModel": "feature-extraction",
+    "AlHubertForCTC": "automatic-speech-recognition",
+    "AlHubertSuperbForCTC": "automatic-speech-recognition",
+    "AlHubertForSequenceClassification": "audio-classification",
+}
+# Metric names (as the fine-tuning commands log them, `eval_` prefix removed) -> Hub metric types.
+METRICS = {"wer": "wer", "cer": "cer", "accuracy": "accuracy"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def hub_model_id(name: str | None) -> str | None:
+    """`name` when it is a Hub model id (`org/name`), None for local paths, demo names and anything else."""
+    if not name or not _HUB_ID.match(name) or os.path.exists(name) or name.startswith((".", "/")):
+        return None
+    return name
+
+
+def task_of(config) -> str:
+    return TASKS.get((config.architectures or ["AlHubertModel"])[0], "feature-extraction")
 
 # The recipe of the released DistilALHuBERT students, as read off the authors' configuration files (pass it as
 # `recipe=` only for weights that were trained with it, such as converted original checkpoints).
@@ -129,7 +152,22 @@ def _architecture_table(config: AlHubertConfig, measured: dict) -> str:
     return _table(("Property", "Value"), rows)
 
 
+def _task_usage(model_id: str, task: str) -> str:
+    call = "speech.flac" if task == "automatic-speech-recognition" else "clip.wav"
+    return f"""```python
+from transformers import pipeline
+
+pipe = pipeline("{task}", model="{model_id}", trust_remote_code=True)
+print(pipe("{call}"))
+```
+
+With this project's `alhubert` package installed (`import alhubert`), `trust_remote_code` is not needed."""
+
+
 def _usage(model_id: str, config: AlHubertConfig) -> str:
+    task = task_of(config)
+    if task != "feature-extraction":
+        return _task_usage(model_id, task)
     middle = max(config.num_hidden_layers // 2, 1)
     return f"""Without installing anything but Transformers (the model code is downloaded with the weights):
 
@@ -191,31 +229,64 @@ def build_model_card(
     source: str | None = None,
     recipe: dict | None = None,
     results: dict | None = None,
-    base_model: str = "facebook/hubert-base-ls960",
+    base_model: str | None = None,
+    datasets: list[str] | None = None,
+    training_data: str | None = None,
+    eval_results: dict | None = None,
+    eval_dataset: str | None = None,
+    tags: list[str] | None = None,
 ) -> ModelCard:
     """A model card for an ALHuBERT checkpoint: Hub metadata, architecture, usage, recipe, limitations, citations.
 
     `measured` holds measured numbers (`parameters`, `parameters_without_mask_embedding`, `file_size_bytes`, or any
     other name -> value), `source` says where the weights come from, `recipe` and `results` are name -> value tables.
+    The card fits the model: `pipeline_tag` follows `config.architectures`; `base_model` (the teacher, or the
+    encoder a fine-tuned model started from) is kept only when it is a Hub id; `datasets` names Hub datasets only
+    when the data was that dataset, and `training_data` says in words what the weights were trained on;
+    `eval_results` (e.g. `{"wer": 0.12, "cer": 0.04}` or `{"accuracy": 0.9}`, measured on `eval_dataset`) go into
+    the card's `model-index`.
     """
     measured = measured or {}
+    task = task_of(config)
+    base_model = hub_model_id(base_model)
+    evaluations = [
+        EvalResult(task_type=task, dataset_type=eval_dataset or "custom", dataset_name=eval_dataset or "evaluation data",
+                   metric_type=METRICS[name], metric_value=round(float(value), 4))
+        for name, value in (eval_results or {}).items() if name in METRICS
+    ]
     card_data = ModelCardData(
         language="en",
         license="apache-2.0",
         library_name="transformers",
-        tags=list(CARD_TAGS),
-        datasets=["librispeech_asr"],
-        pipeline_tag="feature-extraction",
+        tags=list(CARD_TAGS) + [tag for tag in (tags or []) if tag not in CARD_TAGS],
+        datasets=datasets or None,
+        pipeline_tag=task,
         base_model=base_model,
-        model_name=model_id,
+        model_name=model_id or ("ALHuBERT" if evaluations else None),
+        eval_results=evaluations or None,
     )
     title = model_id.split("/")[-1] if model_id else "ALHuBERT"
-    description = description or (
-        f"An ALHuBERT (DistilALHuBERT) speech encoder: HuBERT's architecture in which "
-        f"{config.num_hidden_groups} distinct transformer layers are applied {config.num_hidden_layers} times, "
-        f"ALBERT-style, distilled from `{base_model}`. It turns raw 16 kHz speech into contextual features "
-        f"({config.hidden_size} values per {1000 * math.prod(config.conv_stride) / 16000:g} ms frame) for downstream speech tasks."
-    )
+    frame = f"{config.hidden_size} values per {1000 * math.prod(config.conv_stride) / 16000:g} ms frame"
+    shape = (f"HuBERT's architecture in which {config.num_hidden_groups} distinct transformer layers are applied "
+             f"{config.num_hidden_layers} times, ALBERT-style")
+    origin = f" from `{base_model}`" if base_model else ""
+    if task == "feature-extraction":
+        default_description = (
+            f"An ALHuBERT (DistilALHuBERT) speech encoder: {shape}, distilled{origin}. It turns raw 16 kHz speech "
+            f"into contextual features ({frame}) for downstream speech tasks."
+        )
+    elif task == "automatic-speech-recognition":
+        default_description = (
+            f"An ALHuBERT speech recogniser ({type_name(config)}: character CTC): {shape}, fine-tuned{origin} for "
+            "English speech recognition."
+        )
+    else:
+        labels = ", ".join(str(label) for label in (config.id2label or {}).values())
+        default_description = (
+            f"An ALHuBERT audio classifier: {shape}, fine-tuned{origin} to classify utterances"
+            + (f" into {len(config.id2label)} classes ({labels})." if config.id2label else ".")
+        )
+    description = description or default_description
     sections = [
         f"# {title}",
         description,
@@ -226,19 +297,26 @@ def build_model_card(
     ]
     if source:
         sections += ["## Weights", source]
+    if training_data:
+        sections += ["## Training data", training_data]
     sections += ["## Usage", _usage(model_id or "path/to/model", config)]
-    sections += ["## Distillation recipe", _recipe_section(recipe)]
-    if results:
-        sections += ["## Results", "Measured by the script that produced these weights.",
-                     _table(("Metric", "Value"), results.items())]
+    if task == "feature-extraction":
+        sections += ["## Distillation recipe", _recipe_section(recipe)]
+    elif recipe:
+        sections += ["## Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())]
+    if results or eval_results:
+        rows = {**{f"eval {name}": value for name, value in (eval_results or {}).items()}, **(results or {})}
+        sections += ["## Results", "Measured by the script that produced these weights"
+                     + (f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."),
+                     _table(("Metric", "Value"), rows.items())]
     sections += [
         "## Limitations",
-        "- Trained (distilled) on English read speech (LibriSpeech); expect weaker features for other languages, "
-        "spontaneous or noisy speech, and non-speech audio.\n"
+        "- Expect weaker results on speech unlike the training data (other languages, spontaneous or noisy speech) "
+        "and on non-speech audio.\n"
         "- Expects 16 kHz mono input; resample other audio first (the pipeline and the command line do).\n"
-        "- A feature encoder: speech recognition or classification needs a head fine-tuned on labelled data "
-        "(`AutoModelForCTC`, `AutoModelForAudioClassification`).\n"
-        "- Self-attention is quadratic in duration; split long recordings (`alhubert extract` processes them in "
+        + ("- A feature encoder: speech recognition or classification needs a head fine-tuned on labelled data "
+           "(`AutoModelForCTC`, `AutoModelForAudioClassification`).\n" if task == "feature-extraction" else "")
+        + "- Self-attention is quadratic in duration; split long recordings (`alhubert extract` processes them in "
         "overlapping chunks).",
         "## Citation",
         _CITATIONS,
@@ -256,10 +334,52 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     if config is None:
         config = AlHubertConfig.from_pretrained(model_dir)
     kwargs["measured"] = {**measure_saved_model(model_dir), **(kwargs.get("measured") or {})}
+    if "eval_results" not in kwargs:
+        kwargs["eval_results"] = saved_eval_results(model_dir)
     card = build_model_card(config, **kwargs)
     text = str(card)
     atomic_write(model_dir / "README.md", lambda name: Path(name).write_text(text, encoding="utf-8"))
     return card
 
 
-__all__ = ["PAPER_RECIPE", "build_model_card", "measure_saved_model", "sharing_pattern", "write_model_card"]
+def type_name(config) -> str:
+    return (config.architectures or ["AlHubertModel"])[0]
+
+
+def saved_eval_results(model_dir) -> dict:
+    """The task metrics (WER, CER, accuracy) a Trainer saved in `model_dir/eval_results.json`, if any."""
+    path = Path(model_dir) / "eval_results.json"
+    if not path.is_file():
+        return {}
+    import json
+
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return {name: values[f"eval_{name}"] for name in METRICS if f"eval_{name}" in values}
+
+
+def write_card_for_folder(model_dir, config=None, model_id: str | None = None, tags: list[str] | None = None):
+    """The card `save_pretrained` and `push_to_hub` write (set as `alhubert.models.model_folder.card_writer` on
+    `import alhubert`): what the folder itself tells, the model it started from when that is a Hub id, and its saved
+    evaluation metrics. The commands that train or convert weights write a fuller card with their recipe."""
+    model_dir = Path(model_dir)
+    if config is None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model_dir)
+    existing = model_dir / "README.md"
+    if model_id is not None and existing.is_file():  # push_to_hub: keep a fuller card, only name the repository
+        card = ModelCard.load(existing)
+        card.data.model_name = card.data.model_name or model_id
+        card.text = card.text.replace('"path/to/model"', f'"{model_id}"')
+        if tags:
+            card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+        card.save(existing)
+        return card
+    return write_model_card(model_dir, config, model_id=model_id, base_model=getattr(config, "_name_or_path", None),
+                            tags=tags)
+
+
+__all__ = [
+    "PAPER_RECIPE", "build_model_card", "hub_model_id", "measure_saved_model", "saved_eval_results", "sharing_pattern",
+    "write_card_for_folder", "write_model_card",
+]

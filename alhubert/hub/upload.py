@@ -7,7 +7,6 @@ Transformers and `trust_remote_code=True`.
 """
 
 import fnmatch
-import json
 import shutil
 from pathlib import Path
 
@@ -16,10 +15,11 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor
 from transformers.utils import logging
 
-from ..models import MODELS_DIR, REMOTE_CODE_FILES
-from ..models.configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
-from ..models.registration import ARCHITECTURES, AUDIO_FEATURE_EXTRACTION_TASK
-from .model_cards import write_model_card
+from ..models import REMOTE_CODE_FILES
+from ..models.configuration_alhubert import AlHubertConfig
+from ..models.model_folder import CUSTOM_PIPELINES, complete_model_folder
+from ..models.registration import ARCHITECTURES
+from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
 
 
 logger = logging.get_logger(__name__)
@@ -38,18 +38,13 @@ UPLOAD_PATTERNS = (
     "added_tokens.json",
     "README.md",
 )
-# The `custom_pipelines` entry that `Pipeline.save_pretrained` would write for the audio feature pipeline.
-CUSTOM_PIPELINES = {
-    AUDIO_FEATURE_EXTRACTION_TASK: {
-        "impl": "pipeline_audio_features.AudioFeatureExtractionPipeline",
-        "pt": ["AutoModel"],
-        "type": "audio",
-    }
-}
-
-
 def check_model_dir(model_dir) -> str:
-    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary.
+    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary."""
+    return _check_model_dir(model_dir)[0]
+
+
+def _check_model_dir(model_dir):
+    """`check_model_dir`, also returning the model class.
 
     Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
@@ -87,7 +82,8 @@ def check_model_dir(model_dir) -> str:
         output = model.eval()(**inputs)[0]
     if not torch.isfinite(output).all():
         raise ValueError(f"The model in {model_dir} outputs NaN or infinite values for one second of noise.")
-    return f"{architecture}: {config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications"
+    return (f"{architecture}: {config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications",
+            model_class)
 
 
 def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list[str]:
@@ -99,22 +95,19 @@ def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
     if staging_dir.exists() and any(staging_dir.iterdir()):
         raise FileExistsError(f"Staging folder {staging_dir} is not empty; choose a new or empty folder.")
-    logger.info("Load check passed: %s", check_model_dir(model_dir))
+    summary, model_class = _check_model_dir(model_dir)
+    logger.info("Load check passed: %s", summary)
     staging_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS):
             shutil.copy2(path, staging_dir / path.name)
-    for name in REMOTE_CODE_FILES:
-        shutil.copy2(MODELS_DIR / name, staging_dir / name)
-
-    config_path = staging_dir / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["auto_map"] = {**config.get("auto_map", {}), **ALHUBERT_AUTO_MAP}
-    config["custom_pipelines"] = CUSTOM_PIPELINES
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-    if not (staging_dir / "README.md").exists():
-        write_model_card(staging_dir, AlHubertConfig.from_pretrained(staging_dir), model_id=repo_id)
+    if (staging_dir / "README.md").exists():
+        write_card_for_folder(staging_dir, model_id=repo_id)
+    else:
+        write_model_card(staging_dir, AutoConfig.from_pretrained(staging_dir), model_id=repo_id,
+                         eval_results=saved_eval_results(model_dir))
+    # the same completion as save_pretrained: remote code, auto_map of the folder's model type, custom pipeline
+    complete_model_folder(staging_dir, auto_map=model_class.remote_code_auto_map)
     return sorted(path.name for path in staging_dir.iterdir())
 
 

@@ -1,5 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files) and `alhubert info` (a model's shape).
+"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape), and
+the training, conversion and upload commands (`distill`, `finetune-ctc`, `finetune-classification`, `convert`,
+`push-to-hub`), which forward their arguments to the HfArgumentParser-based `main(argv)` of their module.
 
 Built with Typer, like Transformers' own `transformers` command.
 """
@@ -93,9 +95,11 @@ def load_encoder(model_name_or_path: str, device: str | None = None):
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
     import pickle
 
+    import transformers
     from safetensors import SafetensorError
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
+    transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
     device = resolve_device(device)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
@@ -150,19 +154,16 @@ def _save_atomically(path: Path, write):
 
 
 def _audio_duration(path: Path) -> float:
-    import librosa
+    from ..models.audio import AudioDecoderUnavailable, audio_duration
 
     if not path.is_file():
         raise CommandError(f"Audio file not found: {path}")
     try:
-        with warnings.catch_warnings():  # librosa warns before falling back to audioread
-            warnings.simplefilter("ignore", FutureWarning)
-            return librosa.get_duration(path=path)
-    except Exception as error:  # soundfile/audioread raise several types for undecodable files
-        raise CommandError(
-            f"Cannot read audio file {path} ({type(error).__name__}: {_one_line(error)}); is it an audio format "
-            "librosa (soundfile or FFmpeg) can decode?"
-        ) from None
+        return audio_duration(path)
+    except AudioDecoderUnavailable:  # an installation problem, not a bad file: stop with the fix
+        raise
+    except ValueError as error:
+        raise CommandError(f"Cannot read audio file {path}: {_one_line(error)}") from None
 
 
 def declared_frames(path: Path) -> tuple[int, int] | None:
@@ -200,7 +201,7 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
 
 @app.command()
 def extract(
-    audio: Annotated[list[Path], typer.Argument(help="Audio files in any format librosa reads; resampled to 16 kHz.")],
+    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; other formats with torchcodec); 16 kHz mono.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model folder or Hub model id.")],
     output: Annotated[
         Path,
@@ -239,7 +240,7 @@ def extract(
     from tqdm.auto import tqdm
 
     from .long_audio import LongAudioFeatureExtractor
-    from ..models.pipeline_audio_features import load_audio
+    from ..models.audio import AudioDecoderUnavailable, load_audio
 
     if not stride_length_s >= 0:
         _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
@@ -306,7 +307,7 @@ def extract(
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
             _save_atomically(output, lambda name: save_file(features, name, metadata=metadata))
-    except (CommandError, FileNotFoundError, ValueError, OSError) as error:  # ValueError: e.g. a layer out of range
+    except (CommandError, FileNotFoundError, ValueError, OSError, AudioDecoderUnavailable) as error:  # e.g. a layer out of range
         _fail(str(error))
     done = f"Wrote features of {len(yielded)} file(s) to {output}"
     typer.echo(done + (f"; skipped {len(skipped)} file(s), named above." if skipped else ""))
@@ -347,6 +348,43 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     width = max(map(len, lines))
     for name, value in lines.items():
         typer.echo(f"{name:<{width}}  {value}")
+
+
+# Commands whose arguments (and --help) belong to an HfArgumentParser in their module: Typer passes them through.
+FORWARDED = {
+    "distill": ("alhubert.training.run_distillation", "cli",
+                "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
+                "middle, large, demo or a YAML/JSON file)."),
+    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "main",
+                     "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
+    "finetune-classification": ("alhubert.training.run_finetune_classification", "main",
+                                "Fine-tune for audio classification and evaluate accuracy."),
+    "convert": ("alhubert.original.run_conversion", "cli",
+                "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
+    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder to the Hub."),
+}
+
+
+def _forwarding_command(name: str, module: str, function: str, summary: str):
+    def command(context: typer.Context):
+        import importlib
+
+        try:
+            entry = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as error:  # e.g. `pip install alhubert` without the training extra
+            _fail(f"alhubert {name} needs {error.name}, which is not installed: pip install \"alhubert[train]\".")
+        entry(list(context.args))
+
+    command.__doc__ = f"{summary} Flags: alhubert {name} --help."
+    app.command(
+        name,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+        add_help_option=False,
+    )(command)
+
+
+for _name, (_module, _function, _summary) in FORWARDED.items():
+    _forwarding_command(_name, _module, _function, _summary)
 
 
 def main():

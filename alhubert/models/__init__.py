@@ -4,9 +4,8 @@ Everything in this folder imports only torch, numpy, transformers, huggingface_h
 of the `alhubert` package, so that each `.py` file here can be uploaded next to the weights.
 """
 
-from pathlib import Path
+from .model_folder import MODELS_DIR, remote_code_files
 
 
-MODELS_DIR = Path(__file__).parent
 # The remote-code set: every module of this folder (the package `__init__` aside).
-REMOTE_CODE_FILES = tuple(sorted(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py"))
+REMOTE_CODE_FILES = tuple(remote_code_files())

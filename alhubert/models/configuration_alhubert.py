@@ -4,6 +4,8 @@
 This file is uploaded to the Hub as remote code: it imports only torch, transformers and huggingface_hub.
 """
 
+import sys
+
 from huggingface_hub.dataclasses import strict
 from transformers import HubertConfig
 
@@ -41,6 +43,20 @@ PRESETS = {
 }
 
 
+def _without_locally_served_pipelines(kwargs: dict) -> dict:
+    """Drop a saved `custom_pipelines` entry whose tasks this process already serves (`import alhubert` registered
+    them): Transformers' `pipeline()` lets a folder's `custom_pipelines` shadow the registered task and then demands
+    `trust_remote_code=True`. The entry is what Hub users without the package need; `save_pretrained` writes it again.
+    """
+    custom_pipelines = kwargs.get("custom_pipelines")
+    registry = getattr(sys.modules.get("transformers.pipelines"), "PIPELINE_REGISTRY", None)
+    if custom_pipelines and registry is not None:
+        supported = registry.get_supported_tasks()
+        if all(task in supported for task in custom_pipelines):
+            kwargs = {name: value for name, value in kwargs.items() if name != "custom_pipelines"}
+    return kwargs
+
+
 @strict
 class AlHubertConfig(HubertConfig):
     r"""
@@ -75,7 +91,7 @@ class AlHubertConfig(HubertConfig):
 
     def __post_init__(self, **kwargs):
         self._check_architecture()
-        super().__post_init__(**kwargs)
+        super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
     def _check_architecture(self):
         """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""

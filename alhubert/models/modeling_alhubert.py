@@ -7,6 +7,7 @@ transformers (and its sibling `configuration_alhubert.py`).
 """
 
 import os
+import tempfile
 
 import torch
 from torch import nn
@@ -32,8 +33,10 @@ from transformers.models.hubert.modeling_hubert import (
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
+from . import model_folder
 from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
 from .fast_cpu_path import use_fast_cpu_path
+from .model_folder import complete_config, complete_model_folder
 
 
 class AlHubertEncoderMixin:
@@ -109,15 +112,35 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
     remote_code_auto_map = ALHUBERT_AUTO_MAP
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as HuBERT does, plus the remote-code files, a full `auto_map` and a matching feature extractor.
+        """Save a complete model folder (`model_folder.complete_model_folder`): the weights and config as HuBERT
+        does, plus `auto_map` and `custom_pipelines`, every remote-code module, a matching feature extractor and the
+        project's model card (with the `alhubert` package imported).
 
-        A `preprocessor_config.json` already in `save_directory` (for example a processor with a tokenizer) is kept.
+        A `preprocessor_config.json` (for example of a processor with a tokenizer) or README.md already in
+        `save_directory` is kept.
         """
-        self.config.auto_map = dict(self.remote_code_auto_map)
+        complete_config(self.config, self.remote_code_auto_map)
         super().save_pretrained(save_directory, *args, **kwargs)
-        is_main_process = kwargs.get("is_main_process", True)
-        if is_main_process and not os.path.exists(os.path.join(save_directory, "preprocessor_config.json")):
-            default_feature_extractor(self.config).save_pretrained(save_directory)
+        if kwargs.get("is_main_process", True):
+            complete_model_folder(save_directory, model=self, feature_extractor=default_feature_extractor(self.config))
+
+    def push_to_hub(self, repo_id: str, *, commit_message=None, commit_description=None, private=None, token=None,
+                    revision=None, create_pr=False, max_shard_size="50GB", tags=None):
+        """Upload the complete model folder that `save_pretrained` writes, with the project's card (Transformers'
+        `push_to_hub` would replace it by a blank template)."""
+        from transformers.utils.hub import create_and_tag_model_card, hf_api
+
+        repo_id = hf_api().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp_dir:
+            self.save_pretrained(tmp_dir, max_shard_size=max_shard_size)
+            if model_folder.card_writer is not None:  # again, now that the repository id is known
+                model_folder.card_writer(tmp_dir, config=self.config, model_id=repo_id, tags=tags)
+            else:  # remote code without the package: Transformers' card
+                create_and_tag_model_card(repo_id, tags, token=token).save(os.path.join(tmp_dir, "README.md"))
+            return self._upload_modified_files(
+                tmp_dir, repo_id, files_timestamps={}, commit_message=commit_message, token=token,
+                create_pr=create_pr, revision=revision, commit_description=commit_description,
+            )
 
     def _check_inputs(self, input_values, attention_mask):
         if not torch.is_tensor(input_values) or input_values.dim() != 2 or not input_values.is_floating_point():
@@ -151,7 +174,8 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         if attention_mask is not None:
             self._check_attention_mask(attention_mask)
         # checked on CPU only: on an accelerator the test would wait for the device on every forward
-        if input_values.device.type == "cpu" and not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
+        on_cpu = input_values.device.type == "cpu"
+        if on_cpu and not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
             raise ValueError("input_values contains NaN or infinite samples; clean the audio before the model.")
 
     @staticmethod

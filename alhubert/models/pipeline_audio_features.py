@@ -4,7 +4,8 @@
 Transformers' `"feature-extraction"` pipeline is text-only. This one takes a file path, a 1-D numpy array at the
 feature extractor's sampling rate, or a `{"array", "sampling_rate"}` dict (as in `datasets`), and returns the
 hidden states of one layer, shape (frames, hidden_size), or of all layers, shape (layers + 1, frames, hidden_size).
-It imports only numpy, torch and transformers (librosa for files and resampling), so it can ship as Hub remote code.
+It imports only numpy, torch, transformers and its sibling `audio.py` (the project's one audio loader: soundfile,
+soxr), so it can ship as Hub remote code.
 """
 
 import inspect
@@ -13,32 +14,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-
-def load_audio(path: str, sampling_rate: int) -> np.ndarray:
-    """Decode any file librosa reads into mono float32 at `sampling_rate`, with a clear error when it cannot."""
-    import librosa
-
-    try:
-        audio, _ = librosa.load(path, sr=sampling_rate, mono=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Audio file not found: {path}") from None
-    except Exception as error:  # librosa raises several types for undecodable files
-        raise ValueError(f"Cannot decode audio file {path}: {error}") from error
-    return audio.astype(np.float32)
-
-
-def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Down-mix (channels first or last) and resample a waveform to `target_sr`."""
-    if not target_sr > 0 or not orig_sr > 0:
-        raise ValueError(f"Sampling rates must be positive, got {orig_sr!r} -> {target_sr!r}.")
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
-    if orig_sr != target_sr:
-        import librosa
-
-        audio = librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr)
-    return audio
+from .audio import load_audio, resample  # noqa: F401  (load_audio is re-exported)
 
 
 class AudioFeatureExtractionPipeline(Pipeline):

@@ -396,7 +396,7 @@ def _source_description(path: Path, checkpoint: dict) -> str:
     )
     return (
         f"Converted from the original DistilALHuBERT checkpoint `{path.name}` (SHA-256 `{digest}`, training step "
-        f"{checkpoint.get('Step', 'unknown')}) with `scripts/convert_original_checkpoint.py`. Original settings: "
+        f"{checkpoint.get('Step', 'unknown')}) with `alhubert convert`. Original settings: "
         f"{settings}. The {original['encoder_layers']} distinct layers are applied in the original cyclic order; "
         "the converter is tested against outputs computed by the original code."
     )
@@ -461,6 +461,7 @@ def convert_original_checkpoint(
         write_model_card(
             staging, model.config, model_id=push_to_hub, source=_source_description(checkpoint_path, checkpoint),
             recipe=_original_recipe(checkpoint), base_model=_teacher_model_id(checkpoint),
+            datasets=["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
         )
         replace_folder(staging, output_dir)  # modes follow the umask
     except BaseException:

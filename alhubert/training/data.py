@@ -2,9 +2,10 @@
 """Speech data for training: a local LibriSpeech tree, any `datasets` dataset, or an audiofolder, one table format.
 
 `load_audio_dataset` returns a `datasets.Dataset` (an `IterableDataset` with `--streaming`) with the columns
-- `"audio"`: `datasets.Audio(sampling_rate=16000, decode=False)`. Decoding is left to `AudioCollator` (through the
-  same feature, so torchcodec resamples; channels are averaged), which lets it skip a corrupt file instead of failing
-  inside the data loader. Trainers must therefore keep the column: `TrainingArguments(remove_unused_columns=False)`;
+- `"audio"`: `datasets.Audio(sampling_rate=16000, decode=False)`, i.e. `{"path", "bytes"}`. Decoding is left to
+  `AudioCollator`, through the project's one audio loader (`alhubert.models.audio.load_audio`: soundfile, channels
+  averaged, soxr resampling; torchcodec/FFmpeg only as an optional fallback), which lets it skip a corrupt file
+  instead of failing inside the data loader. Trainers must therefore keep the column: `TrainingArguments(remove_unused_columns=False)`;
 - `"length"`: the clip length in 16 kHz samples, read from the file header (not by decoding), -1 when the header
   cannot be read. It feeds `TrainingArguments(train_sampling_strategy="group_by_length", length_column_name="length")`;
 - `"text"`: the transcript, when the source has one.
@@ -23,79 +24,42 @@ from datasets import Audio, Dataset, DatasetDict, IterableDataset, load_dataset,
 from transformers import TrainerCallback, Wav2Vec2FeatureExtractor
 from transformers.utils import logging
 
+from ..models.audio import AudioDecoderUnavailable, load_audio, torchcodec_problem
+from .arguments import SHORT_AUDIO_POLICIES, DataArguments  # noqa: F401  (DataArguments is re-exported)
+
 
 logger = logging.get_logger(__name__)
 
 SAMPLING_RATE = 16000
-SHORT_AUDIO_POLICIES = ("drop", "error")
 
 
-@dataclass
-class DataArguments:
-    """Where the training (and evaluation) audio comes from and how clips are filtered and cropped."""
+LIBRISPEECH_SETS = {"train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",
+                    "test-other"}
 
-    librispeech_root: str | None = field(
-        default=None, metadata={"help": "Root of a local LibriSpeech tree (the folder holding train-clean-100/ ...)."}
-    )
-    librispeech_sets: str = field(
-        default="train-clean-100,train-clean-360,train-other-500",
-        metadata={"help": "Comma-separated LibriSpeech sets under --librispeech_root used for training."},
-    )
-    eval_librispeech_sets: str | None = field(
-        default=None, metadata={"help": "Comma-separated LibriSpeech sets used for evaluation (e.g. dev-clean)."}
-    )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script/folder, or a save_to_disk folder."},
-    )
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
-    train_split_name: str = field(default="train", metadata={"help": "Split of the dataset used for training."})
-    eval_split_name: str | None = field(
-        default=None, metadata={"help": "Split used for evaluation (datasets or audiofolder sources)."}
-    )
-    validation_split_percentage: float | None = field(
-        default=None,
-        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for evaluation."},
-    )
-    audiofolder: str | None = field(
-        default=None,
-        metadata={"help": "A folder of audio files for the `audiofolder` builder (metadata.csv with transcripts, or "
-                          "one sub-folder per label)."},
-    )
-    audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
-    text_column_name: str = field(default="text", metadata={"help": "Column that holds the transcript."})
-    streaming: bool = field(
-        default=False, metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."}
-    )
-    max_length_samples: int | None = field(
-        default=250000, metadata={"help": "Randomly crop longer clips to this many samples (16 kHz); 0 = no crop."}
-    )
-    min_length_samples: int = field(
-        default=8000, metadata={"help": "Clips shorter than this many samples (16 kHz) are dropped (--short_audio)."}
-    )
-    short_audio: str = field(
-        default="drop",
-        metadata={"help": "Clips shorter than --min_length_samples: 'drop' them with a warning naming them, or "
-                          "'error' to stop with an error naming the first one.", "choices": SHORT_AUDIO_POLICIES},
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Keep only the first N training examples (debugging, quick runs)."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Keep only the first N evaluation examples (debugging, quick runs)."}
-    )
-    preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."}
-    )
 
-    def __post_init__(self):
-        sources = [self.librispeech_root, self.dataset_name, self.audiofolder]
-        if sum(source is not None for source in sources) != 1:
-            raise ValueError("Give exactly one data source: --librispeech_root, --dataset_name or --audiofolder.")
-        if self.short_audio not in SHORT_AUDIO_POLICIES:
-            raise ValueError(f"--short_audio must be one of {SHORT_AUDIO_POLICIES}, got {self.short_audio!r}.")
-        if self.validation_split_percentage is not None and not 0 < self.validation_split_percentage < 100:
-            raise ValueError("--validation_split_percentage must lie strictly between 0 and 100.")
+def describe_data(data_args: DataArguments, split: str = "train") -> tuple[str, list[str]]:
+    """What the `split` data is, in words for a model card, and the Hub dataset ids it truly is (for its metadata).
+
+    A LibriSpeech-layout folder is only called LibriSpeech when its sets are LibriSpeech's; the bundled demo corpus
+    (synthetic espeak-ng speech) is named as such.
+    """
+    if data_args.librispeech_root is not None:
+        sets = data_args.librispeech_sets if split == "train" else data_args.eval_librispeech_sets
+        names = _split_names(sets or "")
+        if Path(data_args.librispeech_root).name == "demo_corpus" or any("demo" in name for name in names):
+            return (f"the bundled demo corpus ({', '.join(names)}): short English sentences synthesised with "
+                    "espeak-ng, in LibriSpeech layout; not LibriSpeech"), []
+        if names and set(names) <= LIBRISPEECH_SETS:
+            return f"LibriSpeech {', '.join(names)}", ["librispeech_asr"]
+        return f"a corpus in LibriSpeech layout ({', '.join(names)} under {data_args.librispeech_root})", []
+    if data_args.dataset_name is not None:
+        split_name = data_args.train_split_name if split == "train" else data_args.eval_split_name
+        local = os.path.exists(data_args.dataset_name)
+        words = (f"the dataset {data_args.dataset_name}"
+                 + (f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else "")
+                 + (f", split {split_name}" if split_name else ""))
+        return words, ([] if local else [data_args.dataset_name])
+    return f"the audio files under {data_args.audiofolder} (audiofolder)", []
 
 
 def _split_names(sets: str) -> list[str]:
@@ -267,7 +231,6 @@ class AudioCollator:
     pad_to_multiple_of: int | None = None
 
     def __post_init__(self):
-        self._audio_feature = Audio(sampling_rate=self.feature_extractor.sampling_rate)
         self._num_skipped = multiprocessing.Value("i", 0)
 
     @property
@@ -277,18 +240,7 @@ class AudioCollator:
 
     def decode(self, audio) -> np.ndarray:
         """Mono float32 waveform (mean of the channels) at the feature extractor's sampling rate."""
-        if isinstance(audio, dict) and "array" in audio:
-            array = np.asarray(audio["array"], dtype=np.float32)
-            if array.ndim == 2:
-                array = array.mean(axis=0 if array.shape[0] < array.shape[1] else 1)
-            if audio["sampling_rate"] != self.feature_extractor.sampling_rate:
-                import librosa
-
-                target = self.feature_extractor.sampling_rate
-                array = librosa.resample(array, orig_sr=audio["sampling_rate"], target_sr=target)
-            return array
-        samples = self._audio_feature.decode_example(audio).get_all_samples()
-        return samples.data.mean(dim=0).numpy().astype(np.float32)
+        return load_audio(audio, self.feature_extractor.sampling_rate)
 
     def _crop(self, waveform: np.ndarray) -> np.ndarray:
         if not self.max_length_samples or len(waveform) <= self.max_length_samples:
@@ -302,13 +254,17 @@ class AudioCollator:
         name = audio.get("path") if isinstance(audio, dict) else None
         try:
             waveform = self.decode(audio)
-        except Exception as error:  # torchcodec/FFmpeg raise several types for corrupt files
+        except AudioDecoderUnavailable:  # an installation problem, not a data problem: stop with the fix
+            raise
+        except (ValueError, FileNotFoundError) as error:  # a corrupt, unreadable or missing file
             if isinstance(audio, dict) and _header_length(audio) == 0:
                 raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.") from error
             with self._num_skipped.get_lock():
                 self._num_skipped.value += 1
             logger.warning(f"Skipping unreadable audio {name or '<in-memory>'}: {error}")
             return None
+        if len(waveform) == 0:
+            raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.")
         if len(waveform) < self.min_length_samples:
             raise ValueError(
                 f"Audio {name or '<in-memory>'} has {len(waveform)} samples, fewer than the "
@@ -335,10 +291,12 @@ class AudioCollator:
                     kept.append(row)
                     break
         if not waveforms:
+            problem = torchcodec_problem()
             raise ValueError(
                 f"Every file of this batch was unreadable ({len(rows)} files"
                 + (f", and {self.max_redraws} random replacements" if self.redraw_from is not None else "")
-                + "); check the data."
+                + "); check the data"
+                + (f" (the optional torchcodec decoder cannot load: {problem})." if problem else ".")
             )
         batch = self.feature_extractor(
             waveforms,

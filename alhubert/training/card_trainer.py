@@ -1,0 +1,56 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""A `Trainer` whose pushes upload the project's model card.
+
+`Trainer.push_to_hub` first writes Transformers' auto-generated README.md (`create_model_card`) into the output
+folder; here the card the command wrote (with its recipe and metrics) is kept, and a folder without one gets the
+project's card (`alhubert.hub.model_cards.write_card_for_folder`). The model folder itself is completed by the models'
+own `save_pretrained`, which every Trainer save goes through.
+"""
+
+import os
+
+from transformers import Trainer
+
+from ..hub.model_cards import saved_eval_results, write_card_for_folder, write_model_card
+from .data import describe_data
+
+
+class ProjectCardTrainerMixin:
+    """Mix into a `Trainer` subclass (before `Trainer`) to keep or write the project's card on pushes."""
+
+    def create_model_card(self, *args, **kwargs):
+        if not self.is_world_process_zero():
+            return
+        output_dir = self.args.output_dir
+        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
+        if os.path.isfile(os.path.join(output_dir, "config.json")):  # a saved model: keep its card, name the repository
+            write_card_for_folder(output_dir, config=model.config, model_id=self.args.hub_model_id)
+
+
+class AlHubertTrainer(ProjectCardTrainerMixin, Trainer):
+    """`transformers.Trainer` with the project's model card on pushes (used by the fine-tuning commands)."""
+
+
+def write_finetuned_card(trainer: Trainer, base_model: str, data_args, recipe: str | None = None):
+    """The card of a fine-tuned model in `trainer.args.output_dir`: its task, the encoder it started from, the data
+    named truthfully and the evaluation metrics the Trainer saved (model-index)."""
+    args = trainer.args
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    training_data, datasets = describe_data(data_args, "train")
+    eval_data = describe_data(data_args, "eval")[0] if (data_args.eval_librispeech_sets or data_args.eval_split_name) \
+        else (f"{data_args.validation_split_percentage} % held out of the training data"
+              if data_args.validation_split_percentage else None)
+    settings = {
+        "Started from": base_model,
+        "Optimiser": f"{getattr(args.optim, 'value', args.optim)}, lr {args.learning_rate}, weight decay "
+                     f"{args.weight_decay}",
+        "Optimizer steps": trainer.state.global_step,
+        "Batch size": f"{args.per_device_train_batch_size} x {args.world_size * args.gradient_accumulation_steps}",
+    }
+    if recipe:
+        settings = {"Recipe": recipe, **settings}
+    write_model_card(
+        args.output_dir, model.config, model_id=args.hub_model_id, base_model=base_model, datasets=datasets,
+        training_data=training_data, recipe=settings, eval_results=saved_eval_results(args.output_dir),
+        eval_dataset=eval_data,
+    )

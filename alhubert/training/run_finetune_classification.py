@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune `AlHubertForSequenceClassification` for an utterance-level task (keyword spotting, speaker or emotion
+recognition) and report accuracy.
+
+Data: any `datasets` dataset with an audio and a label column (`--dataset_name`, `--label_column_name`), or an
+audiofolder with one sub-folder per label (`--audiofolder path`, labels from the folder names):
+
+    alhubert finetune-classification --model_name_or_path path/to/student --audiofolder data/commands \
+        --validation_split_percentage 10 --output_dir outputs/kws --do_train --do_eval --num_train_epochs 5
+
+The output folder holds the model (with `id2label`) and its feature extractor, ready for
+`pipeline("audio-classification", model=output_dir)`. Arguments may also come from one YAML or JSON file.
+
+`scripts/finetune_classification.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
+"""
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+# Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
+from transformers import HfArgumentParser, TrainingArguments
+
+from alhubert.training.arguments import (
+    DataArguments,
+    OutputArguments,
+    check_output_dir,
+    parse_command_line,
+    quiet_defaults,
+)
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    """Which pre-trained encoder to start from and how to fine-tune it."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
+    )
+    freeze_base_model: bool = field(
+        default=False, metadata={"help": "Train only the pooling head (and layer weights); keep the encoder frozen."}
+    )
+    use_weighted_layer_sum: bool = field(
+        default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
+    )
+
+
+@dataclass
+class ClassificationDataArguments(DataArguments):
+    """`DataArguments` plus the label column."""
+
+    label_column_name: str = field(
+        default="label", metadata={"help": "Column with the class of each clip (audiofolder: the folder names)."}
+    )
+
+
+def encode_labels(train_dataset, eval_dataset):
+    """Map labels to ids (string labels are class-encoded); returns the datasets and the label names."""
+    from datasets import ClassLabel, IterableDataset, Value
+
+    if isinstance(train_dataset, IterableDataset):
+        feature = train_dataset.features["label"] if train_dataset.features else None
+        if not isinstance(feature, ClassLabel):
+            raise ValueError("A streamed dataset needs a ClassLabel label column; stream off or cast it first.")
+        return train_dataset, eval_dataset, feature.names
+    feature = train_dataset.features["label"]
+    if isinstance(feature, ClassLabel):
+        return train_dataset, eval_dataset, feature.names
+    # Plain values (strings or numbers) become class names; numbers go through strings so "7" is a name, not an index.
+    splits = [split.cast_column("label", Value("string")) for split in (train_dataset, eval_dataset) if split]
+    feature = ClassLabel(names=sorted(set().union(*(split["label"] for split in splits))))
+    train_dataset, *rest = [split.cast_column("label", feature) for split in splits]
+    return train_dataset, (rest[0] if rest else None), feature.names
+
+
+def make_compute_metrics():
+    import numpy as np
+
+    from alhubert.training.metrics import load_metric
+
+    accuracy = load_metric("accuracy")
+
+    def compute_metrics(prediction):
+        return accuracy.compute(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
+
+    return compute_metrics
+
+
+def with_labels(example):
+    return {"labels": example["label"]}
+
+
+def parse_arguments(argv=None):
+    parser = HfArgumentParser(
+        (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
+        prog="alhubert finetune-classification",
+        usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
+              "(--do_train | --do_eval) ...",
+    )
+    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
+
+
+def main(argv=None):
+    model_args, data_args, training_args, output_args = parse_arguments(argv)
+    if not (training_args.do_train or training_args.do_eval):
+        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    import datasets
+    import transformers
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
+
+    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    quiet_defaults(training_args)
+    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
+    set_seed(training_args.seed)
+    training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
+
+    with training_args.main_process_first(desc="dataset preprocessing"):
+        train_dataset, eval_dataset = load_train_eval_datasets(
+            data_args, label_column=data_args.label_column_name, seed=training_args.seed
+        )
+        train_dataset, eval_dataset, label_names = encode_labels(train_dataset, eval_dataset)
+        train_dataset = train_dataset.map(with_labels)
+        if eval_dataset is not None:
+            eval_dataset = eval_dataset.map(with_labels)
+    logger.info(f"{len(label_names)} classes: {label_names}")
+    if training_args.do_eval and eval_dataset is None:
+        raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
+
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    model = AutoModelForAudioClassification.from_pretrained(
+        model_args.model_name_or_path,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+        use_weighted_layer_sum=model_args.use_weighted_layer_sum,
+    )
+    if model_args.freeze_base_model:
+        model.freeze_base_model()
+    elif model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+
+    collator = AudioCollator(
+        feature_extractor,
+        max_length_samples=data_args.max_length_samples,
+        min_length_samples=model.config.receptive_field,
+    )
+    trainer = AlHubertTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=feature_extractor,
+        compute_metrics=make_compute_metrics(),
+        callbacks=[SkippedAudioCallback(collator)],
+    )
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if trainer.is_world_process_zero() and training_args.do_train:
+        write_finetuned_card(trainer, model_args.model_name_or_path, data_args)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(tasks="audio-classification")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

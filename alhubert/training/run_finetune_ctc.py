@@ -1,0 +1,282 @@
+#!/usr/bin/env python
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune an ALHuBERT model for English speech recognition with a character CTC output, and evaluate WER/CER.
+
+Two recipes:
+- `--recipe full`: a linear CTC head on the encoder; the convolutional feature encoder is frozen and the transformer
+  is fine-tuned (the usual Transformers recipe, `AlHubertForCTC`);
+- `--recipe superb`: the paper's protocol (`AlHubertSuperbForCTC`): the encoder is frozen, a softmax-weighted sum of
+  all its hidden states feeds a 2-layer bidirectional LSTM (1024) and a CTC output; train it with Adam,
+  `--learning_rate 1e-4 --weight_decay 0`.
+
+    alhubert finetune-ctc --model_name_or_path path/to/student --recipe full \
+        --librispeech_root data/LibriSpeech --librispeech_sets train-clean-100 --eval_librispeech_sets dev-clean \
+        --output_dir outputs/asr --per_device_train_batch_size 8 --learning_rate 5e-5 --max_steps 20000 \
+        --eval_strategy steps --eval_steps 2000 --train_sampling_strategy group_by_length
+
+The output folder holds the model, its processor (feature extractor + `Wav2Vec2CTCTokenizer`) and metrics, ready for
+`pipeline("automatic-speech-recognition", model=output_dir)`. Arguments may also come from one YAML or JSON file.
+
+`scripts/finetune_ctc.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
+"""
+
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+# Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
+from transformers import HfArgumentParser, TrainingArguments
+
+from alhubert.training.arguments import (
+    DataArguments,
+    OutputArguments,
+    check_output_dir,
+    parse_command_line,
+    quiet_defaults,
+)
+
+
+logger = logging.getLogger(__name__)
+RECIPES = ("full", "superb")
+
+
+@dataclass
+class ModelArguments:
+    """Which pre-trained encoder to start from and which recipe to fine-tune it with."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    )
+    recipe: str = field(
+        default="full",
+        metadata={"help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
+                          "sum, BiLSTM head (the paper's protocol).", "choices": RECIPES},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Full recipe: keep the convolutional feature encoder frozen."}
+    )
+    mask_time_prob: float = field(
+        default=0.05, metadata={"help": "Full recipe: SpecAugment time-masking probability during training."}
+    )
+    layerdrop: float = field(default=0.0, metadata={"help": "Full recipe: probability of skipping a layer."})
+    final_dropout: float = field(default=0.0, metadata={"help": "Full recipe: dropout before the linear CTC head."})
+    superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
+    superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
+    superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
+
+
+@dataclass
+class CTCDataArguments(DataArguments):
+    """`DataArguments` with fine-tuning defaults: transcripts cannot be cropped, so long clips are dropped instead."""
+
+    max_length_samples: int | None = field(
+        default=16000 * 20,
+        metadata={"help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped: the "
+                          "transcript must match the audio); 0 keeps all."},
+    )
+    short_audio: str = field(
+        default="error",
+        metadata={"help": "Clips shorter than --min_length_samples: 'error' (default here, naming the file) or "
+                          "'drop' them with a warning.", "choices": ("drop", "error")},
+    )
+
+
+def parse_arguments(argv=None):
+    parser = HfArgumentParser(
+        (ModelArguments, CTCDataArguments, TrainingArguments, OutputArguments),
+        prog="alhubert finetune-ctc",
+        usage="alhubert finetune-ctc [CONFIG.yaml] --model_name_or_path M --output_dir O (--do_train | --do_eval) ...",
+    )
+    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
+
+
+def prepare_transcripts(dataset, tokenizer, split: str):
+    """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters."""
+    from datasets import IterableDataset
+
+    from alhubert.training.ctc_vocabulary import normalize_transcript
+
+    def tokenize(example):
+        text, dropped = normalize_transcript(example["text"])
+        return {"text": text, "labels": tokenizer(text).input_ids, "dropped": "".join(dropped.elements())}
+
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(tokenize).remove_columns("dropped")
+    dataset = dataset.map(tokenize, desc=f"Tokenizing {split} transcripts")
+    dropped = Counter("".join(dataset["dropped"]))
+    if dropped:
+        logger.warning(
+            f"{split}: dropped {sum(dropped.values())} transcript character(s) outside the vocabulary: "
+            + ", ".join(f"{char!r} x{count}" for char, count in dropped.most_common(10))
+        )
+    return dataset.remove_columns("dropped")
+
+
+def check_audio_fits_transcripts(dataset, model, split: str):
+    """Every clip must yield at least as many CTC frames as its transcript has tokens; else name the file."""
+    import torch
+    from datasets import IterableDataset
+
+    if isinstance(dataset, IterableDataset) or len(dataset) == 0:
+        return
+    lengths = torch.tensor(dataset["length"])
+    frames = model._get_feat_extract_output_lengths(lengths.clamp(min=0))
+    label_lengths = torch.tensor([len(labels) for labels in dataset["labels"]])
+    too_short = torch.nonzero((lengths >= 0) & (frames < label_lengths)).flatten()
+    if len(too_short):
+        index = int(too_short[0])
+        raise ValueError(
+            f"{split}: {len(too_short)} clip(s) too short for their transcripts, e.g. "
+            f"{dataset[index]['audio']['path']} ({int(frames[index])} frames for {int(label_lengths[index])} "
+            "characters). Fix or remove them."
+        )
+
+
+def load_model(model_args: ModelArguments, tokenizer):
+    """The CTC model of the chosen recipe, encoder weights from `model_name_or_path`, a new head sized to the vocab."""
+    from transformers import AutoConfig, AutoModelForCTC
+
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+
+    ctc_settings = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+    )
+    if model_args.recipe == "superb":
+        upstream_config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        config = AlHubertSuperbConfig.from_upstream(
+            upstream_config,
+            superb_lstm_size=model_args.superb_lstm_size,
+            superb_lstm_layers=model_args.superb_lstm_layers,
+            superb_dropout=model_args.superb_dropout,
+            **ctc_settings,
+        )
+        return AlHubertSuperbForCTC.from_pretrained(model_args.model_name_or_path, config=config)
+    model = AutoModelForCTC.from_pretrained(
+        model_args.model_name_or_path,
+        mask_time_prob=model_args.mask_time_prob,
+        layerdrop=model_args.layerdrop,
+        final_dropout=model_args.final_dropout,
+        **ctc_settings,
+    )
+    if model_args.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    return model
+
+
+def make_compute_metrics(tokenizer):
+    """Greedy-decoded WER and CER through the bundled `evaluate` modules."""
+    import numpy as np
+
+    from alhubert.training.metrics import load_metric
+
+    wer_metric, cer_metric = load_metric("wer"), load_metric("cer")
+
+    def compute_metrics(prediction):
+        predicted_ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
+        label_ids = np.where(prediction.label_ids < 0, tokenizer.pad_token_id, prediction.label_ids)
+        predictions = tokenizer.batch_decode(predicted_ids)
+        references = tokenizer.batch_decode(label_ids, group_tokens=False)
+        return {
+            "wer": wer_metric.compute(predictions=predictions, references=references),
+            "cer": cer_metric.compute(predictions=predictions, references=references),
+        }
+
+    return compute_metrics
+
+
+def greedy_ids(logits, labels):
+    return logits.argmax(dim=-1)
+
+
+def main(argv=None):
+    model_args, data_args, training_args, output_args = parse_arguments(argv)
+    if not (training_args.do_train or training_args.do_eval):
+        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    import datasets
+    import transformers
+    from transformers import AutoFeatureExtractor, set_seed
+
+    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.training.ctc_vocabulary import build_processor
+    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    quiet_defaults(training_args)
+    logger.info(f"Training/evaluation parameters {training_args}")
+
+    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
+    set_seed(training_args.seed)
+    # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
+    training_args.remove_unused_columns = False
+
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    processor = build_processor(feature_extractor)
+    tokenizer = processor.tokenizer
+    with training_args.main_process_first(desc="dataset preprocessing"):
+        train_dataset, eval_dataset = load_train_eval_datasets(data_args, require_text=True, seed=training_args.seed)
+        train_dataset = prepare_transcripts(train_dataset, tokenizer, "train")
+        if data_args.max_length_samples:
+            limit = data_args.max_length_samples
+            train_dataset = train_dataset.filter(lambda example: example["length"] <= limit)
+        if eval_dataset is not None:
+            eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval")
+
+    if training_args.do_eval and eval_dataset is None:
+        raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
+                         "--validation_split_percentage.")
+    model = load_model(model_args, tokenizer)
+    check_audio_fits_transcripts(train_dataset, model, "train")
+    if eval_dataset is not None:
+        check_audio_fits_transcripts(eval_dataset, model, "eval")
+
+    collator = AudioCollator(
+        feature_extractor, max_length_samples=None, min_length_samples=model.config.receptive_field
+    )
+    trainer = AlHubertTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=processor,
+        compute_metrics=make_compute_metrics(tokenizer),
+        preprocess_logits_for_metrics=greedy_ids,
+        callbacks=[SkippedAudioCallback(collator)],
+    )
+
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if trainer.is_world_process_zero() and training_args.do_train:
+        write_finetuned_card(trainer, model_args.model_name_or_path, data_args, recipe=model_args.recipe)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(tasks="automatic-speech-recognition")
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The README's shell commands cannot drift: every command of its ```bash blocks names a script, make target or
+`alhubert` sub-command that exists, and passes only flags that command accepts (the training commands parse the
+shown arguments for real, with a data source or model stubbed where the README elides them)."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import typer
+
+from alhubert.inference.cli import FORWARDED, app
+from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+# Commands of other projects that the README shows for completeness (S3PRL, the Hub's own CLI, pip).
+FOREIGN = ("python3 run_downstream.py", "hf ", "pip ")
+PARSERS = {
+    "distill": run_distillation.parse_arguments,
+    "finetune-ctc": run_finetune_ctc.parse_arguments,
+    "finetune-classification": run_finetune_classification.parse_arguments,
+}
+
+
+def readme_commands(text: str) -> list[str]:
+    """Every command line of the ```bash blocks: continuations joined, comments and `...` placeholders dropped."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        block = re.sub(r"\\\n\s*", " ", block)
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                commands.append(line.replace(" ...", ""))
+    return commands
+
+
+COMMANDS = readme_commands(README.read_text())
+
+
+def test_the_readme_shows_the_commands_a_user_runs():
+    assert len(COMMANDS) >= 10
+    kinds = {command.split()[0] for command in COMMANDS}
+    assert {"make", "alhubert", "accelerate", "python"} <= kinds
+
+
+def flags(tokens: list[str]) -> list[str]:
+    return [token.split("=", 1)[0] for token in tokens if token.startswith("--")]
+
+
+def typer_options(name: str) -> set[str]:
+    command = typer.main.get_command(app).commands[name]
+    return {option for parameter in command.params for option in getattr(parameter, "opts", [])}
+
+
+def check_alhubert(arguments: list[str]):
+    name, rest = arguments[0], arguments[1:]
+    if name in PARSERS:
+        stubs = []
+        if name != "distill" and "--model_name_or_path" not in rest:
+            stubs += ["--model_name_or_path", "stub"]
+        if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and \
+                not (rest and rest[0] in run_distillation.SHIPPED_CONFIGS):
+            stubs += ["--audiofolder", "stub"]
+        PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
+    elif name in FORWARDED:
+        module, _, _ = FORWARDED[name]
+        source = (REPO / (module.replace(".", "/") + ".py")).read_text()
+        for flag in flags(rest):
+            assert re.search(rf"\b{flag[2:]}\s*:", source), f"alhubert {name}: unknown flag {flag}"
+    else:
+        options = typer_options(name)
+        for flag in flags(rest):
+            assert flag in options, f"alhubert {name}: unknown flag {flag}"
+
+
+def check_python_script(arguments: list[str]):
+    script = REPO / arguments[0]
+    assert script.is_file(), f"{arguments[0]} does not exist"
+    source = script.read_text()
+    module = re.search(r"^from (alhubert\.[\w.]+) import (?:main|cli)$", source, flags=re.M)
+    if module:  # a thin wrapper: the package command checks its flags
+        command = {"alhubert.training.run_distillation": "distill",
+                   "alhubert.training.run_finetune_ctc": "finetune-ctc",
+                   "alhubert.training.run_finetune_classification": "finetune-classification"}.get(module.group(1))
+        if command:
+            return check_alhubert([command, *arguments[1:]])
+        source = (REPO / (module.group(1).replace(".", "/") + ".py")).read_text()
+    for flag in flags(arguments[1:]):
+        name = flag[2:]
+        assert f'"{flag}"' in source or re.search(rf"\b{name}\s*:", source), f"{arguments[0]}: unknown flag {flag}"
+
+
+def check_accelerate(arguments: list[str]):
+    from accelerate.commands.launch import launch_command_parser
+
+    assert arguments[0] == "launch"
+    script_index = next(i for i, token in enumerate(arguments) if token.endswith(".py"))
+    launcher, script = arguments[1:script_index], arguments[script_index:]
+    parsed = launch_command_parser().parse_args([*launcher, script[0]])  # accelerate's own flags come first
+    assert parsed.training_script == script[0]
+    check_python_script(script)
+
+
+def check_make(arguments: list[str]):
+    makefile = (REPO / "Makefile").read_text()
+    for target in arguments:
+        assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.M), f"make {target}: no such target"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_exists_and_accepts_its_flags(command):
+    if command.startswith(FOREIGN):
+        return
+    tokens = shlex.split(command)
+    program, arguments = tokens[0], tokens[1:]
+    if program == "alhubert":
+        check_alhubert(arguments)
+    elif program in ("python", "python3"):
+        check_python_script(arguments)
+    elif program == "accelerate":
+        check_accelerate(arguments)
+    elif program == "make":
+        check_make(arguments)
+    else:
+        pytest.fail(f"README command of an unknown kind: {command}")
+
+
+def test_the_checker_catches_drift():
+    with pytest.raises(BaseException):
+        check_accelerate(["launch", "--use_cpu", "true", "scripts/distill.py", "demo"])  # the old README's mistake
+    with pytest.raises(BaseException):
+        check_alhubert(["finetune-ctc", "--model_name_or_path", "m", "--audiofolder", "a", "--no_such_flag", "1"])
+    with pytest.raises(AssertionError):
+        check_python_script(["scripts/no_such_script.py"])
+    with pytest.raises(AssertionError):
+        check_make(["no-such-target"])
