@@ -6,8 +6,8 @@ A thin wrapper, kept so that `python scripts/distill.py ...` and `accelerate lau
 lives in `alhubert.training.run_distillation`.
 """
 
-from alhubert.training.run_distillation import main
+from alhubert.training.run_distillation import cli
 
 
 if __name__ == "__main__":
-    main()
+    cli()

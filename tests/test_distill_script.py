@@ -102,8 +102,11 @@ def test_resumed_run_ends_with_the_same_weights(quick_run, tmp_path):
     _, uninterrupted = quick_run
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
-    # the state of a run stopped right after its first checkpoint
+    # the state of a run killed while saving its second checkpoint: checkpoint-16 has its weights but not the
+    # optimizer, scheduler and trainer_state.json; "last" must resume from checkpoint-8 (issue 13, case 10)
     shutil.copytree(uninterrupted / "checkpoint-8", interrupted / "checkpoint-8")
+    (interrupted / "checkpoint-16").mkdir()
+    shutil.copy(uninterrupted / "checkpoint-16" / "model.safetensors", interrupted / "checkpoint-16")
     distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(interrupted),
                   "--resume_from_checkpoint", "last"])
     expected = load_file(uninterrupted / "model.safetensors")

@@ -8,13 +8,13 @@ Every number a card shows is either computed from the configuration, measured fr
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..models.configuration_alhubert import AlHubertConfig
+from .files import atomic_write
 
 
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]
@@ -76,9 +76,20 @@ _CITATIONS = """```bibtex
 ```"""
 
 
+SHARING_PATTERN_SHOWN = 48
+
+
 def sharing_pattern(config: AlHubertConfig) -> str:
-    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`."""
-    return " ".join(f"L{config.distinct_layer_index(i)}" for i in range(config.num_hidden_layers))
+    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`.
+
+    Beyond `SHARING_PATTERN_SHOWN` applications only the first ones are listed, then the count (a crafted config's
+    huge layer count must not build a huge string).
+    """
+    shown = min(config.num_hidden_layers, SHARING_PATTERN_SHOWN)
+    pattern = " ".join(f"L{config.distinct_layer_index(i)}" for i in range(shown))
+    if shown < config.num_hidden_layers:
+        pattern += f" ... ({config.num_hidden_layers:,} applications)"
+    return pattern
 
 
 def measure_saved_model(model_dir) -> dict:
@@ -355,9 +366,8 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     if "onnx_files" not in kwargs and (model_dir / "onnx").is_dir():
         kwargs["onnx_files"] = [path.name for path in (model_dir / "onnx").glob("*.onnx")]
     card = build_model_card(config, **kwargs)
-    with tempfile.NamedTemporaryFile("w", dir=model_dir, suffix=".md.tmp", delete=False, encoding="utf-8") as tmp:
-        tmp.write(str(card))
-    os.replace(tmp.name, model_dir / "README.md")
+    text = str(card)
+    atomic_write(model_dir / "README.md", lambda name: Path(name).write_text(text, encoding="utf-8"))
     return card
 
 

@@ -8,12 +8,16 @@ Built with Typer, like Transformers' own `transformers` command.
 """
 
 import os
-import tempfile
+import re
+import struct
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ..hub.files import atomic_write, check_writable_folder
 
 
 app = typer.Typer(
@@ -28,30 +32,90 @@ class CommandError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
 
 
-def _fail(message: str):
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(message: str, code: int = 1):
+    typer.secho(f"Error: {_one_line(message)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=code)
+
+
+def _warn(message: str):
+    """One warning line on stderr (through tqdm, so that it does not land inside a progress bar)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"Warning: {_one_line(message)}", file=sys.stderr)
+
+
+def resolve_device(device: str | None) -> str:
+    """The torch device to run on: `device` checked to exist here (default: cuda when available, else cpu)."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise CommandError(f"Unknown --device {device!r}; use cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CommandError(
+                f"--device {device} was given but CUDA is not available here (no GPU, or a CPU-only PyTorch); "
+                "use --device cpu."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise CommandError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise CommandError(f"--device {device} was given but MPS is not available here; use --device cpu.")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise CommandError(f"--device {device}: unsupported device type {parsed.type!r}; use cpu, cuda or cuda:N.")
+    return str(parsed)
+
+
+def _load_error(model_name_or_path: str, error: Exception) -> str:
+    import pickle
+
+    if isinstance(error, pickle.UnpicklingError):
+        refused = sorted(set(re.findall(r"unsupported GLOBAL (\S+)", str(error))))
+        return (
+            f"Cannot load the model {model_name_or_path!r}: its pickled weights (.bin) hold Python objects other than "
+            f"tensors{' (' + ', '.join(refused) + ')' if refused else ''}, which are not loaded because that could "
+            "run code; use safetensors weights (model.safetensors) from a source you trust."
+        )
+    if type(error).__name__ == "SafetensorError":
+        return (
+            f"Cannot load the model {model_name_or_path!r}: its safetensors weights are damaged or truncated "
+            f"({_one_line(error)}); download or save the model again."
+        )
+    hint = "" if Path(model_name_or_path).is_dir() else " It is neither a local folder nor a reachable Hub model id."
+    return f"Cannot load the model {model_name_or_path!r}:{hint} {_one_line(error)}"
 
 
 def load_encoder(model_name_or_path: str, device: str | None = None):
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
-    import torch
+    import pickle
+
     import transformers
+    from safetensors import SafetensorError
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
     transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
+    device = resolve_device(device)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
         model = AutoModel.from_pretrained(model_name_or_path)
-    except (OSError, ValueError) as error:
-        hint = "" if Path(model_name_or_path).is_dir() else " It is neither a local folder nor a reachable Hub model id."
-        raise CommandError(f"Cannot load the model {model_name_or_path!r}:{hint} {error}") from error
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError) as error:
+        raise CommandError(_load_error(model_name_or_path, error)) from error
     return model.to(device).eval(), feature_extractor
 
 
 def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path, str]:
-    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder)."""
+    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder).
+
+    Refuses, before any work, outputs that cannot be written: an existing output without `overwrite`, a folder
+    output that is a file (or a file output that is a folder), and a location that is not writable.
+    """
     if len(set(audio)) != len(audio):
         raise CommandError("An audio file is given twice; list each file once.")
     if output.suffix == ".safetensors":
@@ -66,41 +130,74 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
     elif output.suffix:
         raise CommandError(f"Unsupported output {output}: use a .safetensors or .npy file, or a folder.")
     else:
+        if output.exists() and not output.is_dir():
+            raise CommandError(f"The output folder {output} is a file; give a folder (or a .safetensors file).")
         plan = {path: str(output / f"{path.stem}.npy") for path in audio}
         if len(set(plan.values())) != len(plan):
             raise CommandError("Several audio files share a name; write them to a .safetensors file, not a folder.")
         files = [Path(name) for name in plan.values()]
+    folders = [name for name in files if name.is_dir()]
+    if folders:
+        raise CommandError(f"The output {folders[0]} is a folder; give a file name that does not exist yet.")
     existing = [name for name in files if name.exists()]
     if existing and not overwrite:
         raise CommandError(f"{existing[0]} already exists; pass --overwrite to replace it.")
+    try:
+        check_writable_folder(output if not output.suffix else output.parent, what="features")
+    except OSError as error:
+        raise CommandError(str(error)) from None
     return plan
 
 
 def _save_atomically(path: Path, write):
-    """Write with `write(temporary_path)` then move into place, so an interrupted run leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
+    """Write with `write(temporary_path)` then move into place (mode per the umask): no partial file is left."""
+    atomic_write(path, write)
+
+
+def _audio_duration(path: Path) -> float:
+    from ..models.audio import AudioDecoderUnavailable, audio_duration
+
+    if not path.is_file():
+        raise CommandError(f"Audio file not found: {path}")
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        return audio_duration(path)
+    except AudioDecoderUnavailable:  # an installation problem, not a bad file: stop with the fix
+        raise
+    except ValueError as error:
+        raise CommandError(f"Cannot read audio file {path}: {_one_line(error)}") from None
 
 
-def _audio_durations(audio: list[Path]) -> list[float]:
-    from ..models.audio import audio_duration
+def declared_frames(path: Path) -> tuple[int, int] | None:
+    """`(frames, sampling_rate)` that the file's header announces, or None when unknown.
 
-    durations = []
-    for path in audio:
-        if not path.is_file():
-            raise CommandError(f"Audio file not found: {path}")
-        try:
-            durations.append(audio_duration(path))
-        except ValueError as error:
-            raise CommandError(f"Cannot read audio file {path}: {error}") from None
-    return durations
+    For WAV the RIFF `data` chunk's size is read directly (libsndfile silently shortens a truncated WAV's frame
+    count to what is there); for other formats (FLAC's STREAMINFO, ...) soundfile's header frame count.
+    """
+    import soundfile
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                block_align = rate = None
+                while True:
+                    chunk = handle.read(8)
+                    if len(chunk) < 8:
+                        return None
+                    name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                    if name == b"fmt ":
+                        fmt = handle.read(size + size % 2)
+                        rate, block_align = struct.unpack("<I", fmt[4:8])[0], struct.unpack("<H", fmt[12:14])[0]
+                    elif name == b"data":
+                        if not block_align or size in (0, 0xFFFFFFFF):  # streaming writers leave it unset
+                            return None
+                        return size // block_align, rate
+                    else:
+                        handle.seek(size + size % 2, os.SEEK_CUR)
+        info = soundfile.info(str(path))
+        return (info.frames, info.samplerate) if 0 < info.frames < 2**62 else None
+    except Exception:  # unknown or unreadable header: nothing to compare with
+        return None
 
 
 @app.command()
@@ -129,44 +226,98 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass (grouped by length).")] = 8,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when available, else cpu).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
+                                "and process the others).")
+    ] = False,
 ):
-    """Extract one layer's features from audio files, in bounded memory for long recordings."""
+    """Extract one layer's features from audio files, in bounded memory for long recordings.
+
+    Unreadable, empty or too short files are skipped with a warning naming each (exit code 0 when at least one file
+    was written; 1 when none could be); with --strict the first one stops the run and nothing is written.
+    """
     import numpy as np
     from safetensors.numpy import save_file
     from tqdm.auto import tqdm
 
     from .long_audio import LongAudioFeatureExtractor
-    from ..models.audio import load_audio
+    from ..models.audio import AudioDecoderUnavailable, load_audio
+
+    if not stride_length_s >= 0:
+        _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
+    if not chunk_length_s > 0:
+        _fail(f"--chunk-length-s must be a positive number of seconds, got {chunk_length_s}.", code=2)
+    if batch_size < 1:
+        _fail(f"--batch-size must be at least 1, got {batch_size}.", code=2)
+    skipped = {}
+
+    def skip(path, reason):
+        if strict:
+            raise CommandError(f"{reason} (--strict: stopped at this file)")
+        skipped[path] = reason
+        _warn(f"skipping {path}: {reason}")
 
     try:
         destinations = _output_plan(audio, output, overwrite)
-        durations = _audio_durations(audio)
+        device = resolve_device(device)
+        durations = {}
+        for path in audio:
+            try:
+                durations[path] = _audio_duration(path)
+            except CommandError as error:
+                skip(path, str(error))
         encoder, feature_extractor = load_encoder(model, device)
         extractor = LongAudioFeatureExtractor(
             encoder, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size
         )
-        order = sorted(range(len(audio)), key=durations.__getitem__)  # similar lengths share batches
-        waveforms = (load_audio(str(audio[index]), feature_extractor.sampling_rate) for index in order)
+        rate, needed = feature_extractor.sampling_rate, extractor.receptive_field
+        ordered = sorted(durations, key=durations.__getitem__)  # similar lengths share batches
+        yielded = []
+
+        def waveforms():
+            for path in ordered:
+                try:
+                    array = load_audio(str(path), rate)
+                except (FileNotFoundError, ValueError) as error:
+                    skip(path, _one_line(error))
+                    continue
+                if len(array) < needed:
+                    skip(path, f"{path} has {len(array)} samples at {rate} Hz ({1000 * len(array) / rate:.1f} ms), "
+                               f"fewer than the {needed} the model needs for one frame; drop or pad such short audio")
+                    continue
+                declared = declared_frames(path)
+                if declared is not None and len(array) < round(declared[0] * rate / declared[1]) - rate // 100:
+                    _warn(
+                        f"{path} looks truncated: its header announces {declared[0] / declared[1]:.2f} s but only "
+                        f"{len(array) / rate:.2f} s decoded; its features cover only the decoded part."
+                    )
+                yielded.append(path)
+                yield array
+
         features = {}
-        with tqdm(total=len(audio), unit="file", desc="Extracting") as progress:
-            for position, array in extractor(waveforms):
-                path = audio[order[position]]
+        with tqdm(total=len(ordered), unit="file", desc="Extracting") as progress:
+            for position, array in extractor(waveforms()):
+                path = yielded[position]
                 if output.suffix == ".safetensors":
                     features[destinations[path]] = array
                 else:
                     _save_atomically(Path(destinations[path]), lambda name, a=array: np.save(name, a))
                 progress.update(1)
+        if not yielded:
+            raise CommandError(f"None of the {len(audio)} audio file(s) could be processed; nothing was written.")
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
             _save_atomically(output, lambda name: save_file(features, name, metadata=metadata))
-    except (CommandError, FileNotFoundError, ValueError) as error:  # ValueError: e.g. a layer out of range
+    except (CommandError, FileNotFoundError, ValueError, OSError, AudioDecoderUnavailable) as error:  # e.g. a layer out of range
         _fail(str(error))
-    typer.echo(f"Wrote features of {len(audio)} file(s) to {output}")
+    done = f"Wrote features of {len(yielded)} file(s) to {output}"
+    typer.echo(done + (f"; skipped {len(skipped)} file(s), named above." if skipped else ""))
 
 
 @app.command()
 def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]):
     """Print a saved model's architecture, parameter count and layer-sharing pattern."""
+    from safetensors import SafetensorError
     from transformers import AutoConfig
 
     from ..models.configuration_alhubert import AlHubertConfig
@@ -177,7 +328,9 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     try:
         config = AutoConfig.from_pretrained(model_dir)
         measured = measure_saved_model(model_dir)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
+        if isinstance(error, SafetensorError):
+            _fail(_load_error(str(model_dir), error))
         _fail(f"Cannot read the model in {model_dir}: {error}")
     if not isinstance(config, AlHubertConfig):
         _fail(f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model.")
@@ -200,7 +353,7 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
 
 # Commands whose arguments (and --help) belong to an HfArgumentParser in their module: Typer passes them through.
 FORWARDED = {
-    "distill": ("alhubert.training.run_distillation", "main",
+    "distill": ("alhubert.training.run_distillation", "cli",
                 "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
                 "middle, large, demo or a YAML/JSON file)."),
     "finetune-ctc": ("alhubert.training.run_finetune_ctc", "main",

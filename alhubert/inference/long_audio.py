@@ -76,11 +76,17 @@ class LongAudioFeatureExtractor:
 
     def __init__(self, model, feature_extractor, layer=None, chunk_length_s=30.0, stride_length_s=5.0, batch_size=8):
         config = model.config
-        if layer is not None and not (isinstance(layer, int) and 0 <= layer <= config.num_hidden_layers):
+        if layer is not None and (
+            isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= config.num_hidden_layers
+        ):
             raise ValueError(
                 f"layer must be between 0 and {config.num_hidden_layers} (the model has {config.num_hidden_layers} "
                 f"layer applications; 0 is the encoder input), got {layer!r}."
             )
+        if not stride_length_s >= 0:
+            raise ValueError(f"stride_length_s must be 0 or more seconds, got {stride_length_s}.")
+        if not chunk_length_s > 0:
+            raise ValueError(f"chunk_length_s must be a positive number of seconds, got {chunk_length_s}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.model = model.eval()

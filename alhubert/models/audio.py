@@ -66,6 +66,9 @@ def to_mono(audio) -> np.ndarray:
 
 def resample(audio, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
     """Down-mix to mono and resample to `target_sr` with soxr (high quality): the project's one resampler."""
+    for rate in (orig_sr, target_sr):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
+            raise ValueError(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
     audio = to_mono(audio)
     if int(orig_sr) == int(target_sr) or audio.size == 0:
         return audio

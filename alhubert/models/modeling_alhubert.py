@@ -15,7 +15,8 @@ from transformers import Wav2Vec2FeatureExtractor
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.backbone_utils import filter_output_hidden_states
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
@@ -29,7 +30,7 @@ from transformers.models.hubert.modeling_hubert import (
     HubertPositionalConvEmbedding,
     HubertPreTrainedModel,
 )
-from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
 from . import model_folder
@@ -151,21 +152,73 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
                 f"input_values must be a 2-D float tensor (batch, samples) of raw 16 kHz audio, got {described}. "
                 "Use a Wav2Vec2FeatureExtractor (or `input_values[None]` for one 1-D waveform)."
             )
+        if input_values.shape[0] == 0:
+            raise ValueError(
+                f"input_values is an empty batch (shape {tuple(input_values.shape)}); give at least one waveform."
+            )
         field = self.config.receptive_field
         if input_values.shape[1] < field:
             raise ValueError(
                 f"input_values has {input_values.shape[1]} samples, fewer than the feature encoder's receptive field "
                 f"({field} samples, {1000 * field / 16000:.0f} ms at 16 kHz); pad or drop such short audio."
             )
+        if attention_mask is not None and not torch.is_tensor(attention_mask):
+            raise ValueError(
+                f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
+            )
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(input_values.shape):
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)} but input_values has shape "
                 f"{tuple(input_values.shape)}; they must match (1 for real samples, 0 for padding)."
             )
+        if attention_mask is not None:
+            self._check_attention_mask(attention_mask)
         # checked on CPU only: on an accelerator the test would wait for the device on every forward
         on_cpu = input_values.device.type == "cpu"
         if on_cpu and not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
             raise ValueError("input_values contains NaN or infinite samples; clean the audio before the model.")
+
+    @staticmethod
+    def _check_attention_mask(attention_mask):
+        """Refuse masks HuBERT would misread: values other than 0/1, or padding before real samples (left padding).
+
+        HuBERT derives each item's frame count from the number of ones, so it assumes right padding. The values are
+        checked on CPU only, like the NaN check (on an accelerator the test would wait for the device every forward).
+        """
+        if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
+            return
+        if attention_mask.dtype != torch.bool:
+            if not ((attention_mask == 0) | (attention_mask == 1)).all():
+                raise ValueError(
+                    "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
+                    "Use the mask a Wav2Vec2FeatureExtractor returns."
+                )
+            attention_mask = attention_mask != 0
+        if (attention_mask[:, 1:] & ~attention_mask[:, :-1]).any():
+            raise ValueError(
+                "attention_mask has padding before real samples (left padding or gaps); ALHuBERT, like HuBERT, needs "
+                "each item's real samples first and its padding at the end (right padding, as Wav2Vec2FeatureExtractor "
+                "pads)."
+            )
+
+    def _get_feat_extract_output_lengths(self, input_lengths, add_adapter=None):
+        """Output frames of the feature encoder for `input_lengths` samples, never negative.
+
+        HuBERT's formula goes negative for items shorter than the receptive field (and its attention mask then
+        indexes from the end); here each convolution's output length is clamped at 0.
+        """
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
+            if torch.is_tensor(input_lengths):
+                input_lengths = (torch.div(input_lengths - kernel, stride, rounding_mode="floor") + 1).clamp(min=0)
+            else:
+                input_lengths = max((input_lengths - kernel) // stride + 1, 0)
+        return input_lengths
+
+    def _get_feature_vector_attention_mask(self, feature_vector_length, attention_mask, add_adapter=None):
+        """Frame mask (batch, frames), True for real frames; an item shorter than the receptive field has none."""
+        lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1)).to(torch.long)
+        frames = torch.arange(feature_vector_length, device=attention_mask.device)
+        return frames[None, :] < lengths[:, None]
 
 
 class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
@@ -218,8 +271,14 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
             `last_hidden_state` then equals `hidden_states[depth]` of the full run, at a fraction of its cost.
         """
         self._check_inputs(input_values, attention_mask)
-        if depth is not None and not (isinstance(depth, int) and 1 <= depth <= self.config.num_hidden_layers):
+        if depth is not None and (
+            isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= self.config.num_hidden_layers
+        ):  # a bool is an int in Python: depth=True would silently run one layer
             raise ValueError(f"depth must be an integer between 1 and {self.config.num_hidden_layers}, got {depth!r}.")
+        if input_values.dtype != self.dtype:
+            # float64 / float16 audio for a float32 model (and the reverse): computed in the model's dtype, as the
+            # pipeline and HuBERT's feature extractors (float32) do
+            input_values = input_values.to(self.dtype)
 
         extract_features = self.feature_extractor(input_values).transpose(1, 2)
         if attention_mask is not None:
@@ -267,6 +326,35 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
     @property
     def hubert(self):
         return self.alhubert
+
+    @can_return_tuple
+    @filter_output_hidden_states
+    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
+        """HuBERT's classification forward (mean pooling over real frames), except that an item with no real frame
+        (shorter than the receptive field) pools to zeros instead of 0 / 0 = NaN."""
+        if self.config.use_weighted_layer_sum:
+            kwargs["output_hidden_states"] = True
+        outputs = self.alhubert(input_values, attention_mask=attention_mask, **kwargs)
+        if self.config.use_weighted_layer_sum:
+            hidden_states = torch.stack(outputs.hidden_states, dim=1)
+            norm_weights = nn.functional.softmax(self.layer_weights, dim=-1)
+            hidden_states = (hidden_states * norm_weights.view(-1, 1, 1)).sum(dim=1)
+        else:
+            hidden_states = outputs.last_hidden_state
+        hidden_states = self.projector(hidden_states)
+        if attention_mask is None:
+            pooled_output = hidden_states.mean(dim=1)
+        else:
+            padding_mask = self._get_feature_vector_attention_mask(hidden_states.shape[1], attention_mask)
+            hidden_states = hidden_states.masked_fill(~padding_mask.unsqueeze(-1), 0.0)
+            pooled_output = hidden_states.sum(dim=1) / padding_mask.sum(dim=1).clamp(min=1).view(-1, 1)
+        logits = self.classifier(pooled_output)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1))
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 AlHubertConfig.register_for_auto_class()

@@ -33,7 +33,9 @@ class AudioFeatureExtractionPipeline(Pipeline):
         forward_params = {}
         if layer is not None:
             num_layers = self.model.config.num_hidden_layers
-            if layer != "all" and not (isinstance(layer, int) and -num_layers - 1 <= layer <= num_layers):
+            if layer != "all" and (  # a bool is an int in Python: layer=True would silently mean layer 1
+                isinstance(layer, bool) or not isinstance(layer, int) or not -num_layers - 1 <= layer <= num_layers
+            ):
                 raise ValueError(f'layer must be "all" or an integer in [0, {num_layers}] (negative counts from the end), got {layer!r}.')
             forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
         return {}, forward_params, {}
@@ -46,6 +48,9 @@ class AudioFeatureExtractionPipeline(Pipeline):
             if "sampling_rate" not in inputs or not ("array" in inputs or "raw" in inputs):
                 raise ValueError('A dict input needs "array" (or "raw") and "sampling_rate" keys.')
             array = inputs["array"] if "array" in inputs else inputs["raw"]
+            rate = inputs["sampling_rate"]
+            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
+                raise ValueError(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
             inputs = resample(array, inputs["sampling_rate"], sampling_rate)
         elif isinstance(inputs, torch.Tensor):
             inputs = inputs.detach().cpu().numpy()

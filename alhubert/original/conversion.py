@@ -19,9 +19,11 @@ import zipfile
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers.utils import logging
 
 from ..models.configuration_alhubert import AlHubertConfig
+from ..hub.files import check_writable_folder, make_staging_folder, replace_folder
 from ..hub.upload import stage_for_upload, upload_staged
 from ..hub.model_cards import write_model_card
 from ..models.modeling_alhubert import AlHubertModel
@@ -33,6 +35,11 @@ logger = logging.get_logger(__name__)
 ALLOWED_GLOBALS = (argparse.Namespace,)
 # Longest feature encoder a conv-layer string may describe (HuBERT has 7 layers); bounds `[...] * n` expansion.
 MAX_CONV_LAYERS = 64
+# Most layer applications (encoder_layers x repeat_time) a checkpoint may ask for (the released models have 12).
+MAX_LAYER_APPLICATIONS = 1024
+# Integer settings of Config["alhubert"] that size the model; their values are checked against the weights' shapes.
+_INTEGER_SETTINGS = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
+                     "encoder_attention_heads", "conv_pos", "conv_pos_groups")
 
 _EXTRACTOR_MODES = {"default": "group", "layer_norm": "layer"}
 _ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_new"}
@@ -152,6 +159,19 @@ def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
     config = checkpoint.get("Config")
     if not isinstance(config, dict) or not isinstance(config.get("alhubert"), dict):
         raise ValueError(f"{path} has no Config['alhubert'] dict, so its architecture is unknown; cannot convert it.")
+    state_dict = checkpoint["alhubert"]
+    if not isinstance(state_dict, dict):
+        raise ValueError(
+            f"{path}: the student's weights ('alhubert') are a {type(state_dict).__name__}, not a dict of named "
+            "tensors; the file is not a valid DistilALHuBERT checkpoint."
+        )
+    not_tensors = [f"{key!r} ({type(value).__name__})" for key, value in state_dict.items()
+                   if not isinstance(key, str) or not torch.is_tensor(value)]
+    if not_tensors:
+        raise ValueError(
+            f"{path}: the student's weights hold entries that are not named tensors: {', '.join(not_tensors[:5])}"
+            f"{' ...' if len(not_tensors) > 5 else ''}; the file is not a valid DistilALHuBERT checkpoint."
+        )
     return checkpoint
 
 
@@ -206,14 +226,37 @@ def config_from_original(original: dict) -> AlHubertConfig:
     activation = original.get("activation_fn", "gelu")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"Unsupported activation_fn {activation!r}; supported: {sorted(_ACTIVATIONS)}.")
+    for name in _INTEGER_SETTINGS:
+        value = original[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
     groups, repeats = original["encoder_layers"], original["repeat_time"]
-    for name, value in (("encoder_layers", groups), ("repeat_time", repeats)):
-        if not isinstance(value, int) or value < 1:
+    if groups * repeats > MAX_LAYER_APPLICATIONS:
+        raise ValueError(
+            f"Config['alhubert'] asks for encoder_layers x repeat_time = {groups} x {repeats} layer applications, more "
+            f"than the {MAX_LAYER_APPLICATIONS} this converter allows (the released models have 12); the file is "
+            "corrupt or crafted."
+        )
+    for name in ("dropout", "attention_dropout", "activation_dropout", "dropout_input", "encoder_layerdrop",
+                 "mask_prob", "mask_channel_prob"):
+        value = original.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"Config['alhubert']['{name}'] must be a number between 0 and 1, got {value!r}.")
+    for name in ("mask_length", "mask_channel_length"):
+        value = original.get(name, 10)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
     if original.get("extractor_dropout", 0.0):
         logger.info("extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
                     "it only affects training and is not kept.")
     conv_layers = parse_conv_layers(original["extractor_conv_feature_layers"])
+    try:
+        return _build_config(original, conv_layers, mode, activation, groups, repeats)
+    except (ValueError, TypeError, StrictDataclassError) as error:  # the config's own validation
+        raise ValueError(f"Config['alhubert'] describes no valid ALHuBERT model: {error}".replace("\n", " ")) from None
+
+
+def _build_config(original, conv_layers, mode, activation, groups, repeats) -> AlHubertConfig:
     return AlHubertConfig(
         conv_dim=[channels for channels, _, _ in conv_layers],
         conv_kernel=[kernel for _, kernel, _ in conv_layers],
@@ -254,6 +297,8 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
     expected = model.state_dict()
     converted, unexpected = {}, []
     for key, tensor in original_state_dict.items():
+        if not torch.is_tensor(tensor):
+            raise ValueError(f"The checkpoint's {key!r} is a {type(tensor).__name__}, not a tensor; the file is corrupt.")
         if _DROPPED_KEYS.match(key):
             logger.info(f"Dropping {key}: a pre-training head of the original, not part of the feature model.")
             continue
@@ -293,6 +338,15 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
             + "; ".join(mismatched)
             + ". The file's weights and settings are inconsistent; check the dimensions in its Config."
         )
+    not_finite = sorted(
+        key for key, tensor in converted.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    )
+    if not_finite:
+        raise ValueError(
+            f"The checkpoint's weights contain NaN or infinite values in {len(not_finite)} tensor(s): "
+            f"{', '.join(not_finite[:8])}{' ...' if len(not_finite) > 8 else ''}. The model would output NaN for every "
+            "input; convert a checkpoint saved before training diverged."
+        )
     return {key: tensor.to(expected[key].dtype) for key, tensor in converted.items()}
 
 
@@ -306,10 +360,28 @@ def _rename(key: str) -> str | None:
 def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
     """Build the `AlHubertModel` (eval mode) equivalent to an original checkpoint; returns it and the checkpoint."""
     checkpoint = load_original_checkpoint(path, trust_checkpoint=trust_checkpoint)
+    _check_layer_count(checkpoint["Config"]["alhubert"], checkpoint["alhubert"])
     config = config_from_original(checkpoint["Config"]["alhubert"])
+    # Keys, shapes and values are checked on a skeleton without storage, so a config that claims huge dimensions
+    # fails before anything is allocated; only a model the weights actually fill is built.
+    with torch.device("meta"):
+        skeleton = AlHubertModel(config)
+    state_dict = convert_state_dict(checkpoint["alhubert"], skeleton)
     model = AlHubertModel(config)
-    model.load_state_dict(convert_state_dict(checkpoint["alhubert"], model), strict=True)
+    model.load_state_dict(state_dict, strict=True)
     return model.eval(), checkpoint
+
+
+def _check_layer_count(original: dict, state_dict: dict):
+    """`encoder_layers` may not exceed the distinct layers the weights hold (checked before building anything; fewer
+    is caught as unexpected keys)."""
+    indices = {int(match[1]) for key in state_dict if (match := re.match(r"^encoder\.layers\.(\d+)\.", key))}
+    layers = original.get("encoder_layers")
+    if isinstance(layers, int) and not isinstance(layers, bool) and layers > len(indices):
+        raise ValueError(
+            f"Config['alhubert']['encoder_layers'] is {layers} but the checkpoint's weights hold {len(indices)} "
+            "distinct encoder layers; the file's weights and settings are inconsistent."
+        )
 
 
 def _source_description(path: Path, checkpoint: dict) -> str:
@@ -360,14 +432,21 @@ def convert_original_checkpoint(
     original's input normalisation), the remote-code modules and a `README.md` model card. A non-empty `output_dir`
     is only replaced with `overwrite=True`. With `push_to_hub="user/name"`, the directory is also uploaded.
     """
-    checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
+    checkpoint_path = Path(checkpoint_path)
+    output_dir = Path(os.path.abspath(output_dir))  # "." and ".." get a real name (and parent)
     if output_dir.exists() and not output_dir.is_dir():
         raise FileExistsError(f"{output_dir} exists and is not a directory; choose another --output_dir.")
+    if output_dir == Path(output_dir.anchor) or output_dir in [Path.cwd(), *Path.cwd().parents]:
+        raise ValueError(
+            f"--output_dir {output_dir} is the current directory or one of its parents; it cannot be replaced. "
+            "Choose a new folder (e.g. --output_dir ./alhubert-converted)."
+        )
     if output_dir.is_dir() and any(output_dir.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{output_dir} is not empty; pass overwrite=True (--overwrite) to replace it.")
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
+    check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(
         f"Converted {checkpoint_path.name}: {model.config.num_hidden_groups} distinct layers x "
@@ -376,10 +455,7 @@ def convert_original_checkpoint(
     )
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become the model directory's mode
+    staging = make_staging_folder(output_dir)
     try:
         model.save_pretrained(staging)
         write_model_card(
@@ -387,9 +463,7 @@ def convert_original_checkpoint(
             recipe=_original_recipe(checkpoint), base_model=_teacher_model_id(checkpoint),
             datasets=["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
         )
-        for path in staging.iterdir():
-            path.chmod(0o666 & ~umask)
-        _replace_directory(staging, output_dir)
+        replace_folder(staging, output_dir)  # modes follow the umask
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -403,19 +477,9 @@ def convert_original_checkpoint(
     return output_dir
 
 
-def _replace_directory(new: Path, target: Path):
-    """Move the finished directory `new` to `target`, replacing an old `target` only once `new` is complete."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    os.replace(target, old / target.name)
-    os.replace(new, target)
-    shutil.rmtree(old)
-
-
 __all__ = [
     "ALLOWED_GLOBALS",
+    "MAX_LAYER_APPLICATIONS",
     "UntrustedCheckpointError",
     "config_from_original",
     "convert_original_checkpoint",

@@ -66,11 +66,13 @@ def main(args=None):
 
 
 def cli(args=None):
-    """`main` with bad input (missing file, existing output, refused checkpoint) reported as one line."""
+    """`main` with bad input (missing or refused checkpoint, existing or unwritable output) reported as one
+    `error: ...` line on stderr and exit code 1 (`SystemExit`)."""
     try:
         return main(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:  # bad input: the message says what to do
-        sys.exit(f"error: {error}")
+    except (OSError, ValueError) as error:  # the message says what is wrong and what to do
+        print(f"error: {' '.join(str(error).split()) or type(error).__name__}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

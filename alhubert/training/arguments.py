@@ -209,11 +209,17 @@ def check_output_dir(training_args, overwrite_output_dir: bool, trains: bool = T
     """
     from transformers.trainer_utils import get_last_checkpoint
 
+    from ..hub.files import check_writable_folder
+    from .checkpoints import last_complete_checkpoint
+
     output_dir = training_args.output_dir
     resume = training_args.resume_from_checkpoint
+    if trains:
+        check_writable_folder(output_dir, what="training output")
     if resume is not None and trains:
         if resume in RESUME_LAST:
-            last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+            # the newest COMPLETE checkpoint: a run killed while saving leaves a newer, half-written one
+            last = last_complete_checkpoint(output_dir, save_only_model=training_args.save_only_model)
             if last is None:
                 raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
             return last

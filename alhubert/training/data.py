@@ -217,12 +217,17 @@ class AudioCollator:
     "sampling_rate"}` dict. Optional `"labels"` are batched too: sequences (CTC targets) padded with -100, scalars as a
     tensor. A file that cannot be decoded is skipped with a warning and counted in `num_skipped` (shared with data
     loader workers); an empty file, or decoded audio shorter than `min_length_samples`, raises a `ValueError` naming
-    the file.
+    the file. Set `min_length_samples` to the model's `config.receptive_field` (the default, 400, is HuBERT's): a
+    shorter item would get no real frame (an all-padding row in the model).
     """
 
     feature_extractor: Wav2Vec2FeatureExtractor
     max_length_samples: int | None = 250000
-    min_length_samples: int = 1
+    min_length_samples: int = 400
+    # A map-style dataset (the training set) to draw random replacement rows from when EVERY file of a batch is
+    # unreadable (at batch size 1, one bad file would otherwise stop the run); None: such a batch is an error.
+    redraw_from: object = None
+    max_redraws: int = 16
     pad_to_multiple_of: int | None = None
 
     def __post_init__(self):
@@ -243,35 +248,54 @@ class AudioCollator:
         start = int(torch.randint(0, len(waveform) - self.max_length_samples + 1, ()).item())
         return waveform[start : start + self.max_length_samples]
 
+    def _decode_row(self, row: dict) -> np.ndarray | None:
+        """The row's cropped waveform; None (warned, counted) when the file cannot be decoded."""
+        audio = row["audio"]
+        name = audio.get("path") if isinstance(audio, dict) else None
+        try:
+            waveform = self.decode(audio)
+        except AudioDecoderUnavailable:  # an installation problem, not a data problem: stop with the fix
+            raise
+        except (ValueError, FileNotFoundError) as error:  # a corrupt, unreadable or missing file
+            if isinstance(audio, dict) and _header_length(audio) == 0:
+                raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.") from error
+            with self._num_skipped.get_lock():
+                self._num_skipped.value += 1
+            logger.warning(f"Skipping unreadable audio {name or '<in-memory>'}: {error}")
+            return None
+        if len(waveform) == 0:
+            raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.")
+        if len(waveform) < self.min_length_samples:
+            raise ValueError(
+                f"Audio {name or '<in-memory>'} has {len(waveform)} samples, fewer than the "
+                f"{self.min_length_samples} needed; remove it from the data or lower the minimum length."
+            )
+        return self._crop(waveform)
+
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         waveforms, kept = [], []
         for row in rows:
-            audio = row["audio"]
-            name = audio.get("path") if isinstance(audio, dict) else None
-            try:
-                waveform = self.decode(audio)
-            except AudioDecoderUnavailable:  # an installation problem, not a data problem: stop with the fix
-                raise
-            except (ValueError, FileNotFoundError) as error:  # a corrupt, unreadable or missing file
-                if isinstance(audio, dict) and _header_length(audio) == 0:
-                    raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.") from error
-                with self._num_skipped.get_lock():
-                    self._num_skipped.value += 1
-                logger.warning(f"Skipping unreadable audio {name or '<in-memory>'}: {error}")
-                continue
-            if len(waveform) == 0:
-                raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.")
-            if len(waveform) < self.min_length_samples:
-                raise ValueError(
-                    f"Audio {name or '<in-memory>'} has {len(waveform)} samples, fewer than the "
-                    f"{self.min_length_samples} needed; remove it from the data or lower the minimum length."
-                )
-            waveforms.append(self._crop(waveform))
-            kept.append(row)
+            waveform = self._decode_row(row)
+            if waveform is not None:
+                waveforms.append(waveform)
+                kept.append(row)
+        if not waveforms and self.redraw_from is not None and len(self.redraw_from):
+            for _ in range(self.max_redraws):  # skip the batch's files and draw another
+                row = self.redraw_from[int(torch.randint(len(self.redraw_from), ()).item())]
+                waveform = self._decode_row(row)
+                if waveform is not None:
+                    audio = row["audio"]
+                    name = audio.get("path") if isinstance(audio, dict) else None
+                    logger.warning(f"Every file of a batch was unreadable; drew {name or 'another row'} instead.")
+                    waveforms.append(waveform)
+                    kept.append(row)
+                    break
         if not waveforms:
             problem = torchcodec_problem()
             raise ValueError(
-                f"Every file of this batch was unreadable ({len(rows)} files); check the data"
+                f"Every file of this batch was unreadable ({len(rows)} files"
+                + (f", and {self.max_redraws} random replacements" if self.redraw_from is not None else "")
+                + "); check the data"
                 + (f" (the optional torchcodec decoder cannot load: {problem})." if problem else ".")
             )
         batch = self.feature_extractor(

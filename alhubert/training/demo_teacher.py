@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
+from ..hub.files import apply_umask
+
 
 DEMO_TEACHER_NAME = "hubert-demo-teacher-RANDOM-WEIGHTS"
 RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS: a tiny HuBERT-shaped demo teacher, not a trained model."
@@ -56,6 +58,7 @@ def demo_teacher_path(cache_dir: str | os.PathLike | None = None, seed: int = 0)
             )
         Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(staging)
         (staging / "README.md").write_text(f"# {DEMO_TEACHER_NAME}\n\n{RANDOM_WEIGHTS_NOTE}\n")
+        apply_umask(staging)  # mkdtemp's 0700 would otherwise become the cache folder's mode
         try:
             staging.rename(target)  # atomic; another process may have won the race
         except OSError:

@@ -194,9 +194,13 @@ def final_results(trainer) -> dict:
 
 
 def main(argv: list[str] | None = None):
-    model_args, data_args, distillation_args, training_args, output_args = parse_arguments(
-        sys.argv[1:] if argv is None else argv
-    )
+    try:
+        model_args, data_args, distillation_args, training_args, output_args = parse_arguments(
+            sys.argv[1:] if argv is None else argv
+        )
+    except (OSError, ValueError) as error:
+        error.setup_error = True  # cli prints it as one line
+        raise
     import datasets
     import transformers
     from transformers import set_seed
@@ -218,20 +222,26 @@ def main(argv: list[str] | None = None):
     quiet_defaults(training_args)
     logger.info(f"Distillation arguments {distillation_args}")
 
-    resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
-    set_seed(training_args.seed)
-    with training_args.main_process_first(desc="loading the teacher"):
-        teacher, teacher_feature_extractor = load_teacher(model_args)
-    student = build_student(model_args, teacher, teacher_feature_extractor)
-    feature_extractor = default_feature_extractor(student.config)
-    feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
+    try:  # set-up problems (output folder, teacher, data) are reported as one line by `cli`
+        resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
+        set_seed(training_args.seed)
+        with training_args.main_process_first(desc="loading the teacher"):
+            teacher, teacher_feature_extractor = load_teacher(model_args)
+        student = build_student(model_args, teacher, teacher_feature_extractor)
+        feature_extractor = default_feature_extractor(student.config)
+        feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
 
-    with training_args.main_process_first(desc="loading the audio data"):
-        train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+        with training_args.main_process_first(desc="loading the audio data"):
+            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+    except (OSError, ValueError) as error:
+        error.setup_error = True
+        raise
     collator = AudioCollator(
         feature_extractor,
         max_length_samples=data_args.max_length_samples,
         min_length_samples=student.config.receptive_field,
+        # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
+        redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
     )
     teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
     trainer = DistillationTrainer(
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None):
     )
 
     train_result = trainer.train(resume_from_checkpoint=resume_from)
+    train_result.metrics["skipped_audio_files"] = collator.num_skipped  # this process's count (all its workers)
     trainer.save_model()
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
@@ -275,5 +286,17 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
+def cli(argv: list[str] | None = None):
+    """`main` for the command line: a set-up problem (arguments, output folder, teacher, data) is one `error: ...`
+    line on stderr and exit code 1; errors during training keep their traceback."""
+    try:
+        return main(argv)
+    except (OSError, ValueError) as error:
+        if not getattr(error, "setup_error", False):
+            raise
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

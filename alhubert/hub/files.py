@@ -1,0 +1,106 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""Atomic writes that follow the user's umask: files and folders the package writes (features, cards, models).
+
+`tempfile.mkstemp` / `mkdtemp` create 0600 files and 0700 folders; moved into place as they are, outputs would be
+unreadable by the user's group even where the umask allows it. These helpers give them the modes `open()` and
+`mkdir()` would (`0o666 & ~umask`, `0o777 & ~umask`). (`alhubert/models/` is remote code and does not use them.)
+"""
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    with _UMASK_LOCK:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return umask
+
+
+def apply_umask(path) -> None:
+    """Give `path` (and, for a folder, everything inside it) the mode a plain `open()` / `mkdir()` would give."""
+    umask = current_umask()
+    path = Path(path)
+    if path.is_dir():
+        for root, folders, files in os.walk(path):
+            os.chmod(root, 0o777 & ~umask)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o666 & ~umask)
+    else:
+        os.chmod(path, 0o666 & ~umask)
+
+
+def check_writable_folder(folder, what: str = "output") -> None:
+    """Raise `PermissionError` unless files can be created in `folder` (or in its nearest existing ancestor)."""
+    folder = Path(os.path.abspath(folder))
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"Cannot write the {what} under {folder}: {existing} is a file, not a folder.")
+    try:  # a real probe: os.access says yes to root on read-only mounts such as /sys
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        raise PermissionError(
+            f"Cannot write the {what} in {existing}: the folder is not writable ({error.strerror}); choose another "
+            "location or fix its permissions."
+        ) from None
+
+
+def atomic_write(path, write) -> None:
+    """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
+
+    The file gets the umask's mode; the temporary file is removed on any failure.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(temporary)
+        apply_umask(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def make_staging_folder(target) -> Path:
+    """An empty hidden folder next to `target` in which to build it (see `replace_folder`)."""
+    target = Path(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+
+
+def replace_folder(new, target) -> None:
+    """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
+    is complete. On failure the old `target` is put back and no `.old.*` folder is left behind."""
+    new, target = Path(new), Path(target)
+    apply_umask(new)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    try:
+        os.replace(target, old / target.name)
+    except BaseException:
+        os.rmdir(old)
+        raise
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old / target.name, target)  # put the old folder back
+        os.rmdir(old)
+        raise
+    shutil.rmtree(old)
+
+
+__all__ = ["apply_umask", "atomic_write", "check_writable_folder", "current_umask", "make_staging_folder",
+           "replace_folder"]

@@ -1,0 +1,212 @@
+"""Hostile input to the distillation script and its data (issue 13): one row per case.
+
+Set-up problems are one `error: ...` line on stderr, exit code 1, nothing written; an unreadable file at batch size
+1 is skipped and another drawn (and counted in train_results.json); `--resume_from_checkpoint last` picks the newest
+COMPLETE checkpoint. (The end-to-end resume after a kill while saving is in tests/test_distill_script.py, slow.)
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from alhubert import AlHubertConfig, default_feature_extractor
+from alhubert.training.checkpoints import checkpoint_problems, last_complete_checkpoint
+from alhubert.training.data import AudioCollator
+from helpers import tiny_config_kwargs
+from test_bad_input_commands import leftovers, read_only_folder, stderr_lines
+
+from alhubert.training import run_distillation
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+CORPUS = REPO_ROOT / "data" / "demo_corpus"
+SPEAKER = CORPUS / "train-clean-demo" / "1001" / "100"
+QUICK = ["--teacher_name_or_path", "demo-random-teacher", "--teacher_dtype", "float32",
+         "--num_hidden_groups", "2", "--num_hidden_layers", "4", "--student_layers", "2", "4", "--teacher_layers", "2",
+         "4", "--max_steps", "2", "--per_device_train_batch_size", "1", "--max_length_samples", "16000",
+         "--min_length_samples", "400", "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no",
+         "--dataloader_num_workers", "0", "--dataloader_pin_memory", "false", "--logging_steps", "1",
+         "--librispeech_sets", "train-clean-demo"]
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("alhubert-cache")
+    previous = os.environ.get("ALHUBERT_CACHE")
+    os.environ["ALHUBERT_CACHE"] = str(cache)
+    yield cache
+    if previous is None:
+        del os.environ["ALHUBERT_CACHE"]
+    else:
+        os.environ["ALHUBERT_CACHE"] = previous
+
+
+def corpus(root: Path, utterances=2, corrupt=(), transcripts=True) -> Path:
+    """A LibriSpeech-layout copy of a few demo utterances; `corrupt` ones hold bytes no decoder reads."""
+    chapter = root / "train-clean-demo" / "1001" / "100"
+    chapter.mkdir(parents=True)
+    lines = SPEAKER.joinpath("1001-100.trans.txt").read_text().splitlines()[:utterances]
+    for line in lines:
+        name = line.split()[0]
+        if name in corrupt:
+            (chapter / f"{name}.flac").write_bytes(b"\x00garbage" * 500)
+        else:
+            shutil.copy(SPEAKER / f"{name}.flac", chapter / f"{name}.flac")
+    if transcripts:
+        (chapter / "1001-100.trans.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def run_distill(args, capsys):
+    capsys.readouterr()
+    try:
+        run_distillation.cli(args)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+def setup_missing_root(tmp):
+    return ["--librispeech_root", str(tmp / "no-such-corpus")]
+
+
+def setup_empty_folder(tmp):
+    (tmp / "empty").mkdir()
+    return ["--librispeech_root", str(tmp / "empty")]
+
+
+def setup_no_transcripts(tmp):
+    return ["--librispeech_root", str(corpus(tmp / "corpus", transcripts=False))]
+
+
+def setup_existing_output(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "config.json").write_text("{}")
+    return ["--librispeech_root", str(corpus(tmp / "corpus"))]
+
+
+def setup_read_only_output(tmp):
+    return ["--librispeech_root", str(corpus(tmp / "corpus")), "--output_dir",
+            str(read_only_folder(tmp) / "distilled")]
+
+
+def setup_missing_argument_file(tmp):
+    return [str(tmp / "missing.yaml")]
+
+
+def setup_resume_without_checkpoints(tmp):
+    return ["--librispeech_root", str(corpus(tmp / "corpus")), "--resume_from_checkpoint", "last"]
+
+
+SETUP_ROWS = [
+    ("9-missing-corpus-root", setup_missing_root, ("LibriSpeech set .*no-such-corpus.* not found", "sets under")),
+    ("9-empty-corpus-folder", setup_empty_folder, ("LibriSpeech set .* not found", "none")),
+    ("9-folder-without-transcripts", setup_no_transcripts, (r"No \*\.trans\.txt transcripts found",)),
+    ("9-existing-output-folder", setup_existing_output, ("is not empty", "--resume_from_checkpoint last",
+                                                         "choose another folder")),
+    ("9-read-only-output-folder", setup_read_only_output, ("not writable", "choose another location")),
+    ("argument-file-missing", setup_missing_argument_file, ("Argument file .*missing.yaml not found",)),
+    ("10-resume-last-without-checkpoints", setup_resume_without_checkpoints, ("no checkpoint-\\* folder",)),
+]
+
+
+@pytest.mark.parametrize("make_args, patterns", [row[1:] for row in SETUP_ROWS], ids=[row[0] for row in SETUP_ROWS])
+def test_distill_setup_errors_are_one_line(make_args, patterns, demo_cache, tmp_path, capsys):
+    args = make_args(tmp_path)
+    if not any(arg == "--output_dir" for arg in args):
+        args += ["--output_dir", str(tmp_path / "out")]
+    before = sorted(path.name for path in tmp_path.iterdir())
+    code, stderr = run_distill([*args, *QUICK] if not args[0].endswith(".yaml") else args, capsys)
+    lines = stderr_lines(stderr)
+    assert code == 1 and "Traceback" not in stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for pattern in patterns:
+        assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == before, "files created"
+    assert leftovers(tmp_path) == []
+
+
+def test_9_unreadable_file_at_batch_size_1_is_skipped_and_counted(demo_cache, tmp_path, capsys):
+    """One undecodable file, batch size 1: the run goes on (another row is drawn) and train_results.json counts it."""
+    root = corpus(tmp_path / "corpus", utterances=2, corrupt=("1001-100-0000",))
+    code, stderr = run_distill(["--librispeech_root", str(root), "--output_dir", str(tmp_path / "out"), *QUICK], capsys)
+    assert code == 0, stderr
+    results = json.loads((tmp_path / "out" / "train_results.json").read_text())
+    assert results["skipped_audio_files"] >= 1
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_9_collator_draws_another_row_when_every_file_is_unreadable(tmp_path, caplog):
+    good = {"audio": {"array": np.zeros(16000, np.float32), "sampling_rate": 16000, "path": "good.flac"}}
+    bad = {"audio": {"path": str(tmp_path / "bad.flac"), "bytes": b"\x00garbage" * 100}}
+    collator = AudioCollator(default_feature_extractor(AlHubertConfig(**tiny_config_kwargs())),
+                             redraw_from=[bad, good])
+    torch.manual_seed(0)
+    with caplog.at_level(logging.WARNING):
+        batch = collator([bad])
+    assert batch["input_values"].shape == (1, 16000)
+    assert collator.num_skipped >= 1
+    assert "drew good.flac instead" in caplog.text
+    without = AudioCollator(default_feature_extractor(AlHubertConfig(**tiny_config_kwargs())))
+    with pytest.raises(ValueError, match="Every file of this batch was unreadable"):
+        without([bad])
+
+
+# --- 10. resume from the newest COMPLETE checkpoint ------------------------------------------------------------
+
+
+def fake_checkpoint(folder: Path, step: int, files=("model", "state", "optimizer", "scheduler")):
+    folder.mkdir(parents=True)
+    if "model" in files:
+        save_file({"weight": torch.zeros(2)}, folder / "model.safetensors")
+    if "torn-model" in files:
+        (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    if "state" in files:
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if "torn-state" in files:
+        (folder / "trainer_state.json").write_text('{"global_st')
+    for name in ("optimizer", "scheduler"):
+        if name in files:
+            torch.save({}, folder / f"{name}.pt")
+    return folder
+
+
+HALF_SAVED = [
+    ("no-trainer-state", ("model", "optimizer", "scheduler"), "no trainer_state.json"),
+    ("torn-trainer-state", ("model", "optimizer", "scheduler", "torn-state"), "torn"),
+    ("no-scheduler", ("model", "optimizer", "state"), "no scheduler.pt"),
+    ("no-weights", ("state", "optimizer", "scheduler"), "no model weights"),
+    ("torn-weights", ("torn-model", "state", "optimizer", "scheduler"), "model.safetensors is unreadable"),
+]
+
+
+@pytest.mark.parametrize("files, why", [row[1:] for row in HALF_SAVED], ids=[f"10-{row[0]}" for row in HALF_SAVED])
+def test_10_resume_last_skips_a_half_saved_checkpoint(tmp_path, caplog, files, why):
+    fake_checkpoint(tmp_path / "checkpoint-8", 8)
+    fake_checkpoint(tmp_path / "checkpoint-16", 16, files)
+    assert any(why in problem for problem in checkpoint_problems(tmp_path / "checkpoint-16"))
+    with caplog.at_level(logging.INFO):
+        assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert re.search(rf"Skipping checkpoint-16: it is incomplete \(.*{why}", caplog.text)
+    assert "newest complete checkpoint" in caplog.text
+
+
+def test_10_no_complete_checkpoint_is_an_error_naming_each(tmp_path):
+    fake_checkpoint(tmp_path / "checkpoint-16", 16, ("model",))
+    with pytest.raises(FileNotFoundError, match=r"No complete checkpoint.*checkpoint-16: .*no trainer_state\.json"):
+        last_complete_checkpoint(tmp_path)
+    assert last_complete_checkpoint(tmp_path / "empty") is None
+
+
+def test_10_save_only_model_checkpoints_need_no_optimizer(tmp_path):
+    fake_checkpoint(tmp_path / "checkpoint-4", 4, ("model", "state"))
+    assert last_complete_checkpoint(tmp_path, save_only_model=True) == str(tmp_path / "checkpoint-4")
