@@ -106,8 +106,13 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found: install it (e.g. `sudo apt-get install espeak-ng sox`).")
     output_dir = Path(args.output_dir)
-    if output_dir.exists() and not args.overwrite_output_dir:
-        sys.exit(f"{output_dir} exists; pass --overwrite_output_dir to replace it.")
+    if output_dir.exists() and any(output_dir.iterdir()):
+        if not args.overwrite_output_dir:
+            sys.exit(f"error: {output_dir} exists; pass --overwrite_output_dir to replace the corpus in it.")
+        foreign = sorted(path.name for path in output_dir.iterdir() if path.name not in {name for name, _ in SPLITS})
+        if foreign:  # only a corpus this script wrote is replaced; nothing else is deleted
+            sys.exit(f"error: {output_dir} holds files this script did not write ({', '.join(foreign[:3])}); "
+                     "choose another --output_dir.")
 
     rng = random.Random(args.seed)
     counts = (args.train_utterances_per_speaker, args.dev_utterances_per_speaker)

@@ -370,18 +370,25 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_checkpoint):
     output_dir = tmp_path / "out"
     output_dir.mkdir()
     (output_dir / "keep.txt").write_text("user data")
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
         conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir)])
+    # a folder that holds no model is never replaced (nothing the converter did not write is deleted)
+    with pytest.raises(FileExistsError, match="holds no model"):
+        conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite_output_dir"])
     assert (output_dir / "keep.txt").read_text() == "user data"
 
+    output_dir = tmp_path / "converted"
+    conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir)])
+    before = (output_dir / "model.safetensors").read_bytes()
     broken = dict(tiny_checkpoint, alhubert={k: v for k, v in tiny_checkpoint["alhubert"].items() if "fc2" not in k})
     broken_path = save_checkpoint(broken, tmp_path / "broken.ckpt")
     with pytest.raises(ValueError, match="missing keys"):
         conversion_script.main(["--checkpoint", str(broken_path), "--output_dir", str(output_dir), "--overwrite"])
-    assert (output_dir / "keep.txt").read_text() == "user data"
+    assert (output_dir / "model.safetensors").read_bytes() == before
 
+    (output_dir / "model.safetensors").write_bytes(b"stale")
     conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite"])
-    assert not (output_dir / "keep.txt").exists() and (output_dir / "model.safetensors").is_file()
+    assert (output_dir / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
     inside = output_dir / "model.ckpt"

@@ -91,6 +91,12 @@ def test_short_distillation_lowers_the_loss_and_saves_a_complete_model(quick_run
         assert (output_dir / name).is_file(), name
     card = (output_dir / "README.md").read_text()
     assert "RANDOM weights" in card and "Training loss at step 16" in card and "2->2, 4->4" in card
+    # the demo card names its data truthfully and claims no Hub model or dataset it did not use
+    metadata = card.split("---")[1]
+    assert "base_model" not in metadata and "librispeech_asr" not in metadata and "demo-random-teacher" not in metadata
+    assert "synthesised with espeak-ng" in card and "not LibriSpeech" in card
+    assert "custom_pipelines" in (output_dir / "config.json").read_text()
+    assert (output_dir / "pipeline_audio_features.py").is_file() and (output_dir / "audio.py").is_file()
     model = AutoModel.from_pretrained(output_dir)
     assert (model.config.num_hidden_groups, model.config.num_hidden_layers) == (2, 4)
     with pytest.raises(ValueError, match="is not empty"):

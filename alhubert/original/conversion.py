@@ -443,9 +443,13 @@ def convert_original_checkpoint(
         )
     if output_dir.is_dir() and any(output_dir.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{output_dir} is not empty; pass overwrite=True (--overwrite) to replace it.")
+            raise FileExistsError(
+                f"{output_dir} is not empty; pass overwrite=True (--overwrite_output_dir) to replace the model in it."
+            )
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
+        if not (output_dir / "config.json").is_file():  # only a model folder is replaced, nothing else deleted
+            raise FileExistsError(f"{output_dir} holds no model (no config.json); choose another output folder.")
     check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(

@@ -38,7 +38,12 @@ class ConversionArguments:
             "argparse.Namespace. This can run code from the file: only for files from a trusted source."
         },
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace a non-empty output_dir."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"aliases": ["--overwrite"],
+                  "help": "Replace a non-empty output_dir that holds a model (the flag of every command; --overwrite "
+                          "is the older name)."},
+    )
 
 
 def main(args=None):
@@ -59,7 +64,7 @@ def main(args=None):
         arguments.output_dir,
         trust_checkpoint=arguments.trust_checkpoint,
         push_to_hub=arguments.push_to_hub,
-        overwrite=arguments.overwrite,
+        overwrite=arguments.overwrite_output_dir,
     )
     logger.info(f"Done: load it with AutoModel.from_pretrained({str(output_dir)!r}) after `import alhubert`.")
     return output_dir

@@ -24,7 +24,8 @@ class ProjectCardTrainerMixin:
         output_dir = self.args.output_dir
         model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
         if os.path.isfile(os.path.join(output_dir, "config.json")):  # a saved model: keep its card, name the repository
-            write_card_for_folder(output_dir, config=model.config, model_id=self.args.hub_model_id)
+            # config None (a wrapper module such as a distillation student): read from the saved folder
+            write_card_for_folder(output_dir, config=getattr(model, "config", None), model_id=self.args.hub_model_id)
 
 
 class AlHubertTrainer(ProjectCardTrainerMixin, Trainer):
