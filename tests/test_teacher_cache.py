@@ -168,3 +168,19 @@ def test_bf16_autocast_distillation_is_close_to_float32(tmp_path):
     for fp32, bf16 in zip(losses[False], losses[True]):
         assert bf16 == pytest.approx(fp32, rel=3e-2)
     assert losses[True] != losses[False]  # autocast did run in bf16
+
+
+def test_processes_see_each_others_shards_after_a_refresh(tmp_path):
+    teacher = tiny_teacher()
+    first = TeacherCache.for_teacher(tmp_path, teacher, [2, 4], False, rank=0)
+    second = TeacherCache.for_teacher(tmp_path, teacher, [2, 4], False, rank=1)
+    keys = [("a", "sig-a"), ("b", "sig-b")]
+    states = [torch.randn(2, 5, 32), torch.randn(2, 5, 32)]
+    first.store(keys, states, [5, 3])
+    first.flush()
+    assert second.lookup(keys, 5) is None
+    second.refresh()
+    cached = second.lookup(keys, 5)
+    torch.testing.assert_close(cached[1][0], states[1][0], rtol=1e-3, atol=1e-3)
+    assert torch.equal(cached[0][1, 3:], torch.zeros(2, 32))  # b's padded frames are zeros
+    assert second.lookup([("a", "other audio"), ("b", "sig-b")], 5) is None

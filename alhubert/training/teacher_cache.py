@@ -165,11 +165,8 @@ class TeacherCache:
                 os.replace(staging, manifest_path)
         self._index: dict[str, tuple[Path, str]] = {}  # id -> (shard, audio signature)
         self._handles = {}
-        for shard in self._shard_paths():
-            with safe_open(shard, framework="pt") as handle:
-                signatures = json.loads(handle.metadata()["signatures"])
-            for key, signature in signatures.items():
-                self._index[key] = (shard, signature)
+        self._known_shards: set[Path] = set()
+        self.refresh()
         self._buffer: dict[str, torch.Tensor] = {}
         self._buffer_signatures: dict[str, str] = {}
         self._buffer_bytes = 0
@@ -196,6 +193,17 @@ class TeacherCache:
             },
         }
         return cls(directory, manifest, rank=rank)
+
+    def refresh(self) -> None:
+        """Index the shards written since the last look (by this process or, in a multi-process run, the others)."""
+        for shard in self._shard_paths():
+            if shard in self._known_shards:
+                continue
+            with safe_open(shard, framework="pt") as handle:
+                signatures = json.loads(handle.metadata()["signatures"])
+            for key, signature in signatures.items():
+                self._index[key] = (shard, signature)
+            self._known_shards.add(shard)
 
     def _shard_paths(self) -> list[Path]:
         return sorted(self.directory.glob(f"{SHARD_PREFIX}*.safetensors"))
@@ -252,19 +260,22 @@ class TeacherCache:
         staging = shard.with_suffix(".tmp")
         save_file(self._buffer, str(staging), metadata={"signatures": json.dumps(self._buffer_signatures)})
         os.replace(staging, shard)
+        self._known_shards.add(shard)
         for key, signature in self._buffer_signatures.items():
             self._index[key] = (shard, signature)
         self._buffer, self._buffer_signatures, self._buffer_bytes = {}, {}, 0
 
 
 class TeacherCacheCallback(TrainerCallback):
-    """Flush the cache's buffer into a shard at the end of every epoch and of training."""
+    """Flush the cache's buffer into a shard at the end of every epoch and of training; at the end of an epoch, also
+    index the shards the other processes wrote (a multi-process run: each process fills the cache with its own part)."""
 
     def __init__(self, cache: TeacherCache):
         self.cache = cache
 
     def on_epoch_end(self, args, state, control, **kwargs):
         self.cache.flush()
+        self.cache.refresh()
 
     def on_train_end(self, args, state, control, **kwargs):
         self.cache.flush()
