@@ -164,11 +164,12 @@ def reference_step(student, teacher, optimizer, batch, layers, max_grad_norm):
 
 
 VARIANTS = {
-    # name: (bf16 autocast student, teacher dtype, teacher targets from the cache)
-    "alhubert fp32": (False, torch.float32, False),
-    "alhubert bf16": (True, torch.bfloat16, False),
-    "alhubert bf16 + cached targets": (True, torch.bfloat16, True),
-    "alhubert fp32 + cached targets": (False, torch.float32, True),
+    # name: (bf16 autocast student, teacher dtype, teacher targets from the cache, fast CPU path of the convolutions)
+    "alhubert fp32": (False, torch.float32, False, True),
+    "alhubert bf16": (True, torch.bfloat16, False, True),
+    "alhubert bf16 + cached targets": (True, torch.bfloat16, True, True),
+    "alhubert fp32 + cached targets": (False, torch.float32, True, True),
+    "alhubert fp32 without fast path": (False, torch.float32, False, False),
 }
 
 
@@ -193,11 +194,15 @@ def compare_with_reference(device, steps, warmup, batch_size, seconds, variants,
     runners = {}
     cache_dir = tempfile.mkdtemp(prefix="distill-step-cache-")
     for name in variants:
-        bf16, teacher_dtype, cached = VARIANTS[name]
+        bf16, teacher_dtype, cached, fast_path = VARIANTS[name]
         args = training_arguments(cache_dir, device, batch_size, len(batches), bf16=bf16, optim=optim)
+        own_student = copy.deepcopy(student)
+        own_student.set_fast_cpu_path(fast_path)
         trainer = DistillationTrainer(
-            model=copy.deepcopy(student), args=args, teacher=copy.deepcopy(teacher),
-            distillation_args=DistillationArguments(teacher_cache_dir=f"{cache_dir}/{name}" if cached else None),
+            model=own_student, args=args, teacher=copy.deepcopy(teacher),
+            distillation_args=DistillationArguments(
+                teacher_cache_dir=f"{cache_dir}/{name}" if cached else None, teacher_fast_path=fast_path
+            ),
             teacher_dtype=teacher_dtype, data_collator=collate,
         )
         optimizer = trainer.create_optimizer()
