@@ -40,12 +40,13 @@ timeout 120 "$PYTHON" benchmarks/inference.py --device cuda --dtype float32 \
     --batch_sizes 4 --durations_s 10 30 --repeats 10 --output_dir "$OUTPUT_DIR" \
     2>&1 | tee "$OUTPUT_DIR/inference-cuda-float32.log"
 
-# Distillation step (benchmarks/distill_step.py; bf16 teacher on CUDA), flags overridable with DISTILL_STEP_ARGS.
-if [ -f benchmarks/distill_step.py ]; then
-    # shellcheck disable=SC2086
-    timeout 150 "$PYTHON" benchmarks/distill_step.py ${DISTILL_STEP_ARGS:---devices cuda --steps 10} \
-        2>&1 | tee "$OUTPUT_DIR/distill-step-cuda.log" || echo "distill_step.py failed or timed out; see its log" >&2
-else
-    echo "benchmarks/distill_step.py not found: distillation step skipped." | tee "$OUTPUT_DIR/distill-step-cuda.log"
-fi
+# Distillation step (benchmarks/distill_step.py), flags overridable with DISTILL_STEP_ARGS: the Trainer step in bf16
+# autocast with a bf16 teacher and fused AdamW, then the interleaved comparison with the plain PyTorch reference step
+# (fp32) and the fp32 / bf16 / cached-target variants, both at batch 8 x 10 s.
+# shellcheck disable=SC2086
+timeout 120 "$PYTHON" benchmarks/distill_step.py ${DISTILL_STEP_ARGS:---devices cuda --steps 10 --batch_size 8 --seconds 10 --optim adamw_torch_fused} \
+    2>&1 | tee "$OUTPUT_DIR/distill-step-cuda.log" || echo "distill_step.py failed or timed out; see its log" >&2
+# shellcheck disable=SC2086
+timeout 150 "$PYTHON" benchmarks/distill_step.py --compare ${DISTILL_COMPARE_ARGS:---devices cuda --steps 10 --warmup 2 --batch_size 8 --seconds 10 --optim adamw_torch_fused --variants "alhubert fp32" "alhubert bf16" "alhubert bf16 + cached targets"} \
+    2>&1 | tee "$OUTPUT_DIR/distill-compare-cuda.log" || echo "distill_step.py --compare failed or timed out; see its log" >&2
 ls -l "$OUTPUT_DIR"

@@ -21,6 +21,9 @@ from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel
+from .teacher_cache import (
+    UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
+)
 
 
 logger = logging.get_logger(__name__)
@@ -83,6 +86,15 @@ class DistillationArguments:
                           "rounding."},
     )
 
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Compute the teacher's targets once: store them in this folder (float16 safetensors shards "
+                          "keyed by utterance id, with a manifest of the teacher, layers and audio) during the first "
+                          "epoch and read them back afterwards instead of running the teacher. Only for data whose "
+                          "clips are never cropped (all at most --max_length_samples) with an 'id' column, and "
+                          "--mask_padding true. About 1.66 GB per hour of audio for 6 targets of width 768."},
+    )
+
     def __post_init__(self):
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")
@@ -94,6 +106,11 @@ class DistillationArguments:
         for name in ("cosine_weight", "feature_penalty_weight", "feature_grad_mult"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if self.teacher_cache_dir and not self.mask_padding:
+            raise ValueError(
+                "--teacher_cache_dir stores only the real frames of each utterance, so the padded frames' targets "
+                "are gone: it needs --mask_padding true."
+            )
 
     @property
     def pair_names(self) -> list[str]:
@@ -350,6 +367,23 @@ class DistillationTrainer(Trainer):
         self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
         if distillation_args.teacher_fast_path:
             use_fast_cpu_path(self.teacher)
+        self.teacher_cache = None
+        if distillation_args.teacher_cache_dir:
+            self._set_up_teacher_cache(distillation_args.teacher_cache_dir, teacher_feature_extractor)
+
+    def _set_up_teacher_cache(self, directory: str, teacher_feature_extractor) -> None:
+        """Wrap the collator so that batches carry utterance ids, refuse cropped data, open (or reset) the cache."""
+        if self.data_collator is None or not callable(self.data_collator):
+            raise ValueError("--teacher_cache_dir needs the audio collator (alhubert.training.data.AudioCollator).")
+        if not isinstance(self.data_collator, TeacherCacheCollator):
+            self.data_collator = TeacherCacheCollator(self.data_collator)
+        check_no_cropping(self.train_dataset, self.data_collator.max_length_samples)
+        with self.args.main_process_first(desc="opening the teacher cache"):
+            self.teacher_cache = TeacherCache.for_teacher(
+                directory, self.teacher, self.distillation_args.teacher_layers, self.pre_ln_targets,
+                teacher_feature_extractor or self.processing_class, rank=self.args.process_index,
+            )
+        self.add_callback(TeacherCacheCallback(self.teacher_cache))
 
     @staticmethod
     def _check_models(student, teacher, distillation_args: DistillationArguments):
@@ -389,7 +423,18 @@ class DistillationTrainer(Trainer):
         """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
         args = self.distillation_args
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
-        teacher_states = self._teacher_states(input_values, attention_mask)
+        keys = inputs.get(UTTERANCE_KEYS) if self.teacher_cache is not None and model.training else None
+        teacher_states = None
+        if keys:
+            num_frames = int(self.teacher._get_feat_extract_output_lengths(input_values.shape[1]))
+            teacher_states = self.teacher_cache.lookup(keys, num_frames, device=input_values.device)
+        if teacher_states is None:
+            teacher_states = self._teacher_states(input_values, attention_mask)
+            if keys:
+                samples = attention_mask.sum(-1) if attention_mask is not None else torch.full(
+                    (input_values.shape[0],), input_values.shape[1]
+                )
+                self.teacher_cache.store(keys, teacher_states, self.teacher._get_feat_extract_output_lengths(samples))
         student = model(input_values, attention_mask=attention_mask)
         frame_mask = student.frame_mask if args.mask_padding else None
         result = distillation_loss(
