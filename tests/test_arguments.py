@@ -19,6 +19,7 @@ from alhubert.training.arguments import (
     parse_command_line,
     quiet_defaults,
 )
+from helpers import fake_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "demo_corpus"
@@ -94,8 +95,9 @@ def test_output_folder_policy(tmp_path):
     assert check_output_dir(make_training_args(folder), overwrite_output_dir=True) is None
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         check_output_dir(make_training_args(folder, resume_from_checkpoint="last"), overwrite_output_dir=False)
-    (folder / "checkpoint-4").mkdir()
-    (folder / "checkpoint-8").mkdir()
+    fake_checkpoint(folder / "checkpoint-4", 4)
+    fake_checkpoint(folder / "checkpoint-8", 8)
+    fake_checkpoint(folder / "checkpoint-12", 12, files=("model",))  # killed while saving: skipped on resume
     # never resumed silently: a folder with checkpoints is refused without --resume_from_checkpoint
     with pytest.raises(ValueError, match="checkpoints of a run"):
         check_output_dir(make_training_args(folder), overwrite_output_dir=False)
