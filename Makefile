@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev,onnx]"
 	@touch $@
 
 # Audio is decoded with soundfile (its wheel bundles libsndfile): no system package is needed to install or test.

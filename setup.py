@@ -35,6 +35,8 @@ setup(
         # the optional FFmpeg decoder for formats libsndfile lacks (M4A, AAC, ...): pick the torchcodec release that
         # matches your torch (https://github.com/pytorch/torchcodec#installing-torchcodec) and install FFmpeg
         "ffmpeg": ["torchcodec>=0.4,<1"],
+        # `alhubert export onnx` (torch.onnx's dynamo exporter needs onnxscript); lower bounds = the versions tested
+        "onnx": ["onnx>=1.23,<2", "onnxscript>=0.7,<1", "onnx_ir>=1.1,<2", "onnxruntime>=1.32,<2"],
         "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3"],
     },
     entry_points={"console_scripts": ["alhubert=alhubert.inference.cli:main"]},

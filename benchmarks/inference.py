@@ -8,7 +8,11 @@ Models (random weights, eval mode, `torch.inference_mode`):
 - `alhubert-small-plain`: the same weights run with HuBERT's own arithmetic (`set_fast_cpu_path(False)`), i.e. the code
   before the speed work, so that its gain is measured in the same run;
 - `hubert-base`: `transformers.HubertModel` with the HuBERT Base shape (12 layers: the same compute);
-- `distilhubert`: a `HubertModel` with 2 layers (the DistilHuBERT shape, the lower bound of compute).
+- `distilhubert`: a `HubertModel` with 2 layers (the DistilHuBERT shape, the lower bound of compute);
+- `onnx-fp32`, `onnx-int8`: `alhubert-small`'s weights exported with `alhubert.inference.onnx_export.export_onnx`
+  (`onnx/model.onnx` and `onnx/model_quantized.onnx`) and run by ONNX Runtime on the CPU with as many threads as
+  torch (needs the `onnx` extra; CPU and float32 only). Their "x alhubert-small" column is the speed-up against the
+  PyTorch model they were exported from, measured in the same rounds.
 
 For every batch size and duration the models run in turn (A, B, C, D, A, B, ...) and the median of `--repeats`
 forward passes is reported, so that a busy machine slows them alike; the speed-up against HuBERT Base is the median
@@ -20,6 +24,7 @@ plot in `--output_dir`.
     python benchmarks/inference.py                                   # CPU, float32, batch 1 and 4, 2/10/30 s
     python benchmarks/inference.py --batch_sizes 4 --durations_s 10 --repeats 9 --measure_memory false
     python benchmarks/inference.py --device cuda --dtype bfloat16 --output_dir $OUT
+    python benchmarks/inference.py --models alhubert-small onnx-fp32 onnx-int8 --durations_s 10 --batch_sizes 1 4
 """
 
 import contextlib
@@ -38,6 +43,7 @@ from datetime import datetime, timezone
 import torch
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, HubertConfig, HubertModel
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.utils import logging as transformers_logging
 
 from alhubert import AlHubertConfig, AlHubertModel
@@ -46,12 +52,15 @@ from alhubert import AlHubertConfig, AlHubertModel
 logger = logging.getLogger(__name__)
 
 MODEL_NAMES = ("alhubert-small", "alhubert-small-plain", "hubert-base", "distilhubert")
+ONNX_MODEL_NAMES = ("onnx-fp32", "onnx-int8")
 SAMPLING_RATE = 16000
 
 
 @dataclass
 class InferenceBenchmarkArguments:
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES), metadata={"help": f"Any of {MODEL_NAMES}."})
+    models: list[str] = field(
+        default_factory=lambda: list(MODEL_NAMES), metadata={"help": f"Any of {MODEL_NAMES + ONNX_MODEL_NAMES}."}
+    )
     batch_sizes: list[int] = field(default_factory=lambda: [1, 4], metadata={"help": "Batch sizes to measure."})
     durations_s: list[float] = field(
         default_factory=lambda: [2.0, 10.0, 30.0], metadata={"help": "Seconds of audio per item."}
@@ -82,6 +91,43 @@ def build_model(name: str) -> torch.nn.Module:
     else:
         raise ValueError(f"Unknown model {name!r}; choose from {MODEL_NAMES}.")
     return model.eval()
+
+
+class OnnxRuntimeModel:
+    """An exported model run by ONNX Runtime, called like the PyTorch models here (a batch of waveforms in, an
+    output with `last_hidden_state` out)."""
+
+    def __init__(self, path, config, parameters: int, threads: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path, self.config, self.parameters = path, config, parameters
+
+    def __call__(self, input_values: torch.Tensor) -> BaseModelOutput:
+        waveforms = input_values.numpy()
+        mask = torch.ones(waveforms.shape, dtype=torch.long).numpy()
+        (output,) = self.session.run(["last_hidden_state"], {"input_values": waveforms, "attention_mask": mask})
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(output))
+
+    def num_parameters(self) -> int:
+        return self.parameters
+
+    def file_megabytes(self) -> float:
+        return os.path.getsize(self.path) / 1e6
+
+
+def build_onnx_models(source: AlHubertModel, names: list[str], workdir: str, threads: int) -> dict:
+    """Export `source` (float32 and int8) and open the requested ONNX Runtime models."""
+    from alhubert.inference.onnx_export import export_onnx
+
+    source.save_pretrained(os.path.join(workdir, "source"))
+    files = export_onnx(os.path.join(workdir, "source"), os.path.join(workdir, "onnx"), quantize="int8")
+    return {
+        name: OnnxRuntimeModel(files[name.removeprefix("onnx-")], source.config, source.num_parameters(), threads)
+        for name in names
+    }
 
 
 def forward_flops(config, batch_size: int, samples: int) -> float:
@@ -213,11 +259,12 @@ def measure_shape(models, batch_size, duration_s, args, generator) -> list[dict]
             "gflops": flops / median / 1e9,
             "matmul_gflops": matmul_gflops,
         }
-        if "hubert-base" in seconds:
-            row["speedup_vs_hubert_base"] = statistics.median(
-                base / own for base, own in zip(seconds["hubert-base"], seconds[name])
-            )
-        if args.measure_memory:
+        for reference in ("hubert-base", "alhubert-small"):
+            if reference in seconds:
+                key = f"speedup_vs_{reference.replace('-', '_')}"
+                row[key] = statistics.median(base / own for base, own in zip(seconds[reference], seconds[name]))
+        if args.measure_memory and name not in ONNX_MODEL_NAMES:
+            # not for ONNX Runtime: its memory arena keeps the memory of the warm-up run, so the increase is ~0
             row["peak_memory_mb"] = peak_memory_megabytes(model, inputs, args)
         rows.append(row)
     return rows
@@ -255,25 +302,31 @@ def markdown_table(results: dict) -> str:
         f"{results['machine']['load_average'][0]:.1f}. Reference matmul: "
         f"{statistics.median(r['matmul_gflops'] for r in results['rows']):.0f} GFLOP/s (median over shapes).",
         "",
-        "| model | parameters | safetensors (MB) |",
+        "| model | parameters | weights file (MB; .onnx for onnx-*) |",
         "|---|---:|---:|",
     ]
     for name, info in results["models"].items():
         lines.append(f"| {name} | {info['parameters']:,} | {info['safetensors_mb']:.1f} |")
     lines += [
         "",
-        "| model | batch | seconds of audio | median time (s) | audio s / s | x HuBERT Base | GFLOP | GFLOP/s | "
-        "% of matmul | forward peak memory (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | batch | seconds of audio | median time (s) | audio s / s | x HuBERT Base | x alhubert-small | GFLOP | "
+        "GFLOP/s | % of matmul | forward peak memory (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in results["rows"]:
         memory = f"{row['peak_memory_mb']:.0f}" if row.get("peak_memory_mb") is not None else "-"
         speedup = f"{row['speedup_vs_hubert_base']:.2f}" if "speedup_vs_hubert_base" in row else "-"
+        own_speedup = f"{row['speedup_vs_alhubert_small']:.2f}" if "speedup_vs_alhubert_small" in row else "-"
         lines.append(
             f"| {row['model']} | {row['batch_size']} | {row['duration_s']:g} | {row['median_s']:.3f} | "
-            f"{row['audio_s_per_s']:.1f} | {speedup} | {row['gflop']:.0f} | {row['gflops']:.0f} | "
+            f"{row['audio_s_per_s']:.1f} | {speedup} | {own_speedup} | {row['gflop']:.0f} | {row['gflops']:.0f} | "
             f"{100 * row['gflops'] / row['matmul_gflops']:.0f} | {memory} |"
         )
+    if results.get("onnx_vs_pytorch_fp32"):
+        lines += ["", "ONNX Runtime against the PyTorch float32 model they were exported from (batch 1, 10 s):", ""]
+        lines += ["| model | max abs diff | mean cosine |", "|---|---:|---:|"]
+        for name, accuracy in results["onnx_vs_pytorch_fp32"].items():
+            lines.append(f"| {name} | {accuracy['max_abs_diff']:.3g} | {accuracy['mean_cosine']:.6f} |")
     if results.get("accuracy"):
         lines += ["", f"Accuracy of {results['arguments']['dtype']} autocast against float32 (batch 1, 10 s):", ""]
         lines += ["| model | max abs diff | mean cosine |", "|---|---:|---:|"]
@@ -330,15 +383,22 @@ def main():
         raise ValueError(f"--dtype must be float32, bfloat16 or float16, got {args.dtype!r}.")
     if args.threads:
         torch.set_num_threads(args.threads)
+    onnx_names = [name for name in args.models if name in ONNX_MODEL_NAMES]
+    if onnx_names and (args.device != "cpu" or args.dtype != "float32" or args.compile):
+        raise ValueError(f"{onnx_names} run with ONNX Runtime on the CPU in float32: drop them or --device/--dtype.")
     torch.manual_seed(args.seed)
-    models = {name: build_model(name).to(args.device) for name in args.models}
+    models = {name: build_model(name).to(args.device) for name in args.models if name not in ONNX_MODEL_NAMES}
     if "alhubert-small" in models and "alhubert-small-plain" in models:
         models["alhubert-small-plain"].load_state_dict(models["alhubert-small"].state_dict())
+    onnx_workdir = tempfile.TemporaryDirectory()
+    if onnx_names:
+        source = models["alhubert-small"] if "alhubert-small" in models else build_model("alhubert-small")
+        models.update(build_onnx_models(source, onnx_names, onnx_workdir.name, torch.get_num_threads()))
     results = {"arguments": asdict(args), "machine": machine_description(args), "models": {}, "rows": []}
     for name, model in models.items():
         results["models"][name] = {
             "parameters": model.num_parameters(),
-            "safetensors_mb": safetensors_megabytes(model),
+            "safetensors_mb": model.file_megabytes() if name in ONNX_MODEL_NAMES else safetensors_megabytes(model),
         }
 
     generator = torch.Generator().manual_seed(args.seed)
@@ -350,6 +410,10 @@ def main():
         )
         results["alhubert_small_vs_plain_fp32"] = difference
         logger.info("alhubert-small against its plain float32 arithmetic: %s", difference)
+    if onnx_names and "alhubert-small" in models:
+        results["onnx_vs_pytorch_fp32"] = {
+            name: output_difference(models[name], models["alhubert-small"], accuracy_input, args) for name in onnx_names
+        }
     if args.dtype != "float32":
         results["accuracy"] = {
             name: output_difference(model, model, accuracy_input, args) for name, model in models.items()
@@ -377,6 +441,7 @@ def main():
     plot(results, f"{stem}.png")
     print(markdown_table(results))
     logger.info("Wrote %s.{json,md,png}", stem)
+    onnx_workdir.cleanup()
 
 
 if __name__ == "__main__":

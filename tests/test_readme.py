@@ -48,8 +48,15 @@ def flags(tokens: list[str]) -> list[str]:
     return [token.split("=", 1)[0] for token in tokens if token.startswith("--")]
 
 
-def typer_options(name: str) -> set[str]:
-    command = typer.main.get_command(app).commands[name]
+def typer_command(arguments: list[str]):
+    """The Click command an `alhubert ...` line runs (descending into groups such as `export`), and its arguments."""
+    command = typer.main.get_command(app)
+    while hasattr(command, "commands") and arguments and arguments[0] in command.commands:
+        command, arguments = command.commands[arguments[0]], arguments[1:]
+    return command, arguments
+
+
+def typer_options(command) -> set[str]:
     return {option for parameter in command.params for option in getattr(parameter, "opts", [])}
 
 
@@ -69,7 +76,9 @@ def check_alhubert(arguments: list[str]):
         for flag in flags(rest):
             assert re.search(rf"\b{flag[2:]}\s*:", source), f"alhubert {name}: unknown flag {flag}"
     else:
-        options = typer_options(name)
+        command, rest = typer_command(arguments)
+        assert not hasattr(command, "commands"), f"alhubert {' '.join(arguments)}: not a command"
+        options = typer_options(command)
         for flag in flags(rest):
             assert flag in options, f"alhubert {name}: unknown flag {flag}"
 

@@ -209,6 +209,29 @@ alhubert extract speech.wav --model {model_id} --layer {middle} --output feature
 ```"""
 
 
+def _onnx_usage(model_id: str, onnx_files: list[str], config: AlHubertConfig) -> str:
+    file = "onnx/model_quantized.onnx" if "model_quantized.onnx" in onnx_files else "onnx/model.onnx"
+    listed = ", ".join(f"`onnx/{name}`" for name in onnx_files)
+    normalise = "\nwaveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)" if config.do_normalize else ""
+    int8 = "; `model_quantized.onnx` has int8 weights" if "model_quantized.onnx" in onnx_files else ""
+    return f"""This repository has ONNX weights ({listed}{int8}). They run with ONNX Runtime alone, without PyTorch
+or Transformers:
+
+```python
+import numpy as np
+import onnxruntime
+import soundfile
+from huggingface_hub import hf_hub_download
+
+session = onnxruntime.InferenceSession(hf_hub_download("{model_id}", "{file}"))
+waveform, rate = soundfile.read("speech.wav", dtype="float32")  # 16 kHz mono{normalise}
+outputs = session.run(None, {{"input_values": waveform[None], "attention_mask": np.ones((1, len(waveform)), np.int64)}})
+print(outputs[0].shape)  # last_hidden_state (logits for a CTC model): (1, frames, ...)
+```
+
+Exported with `alhubert export onnx` from this project (each shared layer is stored once in the file)."""
+
+
 def _recipe_section(recipe: dict | None) -> str:
     method = (
         "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
@@ -235,6 +258,7 @@ def build_model_card(
     eval_results: dict | None = None,
     eval_dataset: str | None = None,
     tags: list[str] | None = None,
+    onnx_files: list[str] | None = None,
 ) -> ModelCard:
     """A model card for an ALHuBERT checkpoint: Hub metadata, architecture, usage, recipe, limitations, citations.
 
@@ -245,6 +269,7 @@ def build_model_card(
     when the data was that dataset, and `training_data` says in words what the weights were trained on;
     `eval_results` (e.g. `{"wer": 0.12, "cer": 0.04}` or `{"accuracy": 0.9}`, measured on `eval_dataset`) go into
     the card's `model-index`.
+    `onnx_files` names the files in the repository's `onnx/` folder (an "ONNX" usage section is added).
     """
     measured = measured or {}
     task = task_of(config)
@@ -300,6 +325,8 @@ def build_model_card(
     if training_data:
         sections += ["## Training data", training_data]
     sections += ["## Usage", _usage(model_id or "path/to/model", config)]
+    if onnx_files:
+        sections += ["## ONNX", _onnx_usage(model_id or "path/to/model", sorted(onnx_files), config)]
     if task == "feature-extraction":
         sections += ["## Distillation recipe", _recipe_section(recipe)]
     elif recipe:
@@ -336,6 +363,8 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     kwargs["measured"] = {**measure_saved_model(model_dir), **(kwargs.get("measured") or {})}
     if "eval_results" not in kwargs:
         kwargs["eval_results"] = saved_eval_results(model_dir)
+    if "onnx_files" not in kwargs and (model_dir / "onnx").is_dir():
+        kwargs["onnx_files"] = [path.name for path in (model_dir / "onnx").glob("*.onnx")]
     card = build_model_card(config, **kwargs)
     text = str(card)
     atomic_write(model_dir / "README.md", lambda name: Path(name).write_text(text, encoding="utf-8"))
@@ -373,6 +402,11 @@ def write_card_for_folder(model_dir, config=None, model_id: str | None = None, t
         card.text = card.text.replace('"path/to/model"', f'"{model_id}"')
         if tags:
             card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+        onnx_files = sorted(path.name for path in (model_dir / "onnx").glob("*.onnx"))
+        if onnx_files and "## ONNX" not in card.text:  # exported after the card was written
+            section = "## ONNX\n\n" + _onnx_usage(model_id, onnx_files, config) + "\n\n"
+            at = card.text.find("## Limitations")
+            card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
         card.save(existing)
         return card
     return write_model_card(model_dir, config, model_id=model_id, base_model=getattr(config, "_name_or_path", None),

@@ -38,6 +38,10 @@ UPLOAD_PATTERNS = (
     "added_tokens.json",
     "README.md",
 )
+# ONNX weights in the Hub's layout (`alhubert export onnx`), uploaded as the `onnx/` folder when the model has one.
+ONNX_UPLOAD_PATTERNS = ("*.onnx", "*.onnx_data")
+
+
 def check_model_dir(model_dir) -> str:
     """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary."""
     return _check_model_dir(model_dir)[0]
@@ -89,8 +93,9 @@ def _check_model_dir(model_dir):
 def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list[str]:
     """Check `model_dir`, then copy into the new folder `staging_dir` everything a Hub repository needs.
 
-    The config gains `auto_map` and the custom pipeline, the remote-code modules come from this package, and a model
-    card is written when `model_dir` has no README.md. Returns the staged file names.
+    The config gains `auto_map` and the custom pipeline, the remote-code modules come from this package, ONNX files
+    in `model_dir/onnx/` are staged as `onnx/`, and a model card is written when `model_dir` has no README.md.
+    Returns the staged file (and folder) names.
     """
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
     if staging_dir.exists() and any(staging_dir.iterdir()):
@@ -101,6 +106,12 @@ def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS):
             shutil.copy2(path, staging_dir / path.name)
+    onnx_files = [path for path in sorted((model_dir / "onnx").glob("*")) if path.is_file()
+                  and any(fnmatch.fnmatch(path.name, pattern) for pattern in ONNX_UPLOAD_PATTERNS)]
+    if onnx_files:
+        (staging_dir / "onnx").mkdir()
+        for path in onnx_files:
+            shutil.copy2(path, staging_dir / "onnx" / path.name)
     if (staging_dir / "README.md").exists():
         write_card_for_folder(staging_dir, model_id=repo_id)
     else:

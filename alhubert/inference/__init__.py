@@ -1,1 +1,1 @@
-"""Inference: long-audio feature extraction and the `alhubert` command."""
+"""Inference: long-audio feature extraction, ONNX export and the `alhubert` command."""

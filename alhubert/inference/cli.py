@@ -1,7 +1,8 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape), and
-the training, conversion and upload commands (`distill`, `finetune-ctc`, `finetune-classification`, `convert`,
-`push-to-hub`), which forward their arguments to the HfArgumentParser-based `main(argv)` of their module.
+"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape),
+`alhubert export onnx` (ONNX and int8 files for ONNX Runtime), and the training, conversion and upload commands
+(`distill`, `finetune-ctc`, `finetune-classification`, `convert`, `push-to-hub`), which forward their arguments to the
+HfArgumentParser-based `main(argv)` of their module.
 
 Built with Typer, like Transformers' own `transformers` command.
 """
@@ -385,6 +386,44 @@ def _forwarding_command(name: str, module: str, function: str, summary: str):
 
 for _name, (_module, _function, _summary) in FORWARDED.items():
     _forwarding_command(_name, _module, _function, _summary)
+
+
+export_app = typer.Typer(help="Export a model for other runtimes.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("onnx")
+def export_onnx(
+    model: Annotated[str, typer.Argument(help="ALHuBERT or HuBERT model folder or Hub model id (CTC heads too).")],
+    output_dir: Annotated[
+        Path,
+        typer.Argument(help="New folder for onnx/model.onnx and the config and preprocessing files; the model's own "
+                            "folder adds only onnx/ to it."),
+    ],
+    quantize: Annotated[
+        str | None, typer.Option(help="'int8': also write onnx/model_quantized.onnx (int8 weights).")
+    ] = None,
+    all_hidden_states: Annotated[
+        bool, typer.Option(help="Add the output hidden_states: every hidden state, stacked (layers+1, batch, frames, "
+                                "hidden).")
+    ] = False,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset, 18 to 24 (default 18).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+):
+    """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
+    try:
+        from . import onnx_export
+    except ImportError as error:
+        _fail(f"ONNX export needs the onnx extra (pip install 'alhubert[onnx]'): {error}")
+    try:
+        files = onnx_export.export_onnx(
+            model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states,
+            opset=onnx_export.DEFAULT_OPSET if opset is None else opset, overwrite=overwrite,
+        )
+    except (FileExistsError, ValueError, ImportError) as error:
+        _fail(str(error))
+    for kind, path in files.items():
+        typer.echo(f"Wrote {path} ({kind}, {path.stat().st_size / 1e6:.1f} MB)")
 
 
 def main():

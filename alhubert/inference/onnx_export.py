@@ -1,0 +1,356 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""ONNX export of ALHuBERT (and HuBERT) models, with each shared layer stored once, and int8 quantization.
+
+`export_onnx` writes a folder in the Hub's layout for ONNX weights: `onnx/model.onnx` (float32) and, with
+`quantize="int8"`, `onnx/model_quantized.onnx`, next to the model's `config.json` and its feature extractor,
+tokenizer or processor files. The graph has the inputs `input_values` (float32, batch x samples of 16 kHz audio) and
+`attention_mask` (int64, same shape, 1 for real samples), dynamic in batch and length, and the output
+`last_hidden_state` (`logits` for CTC and classification models), plus with `all_hidden_states=True` the output
+`hidden_states`: every hidden state stacked, of shape (num_hidden_layers + 1, batch, frames, hidden_size).
+
+The model is exported with `torch.onnx.export` (the dynamo exporter). Graph passes then make the shared weights
+appear once and in a form ONNX Runtime's quantizer takes: the transposes of weight matrices are folded into one
+transposed initializer per weight (so every MatMul of every layer application reads the same initializer) before the
+exporter's optimizer runs, and identical initializers are merged.
+"""
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.utils import parametrize
+
+
+ONNX_FOLDER = "onnx"
+MODEL_FILE = "model.onnx"
+QUANTIZED_MODEL_FILE = "model_quantized.onnx"
+DEFAULT_OPSET = 18
+# The dynamo exporter writes opset 18 and newer; each of 18 to 24 was checked to export and run (fp32 and int8)
+# in ONNX Runtime 1.32.
+SUPPORTED_OPSETS = range(18, 25)
+SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
+QUANTIZATION_MODES = ("int8",)
+# Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
+SIDE_FILES = (
+    "config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _receptive_field(config) -> int:
+    field = 1
+    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
+        field = (field - 1) * stride + kernel
+    return field
+
+
+def _load_for_export(model_name_or_path: str):
+    """The model (in eval mode, ready for export) and the name of its main output."""
+    from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForCTC
+
+    import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
+
+    local = Path(model_name_or_path)
+    if local.is_dir() and not (local / "config.json").is_file():
+        raise ValueError(f"{local} has no config.json; give a folder written by save_pretrained or a Hub model id.")
+    try:
+        config = AutoConfig.from_pretrained(model_name_or_path)
+    except (OSError, ValueError) as error:
+        hint = "" if local.is_dir() else " It is neither a local folder nor a reachable Hub model id."
+        raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {_one_line(error)}") from error
+    if config.model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
+            "or HuBERT model."
+        )
+    architecture = (config.architectures or ["Model"])[0]
+    if architecture.endswith("ForCTC"):
+        auto_class, output_name = AutoModelForCTC, "logits"
+    elif architecture.endswith("ForSequenceClassification"):
+        auto_class, output_name = AutoModelForAudioClassification, "logits"
+    else:
+        auto_class, output_name = AutoModel, "last_hidden_state"
+    try:
+        # eager attention exports as plain MatMul/Softmax; the SDPA decomposition adds NaN guards per attention
+        # score (about 10 % slower in ONNX Runtime on the small preset, same outputs to 2e-6)
+        model = auto_class.from_pretrained(model_name_or_path, attn_implementation="eager")
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {_one_line(error)}") from error
+    model.eval()
+    for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
+        if hasattr(module, "fast_cpu_path"):
+            module.fast_cpu_path = False  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
+        # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    return model, output_name
+
+
+class _OnnxExportModule(torch.nn.Module):
+    """What is exported: tensors in, the named output (and optionally all hidden states, stacked) out."""
+
+    def __init__(self, model, output_name: str, all_hidden_states: bool):
+        super().__init__()
+        self.model = model
+        self.output_name = output_name
+        self.all_hidden_states = all_hidden_states
+
+    def forward(self, input_values, attention_mask):
+        outputs = self.model(
+            input_values=input_values,
+            attention_mask=attention_mask,
+            output_hidden_states=self.all_hidden_states,
+            return_dict=True,
+        )
+        if self.all_hidden_states:
+            return outputs[self.output_name], torch.stack(outputs.hidden_states)
+        return outputs[self.output_name]
+
+
+def fold_weight_transposes(model) -> None:
+    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
+
+    The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
+    hide the weights from ONNX Runtime's quantizer, and its constant folding would make one copy of a shared weight
+    per layer application. Here each weight gets one transposed copy (named `<weight>.transposed`) that every MatMul
+    of every layer application reads.
+    """
+    import onnx_ir as ir
+
+    graph = model.graph
+    transposed = {}
+    for node in list(graph):
+        source = node.inputs[0] if node.op_type == "Transpose" and node.domain in ("", "ai.onnx") else None
+        if source is None or not source.is_initializer() or source.const_value is None:
+            continue
+        perm = node.attributes.get_ints("perm", None)
+        key = (source.name, None if perm is None else tuple(perm))
+        if key not in transposed:
+            array = np.ascontiguousarray(source.const_value.numpy().transpose(perm))
+            reverse = perm is None or list(perm) == list(range(len(perm)))[::-1]
+            name = f"{source.name}.transposed" if reverse else f"{source.name}.perm_{'_'.join(map(str, perm))}"
+            transposed[key] = ir.val(name, const_value=ir.tensor(array, name=name))
+            graph.register_initializer(transposed[key])
+        node.outputs[0].replace_all_uses_with(transposed[key])
+        graph.remove(node, safe=True)
+
+
+def store_weights_once(model) -> None:
+    """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
+    from onnx_ir.passes.common import (
+        ClearMetadataAndDocStringPass,
+        DeduplicateInitializersPass,
+        RemoveUnusedNodesPass,
+    )
+
+    RemoveUnusedNodesPass()(model)
+    DeduplicateInitializersPass(size_limit=2**62)(model)
+    ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
+
+
+def quantize_int8(model_path, quantized_path) -> None:
+    """int8 weights for every MatMul and Conv whose weight is an initializer (each shared weight quantized once).
+
+    MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, activations quantized to uint8
+    at run time, integer matrix products). Convolutions get weight-only int8 (per output channel, dequantized to
+    float32 in the graph): ONNX Runtime's dynamic `ConvInteger` quantizes raw audio and the feature encoder's
+    activations too coarsely (mean cosine to float32 below 0.9 on speech).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        model_path,
+        quantized_path,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        extra_options={"MatMulConstBOnly": True},
+    )
+    model = onnx.load(quantized_path)
+    graph = model.graph
+    initializers = {initializer.name: initializer for initializer in graph.initializer}
+    dequantized, new_nodes = {}, []
+    for node in graph.node:
+        if node.op_type != "Conv" or node.input[1] not in initializers:
+            continue
+        name = node.input[1]
+        if name not in dequantized:
+            weight = numpy_helper.to_array(initializers[name])
+            scale = np.abs(weight).reshape(weight.shape[0], -1).max(axis=1) / 127.0
+            scale[scale == 0] = 1.0
+            broadcast = scale.reshape(-1, *([1] * (weight.ndim - 1)))
+            quantized = np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8)
+            graph.initializer.remove(initializers[name])
+            graph.initializer.extend([
+                numpy_helper.from_array(quantized, f"{name}_quantized"),
+                numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
+                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
+            ])
+            dequantized[name] = f"{name}_dequantized"
+            new_nodes.append(helper.make_node(
+                "DequantizeLinear",
+                [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
+                [dequantized[name]],
+                name=f"{name}_DequantizeLinear",
+                axis=0,
+            ))
+        node.input[1] = dequantized[name]
+    for position, node in enumerate(new_nodes):  # they read only initializers: first in topological order
+        graph.node.insert(position, node)
+    onnx.save(model, quantized_path)
+
+
+def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
+    if opset not in SUPPORTED_OPSETS:
+        raise ValueError(
+            f"Unsupported opset {opset}; choose one from {SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1} "
+            f"(default {DEFAULT_OPSET})."
+        )
+    if quantize is not None and quantize not in QUANTIZATION_MODES:
+        raise ValueError(f"Unsupported quantization {quantize!r}; choose one of {QUANTIZATION_MODES}.")
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+
+
+def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
+    """Copy the config and the feature extractor / tokenizer / processor files that exist (local folder or Hub)."""
+    from transformers.utils import cached_file
+
+    copied = []
+    for name in SIDE_FILES:
+        path = cached_file(
+            model_name_or_path,
+            name,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+        if path is not None:
+            shutil.copyfile(path, destination / name)
+            copied.append(name)
+    return copied
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's and the quantizer's warnings (missing torchvision, pre-processing advice), their logs
+    and Transformers' weight-loading progress bar."""
+    from transformers.utils import logging as transformers_logging
+
+    previous = logging.root.manager.disable
+    progress_bar = transformers_logging.is_progress_bar_enabled()
+    logging.disable(logging.WARNING)
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+        if progress_bar:
+            transformers_logging.enable_progress_bar()
+
+
+def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, path: Path):
+    module = _OnnxExportModule(model, output_name, all_hidden_states)
+    example = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    dynamic = {0: torch.export.Dim("batch_size"), 1: torch.export.Dim("samples", min=_receptive_field(model.config))}
+    with torch.no_grad():
+        program = torch.onnx.export(
+            module,
+            (example, torch.ones_like(example, dtype=torch.long)),
+            input_names=["input_values", "attention_mask"],
+            output_names=[output_name] + (["hidden_states"] if all_hidden_states else []),
+            dynamic_shapes={"input_values": dynamic, "attention_mask": dynamic},
+            opset_version=opset,
+            dynamo=True,
+            optimize=False,  # after fold_weight_transposes, so that constant folding copies no shared weight
+            verbose=False,
+        )
+    fold_weight_transposes(program.model)
+    program.optimize()
+    store_weights_once(program.model)
+    program.save(path, external_data=False)
+
+
+def export_onnx(
+    model_name_or_path,
+    output_dir,
+    *,
+    quantize: str | None = None,
+    all_hidden_states: bool = False,
+    opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Export a saved ALHuBERT (or HuBERT) model to ONNX; returns the written ONNX files by kind (`fp32`, `int8`).
+
+    `output_dir` gets `onnx/model.onnx` (and with `quantize="int8"`, `onnx/model_quantized.onnx`) plus copies of the
+    model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
+    the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
+    output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
+    export. Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (the target is
+    not empty and `overwrite` is false).
+    """
+    output_dir = Path(output_dir)
+    local_model = Path(str(model_name_or_path))
+    in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
+    target = output_dir / ONNX_FOLDER if in_place else output_dir
+    if not in_place and local_model.is_dir() and output_dir.resolve() in local_model.resolve().parents:
+        raise ValueError(f"{output_dir} contains the model {local_model}; choose another output folder.")
+    _check_arguments(target, quantize, opset, overwrite)
+    with _quiet():
+        model, output_name = _load_for_export(str(model_name_or_path))
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        onnx_dir = staging if in_place else staging / ONNX_FOLDER
+        if not in_place:
+            _copy_side_files(str(model_name_or_path), staging)
+            onnx_dir.mkdir()
+        files = {"fp32": onnx_dir / MODEL_FILE}
+        with _quiet():
+            _export_graph(model, output_name, all_hidden_states, opset, files["fp32"])
+            if quantize == "int8":
+                files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
+                quantize_int8(files["fp32"], files["int8"])
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return {kind: output_dir / ONNX_FOLDER / path.name for kind, path in files.items()}
+
+
+__all__ = [
+    "MODEL_FILE",
+    "QUANTIZED_MODEL_FILE",
+    "SUPPORTED_OPSETS",
+    "export_onnx",
+    "fold_weight_transposes",
+    "quantize_int8",
+    "store_weights_once",
+]
