@@ -35,3 +35,24 @@ def padded_batch(lengths=(4000, 2500), seed=0):
         batch[row, :length] = torch.randn(length, generator=generator)
         mask[row, :length] = 1
     return batch, mask
+
+
+def fake_checkpoint(folder, step: int, files=("model", "state", "optimizer", "scheduler")):
+    """A `checkpoint-N` folder with the files Trainer writes (`files` picks them; "torn-*" writes a torn one)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    if "model" in files:
+        save_file({"weight": torch.zeros(2)}, folder / "model.safetensors")
+    if "torn-model" in files:
+        (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    if "state" in files:
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if "torn-state" in files:
+        (folder / "trainer_state.json").write_text('{"global_st')
+    for name in ("optimizer", "scheduler"):
+        if name in files:
+            torch.save({}, folder / f"{name}.pt")
+    return folder

@@ -1,7 +1,6 @@
 """One way to read arguments and one output-folder policy for every command: config-relative paths, clearing a YAML
 value from the command line, no no-op runs, no surprise resume, nothing deleted that a script did not create, quiet."""
 
-import json
 import importlib.util
 import os
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 from transformers import HfArgumentParser, TrainingArguments
 
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
@@ -22,6 +20,7 @@ from alhubert.training.arguments import (
     parse_command_line,
     quiet_defaults,
 )
+from helpers import fake_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "demo_corpus"
@@ -97,13 +96,9 @@ def test_output_folder_policy(tmp_path):
     assert check_output_dir(make_training_args(folder), overwrite_output_dir=True) is None
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         check_output_dir(make_training_args(folder, resume_from_checkpoint="last"), overwrite_output_dir=False)
-    for step in (4, 8):  # complete checkpoints (tests/test_bad_input_training.py covers torn ones)
-        checkpoint = folder / f"checkpoint-{step}"
-        checkpoint.mkdir()
-        save_file({"weight": torch.zeros(1)}, checkpoint / "model.safetensors")
-        (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-        for name in ("optimizer.pt", "scheduler.pt"):
-            (checkpoint / name).write_bytes(b"state")
+    fake_checkpoint(folder / "checkpoint-4", 4)
+    fake_checkpoint(folder / "checkpoint-8", 8)
+    fake_checkpoint(folder / "checkpoint-12", 12, files=("model",))  # killed while saving: skipped on resume
     # never resumed silently: a folder with checkpoints is refused without --resume_from_checkpoint
     with pytest.raises(ValueError, match="checkpoints of a run"):
         check_output_dir(make_training_args(folder), overwrite_output_dir=False)

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from alhubert import AlHubertConfig, default_feature_extractor
 from alhubert.training.checkpoints import checkpoint_problems, last_complete_checkpoint
 from alhubert.training.data import AudioCollator
-from helpers import tiny_config_kwargs
+from helpers import fake_checkpoint, tiny_config_kwargs
 from test_bad_input_commands import leftovers, read_only_folder, stderr_lines
 
 from alhubert.training import run_distillation
@@ -162,22 +162,6 @@ def test_9_collator_draws_another_row_when_every_file_is_unreadable(tmp_path, ca
 
 
 # --- 10. resume from the newest COMPLETE checkpoint ------------------------------------------------------------
-
-
-def fake_checkpoint(folder: Path, step: int, files=("model", "state", "optimizer", "scheduler")):
-    folder.mkdir(parents=True)
-    if "model" in files:
-        save_file({"weight": torch.zeros(2)}, folder / "model.safetensors")
-    if "torn-model" in files:
-        (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
-    if "state" in files:
-        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    if "torn-state" in files:
-        (folder / "trainer_state.json").write_text('{"global_st')
-    for name in ("optimizer", "scheduler"):
-        if name in files:
-            torch.save({}, folder / f"{name}.pt")
-    return folder
 
 
 HALF_SAVED = [
