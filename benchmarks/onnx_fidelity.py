@@ -12,7 +12,7 @@
    float32 export and the int8 export, decoded by the same tokenizer.
 
     python benchmarks/onnx_fidelity.py
-    python benchmarks/onnx_fidelity.py --ctc_model outputs/ctc-demo
+    python benchmarks/onnx_fidelity.py --ctc_model outputs/ctc-demo [--encoder false]
 """
 
 import json
@@ -42,6 +42,7 @@ class FidelityArguments:
         default=None, metadata={"help": "Encoder to export (default: the small preset with random weights)."}
     )
     ctc_model: str | None = field(default=None, metadata={"help": "Fine-tuned CTC model folder for the CER check."})
+    encoder: bool = field(default=True, metadata={"help": "Measure the encoder part (false: only the CER check)."})
     corpus: str = field(
         default=str(REPO / "data" / "demo_corpus" / "dev-clean-demo"),
         metadata={"help": "LibriSpeech-layout folder of 16 kHz .flac files with .trans.txt transcripts."},
@@ -150,7 +151,8 @@ def main():
     utterances = load_corpus(args.corpus)
     results = {"load_average_at_start": [round(value, 2) for value in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as workdir:
-        results["encoder"] = encoder_fidelity(args, utterances, workdir)
+        if args.encoder:
+            results["encoder"] = encoder_fidelity(args, utterances, workdir)
         if args.ctc_model:
             results["ctc"] = ctc_fidelity(args, utterances, workdir)
     results["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
