@@ -29,7 +29,7 @@ import torch
 from transformers import AutoProcessor, HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.ctc_vocabulary import normalize_transcript
+from alhubert.training.ctc_vocabulary import normalize_transcript
 from alhubert.inference.onnx_export import export_onnx
 
 
