@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import HfArgumentParser, TrainingArguments
 
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
@@ -180,7 +179,6 @@ def test_help_is_quick_and_imports_no_training_stack(command):
         "print('heavy', heavy, 'seconds', time.perf_counter() - start)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "heavy []" in result.stdout, result.stdout

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel

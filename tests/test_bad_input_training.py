@@ -7,7 +7,6 @@ COMPLETE checkpoint. (The end-to-end resume after a kill while saving is in test
 
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from alhubert import AlHubertConfig, default_feature_extractor
 from alhubert.training.checkpoints import checkpoint_problems, last_complete_checkpoint
@@ -35,18 +33,6 @@ QUICK = ["--teacher_name_or_path", "demo-random-teacher", "--teacher_dtype", "fl
          "--min_length_samples", "400", "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no",
          "--dataloader_num_workers", "0", "--dataloader_pin_memory", "false", "--logging_steps", "1",
          "--librispeech_sets", "train-clean-demo"]
-
-
-@pytest.fixture(scope="module")
-def demo_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("alhubert-cache")
-    previous = os.environ.get("ALHUBERT_CACHE")
-    os.environ["ALHUBERT_CACHE"] = str(cache)
-    yield cache
-    if previous is None:
-        del os.environ["ALHUBERT_CACHE"]
-    else:
-        os.environ["ALHUBERT_CACHE"] = previous
 
 
 def corpus(root: Path, utterances=2, corrupt=(), transcripts=True) -> Path:

@@ -7,7 +7,7 @@ import torch
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
-from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
+from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.inference.cli import app
 from alhubert.inference.long_audio import num_frames
 from alhubert.models.audio import load_audio

@@ -2,7 +2,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import zipfile
 from fractions import Fraction
 from pathlib import Path

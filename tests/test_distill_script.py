@@ -29,18 +29,6 @@ QUICK = [
 
 
 @pytest.fixture(scope="module")
-def demo_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("alhubert-cache")
-    previous = os.environ.get("ALHUBERT_CACHE")
-    os.environ["ALHUBERT_CACHE"] = str(cache)
-    yield cache
-    if previous is None:
-        del os.environ["ALHUBERT_CACHE"]
-    else:
-        os.environ["ALHUBERT_CACHE"] = previous
-
-
-@pytest.fixture(scope="module")
 def quick_run(demo_cache, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("runs") / "uninterrupted"
     trainer = distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(output_dir)])

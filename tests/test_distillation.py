@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import (
-    AutoModel, HubertConfig, HubertForCTC, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
+    AutoModel, HubertConfig, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
 )
 
 from alhubert import AlHubertConfig, AlHubertModel

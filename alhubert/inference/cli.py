@@ -11,7 +11,6 @@ import os
 import re
 import struct
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated
 

@@ -14,7 +14,7 @@
 import io
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
