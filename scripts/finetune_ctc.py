@@ -33,6 +33,7 @@ from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
     AutoModelForCTC,
+    EarlyStoppingCallback,
     HfArgumentParser,
     Trainer,
     TrainingArguments,
@@ -44,6 +45,7 @@ import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
 from alhubert import superb
 from alhubert.ctc_vocabulary import build_processor, normalize_transcript
 from alhubert.data import AudioCollator, DataArguments, SkippedAudioCallback, load_train_eval_datasets
+from alhubert.long_audio import receptive_field
 from alhubert.metrics import load_metric
 
 
@@ -76,6 +78,11 @@ class ModelArguments:
     superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into an --output_dir that already holds a model."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many evaluations without a better --metric_for_best_model "
+                          "(e.g. cer); needs --load_best_model_at_end, which keeps the best checkpoint."},
     )
 
     def __post_init__(self):
@@ -239,8 +246,15 @@ def main(argv=None):
         check_audio_fits_transcripts(eval_dataset, model, "eval")
 
     collator = AudioCollator(
-        feature_extractor, max_length_samples=None, min_length_samples=model.config.receptive_field
+        # receptive_field(config) works for transformers' HuBERT/wav2vec 2.0 configs too (e.g. a HubertForCTC)
+        feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
     )
+    callbacks = [SkippedAudioCallback(collator)]
+    if model_args.early_stopping_patience is not None:
+        if not training_args.load_best_model_at_end:
+            raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
+                             "e.g. cer with --greater_is_better false).")
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -250,7 +264,7 @@ def main(argv=None):
         processing_class=processor,
         compute_metrics=make_compute_metrics(tokenizer),
         preprocess_logits_for_metrics=greedy_ids,
-        callbacks=[SkippedAudioCallback(collator)],
+        callbacks=callbacks,
     )
 
     if training_args.do_train:
