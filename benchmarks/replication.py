@@ -82,14 +82,14 @@ class ReplicationArguments:
                                                                "dev CER (the best checkpoint is kept)."})
     teacher_learning_rate: float = field(default=1e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
-    distill_steps: int = field(default=500, metadata={"help": "Distillation steps (every student)."})
+    distill_steps: int = field(default=300, metadata={"help": "Distillation steps (every student)."})
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
-    distill_crop_samples: int = field(default=64000, metadata={"help": "Distillation: crop clips to this length."})
+    distill_crop_samples: int = field(default=48000, metadata={"help": "Distillation: crop clips to this length."})
     seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probe for the two small students."})
     other_seeds: int = field(default=1, metadata={"help": "Seeds of the probe for the other rows (teacher, 3x4, "
                                                           "floors)."})
     # probe
-    probe_steps: int = field(default=300, metadata={"help": "SUPERB probe: training steps (every encoder)."})
+    probe_steps: int = field(default=250, metadata={"help": "SUPERB probe: training steps (every encoder)."})
     probe_learning_rate: float = field(default=1e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
     probe_lstm_size: int = field(default=128, metadata={"help": "SUPERB probe: LSTM units per direction."})
     batch_size: int = field(default=8, metadata={"help": "Utterances per step (teacher, distillation, probe)."})
@@ -391,9 +391,12 @@ def markdown(results: dict) -> str:
         f"steps x batch {settings['batch_size']}, Adam lr {settings['probe_learning_rate']}, 2-layer BiLSTM "
         f"{settings['probe_lstm_size']}, greedy decoding, test utterances one at a time.",
         "",
-        f"Wall time: {results['wall_seconds'] / 60:.1f} min ({results['stages_reused']} of {results['stages']} "
-        f"stages reused from an earlier run); load average at start {results['load_start']}, at end "
-        f"{results['load_end']}; {results['jobs']} stages at once, one intra-op thread each.",
+        f"Wall time: {results['wall_seconds'] / 60:.1f} min for this invocation, {results['stages_reused']} of "
+        f"{results['stages']} stages reused from an earlier invocation (they took "
+        f"{results['reused_wall_seconds'] / 60:.1f} min when they ran); teacher training "
+        f"{results['teacher']['wall_seconds'] / 60:.1f} min. Load average (1, 5, 15 min) at start "
+        f"{results['load_start']}, at end {results['load_end']}; {results['jobs']} stage(s) at once, one intra-op "
+        "thread each, on a 2-core machine shared with other jobs.",
         "",
     ]
     return "\n".join(lines)
@@ -545,6 +548,7 @@ def run_all(args: ReplicationArguments) -> dict:
         "failures": failures,
         "stages": len(all_stages),
         "stages_reused": sum(stage.reused for stage in all_stages),
+        "reused_wall_seconds": round(sum(stage.wall_seconds for stage in all_stages if stage.reused), 1),
         "stage_wall_seconds": {stage.name: stage.wall_seconds for stage in all_stages},
         "wall_seconds": round(time.perf_counter() - began, 1),
         "jobs": args.jobs,

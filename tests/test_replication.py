@@ -152,3 +152,16 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
     again = replication.main(argv)  # every stage is reused
     assert again["stages_reused"] == again["stages"] == results["stages"]
     assert [row["cer"] for row in again["rows"]] == [row["cer"] for row in results["rows"]]
+
+
+def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
+    finetune_ctc = load_file("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
+    make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
+    model_dir = make_hubert.main(["--output_dir", str(tmp_path / "hubert"), "--hidden_size", "32",
+                                  "--num_hidden_layers", "2", "--num_attention_heads", "2", "--conv_channels", "8"])
+    argv = ["--model_name_or_path", str(model_dir), "--librispeech_root", str(REPO / "data" / "demo_corpus"),
+            "--librispeech_sets", "train-clean-demo", "--max_train_samples", "4", "--output_dir",
+            str(tmp_path / "out"), "--do_train", "--max_steps", "1", "--report_to", "none", "--use_cpu",
+            "--early_stopping_patience", "2"]
+    with pytest.raises(ValueError, match="load_best_model_at_end"):
+        finetune_ctc.main(argv)
