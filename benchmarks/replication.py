@@ -76,9 +76,9 @@ class ReplicationArguments:
     teacher_layers: int = field(default=12, metadata={"help": "Teacher layers."})
     teacher_heads: int = field(default=4, metadata={"help": "Teacher attention heads."})
     teacher_conv_channels: int = field(default=32, metadata={"help": "Channels of the 7 conv layers."})
-    teacher_max_steps: int = field(default=1600, metadata={"help": "Teacher CTC training: at most this many steps."})
-    teacher_eval_steps: int = field(default=200, metadata={"help": "Teacher: dev CER every N steps."})
-    teacher_patience: int = field(default=2, metadata={"help": "Teacher: stop after N evaluations without a better "
+    teacher_max_steps: int = field(default=1000, metadata={"help": "Teacher CTC training: at most this many steps."})
+    teacher_eval_steps: int = field(default=100, metadata={"help": "Teacher: dev CER every N steps."})
+    teacher_patience: int = field(default=3, metadata={"help": "Teacher: stop after N evaluations without a better "
                                                                "dev CER (the best checkpoint is kept)."})
     teacher_learning_rate: float = field(default=1e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
