@@ -62,6 +62,10 @@ class ReplicationArguments:
     results_dir: str = field(default=str(REPO / "benchmarks" / "results"), metadata={"help": "Where the "
                              "replication.{md,json,png} go."})
     fresh: bool = field(default=False, metadata={"help": "Ignore finished stages in --work_dir and rerun them."})
+    collect_only: bool = field(
+        default=False, metadata={"help": "Run nothing: report the stages already finished in --work_dir (rows or "
+                                         "seeds whose stages are missing are left out and listed)."}
+    )
     jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread)."})
     in_process: bool | None = field(
         default=None, metadata={"help": "Run the scripts' main() in this process, one stage at a time, instead of as "
@@ -119,6 +123,10 @@ class ReplicationArguments:
 
 def _python() -> list[str]:
     return [sys.executable]
+
+
+class MissingStage(Exception):
+    """A stage that --collect_only found unfinished."""
 
 
 class Stage:
@@ -397,6 +405,7 @@ def markdown(results: dict) -> str:
         f"{results['teacher']['wall_seconds'] / 60:.1f} min. Load average (1, 5, 15 min) at start "
         f"{results['load_start']}, at end {results['load_end']}; {results['jobs']} stage(s) at once, one intra-op "
         "thread each, on a 2-core machine shared with other jobs.",
+        *([f"Not run (left out of the table): {', '.join(results['not_run'])}.", ""] if results.get("not_run") else []),
         "",
     ]
     return "\n".join(lines)
@@ -451,6 +460,8 @@ def run_all(args: ReplicationArguments) -> dict:
 
     def run(stage: Stage) -> Stage:
         all_stages.append(stage)
+        if args.collect_only and not stage.done():
+            raise MissingStage(stage.name)
         return stage.run(args.fresh, args.in_process)
 
     run(corpus_stage(args, log_dir))
@@ -460,13 +471,16 @@ def run_all(args: ReplicationArguments) -> dict:
     recipes = students(args)
     chains = []  # (kind, key, seed, [stages]) run one after the other; the chains run --jobs at a time
 
-    failures = []
+    failures, not_run = [], []
 
     def chain(stages: list[Stage]) -> list[Stage]:
         done = []
         try:
             for stage in stages:
                 done.append(run(stage))
+        except MissingStage as missing:
+            all_stages.remove(stages[len(done)])
+            not_run.append(str(missing))
         except RuntimeError as error:  # keep the other chains' results; report the failure at the end
             logger.error("%s", error)
             failures.append(str(error).splitlines()[0])
@@ -546,6 +560,7 @@ def run_all(args: ReplicationArguments) -> dict:
         },
         "rows": rows,
         "failures": failures,
+        "not_run": not_run,
         "stages": len(all_stages),
         "stages_reused": sum(stage.reused for stage in all_stages),
         "reused_wall_seconds": round(sum(stage.wall_seconds for stage in all_stages if stage.reused), 1),
