@@ -86,14 +86,14 @@ class ReplicationArguments:
                                                                "dev CER (the best checkpoint is kept)."})
     teacher_learning_rate: float = field(default=1e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
-    distill_steps: int = field(default=300, metadata={"help": "Distillation steps (every student)."})
+    distill_steps: int = field(default=200, metadata={"help": "Distillation steps (every student)."})
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
     distill_crop_samples: int = field(default=48000, metadata={"help": "Distillation: crop clips to this length."})
     seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probe for the two small students."})
     other_seeds: int = field(default=1, metadata={"help": "Seeds of the probe for the other rows (teacher, 3x4, "
                                                           "floors)."})
     # probe
-    probe_steps: int = field(default=250, metadata={"help": "SUPERB probe: training steps (every encoder)."})
+    probe_steps: int = field(default=200, metadata={"help": "SUPERB probe: training steps (every encoder)."})
     probe_learning_rate: float = field(default=1e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
     probe_lstm_size: int = field(default=128, metadata={"help": "SUPERB probe: LSTM units per direction."})
     batch_size: int = field(default=8, metadata={"help": "Utterances per step (teacher, distillation, probe)."})
