@@ -82,7 +82,7 @@ class ReplicationArguments:
     teacher_conv_channels: int = field(default=32, metadata={"help": "Channels of the 7 conv layers."})
     teacher_max_steps: int = field(default=1000, metadata={"help": "Teacher CTC training: at most this many steps."})
     teacher_eval_steps: int = field(default=100, metadata={"help": "Teacher: dev CER every N steps."})
-    teacher_patience: int = field(default=3, metadata={"help": "Teacher: stop after N evaluations without a better "
+    teacher_patience: int = field(default=5, metadata={"help": "Teacher: stop after N evaluations without a better "
                                                                "dev CER (the best checkpoint is kept)."})
     teacher_learning_rate: float = field(default=1e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
@@ -255,7 +255,7 @@ def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
         "--save_steps", args.teacher_eval_steps, "--save_total_limit", 1, "--load_best_model_at_end",
         "--metric_for_best_model", "cer", "--greater_is_better", "false",
         "--early_stopping_patience", args.teacher_patience, "--logging_steps", max(1, min(20, steps // 4)),
-        "--freeze_feature_encoder", "False", "--mask_time_prob", 0.2, *_common_training_flags(0),
+        "--freeze_feature_encoder", "False", "--mask_time_prob", 0.05, *_common_training_flags(0),
     ]  # fmt: skip
     test = _python() + [
         SCRIPTS / "finetune_ctc.py", "--model_name_or_path", teacher_dir, "--recipe", "full",
