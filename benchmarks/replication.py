@@ -81,10 +81,10 @@ class ReplicationArguments:
     teacher_heads: int = field(default=4, metadata={"help": "Teacher attention heads."})
     teacher_conv_channels: int = field(default=32, metadata={"help": "Channels of the 7 conv layers."})
     teacher_max_steps: int = field(default=1000, metadata={"help": "Teacher CTC training: at most this many steps."})
-    teacher_eval_steps: int = field(default=100, metadata={"help": "Teacher: dev CER every N steps."})
-    teacher_patience: int = field(default=5, metadata={"help": "Teacher: stop after N evaluations without a better "
+    teacher_eval_steps: int = field(default=200, metadata={"help": "Teacher: dev CER every N steps."})
+    teacher_patience: int = field(default=3, metadata={"help": "Teacher: stop after N evaluations without a better "
                                                                "dev CER (the best checkpoint is kept)."})
-    teacher_learning_rate: float = field(default=1e-3, metadata={"help": "Teacher: peak learning rate."})
+    teacher_learning_rate: float = field(default=2e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
     distill_steps: int = field(default=200, metadata={"help": "Distillation steps (every student)."})
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
@@ -243,7 +243,7 @@ def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
     make = _python() + [SCRIPTS / "make_hubert.py", "--output_dir", random_dir,
                         "--hidden_size", args.teacher_hidden_size, "--num_hidden_layers", args.teacher_layers,
                         "--num_attention_heads", args.teacher_heads, "--conv_channels", args.teacher_conv_channels,
-                        "--seed", 0]
+                        "--mask_feature_prob", 0.0, "--seed", 0]
     steps = args.teacher_max_steps
     train = _python() + [
         SCRIPTS / "finetune_ctc.py", "--model_name_or_path", random_dir, "--recipe", "full",
