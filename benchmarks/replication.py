@@ -93,7 +93,7 @@ class ReplicationArguments:
     other_seeds: int = field(default=1, metadata={"help": "Seeds of the probe for the other rows (teacher, 3x4, "
                                                           "floors)."})
     # probe
-    probe_steps: int = field(default=200, metadata={"help": "SUPERB probe: training steps (every encoder)."})
+    probe_steps: int = field(default=150, metadata={"help": "SUPERB probe: training steps (every encoder)."})
     probe_learning_rate: float = field(default=1e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
     probe_lstm_size: int = field(default=128, metadata={"help": "SUPERB probe: LSTM units per direction."})
     batch_size: int = field(default=8, metadata={"help": "Utterances per step (teacher, distillation, probe)."})
@@ -488,18 +488,22 @@ def run_all(args: ReplicationArguments) -> dict:
 
     run(teacher_as_alhubert)
     floors = [run(floor_stage(args, work, log_dir, from_teacher)) for from_teacher in (True, False)]
-    # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row.
+    # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row. Within a
+    # seed: the two small students, the teacher and the floors, then the 3-layer student.
     for seed in range(max(args.seeds, args.other_seeds)):
+        distilled = {}
         for student in recipes:
             if seed < student.seeds:
                 distill = distill_stage(args, work, log_dir, student, seed)
                 probe = probe_stage(args, work, log_dir, distill.name, seed)
-                chains.append((student.name, seed, [distill, probe]))
+                distilled[student.name] = (student.name, seed, [distill, probe])
+        chains += [distilled.pop(name) for name in ("distilhubert-2", "alhubert-2x12") if name in distilled]
         if seed < args.other_seeds:
             for key, encoder in [("teacher", teacher_as_alhubert), *((floor.name, floor) for floor in floors)]:
                 chains.append((key, seed, [probe_stage(args, work, log_dir, encoder.name, seed)]))
         if seed == 0:
             chains.append(("teacher-test", 0, [teacher_test]))
+        chains += list(distilled.values())
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         finished = list(pool.map(lambda item: (item[0], item[1], chain(item[2])), chains))
     load_end = " ".join(f"{value:.2f}" for value in os.getloadavg())
