@@ -28,6 +28,12 @@ speech-tools:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; \
 		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox')."; exit 1; fi; \
 	fi
+# espeak-ng and sox synthesise the speech corpora (scripts/make_demo_corpus.py, scripts/make_speech_corpus.py).
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; \
+		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox'): the corpus scripts need them."; fi; \
+	fi
 
 test: install
 	$(PY) -m pytest -n 2 -q tests

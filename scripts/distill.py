@@ -7,6 +7,7 @@ lives in `alhubert.training.run_distillation`.
 """
 
 from alhubert.training.run_distillation import cli
+from alhubert.training.run_distillation import main  # noqa: F401  (for `import distill; distill.main(argv)`)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,14 @@ own `save_pretrained`, which every Trainer save goes through.
 import os
 
 from transformers import Trainer
+from transformers.utils import logging
 
 from ..hub.model_cards import saved_eval_results, write_card_for_folder, write_model_card
+from ..models.configuration_alhubert import AlHubertConfig
 from .data import describe_data
+
+
+logger = logging.get_logger(__name__)
 
 
 class ProjectCardTrainerMixin:
@@ -37,6 +42,9 @@ def write_finetuned_card(trainer: Trainer, base_model: str, data_args, recipe: s
     named truthfully and the evaluation metrics the Trainer saved (model-index)."""
     args = trainer.args
     model = trainer.accelerator.unwrap_model(trainer.model)
+    if not isinstance(model.config, AlHubertConfig):  # e.g. a plain HubertForCTC: Transformers' own card
+        logger.info(f"{type(model).__name__} is not an ALHuBERT model: no ALHuBERT model card written.")
+        return
     training_data, datasets = describe_data(data_args, "train")
     eval_data = describe_data(data_args, "eval")[0] if (data_args.eval_librispeech_sets or data_args.eval_split_name) \
         else (f"{data_args.validation_split_percentage} % held out of the training data"

@@ -64,6 +64,11 @@ class ModelArguments:
     superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
     superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
     superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many evaluations without a better --metric_for_best_model "
+                          "(e.g. cer); needs --load_best_model_at_end, which keeps the best checkpoint."},
+    )
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
@@ -200,10 +205,14 @@ def main(argv=None):
     model_args, data_args, training_args, output_args = parse_arguments(argv)
     if not (training_args.do_train or training_args.do_eval):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+    if model_args.early_stopping_patience is not None and not training_args.load_best_model_at_end:
+        raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
+                         "e.g. cer with --greater_is_better false).")
     import datasets
     import transformers
-    from transformers import AutoFeatureExtractor, set_seed
+    from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
 
+    from alhubert.inference.long_audio import receptive_field
     from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
     from alhubert.training.ctc_vocabulary import build_processor
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
@@ -246,8 +255,12 @@ def main(argv=None):
         check_audio_fits_transcripts(eval_dataset, model, "eval")
 
     collator = AudioCollator(
-        feature_extractor, max_length_samples=None, min_length_samples=model.config.receptive_field
+        # receptive_field(config) works for transformers' HuBERT/wav2vec 2.0 configs too (e.g. a HubertForCTC)
+        feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
     )
+    callbacks = [SkippedAudioCallback(collator)]
+    if model_args.early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
     trainer = AlHubertTrainer(
         model=model,
         args=training_args,
@@ -257,7 +270,7 @@ def main(argv=None):
         processing_class=processor,
         compute_metrics=make_compute_metrics(tokenizer),
         preprocess_logits_for_metrics=greedy_ids,
-        callbacks=[SkippedAudioCallback(collator)],
+        callbacks=callbacks,
     )
 
     if training_args.do_train:

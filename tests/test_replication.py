@@ -1,0 +1,167 @@
+"""The paper in miniature: the speech corpus generator, the teacher and student helpers, and `--quick` end to end."""
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import HubertForCTC, HubertModel
+
+from alhubert import AlHubertModel
+
+REPO = Path(__file__).resolve().parents[1]
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng and sox"
+)
+
+
+def load_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus_script():
+    return load_file("make_speech_corpus", REPO / "scripts" / "make_speech_corpus.py")
+
+
+@pytest.fixture(scope="module")
+def replication():
+    return load_file("replication_benchmark", REPO / "benchmarks" / "replication.py")
+
+
+def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
+    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60)
+    plan = corpus_script.plan_corpus(args)
+    assert plan == corpus_script.plan_corpus(args)  # deterministic
+    by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test")}
+    assert [len(by_split[split]) for split in by_split] == [300, 40, 60]
+    texts = {split: {u.text for u in utterances} for split, utterances in by_split.items()}
+    assert len(texts["train"]) == 300 and not texts["train"] & (texts["dev"] | texts["test"])
+    assert not texts["dev"] & texts["test"]
+    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()}
+    assert not variants["train"] & (variants["dev"] | variants["test"]) and not variants["dev"] & variants["test"]
+    assert len({u.voice for u in by_split["train"]}) == args.train_speakers
+    assert all(args.min_rate <= u.rate <= args.max_rate and args.min_pitch <= u.pitch <= args.max_pitch for u in plan)
+    assert len(corpus_script.vocabulary()) >= 300
+    assert len({u.utterance_id for u in plan if u.split == "train"}) == 300
+
+
+@needs_espeak
+def test_corpus_is_written_in_librispeech_layout_and_cached(corpus_script, tmp_path):
+    argv = ["--output_dir", str(tmp_path / "corpus"), "--train_utterances", "4", "--dev_utterances", "2",
+            "--test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1", "--test_speakers", "1",
+            "--num_proc", "1"]
+    root = corpus_script.main(argv)
+    flacs = sorted(root.rglob("*.flac"))
+    assert len(flacs) == 8
+    transcript = root / "train" / "1000" / "100" / "1000-100.trans.txt"
+    lines = transcript.read_text().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("1000-100-0000 ") and lines[0].split(" ", 1)[1].isupper()
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["utterances"] == 4 and manifest["splits"]["train"]["hours"] > 0
+    stamp = flacs[0].stat().st_mtime_ns
+    corpus_script.main(argv)  # same parameters: reused, nothing rewritten
+    assert flacs[0].stat().st_mtime_ns == stamp
+    corpus_script.main(argv[:-2] + ["--seed", "1", "--num_proc", "1"])  # changed parameters: regenerated
+    assert json.loads((root / "manifest.json").read_text())["parameters"]["seed"] == 1
+
+
+def test_init_student_copies_a_ctc_teacher_exactly_and_builds_floors(tmp_path):
+    make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
+    init_student = load_file("init_student", REPO / "scripts" / "init_student.py")
+    random_dir = make_hubert.main(["--output_dir", str(tmp_path / "random"), "--hidden_size", "32",
+                                   "--num_hidden_layers", "3", "--num_attention_heads", "2", "--conv_channels", "8"])
+    teacher = HubertModel.from_pretrained(random_dir)
+    assert teacher.config.do_stable_layer_norm and teacher.config.feat_extract_norm == "layer"
+    # a HubertForCTC folder, as scripts/finetune_ctc.py writes it
+    ctc = HubertForCTC(teacher.config)
+    ctc.hubert.load_state_dict(teacher.state_dict())
+    ctc.save_pretrained(tmp_path / "ctc")
+    (tmp_path / "ctc" / "preprocessor_config.json").write_text((random_dir / "preprocessor_config.json").read_text())
+
+    copy_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups", "3",
+                                  "--num_hidden_layers", "3", "--output_dir", str(tmp_path / "copy")])
+    copy = AlHubertModel.from_pretrained(copy_dir).eval()
+    assert copy.config.do_normalize
+    torch.manual_seed(0)
+    audio = torch.randn(2, 16000)
+    mask = torch.ones(2, 16000, dtype=torch.long)
+    mask[1, 12000:] = 0
+    with torch.no_grad():
+        expected = teacher.eval()(audio, attention_mask=mask, output_hidden_states=True).hidden_states
+        actual = copy(audio, attention_mask=mask, output_hidden_states=True).hidden_states
+    assert len(actual) == len(expected) == 4
+    for got, want in zip(actual, expected):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+    init_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups", "2",
+                                  "--num_hidden_layers", "6", "--output_dir", str(tmp_path / "init")])
+    random_student_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups",
+                                            "2", "--num_hidden_layers", "6", "--init_from_teacher", "false",
+                                            "--output_dir", str(tmp_path / "rand")])
+    initialised, random_student = AlHubertModel.from_pretrained(init_dir), AlHubertModel.from_pretrained(
+        random_student_dir)
+    assert initialised.config.num_hidden_layers == 6 and initialised.config.num_hidden_groups == 2
+    first_layer = teacher.encoder.layers[0].attention.q_proj.weight
+    assert torch.equal(initialised.encoder.layers[0].attention.q_proj.weight, first_layer)
+    assert not torch.equal(random_student.encoder.layers[0].attention.q_proj.weight, first_layer)
+
+
+def test_spread_and_markdown(replication):
+    assert replication.spread([0.3, 0.1, 0.2]) == {"mean": 0.2, "min": 0.1, "max": 0.3, "n": 3}
+    row = {"cer": replication.spread([0.5]), "wer": replication.spread([0.6, 0.8])}
+    assert replication._range(row, "cer") == "0.500" and replication._range(row, "wer") == "0.700 [0.600, 0.800]"
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_quick_replication_runs_end_to_end(replication, tmp_path):
+    argv = ["--quick", "--seeds", "2", "--work_dir", str(tmp_path / "work"), "--corpus_dir", str(tmp_path / "corpus"),
+            "--results_dir", str(tmp_path / "results")]
+    results = replication.main(argv)
+    assert not results["failures"]
+    rows = {row["key"]: row for row in results["rows"]}
+    assert list(rows) == ["teacher", "alhubert-2x12", "distilhubert-2", "alhubert-3x12", "floor-teacher-init",
+                          "floor-random"]
+    assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
+    for key, row in rows.items():
+        assert row["cer"]["min"] <= row["cer"]["mean"] <= row["cer"]["max"] and row["cer"]["min"] >= 0
+        assert row["cer"]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
+        assert row["encoder_parameters"] > 0
+    for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
+        assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps logged
+    # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
+    assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
+    assert (tmp_path / "work" / "distilhubert-2-seed0" / "prediction_heads" / "model.safetensors").is_file()
+    assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
+    assert results["teacher"]["best_dev_cer"] is not None and results["teacher"]["own_head_test_cer"] is not None
+
+    saved = json.loads((tmp_path / "results" / "replication.json").read_text())
+    assert [row["key"] for row in saved["rows"]] == list(rows)
+    table = (tmp_path / "results" / "replication.md").read_text()
+    assert "| Encoder | Role |" in table and all(row["label"] in table for row in rows.values())
+    assert (tmp_path / "results" / "replication.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = replication.main(argv)  # every stage is reused
+    assert again["stages_reused"] == again["stages"] == results["stages"]
+    assert [row["cer"] for row in again["rows"]] == [row["cer"] for row in results["rows"]]
+
+
+def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
+    finetune_ctc = load_file("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
+    make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
+    model_dir = make_hubert.main(["--output_dir", str(tmp_path / "hubert"), "--hidden_size", "32",
+                                  "--num_hidden_layers", "2", "--num_attention_heads", "2", "--conv_channels", "8"])
+    argv = ["--model_name_or_path", str(model_dir), "--librispeech_root", str(REPO / "data" / "demo_corpus"),
+            "--librispeech_sets", "train-clean-demo", "--max_train_samples", "4", "--output_dir",
+            str(tmp_path / "out"), "--do_train", "--max_steps", "1", "--report_to", "none", "--use_cpu",
+            "--early_stopping_patience", "2"]
+    with pytest.raises(ValueError, match="load_best_model_at_end"):
+        finetune_ctc.main(argv)
