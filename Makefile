@@ -5,41 +5,47 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # PyTorch first, pinned, so that pip takes the CPU build on this machine's disk and not a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# datasets' Audio feature (the audiofolder and saved-dataset sources the tests use) encodes audio with torchcodec, which
+# must match torch and needs FFmpeg's libraries. ALHuBERT's own decoding (soundfile) needs neither.
+TORCHCODEC_SPEC ?= torchcodec==0.13.*
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install speech-tools test test-fast demo demo-corpus benchmark benchmark-long-audio clean
+.PHONY: install ffmpeg speech-tools test test-fast demo demo-corpus benchmark benchmark-long-audio clean
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet "$(TORCH_SPEC)" "$(TORCHCODEC_SPEC)"
 	$(PIP) install --quiet -e ".[dev,onnx]"
 	@touch $@
 
-# Audio is decoded with soundfile (its wheel bundles libsndfile): no system package is needed to install or test.
+# Audio is decoded with soundfile (its wheel bundles libsndfile): no system package is needed to install.
 install: $(VENV)/.installed
 
-# espeak-ng and sox synthesise speech for the demo corpus and the long-audio benchmark (only those targets need them).
+# FFmpeg's libraries, for torchcodec (datasets' audiofolder and saved-dataset sources; see TORCHCODEC_SPEC).
+ffmpeg:
+	@if ! ldconfig -p 2>/dev/null | grep -q libavcodec; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+		else echo "Please install FFmpeg (e.g. 'sudo apt-get install ffmpeg'): datasets' audio sources need it."; exit 1; fi; \
+	fi
+
+# espeak-ng and sox synthesise speech: the corpus scripts (make_demo_corpus.py, make_speech_corpus.py), the long-audio
+# benchmark and the replication test need them.
 speech-tools:
 	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; \
 		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox')."; exit 1; fi; \
 	fi
-# espeak-ng and sox synthesise the speech corpora (scripts/make_demo_corpus.py, scripts/make_speech_corpus.py).
-	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
-		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; \
-		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox'): the corpus scripts need them."; fi; \
-	fi
 
-test: install
+test: install ffmpeg speech-tools
 	$(PY) -m pytest -n 2 -q tests
 
 # The inner loop: everything but the end-to-end, multi-process and subprocess tests (marked slow).
-test-fast: install
+test-fast: install ffmpeg speech-tools
 	$(PY) -m pytest -n 2 -q -m "not slow" tests
 
 demo: install
