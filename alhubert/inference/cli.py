@@ -148,11 +148,6 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
     return plan
 
 
-def _save_atomically(path: Path, write):
-    """Write with `write(temporary_path)` then move into place (mode per the umask): no partial file is left."""
-    atomic_write(path, write)
-
-
 def _audio_duration(path: Path) -> float:
     from ..models.audio import AudioDecoderUnavailable, audio_duration
 
@@ -300,13 +295,13 @@ def extract(
                 if output.suffix == ".safetensors":
                     features[destinations[path]] = array
                 else:
-                    _save_atomically(Path(destinations[path]), lambda name, a=array: np.save(name, a))
+                    atomic_write(Path(destinations[path]), lambda name, a=array: np.save(name, a))
                 progress.update(1)
         if not yielded:
             raise CommandError(f"None of the {len(audio)} audio file(s) could be processed; nothing was written.")
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
-            _save_atomically(output, lambda name: save_file(features, name, metadata=metadata))
+            atomic_write(output, lambda name: save_file(features, name, metadata=metadata))
     except (CommandError, FileNotFoundError, ValueError, OSError, AudioDecoderUnavailable) as error:  # e.g. a layer out of range
         _fail(str(error))
     done = f"Wrote features of {len(yielded)} file(s) to {output}"

@@ -16,15 +16,15 @@ exporter's optimizer runs, and identical initializers are merged.
 
 import contextlib
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn.utils import parametrize
+
+from ..hub.files import make_staging_folder, replace_folder
 
 
 ONNX_FOLDER = "onnx"
@@ -321,7 +321,7 @@ def export_onnx(
         model, output_name = _load_for_export(str(model_name_or_path))
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    staging = make_staging_folder(target)
     try:
         onnx_dir = staging if in_place else staging / ONNX_FOLDER
         if not in_place:
@@ -333,12 +333,7 @@ def export_onnx(
             if quantize == "int8":
                 files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
                 quantize_int8(files["fp32"], files["int8"])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_folder(staging, target)  # modes per the umask; an old export is replaced only once this one is complete
     finally:
         if staging.exists():
             shutil.rmtree(staging)
