@@ -13,7 +13,9 @@ read them, one output-folder policy, one way to keep runs quiet. Light to import
 """
 
 import dataclasses
+import logging
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -240,6 +242,23 @@ def check_output_dir(training_args, overwrite_output_dir: bool, trains: bool = T
             "delete; move them, pass --save_total_limit none, or choose another folder."
         )
     return None
+
+
+def setup_logging(training_args, logger) -> None:
+    """The commands' logging, as in Transformers' `examples/pytorch`: one stdout handler, the process's log level for
+    `logger`, Transformers and datasets."""
+    import datasets
+    import transformers
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
 
 
 def quiet_defaults(training_args):

@@ -29,6 +29,7 @@ from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_C
     check_output_dir,
     parse_command_line,
     quiet_defaults,
+    setup_logging,
     resolve_config_file,
 )
 from alhubert.training.distillation import DistillationArguments
@@ -100,8 +101,7 @@ def resolve_teacher_dtype(name: str):
 
 def load_teacher(model_args: ModelArguments):
     """The frozen teacher and its feature extractor (the default 16 kHz one when it ships none)."""
-    import transformers
-    from transformers import AutoFeatureExtractor, AutoModel
+    from transformers import AutoFeatureExtractor, AutoModel, Wav2Vec2FeatureExtractor
 
     from alhubert.training.demo_teacher import demo_teacher_path
 
@@ -113,7 +113,7 @@ def load_teacher(model_args: ModelArguments):
         feature_extractor = AutoFeatureExtractor.from_pretrained(path, cache_dir=model_args.cache_dir)
     except OSError:
         logger.warning(f"{path} has no feature extractor; assuming 16 kHz input without normalisation.")
-        feature_extractor = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)
+        feature_extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
     return teacher, feature_extractor
 
 
@@ -202,7 +202,6 @@ def main(argv: list[str] | None = None):
         error.setup_error = True  # cli prints it as one line
         raise
     import datasets
-    import transformers
     from transformers import set_seed
 
     from alhubert import default_feature_extractor
@@ -210,15 +209,7 @@ def main(argv: list[str] | None = None):
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
     from alhubert.training.distillation import DistillationTrainer
 
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
+    setup_logging(training_args, logger)
     quiet_defaults(training_args)
     logger.info(f"Distillation arguments {distillation_args}")
 

@@ -28,6 +28,7 @@ from alhubert.training.arguments import (
     check_output_dir,
     parse_command_line,
     quiet_defaults,
+    setup_logging,
 )
 
 
@@ -111,22 +112,12 @@ def main(argv=None):
     model_args, data_args, training_args, output_args = parse_arguments(argv)
     if not (training_args.do_train or training_args.do_eval):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-    import datasets
-    import transformers
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
 
     from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
+    setup_logging(training_args, logger)
     quiet_defaults(training_args)
     checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
     set_seed(training_args.seed)

@@ -34,6 +34,7 @@ from alhubert.training.arguments import (
     check_output_dir,
     parse_command_line,
     quiet_defaults,
+    setup_logging,
 )
 
 
@@ -208,8 +209,6 @@ def main(argv=None):
     if model_args.early_stopping_patience is not None and not training_args.load_best_model_at_end:
         raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
                          "e.g. cer with --greater_is_better false).")
-    import datasets
-    import transformers
     from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
 
     from alhubert.inference.long_audio import receptive_field
@@ -217,15 +216,7 @@ def main(argv=None):
     from alhubert.training.ctc_vocabulary import build_processor
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
+    setup_logging(training_args, logger)
     quiet_defaults(training_args)
     logger.info(f"Training/evaluation parameters {training_args}")
 
