@@ -34,12 +34,14 @@ import soundfile
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_demo_corpus import synthesise as speak  # noqa: E402  (one synthesis pipeline for both corpora)
+
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1  # bump when the grammar, voices or audio processing change: cached corpora are regenerated
 MANIFEST = "manifest.json"
-SAMPLE_RATE = 16000
 
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 # Voice variants per split: disjoint, so that dev and test voices are never heard in training.
@@ -266,22 +268,9 @@ def plan_corpus(args: SpeechCorpusArguments) -> list[Utterance]:
 
 
 def synthesise(utterance: Utterance, root: Path) -> Path:
-    """Speak one utterance with espeak-ng; store 16 kHz mono 16-bit FLAC peaking at -6 dBFS, edge silence trimmed."""
+    """Speak one utterance with the demo corpus's espeak-ng + sox pipeline (16 kHz mono FLAC, edges trimmed)."""
     path = utterance.path(root)
-    speech = subprocess.run(
-        ["espeak-ng", "-v", utterance.voice, "-s", str(utterance.rate), "-p", str(utterance.pitch), "--stdout",
-         utterance.text.lower()],
-        check=True,
-        capture_output=True,
-    ).stdout
-    effects = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]  # trim edges
-    effects += ["pad", "0.1", "0.1", "gain", "-n", "-6"]
-    subprocess.run(
-        ["sox", "-D", "-t", "wav", "-", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(path), *effects],
-        input=speech,
-        check=True,
-        capture_output=True,
-    )
+    speak(utterance.text, utterance.voice, utterance.rate, utterance.pitch, path)
     return path
 
 
