@@ -127,6 +127,17 @@ def test_each_shared_weight_is_stored_once(model_dir):
     assert layers == {str(index) for index in range(GROUPS)}
 
 
+def test_the_graph_has_hubert_convolutions_not_the_pytorch_fast_path(model_dir):
+    """The export runs HuBERT's own convolutions: 7 conv layers + the positional conv as Conv nodes, their weights
+    int8 in the quantized file (the CPU fast path's matmul form would hide them from the conv quantization)."""
+    fp32 = onnx.load(str(model_dir / "onnx" / "model.onnx")).graph
+    assert sum(node.op_type == "Conv" for node in fp32.node) == 8
+    int8 = initializers(model_dir / "onnx" / "model_quantized.onnx")
+    conv_weights = [name for name in int8 if "conv" in name and "weight" in name]
+    assert conv_weights and all(int8[name].data_type != onnx.TensorProto.FLOAT for name in conv_weights
+                                if len(int8[name].dims) == 3), conv_weights
+
+
 def test_int8_quantizes_every_shared_weight_once_and_stays_close(model_dir):
     int8 = initializers(model_dir / "onnx" / "model_quantized.onnx")
     matrices = [tuple(tensor.dims) for tensor in int8.values() if tensor.data_type == onnx.TensorProto.INT8]

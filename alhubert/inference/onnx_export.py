@@ -25,6 +25,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..hub.files import make_staging_folder, replace_folder
+from ..models.fast_cpu_path import use_fast_cpu_path
 
 
 ONNX_FOLDER = "onnx"
@@ -92,9 +93,8 @@ def _load_for_export(model_name_or_path: str):
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {_one_line(error)}") from error
     model.eval()
+    use_fast_cpu_path(model, enabled=False)  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
     for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
-        if hasattr(module, "fast_cpu_path"):
-            module.fast_cpu_path = False  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
         # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)
         if parametrize.is_parametrized(module):
             for name in list(module.parametrizations):
