@@ -60,7 +60,7 @@ class ReplicationArguments:
     corpus_dir: str = field(default=str(REPO / "data" / "speech_corpus"), metadata={"help": "Corpus folder (cache)."})
     work_dir: str = field(default=str(REPO / "outputs" / "replication"), metadata={"help": "Models and logs."})
     results_dir: str = field(default=str(REPO / "benchmarks" / "results"), metadata={"help": "Where the "
-                             "replication.{md,json,png} go."})
+                             "replication.{md,json,png} go (with --quick: <work_dir>/results)."})
     fresh: bool = field(default=False, metadata={"help": "Ignore finished stages in --work_dir and rerun them."})
     collect_only: bool = field(
         default=False, metadata={"help": "Run nothing: report the stages already finished in --work_dir (rows or "
@@ -104,6 +104,8 @@ class ReplicationArguments:
                 REPO / "outputs" / "replication-quick" / "corpus")
             if self.work_dir == ReplicationArguments.work_dir:
                 self.work_dir = str(REPO / "outputs" / "replication-quick")
+            if self.results_dir == ReplicationArguments.results_dir:  # never overwrite the full run's published results
+                self.results_dir = str(Path(self.work_dir) / "results")
             self.train_utterances, self.dev_utterances, self.test_utterances = 16, 4, 4
             self.teacher_hidden_size, self.teacher_heads, self.teacher_conv_channels = 32, 2, 8
             self.teacher_max_steps, self.teacher_eval_steps, self.teacher_patience = 4, 2, 1

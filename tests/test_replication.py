@@ -165,3 +165,10 @@ def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
             "--early_stopping_patience", "2"]
     with pytest.raises(ValueError, match="load_best_model_at_end"):
         finetune_ctc.main(argv)
+
+
+def test_quick_never_overwrites_the_published_results(replication):
+    published = replication.ReplicationArguments().results_dir
+    quick = replication.ReplicationArguments(quick=True)
+    assert Path(quick.results_dir) == Path(quick.work_dir) / "results" and quick.results_dir != published
+    assert replication.ReplicationArguments(quick=True, results_dir="elsewhere").results_dir == "elsewhere"
