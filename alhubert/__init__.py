@@ -1,41 +1,71 @@
 """ALHuBERT: parameter-sharing distilled HuBERT (DistilALHuBERT) as a native Hugging Face Transformers model.
 
-Importing the package registers the model with the Auto classes and the `"audio-feature-extraction"` pipeline.
+Importing the package registers ALHuBERT with Transformers: its two configurations with `AutoConfig` at once, and the
+model classes (`AutoModel`, `AutoModelForCTC`, `AutoModelForAudioClassification`), feature extractor, processor and
+the `"audio-feature-extraction"` pipeline the moment the first ALHuBERT configuration is made, which every
+`from_pretrained`, `from_config` and `pipeline()` call does before it looks a class up. The public names load on
+first use, so `import alhubert` (and every `alhubert ... --help`) does not import the model code.
 """
 
-from .models.configuration_alhubert import AlHubertConfig
-from .models.modeling_alhubert import (
-    AlHubertForCTC,
-    AlHubertForSequenceClassification,
-    AlHubertModel,
-    AlHubertPreTrainedModel,
-    default_feature_extractor,
-)
-from .models.registration import register
-from .models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
+import importlib
 
-register()
+from .models import configuration_alhubert as _configuration
+from .models import model_folder as _model_folder
+from .models.configuration_alhubert import AlHubertConfig, AlHubertSuperbConfig
 
-from .hub.model_cards import write_card_for_folder  # noqa: E402
-from .models import model_folder  # noqa: E402
-
-# save_pretrained and push_to_hub (remote code, which cannot import the card builder) write the project's card.
-model_folder.card_writer = write_card_for_folder
-
-from .original.conversion import convert_original_checkpoint  # noqa: E402
-from .original.upstream import UpstreamExpert  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlHubertConfig",
-    "AlHubertForCTC",
-    "AlHubertForSequenceClassification",
-    "AlHubertModel",
-    "AlHubertPreTrainedModel",
-    "AlHubertSuperbConfig",
-    "AlHubertSuperbForCTC",
-    "UpstreamExpert",
-    "convert_original_checkpoint",
-    "default_feature_extractor",
-]
+# Public name -> module (relative to this package) that defines it.
+_LAZY_NAMES = {
+    "AlHubertForCTC": ".models.modeling_alhubert",
+    "AlHubertForSequenceClassification": ".models.modeling_alhubert",
+    "AlHubertModel": ".models.modeling_alhubert",
+    "AlHubertPreTrainedModel": ".models.modeling_alhubert",
+    "default_feature_extractor": ".models.modeling_alhubert",
+    "AlHubertSuperbForCTC": ".models.modeling_superb",
+    "register": ".models.registration",
+    "UpstreamExpert": ".original.upstream",
+    "convert_original_checkpoint": ".original.conversion",
+    "write_card_for_folder": ".hub.model_cards",
+}
+
+__all__ = ["AlHubertConfig", "AlHubertSuperbConfig", *sorted(_LAZY_NAMES)]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY_NAMES:
+        raise AttributeError(f"module 'alhubert' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+def _register_with_transformers():
+    """Register the model classes, feature extractors and pipeline task (see the module docstring)."""
+    from .models.registration import register
+
+    register()
+
+
+def _write_card(*args, **kwargs):
+    """`save_pretrained` and `push_to_hub` write the project's card (remote code cannot import the card builder)."""
+    from .hub.model_cards import write_card_for_folder
+
+    return write_card_for_folder(*args, **kwargs)
+
+
+def _register_configurations():
+    from transformers import AutoConfig
+
+    for config_class in (AlHubertConfig, AlHubertSuperbConfig):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+
+
+_register_configurations()
+_configuration.on_first_config = _register_with_transformers
+_model_folder.card_writer = _write_card

@@ -164,19 +164,22 @@ def test_demo_never_deletes_a_folder_it_did_not_create(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["finetune-ctc", "finetune-classification"])
-def test_help_is_quick_and_imports_no_training_stack(command):
-    # `distill` is not listed yet: its DistillationArguments live in distillation.py, which imports the Trainer
-    # (and with it datasets); they move to a light module with the DistillationTrainer rewrite.
+@pytest.mark.parametrize(
+    "command", [[], ["distill"], ["finetune-ctc"], ["finetune-classification"], ["convert"], ["push-to-hub"],
+                ["extract"], ["info"], ["export", "onnx"]], ids=" ".join
+)
+def test_help_imports_neither_the_model_code_nor_the_training_stack(command):
+    # What makes --help slow is importing Transformers' HuBERT modeling and Trainer (about 2 s on 2 cores); the
+    # times themselves are printed by benchmarks/startup.py.
     code = (
-        "import sys, time\n"
-        "start = time.perf_counter()\n"
+        "import sys\n"
         "from typer.testing import CliRunner\n"
         "from alhubert.inference.cli import app\n"
-        f"result = CliRunner().invoke(app, [{command!r}, '--help'])\n"
-        "assert result.exit_code == 0 and '--output_dir' in result.output, result.output\n"
-        "heavy = [name for name in ('datasets', 'evaluate', 'jiwer') if name in sys.modules]\n"
-        "print('heavy', heavy, 'seconds', time.perf_counter() - start)\n"
+        f"result = CliRunner().invoke(app, [*{command!r}, '--help'])\n"
+        "assert result.exit_code == 0 and 'usage' in result.output.lower(), result.output\n"
+        "heavy = ['datasets', 'evaluate', 'jiwer', 'transformers.trainer', 'transformers.modeling_utils',\n"
+        "         'alhubert.models.modeling_alhubert', 'onnx']\n"
+        "print('heavy', [name for name in heavy if name in sys.modules])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

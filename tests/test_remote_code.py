@@ -1,4 +1,9 @@
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,6 +12,8 @@ from transformers import AutoConfig, AutoModel
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_saved_directory_is_complete(tmp_path):
@@ -64,3 +71,27 @@ def test_remote_code_loads_without_the_package(tmp_path):
     )
     assert "AlHubertModel 2" in output
     assert "AlHubertForCTC ok" in output
+
+
+@pytest.mark.slow
+def test_import_registers_the_models_on_the_first_configuration(tmp_path):
+    # `import alhubert` imports only the configurations (so the commands start fast); the first configuration made,
+    # here by AutoConfig inside from_pretrained and pipeline(), registers the model classes and the pipeline task.
+    AlHubertForCTC(AlHubertConfig(**tiny_config_kwargs())).save_pretrained(tmp_path / "model")
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import alhubert
+        from transformers import AutoModel, AutoModelForCTC, pipeline
+        assert "alhubert.models.modeling_alhubert" not in sys.modules, "import alhubert imported the model code"
+        print(type(AutoModel.from_pretrained("model")).__name__, type(AutoModelForCTC.from_pretrained("model")).__name__)
+        extractor = pipeline("audio-feature-extraction", model="model")
+        print(type(extractor).__name__, np.asarray(extractor(np.zeros(16000, dtype=np.float32))).ndim)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["AlHubertModel", "AlHubertForCTC", "AudioFeatureExtractionPipeline", "2"]

@@ -18,7 +18,6 @@ from transformers.utils import logging
 from ..models import REMOTE_CODE_FILES
 from ..models.configuration_alhubert import AlHubertConfig
 from ..models.model_folder import CUSTOM_PIPELINES, complete_model_folder
-from ..models.registration import ARCHITECTURES
 from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
 
 
@@ -69,6 +68,8 @@ def _check_model_dir(model_dir):
     if not isinstance(config, AlHubertConfig):
         raise ValueError(f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert').")
     architecture = (config.architectures or ["AlHubertModel"])[0]
+    from ..models.registration import ARCHITECTURES  # the model code: imported when a folder is checked
+
     model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
         raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")

@@ -43,6 +43,19 @@ PRESETS = {
 }
 
 
+# Set by `import alhubert` (the installed package; remote code leaves it unset): called once, when the first
+# configuration of these types is made, to register the model classes, feature extractors and pipeline task with
+# Transformers. Importing the package then costs only this file, so its commands start fast.
+on_first_config = None
+
+
+def _call_on_first_config():
+    global on_first_config
+    hook, on_first_config = on_first_config, None
+    if hook is not None:
+        hook()
+
+
 def _without_locally_served_pipelines(kwargs: dict) -> dict:
     """Drop a saved `custom_pipelines` entry whose tasks this process already serves (`import alhubert` registered
     them): Transformers' `pipeline()` lets a folder's `custom_pipelines` shadow the registered task and then demands
@@ -90,6 +103,7 @@ class AlHubertConfig(HubertConfig):
     layerdrop: float | int = 0.0
 
     def __post_init__(self, **kwargs):
+        _call_on_first_config()
         self._check_architecture()
         super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
@@ -138,4 +152,35 @@ class AlHubertConfig(HubertConfig):
         return field
 
 
-__all__ = ["AlHubertConfig"]
+@strict
+class AlHubertSuperbConfig(AlHubertConfig):
+    r"""
+    An [`AlHubertConfig`] plus the SUPERB ASR head.
+
+    superb_lstm_size (`int`, defaults to 1024):
+        Units of each LSTM direction.
+    superb_lstm_layers (`int`, defaults to 2):
+        Stacked bidirectional LSTM layers.
+    superb_dropout (`float`, defaults to 0.2):
+        Dropout between the LSTM layers and before the CTC output layer.
+    """
+
+    model_type = "alhubert-superb"
+
+    superb_lstm_size: int = 1024
+    superb_lstm_layers: int = 2
+    superb_dropout: float = 0.2
+
+    @classmethod
+    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs) -> "AlHubertSuperbConfig":
+        """The SUPERB configuration over the encoder described by `upstream_config`."""
+        settings = {key: value for key, value in upstream_config.to_dict().items() if key in cls.__dataclass_fields__}
+        for key in ("model_type", "architectures", "auto_map", "transformers_version"):
+            settings.pop(key, None)
+        return cls(**{**settings, **kwargs})
+
+
+AlHubertConfig.register_for_auto_class()
+AlHubertSuperbConfig.register_for_auto_class()
+
+__all__ = ["AlHubertConfig", "AlHubertSuperbConfig"]

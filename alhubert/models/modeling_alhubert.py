@@ -357,7 +357,6 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
         )
 
 
-AlHubertConfig.register_for_auto_class()
 AlHubertModel.register_for_auto_class("AutoModel")
 AlHubertForCTC.register_for_auto_class("AutoModelForCTC")
 AlHubertForSequenceClassification.register_for_auto_class("AutoModelForAudioClassification")

@@ -10,46 +10,18 @@ its sibling modules).
 """
 
 import torch
-from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
 
-from .configuration_alhubert import AlHubertConfig
+# AlHubertSuperbConfig is imported here too: folders saved before it moved name `modeling_superb.AlHubertSuperbConfig`.
+from .configuration_alhubert import AlHubertSuperbConfig
 from .modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
 
 
 SUPERB_AUTO_MAP = {
-    "AutoConfig": "modeling_superb.AlHubertSuperbConfig",
+    "AutoConfig": "configuration_alhubert.AlHubertSuperbConfig",
     "AutoModelForCTC": "modeling_superb.AlHubertSuperbForCTC",
 }
-
-
-@strict
-class AlHubertSuperbConfig(AlHubertConfig):
-    r"""
-    An [`AlHubertConfig`] plus the SUPERB ASR head.
-
-    superb_lstm_size (`int`, defaults to 1024):
-        Units of each LSTM direction.
-    superb_lstm_layers (`int`, defaults to 2):
-        Stacked bidirectional LSTM layers.
-    superb_dropout (`float`, defaults to 0.2):
-        Dropout between the LSTM layers and before the CTC output layer.
-    """
-
-    model_type = "alhubert-superb"
-
-    superb_lstm_size: int = 1024
-    superb_lstm_layers: int = 2
-    superb_dropout: float = 0.2
-
-    @classmethod
-    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs) -> "AlHubertSuperbConfig":
-        """The SUPERB configuration over the encoder described by `upstream_config`."""
-        settings = {key: value for key, value in upstream_config.to_dict().items() if key in cls.__dataclass_fields__}
-        for key in ("model_type", "architectures", "auto_map", "transformers_version"):
-            settings.pop(key, None)
-        return cls(**{**settings, **kwargs})
 
 
 class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
@@ -130,7 +102,6 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         return CausalLMOutput(loss=loss, logits=logits)
 
 
-AlHubertSuperbConfig.register_for_auto_class()
 AlHubertSuperbForCTC.register_for_auto_class("AutoModelForCTC")
 
 __all__ = ["AlHubertSuperbConfig", "AlHubertSuperbForCTC"]

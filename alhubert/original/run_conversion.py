@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import transformers
 from transformers import HfArgumentParser
 
-from alhubert.original.conversion import convert_original_checkpoint
 
 
 logger = logging.getLogger(__name__)
@@ -57,6 +56,8 @@ def main(args=None):
     transformers.utils.logging.set_verbosity_info()
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
+
+    from alhubert.original.conversion import convert_original_checkpoint  # torch and the model code: not for --help
 
     logger.info(f"Converting {arguments.checkpoint} -> {arguments.output_dir}")
     output_dir = convert_original_checkpoint(

@@ -8,7 +8,6 @@ runs the teacher and the student on each batch and minimises it (spec section 4)
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -21,102 +20,13 @@ from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel
+from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationArguments  # noqa: F401  (API)
 from .teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
 )
 
 
 logger = logging.get_logger(__name__)
-
-LOSS_TYPES = ("l2", "l1")
-PREDICTION_HEADS_DIR = "prediction_heads"
-
-
-@dataclass
-class DistillationArguments:
-    """What the student learns from the teacher: which hidden states, with which loss."""
-
-    student_layers: list[int] = field(
-        default_factory=lambda: [2, 4, 6, 8, 10, 12],
-        metadata={"help": "Student hidden_states indices (Transformers numbering: 0 = encoder input, k = output of "
-                          "layer application k) trained to match --teacher_layers, pair by pair."},
-    )
-    teacher_layers: list[int] = field(
-        default_factory=lambda: [2, 4, 6, 8, 10, 12],
-        metadata={"help": "Teacher hidden_states indices that are the targets, one per --student_layers entry."},
-    )
-    loss_type: str = field(
-        default="l2", metadata={"help": "Reconstruction loss: 'l2' (squared error) or 'l1'.", "choices": LOSS_TYPES}
-    )
-    cosine_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the mean -log(sigmoid(cosine similarity)) term, summed over pairs."}
-    )
-    feature_penalty_weight: float = field(
-        default=0.0, metadata={"help": "Weight of the mean squared conv feature encoder output (0 in the recipe)."}
-    )
-    feature_grad_mult: float = field(
-        default=0.1,
-        metadata={"help": "Scale of the gradient into the student's conv feature encoder (0 freezes it, 1 leaves "
-                          "it unchanged)."},
-    )
-    mask_padding: bool = field(
-        default=True,
-        metadata={"help": "Exclude padded frames from the loss means. False reproduces the original, which "
-                          "averages over every frame of the padded batch."},
-    )
-    pre_ln_targets: bool | None = field(
-        default=None,
-        metadata={"help": "Compare hidden states after the next layer's attention LayerNorm (the original's variant "
-                          "for pre-LN teachers such as HuBERT Large). Default: when the teacher is pre-LN."},
-    )
-    prediction_heads: bool = field(
-        default=False,
-        metadata={"help": "Train DistilHuBERT-style linear heads that map each selected student hidden state to the "
-                          "teacher's hidden size (needed when the sizes differ). Saved in the output directory's "
-                          f"'{PREDICTION_HEADS_DIR}/' folder, not inside the student."},
-    )
-    student_spec_augment: bool = field(
-        default=False,
-        metadata={"help": "Apply the student's SpecAugment masking during distillation (the original does not)."},
-    )
-    teacher_fast_path: bool = field(
-        default=True,
-        metadata={"help": "Attach the float32 CPU fast path of the convolutions (alhubert.models.fast_cpu_path) to "
-                          "the teacher; it only runs for float32 tensors on CPU and gives the same outputs to float32 "
-                          "rounding."},
-    )
-
-    teacher_cache_dir: str | None = field(
-        default=None,
-        metadata={"help": "Compute the teacher's targets once: store them in this folder (float16 safetensors shards "
-                          "keyed by utterance id, with a manifest of the teacher, layers and audio) during the first "
-                          "epoch and read them back afterwards instead of running the teacher. Only for data whose "
-                          "clips are never cropped (all at most --max_length_samples) with an 'id' column, and "
-                          "--mask_padding true. About 1.66 GB per hour of audio for 6 targets of width 768."},
-    )
-
-    def __post_init__(self):
-        if self.loss_type not in LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")
-        if not self.student_layers or len(self.student_layers) != len(self.teacher_layers):
-            raise ValueError(
-                f"student_layers {self.student_layers} and teacher_layers {self.teacher_layers} must be non-empty "
-                "lists of the same length (one teacher target per student hidden state)."
-            )
-        for name in ("cosine_weight", "feature_penalty_weight", "feature_grad_mult"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        if self.teacher_cache_dir and not self.mask_padding:
-            raise ValueError(
-                "--teacher_cache_dir stores only the real frames of each utterance, so the padded frames' targets "
-                "are gone: it needs --mask_padding true."
-            )
-
-    @property
-    def pair_names(self) -> list[str]:
-        """One name per (student, teacher) pair, used in the logs: `"2_2"`, `"4_4"`, ..."""
-        return [f"{student}_{teacher}" for student, teacher in zip(self.student_layers, self.teacher_layers)]
-
 
 class DistillationLoss(NamedTuple):
     """Total loss and its per-pair reconstruction (`rec`) and cosine (`sim`) terms, each of shape `(num_pairs,)`."""

@@ -30,9 +30,9 @@ from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_C
     parse_command_line,
     quiet_defaults,
     setup_logging,
+    DistillationArguments,
     resolve_config_file,
 )
-from alhubert.training.distillation import DistillationArguments
 
 
 logger = logging.getLogger(__name__)
