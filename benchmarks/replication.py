@@ -19,8 +19,8 @@ Runs, with the project's own scripts (each stage a subprocess, as a user would r
    BiLSTM, CTC), then greedy CER / WER on the held-out test split.
 
 Writes `replication.{md,json,png}` to --results_dir. Finished stages are reused from --work_dir when their command
-has not changed (delete the folder, or pass --fresh, to start over). Every stage runs with one intra-op thread and
---jobs stages run at once.
+has not changed (delete the folder, or pass --fresh, to start over). The teacher's training runs alone with --jobs
+intra-op threads; after it, --jobs stages run at once with one thread each.
 
     python benchmarks/replication.py             # the full run (about an hour on 2 CPU cores)
     python benchmarks/replication.py --quick     # a tiny end-to-end version (plumbing only, about a minute)
@@ -66,7 +66,8 @@ class ReplicationArguments:
         default=False, metadata={"help": "Run nothing: report the stages already finished in --work_dir (rows or "
                                          "seeds whose stages are missing are left out and listed)."}
     )
-    jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread)."})
+    jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread; the "
+                                                        "teacher's training, which runs alone, with this many)."})
     in_process: bool | None = field(
         default=None, metadata={"help": "Run the scripts' main() in this process, one stage at a time, instead of as "
                                         "subprocesses (saves the start-up time of each; default: with --quick)."}
@@ -80,21 +81,24 @@ class ReplicationArguments:
     teacher_layers: int = field(default=12, metadata={"help": "Teacher layers."})
     teacher_heads: int = field(default=4, metadata={"help": "Teacher attention heads."})
     teacher_conv_channels: int = field(default=32, metadata={"help": "Channels of the 7 conv layers."})
-    teacher_max_steps: int = field(default=1000, metadata={"help": "Teacher CTC training: at most this many steps."})
-    teacher_eval_steps: int = field(default=200, metadata={"help": "Teacher: dev CER every N steps."})
+    teacher_max_steps: int = field(default=3000, metadata={"help": "Teacher CTC training: at most this many steps."})
+    teacher_eval_steps: int = field(default=250, metadata={"help": "Teacher: dev CER every N steps."})
     teacher_patience: int = field(default=3, metadata={"help": "Teacher: stop after N evaluations without a better "
                                                                "dev CER (the best checkpoint is kept)."})
+    teacher_dropout: float = field(
+        default=0.0, metadata={"help": "Teacher: dropout and layerdrop during its CTC training (0 learned fastest)."}
+    )
     teacher_learning_rate: float = field(default=2e-3, metadata={"help": "Teacher: peak learning rate."})
     # distillation
-    distill_steps: int = field(default=200, metadata={"help": "Distillation steps (every student)."})
+    distill_steps: int = field(default=800, metadata={"help": "Distillation steps (every student)."})
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
     distill_crop_samples: int = field(default=48000, metadata={"help": "Distillation: crop clips to this length."})
     seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probe for the two small students."})
     other_seeds: int = field(default=1, metadata={"help": "Seeds of the probe for the other rows (teacher, 3x4, "
                                                           "floors)."})
     # probe
-    probe_steps: int = field(default=150, metadata={"help": "SUPERB probe: training steps (every encoder)."})
-    probe_learning_rate: float = field(default=1e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
+    probe_steps: int = field(default=600, metadata={"help": "SUPERB probe: training steps (every encoder)."})
+    probe_learning_rate: float = field(default=3e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
     probe_lstm_size: int = field(default=128, metadata={"help": "SUPERB probe: LSTM units per direction."})
     batch_size: int = field(default=8, metadata={"help": "Utterances per step (teacher, distillation, probe)."})
 
@@ -134,8 +138,9 @@ class MissingStage(Exception):
 class Stage:
     """One command whose output folder is reused when it finished before with the same command."""
 
-    def __init__(self, name: str, output_dir: Path, argv: list[str], log_dir: Path):
+    def __init__(self, name: str, output_dir: Path, argv: list[str], log_dir: Path, threads: int = 1):
         self.name, self.output_dir, self.argv = name, output_dir, [str(arg) for arg in argv]
+        self.threads = threads  # intra-op threads: 1 for stages that run --jobs at a time
         self.log = log_dir / f"{name}.log"
         self.wall_seconds = None
         self.reused = False
@@ -169,7 +174,7 @@ class Stage:
             return self
         if self.output_dir.exists():
             shutil.rmtree(self.output_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads), "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         logger.info("%s: running (log: %s)", self.name, self.log)
         began = time.perf_counter()
@@ -245,19 +250,20 @@ def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
     make = _python() + [SCRIPTS / "make_hubert.py", "--output_dir", random_dir,
                         "--hidden_size", args.teacher_hidden_size, "--num_hidden_layers", args.teacher_layers,
                         "--num_attention_heads", args.teacher_heads, "--conv_channels", args.teacher_conv_channels,
-                        "--mask_feature_prob", 0.0, "--seed", 0]
+                        "--mask_feature_prob", 0.0, "--dropout", args.teacher_dropout, "--seed", 0]
     steps = args.teacher_max_steps
     train = _python() + [
         SCRIPTS / "finetune_ctc.py", "--model_name_or_path", random_dir, "--recipe", "full",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "dev",
         "--output_dir", teacher_dir, "--overwrite_output_dir", "--do_train", "--do_eval",
         "--max_steps", steps, "--per_device_train_batch_size", args.batch_size, "--per_device_eval_batch_size", 1,
-        "--learning_rate", args.teacher_learning_rate, "--warmup_steps", max(1, steps // 10),
+        "--learning_rate", args.teacher_learning_rate, "--warmup_steps", max(1, steps // 20),
         "--eval_strategy", "steps", "--eval_steps", args.teacher_eval_steps, "--save_strategy", "steps",
         "--save_steps", args.teacher_eval_steps, "--save_total_limit", 1, "--load_best_model_at_end",
         "--metric_for_best_model", "cer", "--greater_is_better", "false",
         "--early_stopping_patience", args.teacher_patience, "--logging_steps", max(1, min(20, steps // 4)),
-        "--freeze_feature_encoder", "False", "--mask_time_prob", 0.05, *_common_training_flags(0),
+        "--freeze_feature_encoder", "False", "--mask_time_prob", 0.05, "--layerdrop", args.teacher_dropout,
+        *_common_training_flags(0),
     ]  # fmt: skip
     test = _python() + [
         SCRIPTS / "finetune_ctc.py", "--model_name_or_path", teacher_dir, "--recipe", "full",
@@ -270,7 +276,7 @@ def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
                                "--output_dir", work / "teacher-as-alhubert"]
     return [
         Stage("teacher-random", random_dir, make, log_dir),
-        Stage("teacher", teacher_dir, train, log_dir),
+        Stage("teacher", teacher_dir, train, log_dir, threads=args.jobs),  # runs alone: every core
         Stage("teacher-test", work / "teacher-test", test, log_dir),
         Stage("teacher-as-alhubert", work / "teacher-as-alhubert", as_alhubert, log_dir),
     ]
@@ -405,8 +411,8 @@ def markdown(results: dict) -> str:
         f"{results['stages']} stages reused from an earlier invocation (they took "
         f"{results['reused_wall_seconds'] / 60:.1f} min when they ran); teacher training "
         f"{results['teacher']['wall_seconds'] / 60:.1f} min. Load average (1, 5, 15 min) at start "
-        f"{results['load_start']}, at end {results['load_end']}; {results['jobs']} stage(s) at once, one intra-op "
-        "thread each, on a 2-core machine shared with other jobs.",
+        f"{results['load_start']}, at end {results['load_end']}; the teacher's training alone with "
+        f"{results['jobs']} intra-op threads, then {results['jobs']} stage(s) at once with one thread each.",
         *([f"Not run (left out of the table): {', '.join(results['not_run'])}.", ""] if results.get("not_run") else []),
         "",
     ]
