@@ -22,7 +22,7 @@ Writes `replication.{md,json,png}` to --results_dir. Finished stages are reused 
 has not changed (delete the folder, or pass --fresh, to start over). The teacher's training runs alone with --jobs
 intra-op threads; after it, --jobs stages run at once with one thread each.
 
-    python benchmarks/replication.py             # the full run (about an hour on 2 CPU cores)
+    python benchmarks/replication.py             # the full run (46 min on 2 quiet CPU cores)
     python benchmarks/replication.py --quick     # a tiny end-to-end version (plumbing only, about a minute)
 """
 
