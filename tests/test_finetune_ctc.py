@@ -2,6 +2,9 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +77,15 @@ def test_full_recipe_trains_evaluates_and_transcribes_through_the_pipeline(finet
     assert recognizer.model.config.vocab_size == len(VOCABULARY)
     text = recognizer(str(next((DEMO_CORPUS / "dev-clean-demo").rglob("*.flac"))))["text"]
     assert isinstance(text, str) and set(text) <= set(VOCABULARY[3:]) | {" "}
+
+    # examples/transcribe.py decodes with the package's loader: it works without the FFmpeg program (empty PATH), which
+    # Transformers' pipeline needs for a file path (found on a GPU machine without FFmpeg).
+    clip = str(next((DEMO_CORPUS / "dev-clean-demo").rglob("*.flac")))
+    result = subprocess.run([sys.executable, str(REPO / "examples" / "transcribe.py"), "--model", str(output_dir), clip],
+                            env={**os.environ, "PATH": "", "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(clip + "\t"), result.stdout
 
 
 def test_refuses_to_overwrite_a_saved_model(finetune_ctc, tiny_student, tmp_path):

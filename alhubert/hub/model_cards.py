@@ -161,7 +161,9 @@ pipe = pipeline("{task}", model="{model_id}", trust_remote_code=True)
 print(pipe("{call}"))
 ```
 
-With this project's `alhubert` package installed (`import alhubert`), `trust_remote_code` is not needed."""
+With this project's `alhubert` package installed (`import alhubert`), `trust_remote_code` is not needed. A file
+path is decoded by Transformers with the FFmpeg program; without it, pass the audio as a 16 kHz mono array, e.g.
+`pipe(alhubert.models.audio.load_audio("{call}"))` with the package (soundfile: WAV, FLAC, OGG, MP3)."""
 
 
 def _usage(model_id: str, config: AlHubertConfig) -> str:
