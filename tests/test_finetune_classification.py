@@ -92,3 +92,24 @@ def test_missing_label_column_lists_the_columns(finetune_classification, tiny_st
         finetune_classification.main(
             common_args(tiny_student, tmp_path / "out") + ["--dataset_name", str(tmp_path / "data")]
         )
+
+
+def test_starts_from_a_plain_hubert_encoder(finetune_classification, tmp_path):
+    # A HuBERT-like starting model (its config has no `receptive_field` property): the collator's minimum length comes
+    # from the shared receptive_field(config), so this once failed with an AttributeError.
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    kwargs = {key: value for key, value in tiny_config_kwargs().items() if key != "num_hidden_groups"}
+    HubertModel(HubertConfig(**kwargs)).save_pretrained(tmp_path / "hubert")
+    Wav2Vec2FeatureExtractor().save_pretrained(tmp_path / "hubert")
+    rows = [(tone(f), name) for f, name in ((200.0, "yes"), (900.0, "no"), (210.0, "yes"), (950.0, "no"))]
+    dataset = Dataset.from_dict(
+        {"audio": [{"array": wave, "sampling_rate": 16000} for wave, _ in rows], "label": [name for _, name in rows]}
+    ).cast_column("audio", Audio())
+    dataset.train_test_split(test_size=0.5, seed=0).save_to_disk(tmp_path / "words")
+    trainer = finetune_classification.main(
+        common_args(str(tmp_path / "hubert"), tmp_path / "out")
+        + ["--dataset_name", str(tmp_path / "words"), "--eval_split_name", "test"]
+    )
+    assert trainer.state.global_step == 3
+    assert "eval_accuracy" in json.loads((tmp_path / "out" / "eval_results.json").read_text())

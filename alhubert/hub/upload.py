@@ -17,7 +17,7 @@ from transformers.utils import logging
 
 from ..models import REMOTE_CODE_FILES
 from ..models.configuration_alhubert import AlHubertConfig
-from ..models.model_folder import CUSTOM_PIPELINES, complete_model_folder
+from ..models.model_folder import CUSTOM_PIPELINES, PREPROCESSING_FILES, complete_model_folder
 from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
 
 
@@ -29,12 +29,7 @@ UPLOAD_PATTERNS = (
     "config.json",
     "*.safetensors",
     "model.safetensors.index.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "tokenizer_config.json",
-    "vocab.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
+    *PREPROCESSING_FILES,
     "README.md",
 )
 # ONNX weights in the Hub's layout (`alhubert export onnx`), uploaded as the `onnx/` folder when the model has one.
@@ -51,6 +46,8 @@ def _check_model_dir(model_dir):
 
     Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
+    from ..models.registration import ARCHITECTURES  # the model code: imported when a folder is checked, not for --help
+
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"Model directory not found: {model_dir}")
@@ -68,8 +65,6 @@ def _check_model_dir(model_dir):
     if not isinstance(config, AlHubertConfig):
         raise ValueError(f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert').")
     architecture = (config.architectures or ["AlHubertModel"])[0]
-    from ..models.registration import ARCHITECTURES  # the model code: imported when a folder is checked
-
     model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
         raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.configuration_alhubert import receptive_field
+
 
 @dataclass(frozen=True)
 class Window:
@@ -38,14 +40,6 @@ def num_frames(num_samples: int, config) -> int:
     for kernel, stride in zip(config.conv_kernel, config.conv_stride):
         frames = (frames - kernel) // stride + 1
     return max(frames, 0)
-
-
-def receptive_field(config) -> int:
-    """Receptive field of the convolutional feature encoder, in samples (400 for HuBERT)."""
-    field = 1
-    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
-        field = (field - 1) * stride + kernel
-    return field
 
 
 def plan_windows(total_frames: int, chunk_frames: int, context_frames: int) -> list[Window]:

@@ -25,7 +25,9 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..hub.files import make_staging_folder, replace_folder
+from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
+from ..models.model_folder import PREPROCESSING_FILES
 
 
 ONNX_FOLDER = "onnx"
@@ -38,26 +40,11 @@ SUPPORTED_OPSETS = range(18, 25)
 SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
 QUANTIZATION_MODES = ("int8",)
 # Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
-SIDE_FILES = (
-    "config.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "tokenizer_config.json",
-    "vocab.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-)
+SIDE_FILES = ("config.json", *PREPROCESSING_FILES)
 
 
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
-
-
-def _receptive_field(config) -> int:
-    field = 1
-    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
-        field = (field - 1) * stride + kernel
-    return field
 
 
 def _load_for_export(model_name_or_path: str):
@@ -273,7 +260,7 @@ def _quiet():
 def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, path: Path):
     module = _OnnxExportModule(model, output_name, all_hidden_states)
     example = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
-    dynamic = {0: torch.export.Dim("batch_size"), 1: torch.export.Dim("samples", min=_receptive_field(model.config))}
+    dynamic = {0: torch.export.Dim("batch_size"), 1: torch.export.Dim("samples", min=receptive_field(model.config))}
     with torch.no_grad():
         program = torch.onnx.export(
             module,

@@ -56,6 +56,15 @@ def _call_on_first_config():
         hook()
 
 
+def receptive_field(config) -> int:
+    """Fewest input samples that give one output frame, for any HuBERT or wav2vec 2.0 configuration (400 for
+    HuBERT's feature encoder)."""
+    field = 1
+    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
+        field = (field - 1) * stride + kernel
+    return field
+
+
 def _without_locally_served_pipelines(kwargs: dict) -> dict:
     """Drop a saved `custom_pipelines` entry whose tasks this process already serves (`import alhubert` registered
     them): Transformers' `pipeline()` lets a folder's `custom_pipelines` shadow the registered task and then demands
@@ -146,10 +155,7 @@ class AlHubertConfig(HubertConfig):
     @property
     def receptive_field(self) -> int:
         """Fewest input samples that give one output frame (400 for the HuBERT feature encoder)."""
-        field = 1
-        for kernel, stride in reversed(list(zip(self.conv_kernel, self.conv_stride))):
-            field = (field - 1) * stride + kernel
-        return field
+        return receptive_field(self)
 
 
 @strict

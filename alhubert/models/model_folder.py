@@ -17,6 +17,15 @@ from pathlib import Path
 MODELS_DIR = Path(__file__).parent
 AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
 PIPELINE_FILE = "pipeline_audio_features.py"
+# What `save_pretrained` of a feature extractor, tokenizer or processor writes beside the model.
+PREPROCESSING_FILES = (
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
 # The `custom_pipelines` entry that `Pipeline.save_pretrained` would write for the audio feature pipeline.
 CUSTOM_PIPELINES = {
     AUDIO_FEATURE_EXTRACTION_TASK: {

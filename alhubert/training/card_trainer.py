@@ -63,3 +63,26 @@ def write_finetuned_card(trainer: Trainer, base_model: str, data_args, recipe: s
         training_data=training_data, recipe=settings, eval_results=saved_eval_results(args.output_dir),
         eval_dataset=eval_data,
     )
+
+
+def train_evaluate_and_publish(trainer: Trainer, collator, checkpoint, base_model: str, data_args, task: str,
+                               recipe: str | None = None):
+    """The end of `alhubert finetune-ctc` and `finetune-classification`: train (resuming from `checkpoint` when one is
+    given), save the model, metrics (with the collator's skipped-file count) and state, evaluate, write the card and
+    push when `--push_to_hub` asks."""
+    args = trainer.args
+    if args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+    if args.do_eval:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if trainer.is_world_process_zero() and args.do_train:
+        write_finetuned_card(trainer, base_model, data_args, recipe=recipe)
+    if args.push_to_hub:
+        trainer.push_to_hub(tasks=task)

@@ -114,7 +114,8 @@ def main(argv=None):
         raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
 
-    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.models.configuration_alhubert import receptive_field
+    from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
     setup_logging(training_args, logger)
@@ -151,7 +152,7 @@ def main(argv=None):
     collator = AudioCollator(
         feature_extractor,
         max_length_samples=data_args.max_length_samples,
-        min_length_samples=model.config.receptive_field,
+        min_length_samples=receptive_field(model.config),  # also for a HuBERT-like starting model
     )
     trainer = AlHubertTrainer(
         model=model,
@@ -163,21 +164,8 @@ def main(argv=None):
         compute_metrics=make_compute_metrics(),
         callbacks=[SkippedAudioCallback(collator)],
     )
-    if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-    if training_args.do_eval:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-    if trainer.is_world_process_zero() and training_args.do_train:
-        write_finetuned_card(trainer, model_args.model_name_or_path, data_args)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(tasks="audio-classification")
+    train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
+                               task="audio-classification")
     return trainer
 
 

@@ -211,8 +211,8 @@ def main(argv=None):
                          "e.g. cer with --greater_is_better false).")
     from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
 
-    from alhubert.inference.long_audio import receptive_field
-    from alhubert.training.card_trainer import AlHubertTrainer, write_finetuned_card
+    from alhubert.models.configuration_alhubert import receptive_field
+    from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
     from alhubert.training.ctc_vocabulary import build_processor
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
@@ -264,21 +264,8 @@ def main(argv=None):
         callbacks=callbacks,
     )
 
-    if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        metrics = {**train_result.metrics, "skipped_audio_files": collator.num_skipped}
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-    if training_args.do_eval:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-    if trainer.is_world_process_zero() and training_args.do_train:
-        write_finetuned_card(trainer, model_args.model_name_or_path, data_args, recipe=model_args.recipe)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(tasks="automatic-speech-recognition")
+    train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
+                               task="automatic-speech-recognition", recipe=model_args.recipe)
     return trainer
 
 
