@@ -162,8 +162,9 @@ print(pipe("{call}"))
 ```
 
 With this project's `alhubert` package installed (`import alhubert`), `trust_remote_code` is not needed. A file
-path is decoded by Transformers with the FFmpeg program; without it, pass the audio as a 16 kHz mono array, e.g.
-`pipe(alhubert.models.audio.load_audio("{call}"))` with the package (soundfile: WAV, FLAC, OGG, MP3)."""
+path is decoded by Transformers with the FFmpeg program; without it, pass the audio as a 16 kHz mono array, e.g. with
+the package (soundfile: WAV, FLAC, OGG, MP3): `from alhubert.models.audio import load_audio`, then
+`pipe(load_audio("{call}"))`."""
 
 
 def _usage(model_id: str, config: AlHubertConfig) -> str:
