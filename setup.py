@@ -39,5 +39,5 @@ setup(
         "onnx": ["onnx>=1.23,<2", "onnxscript>=0.7,<1", "onnx_ir>=1.1,<2", "onnxruntime>=1.32,<2"],
         "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3"],
     },
-    entry_points={"console_scripts": ["alhubert=alhubert.inference.cli:main"]},
+    entry_points={"console_scripts": ["alhubert=alhubert.cli:main"]},
 )

@@ -174,7 +174,7 @@ def test_help_imports_neither_the_model_code_nor_the_training_stack(command):
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from alhubert.inference.cli import app\n"
+        "from alhubert.cli import app\n"
         f"result = CliRunner().invoke(app, [*{command!r}, '--help'])\n"
         "assert result.exit_code == 0 and 'usage' in result.output.lower(), result.output\n"
         "heavy = ['datasets', 'evaluate', 'jiwer', 'transformers.trainer', 'transformers.modeling_utils',\n"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import alhubert  # noqa: F401
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.inference.cli import app
+from alhubert.cli import app
 from alhubert.models import audio as audio_module
 from alhubert.models.audio import AudioDecoderUnavailable, audio_duration, load_audio, resample
 from alhubert.training.data import AudioCollator

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.model_cards import write_model_card
-from alhubert.inference.cli import app
+from alhubert.cli import app
 from helpers import tiny_config_kwargs
 from original_checkpoints import random_original_checkpoint
 

@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.inference.cli import app
+from alhubert.cli import app
 from alhubert.inference.long_audio import num_frames
 from alhubert.models.audio import load_audio
 from helpers import tiny_config_kwargs

@@ -20,7 +20,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2Processor  # noqa: E402
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel, default_feature_extractor  # noqa: E402
-from alhubert.inference.cli import app  # noqa: E402
+from alhubert.cli import app  # noqa: E402
 from alhubert.hub.upload import stage_for_upload  # noqa: E402
 from alhubert.inference import onnx_export  # noqa: E402
 from alhubert.inference.onnx_export import export_onnx  # noqa: E402

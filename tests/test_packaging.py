@@ -101,4 +101,4 @@ def test_the_wheel_ships_the_commands_recipes_and_metrics(tmp_path):
                  "alhubert/models/audio.py"):
         assert name in names, name
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "alhubert = alhubert.inference.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "alhubert = alhubert.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from alhubert.inference.cli import FORWARDED, app
+from alhubert.cli import FORWARDED, app
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
 
 REPO = Path(__file__).resolve().parents[1]

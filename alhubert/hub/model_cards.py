@@ -14,7 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..models.configuration_alhubert import AlHubertConfig
-from .files import atomic_write
+from ..utils.files import atomic_write
 
 
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from ..hub.files import make_staging_folder, replace_folder
+from ..utils.errors import one_line
+from ..utils.files import make_staging_folder, replace_folder
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.model_folder import PREPROCESSING_FILES
@@ -43,10 +44,6 @@ QUANTIZATION_MODES = ("int8",)
 SIDE_FILES = ("config.json", *PREPROCESSING_FILES)
 
 
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
 def _load_for_export(model_name_or_path: str):
     """The model (in eval mode, ready for export) and the name of its main output."""
     from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForCTC
@@ -60,7 +57,7 @@ def _load_for_export(model_name_or_path: str):
         config = AutoConfig.from_pretrained(model_name_or_path)
     except (OSError, ValueError) as error:
         hint = "" if local.is_dir() else " It is neither a local folder nor a reachable Hub model id."
-        raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {_one_line(error)}") from error
+        raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}") from error
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
@@ -78,7 +75,7 @@ def _load_for_export(model_name_or_path: str):
         # score (about 10 % slower in ONNX Runtime on the small preset, same outputs to 2e-6)
         model = auto_class.from_pretrained(model_name_or_path, attn_implementation="eager")
     except (OSError, ValueError) as error:
-        raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {_one_line(error)}") from error
+        raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {one_line(error)}") from error
     model.eval()
     use_fast_cpu_path(model, enabled=False)  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
     for module in list(model.modules()):  # a list: removing a parametrization changes the module tree

@@ -23,7 +23,7 @@ from huggingface_hub.errors import StrictDataclassError
 from transformers.utils import logging
 
 from ..models.configuration_alhubert import AlHubertConfig
-from ..hub.files import check_writable_folder, make_staging_folder, replace_folder
+from ..utils.files import check_writable_folder, make_staging_folder, replace_folder
 from ..hub.upload import stage_for_upload, upload_staged
 from ..hub.model_cards import write_model_card
 from ..models.modeling_alhubert import AlHubertModel

@@ -212,7 +212,7 @@ def check_output_dir(training_args, overwrite_output_dir: bool, trains: bool = T
     """
     from transformers.trainer_utils import get_last_checkpoint
 
-    from ..hub.files import check_writable_folder
+    from ..utils.files import check_writable_folder
     from .checkpoints import last_complete_checkpoint
 
     output_dir = training_args.output_dir

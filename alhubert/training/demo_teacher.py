@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-from ..hub.files import apply_umask
+from ..utils.files import apply_umask
 
 
 DEMO_TEACHER_NAME = "hubert-demo-teacher-RANDOM-WEIGHTS"

@@ -8,20 +8,27 @@ unreadable by the user's group even where the umask allows it. These helpers giv
 
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
 
 
-_UMASK_LOCK = threading.Lock()
-
-
 def current_umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    with _UMASK_LOCK:
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return umask
+    """The process umask, read without changing it (`os.umask` can only be read by setting it, which races with other
+    threads): from `/proc/self/status` where the kernel reports it, else from the mode a fresh folder gets."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    probe = Path(tempfile.gettempdir()) / f".umask-probe-{os.getpid()}-{threading.get_ident()}"
+    os.mkdir(probe, 0o777)
+    try:
+        return 0o777 & ~stat.S_IMODE(probe.stat().st_mode)
+    finally:
+        os.rmdir(probe)
 
 
 def apply_umask(path) -> None:

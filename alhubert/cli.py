@@ -16,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from ..hub.files import atomic_write, check_writable_folder
+from .utils.errors import one_line
+from .utils.files import atomic_write, check_writable_folder
 
 
 app = typer.Typer(
@@ -31,12 +32,8 @@ class CommandError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
 
 
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
-
-
 def _fail(message: str, code: int = 1):
-    typer.secho(f"Error: {_one_line(message)}", fg=typer.colors.RED, err=True)
+    typer.secho(f"Error: {one_line(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=code)
 
 
@@ -44,7 +41,7 @@ def _warn(message: str):
     """One warning line on stderr (through tqdm, so that it does not land inside a progress bar)."""
     from tqdm.auto import tqdm
 
-    tqdm.write(f"Warning: {_one_line(message)}", file=sys.stderr)
+    tqdm.write(f"Warning: {one_line(message)}", file=sys.stderr)
 
 
 def resolve_device(device: str | None) -> str:
@@ -85,10 +82,10 @@ def _load_error(model_name_or_path: str, error: Exception) -> str:
     if type(error).__name__ == "SafetensorError":
         return (
             f"Cannot load the model {model_name_or_path!r}: its safetensors weights are damaged or truncated "
-            f"({_one_line(error)}); download or save the model again."
+            f"({one_line(error)}); download or save the model again."
         )
     hint = "" if Path(model_name_or_path).is_dir() else " It is neither a local folder nor a reachable Hub model id."
-    return f"Cannot load the model {model_name_or_path!r}:{hint} {_one_line(error)}"
+    return f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}"
 
 
 def load_encoder(model_name_or_path: str, device: str | None = None):
@@ -149,7 +146,7 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
 
 
 def _audio_duration(path: Path) -> float:
-    from ..models.audio import AudioDecoderUnavailable, audio_duration
+    from .models.audio import AudioDecoderUnavailable, audio_duration
 
     if not path.is_file():
         raise CommandError(f"Audio file not found: {path}")
@@ -158,7 +155,7 @@ def _audio_duration(path: Path) -> float:
     except AudioDecoderUnavailable:  # an installation problem, not a bad file: stop with the fix
         raise
     except ValueError as error:
-        raise CommandError(f"Cannot read audio file {path}: {_one_line(error)}") from None
+        raise CommandError(f"Cannot read audio file {path}: {one_line(error)}") from None
 
 
 def declared_frames(path: Path) -> tuple[int, int] | None:
@@ -234,8 +231,8 @@ def extract(
     from safetensors.numpy import save_file
     from tqdm.auto import tqdm
 
-    from .long_audio import LongAudioFeatureExtractor
-    from ..models.audio import AudioDecoderUnavailable, load_audio
+    from .inference.long_audio import LongAudioFeatureExtractor
+    from .models.audio import AudioDecoderUnavailable, load_audio
 
     if not stride_length_s >= 0:
         _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
@@ -273,7 +270,7 @@ def extract(
                 try:
                     array = load_audio(str(path), rate)
                 except (FileNotFoundError, ValueError) as error:
-                    skip(path, _one_line(error))
+                    skip(path, one_line(error))
                     continue
                 if len(array) < needed:
                     skip(path, f"{path} has {len(array)} samples at {rate} Hz ({1000 * len(array) / rate:.1f} ms), "
@@ -314,8 +311,8 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     from safetensors import SafetensorError
     from transformers import AutoConfig
 
-    from ..models.configuration_alhubert import AlHubertConfig
-    from ..hub.model_cards import measure_saved_model, sharing_pattern
+    from .models.configuration_alhubert import AlHubertConfig
+    from .hub.model_cards import measure_saved_model, sharing_pattern
 
     if not (model_dir / "config.json").is_file():
         _fail(f"{model_dir} has no config.json; give a folder written by save_pretrained.")
@@ -406,7 +403,7 @@ def export_onnx(
 ):
     """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
     try:
-        from . import onnx_export
+        from .inference import onnx_export
     except ImportError as error:
         _fail(f"ONNX export needs the onnx extra (pip install 'alhubert[onnx]'): {error}")
     try:
