@@ -22,6 +22,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers import TrainingArguments
+
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 # The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
@@ -281,8 +283,12 @@ PREDICTION_HEADS_DIR = "prediction_heads"
 
 
 @dataclass
-class DistillationArguments:
-    """What the student learns from the teacher: which hidden states, with which loss."""
+class DistillationConfig(TrainingArguments):
+    """`TrainingArguments` plus what the student learns from the teacher: which hidden states, with which loss."""
+
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Kept False: the distillation collator needs the raw audio column."}
+    )
 
     student_layers: list[int] = field(
         default_factory=lambda: [2, 4, 6, 8, 10, 12],
@@ -344,6 +350,7 @@ class DistillationArguments:
     )
 
     def __post_init__(self):
+        super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")
         if not self.student_layers or len(self.student_layers) != len(self.teacher_layers):

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
 from alhubert.models.configuration_alhubert import PRESETS
 from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_CONFIGS, resolve_config_file: API)
@@ -30,7 +30,7 @@ from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_C
     parse_command_line,
     quiet_defaults,
     setup_logging,
-    DistillationArguments,
+    DistillationConfig,
     resolve_config_file,
 )
 
@@ -82,9 +82,9 @@ class ModelArguments:
 
 
 def parse_arguments(argv: list[str]):
-    """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the five argument groups."""
+    """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the four argument groups."""
     parser = HfArgumentParser(
-        (ModelArguments, DataArguments, DistillationArguments, TrainingArguments, OutputArguments),
+        (ModelArguments, DataArguments, DistillationConfig, OutputArguments),
         prog="alhubert distill",
         usage="alhubert distill [CONFIG] [--flags]  (CONFIG: small, middle, large, demo or a YAML/JSON file)",
     )
@@ -144,7 +144,7 @@ def _value(option) -> str:
     return str(getattr(option, "value", option))
 
 
-def describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype) -> dict:
+def describe_recipe(model_args, data_args, training_args, student, teacher_dtype) -> dict:
     """The settings of this run, for the model card."""
     from alhubert.training.data import describe_data
 
@@ -159,10 +159,10 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
                    f"({config.layer_sharing})",
         "Student initialisation": "from the teacher" if model_args.init_from_teacher else "random",
         "Targets (student -> teacher hidden_states)": ", ".join(
-            f"{s}->{t}" for s, t in zip(distillation_args.student_layers, distillation_args.teacher_layers)
+            f"{s}->{t}" for s, t in zip(training_args.student_layers, training_args.teacher_layers)
         ),
-        "Loss per target": f"{distillation_args.loss_type} + {distillation_args.cosine_weight} x cosine, summed over "
-                           f"targets; padded frames {'excluded' if distillation_args.mask_padding else 'included'}",
+        "Loss per target": f"{training_args.loss_type} + {training_args.cosine_weight} x cosine, summed over "
+                           f"targets; padded frames {'excluded' if training_args.mask_padding else 'included'}",
         "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
@@ -171,7 +171,7 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
                      f"{training_args.weight_decay}",
         "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",
         "Gradient clipping": training_args.max_grad_norm,
-        "Feature encoder gradient scale": distillation_args.feature_grad_mult,
+        "Feature encoder gradient scale": training_args.feature_grad_mult,
     }
 
 
@@ -195,7 +195,7 @@ def final_results(trainer) -> dict:
 
 def main(argv: list[str] | None = None):
     try:
-        model_args, data_args, distillation_args, training_args, output_args = parse_arguments(
+        model_args, data_args, training_args, output_args = parse_arguments(
             sys.argv[1:] if argv is None else argv
         )
     except (OSError, ValueError) as error:
@@ -211,7 +211,6 @@ def main(argv: list[str] | None = None):
 
     setup_logging(training_args, logger)
     quiet_defaults(training_args)
-    logger.info(f"Distillation arguments {distillation_args}")
 
     try:  # set-up problems (output folder, teacher, data) are reported as one line by `cli`
         resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
@@ -239,7 +238,6 @@ def main(argv: list[str] | None = None):
         model=student,
         args=training_args,
         teacher=teacher,
-        distillation_args=distillation_args,
         teacher_dtype=teacher_dtype,
         teacher_feature_extractor=teacher_feature_extractor,
         train_dataset=train_dataset,
@@ -265,7 +263,7 @@ def main(argv: list[str] | None = None):
             training_args.output_dir,
             student.config,
             model_id=training_args.hub_model_id,
-            recipe=describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype),
+            recipe=describe_recipe(model_args, data_args, training_args, student, teacher_dtype),
             results=final_results(trainer),
             base_model=model_args.teacher_name_or_path,  # kept in the metadata only when it is a Hub id
             datasets=describe_data(data_args)[1],
