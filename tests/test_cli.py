@@ -134,7 +134,7 @@ def test_scripts_are_thin_wrappers_of_the_package_commands():
 
 
 def test_shipped_recipes_are_package_data():
-    from alhubert.training.run_distillation import CONFIGS_DIR, resolve_config_file
+    from alhubert.training.arguments import CONFIGS_DIR, resolve_config_file
 
     assert {"small", "middle", "large", "demo"} <= {path.stem for path in CONFIGS_DIR.glob("*.yaml")}
     assert resolve_config_file("small") == CONFIGS_DIR / "small.yaml"

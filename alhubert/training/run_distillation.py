@@ -18,21 +18,9 @@ import sys
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
-from transformers import HfArgumentParser
-
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_CONFIGS, resolve_config_file: API)
-    CONFIGS_DIR,
-    SHIPPED_CONFIGS,
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-    setup_logging,
-    DistillationConfig,
-    resolve_config_file,
-)
+from alhubert.training.arguments import CONFIGS_DIR, ArgumentParser, DataArguments, DistillationConfig, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
 logger = logging.getLogger(__name__)
@@ -83,12 +71,12 @@ class ModelArguments:
 
 def parse_arguments(argv: list[str]):
     """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the four argument groups."""
-    parser = HfArgumentParser(
+    parser = ArgumentParser(
         (ModelArguments, DataArguments, DistillationConfig, OutputArguments),
         prog="alhubert distill",
         usage="alhubert distill [CONFIG] [--flags]  (CONFIG: small, middle, large, demo or a YAML/JSON file)",
     )
-    return parse_command_line(parser, argv)
+    return parser.parse(argv)
 
 
 def resolve_teacher_dtype(name: str):
@@ -194,38 +182,30 @@ def final_results(trainer) -> dict:
 
 
 def main(argv: list[str] | None = None):
-    try:
-        model_args, data_args, training_args, output_args = parse_arguments(
-            sys.argv[1:] if argv is None else argv
-        )
-    except (OSError, ValueError) as error:
-        error.setup_error = True  # cli prints it as one line
-        raise
+    with setup_errors():  # set-up problems (arguments, output folder, data, teacher) are one line from `cli`
+        model_args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     import datasets
     from transformers import set_seed
 
     from alhubert import default_feature_extractor
     from alhubert.hub.model_cards import write_model_card
+    from alhubert.training.checkpoints import check_output_dir
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
     from alhubert.training.distillation import DistillationTrainer
 
     setup_logging(training_args, logger)
-    quiet_defaults(training_args)
-
-    try:  # set-up problems (output folder, teacher, data) are reported as one line by `cli`
+    with setup_errors():
+        set_threads(output_args.threads)
         resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
         set_seed(training_args.seed)
+        # local inputs first: a missing corpus is reported before the teacher is looked for (on the Hub)
+        with training_args.main_process_first(desc="loading the audio data"):
+            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
         with training_args.main_process_first(desc="loading the teacher"):
             teacher, teacher_feature_extractor = load_teacher(model_args)
         student = build_student(model_args, teacher, teacher_feature_extractor)
         feature_extractor = default_feature_extractor(student.config)
         feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
-
-        with training_args.main_process_first(desc="loading the audio data"):
-            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
-    except (OSError, ValueError) as error:
-        error.setup_error = True
-        raise
     collator = AudioCollator(
         feature_extractor,
         max_length_samples=data_args.max_length_samples,
@@ -233,19 +213,20 @@ def main(argv: list[str] | None = None):
         # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
         redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
     )
-    teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
-    trainer = DistillationTrainer(
-        model=student,
-        args=training_args,
-        teacher=teacher,
-        teacher_dtype=teacher_dtype,
-        teacher_feature_extractor=teacher_feature_extractor,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=collator,
-        processing_class=feature_extractor,
-        callbacks=[SkippedAudioCallback(collator)],
-    )
+    with setup_errors():  # the targets and models checked against each other
+        teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
+        trainer = DistillationTrainer(
+            model=student,
+            args=training_args,
+            teacher=teacher,
+            teacher_dtype=teacher_dtype,
+            teacher_feature_extractor=teacher_feature_extractor,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=collator,
+            processing_class=feature_extractor,
+            callbacks=[SkippedAudioCallback(collator)],
+        )
 
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     train_result.metrics["skipped_audio_files"] = collator.num_skipped  # this process's count (all its workers)
@@ -276,15 +257,8 @@ def main(argv: list[str] | None = None):
 
 
 def cli(argv: list[str] | None = None):
-    """`main` for the command line: a set-up problem (arguments, output folder, teacher, data) is one `error: ...`
-    line on stderr and exit code 1; errors during training keep their traceback."""
-    try:
-        return main(argv)
-    except (OSError, ValueError) as error:
-        if not getattr(error, "setup_error", False):
-            raise
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
 
 
 if __name__ == "__main__":
