@@ -241,11 +241,16 @@ def yaml_alias_bomb(tmp: Path) -> str:
     return argument_file(tmp, "\n".join(lines) + "\n")
 
 
-DISTILL_DEMO = lambda tmp: ["--librispeech_root", str(corpus(tmp / "corpus")), "--output_dir", str(tmp / "out"), *QUICK]  # noqa: E731
-CTC_BASE = lambda tmp: ["--audiofolder", str(tmp), "--output_dir", str(tmp / "out")]  # noqa: E731
+def DISTILL_DEMO(tmp: Path) -> list[str]:
+    return ["--librispeech_root", str(corpus(tmp / "corpus")), "--output_dir", str(tmp / "out"), *QUICK]
+
+
+def CTC_BASE(tmp: Path) -> list[str]:
+    return ["--audiofolder", str(tmp), "--output_dir", str(tmp / "out")]
 
 COMMAND_ROWS = [
-    ("ctc-no-model", "run_finetune_ctc", lambda tmp: [*CTC_BASE(tmp), "--do_train"], ("--model_name_or_path is required",), 1),
+    ("ctc-no-model", "run_finetune_ctc", lambda tmp: [*CTC_BASE(tmp), "--do_train"],
+     ("--model_name_or_path is required",), 1),
     ("ctc-nothing-to-do", "run_finetune_ctc", lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp)],
      ("Nothing to do",), 1),
     ("ctc-non-empty-output", "run_finetune_ctc",

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from alhubert.training import run_distillation as distill
-from alhubert.training.run_distillation import CONFIGS_DIR
+from alhubert.training.arguments import CONFIGS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,8 @@ FIXTURE = Path(__file__).parent / "data" / "distillation_checkpoint_v0"
 def run_arguments(output_dir: Path) -> list[str]:
     return [
         "--teacher_name_or_path", str(FIXTURE / "teacher"), "--teacher_dtype", "float32", "--student_preset", "none",
-        "--num_hidden_groups", "1", "--num_hidden_layers", "2", "--librispeech_root", str(REPO_ROOT / "data" / "demo_corpus"),
+        "--num_hidden_groups", "1", "--num_hidden_layers", "2",
+        "--librispeech_root", str(REPO_ROOT / "data" / "demo_corpus"),
         "--librispeech_sets", "train-clean-demo", "--max_train_samples", "8", "--max_length_samples", "16000",
         "--student_layers", "1", "2", "--teacher_layers", "1", "2", "--prediction_heads", "true",
         "--per_device_train_batch_size", "4", "--max_steps", "4", "--save_steps", "2", "--logging_steps", "1",

@@ -118,8 +118,8 @@ def check_resumable(checkpoint: str | os.PathLike) -> None:
                 tensor = tensors.get_tensor(key)
                 if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                     raise ValueError(
-                        f"{weights} holds weights that are not finite (NaN or infinity) in {key}: resuming would train "
-                        "on broken weights; resume from an earlier checkpoint or start a new run."
+                        f"{weights} holds weights that are not finite (NaN or infinity) in {key}: resuming would "
+                        "train on broken weights; resume from an earlier checkpoint or start a new run."
                     )
     pickled = ["optimizer.pt", "scheduler.pt", "scaler.pt", *(path.name for path in checkpoint.glob("rng_state*.pth"))]
     for name in pickled:
@@ -179,4 +179,6 @@ def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: boo
     return None
 
 
-__all__ = ["check_output_dir", "check_resumable", "checkpoint_problems", "is_non_empty_dir", "last_complete_checkpoint"]
+__all__ = [
+    "check_output_dir", "check_resumable", "checkpoint_problems", "is_non_empty_dir", "last_complete_checkpoint"
+]

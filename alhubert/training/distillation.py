@@ -177,7 +177,9 @@ class DistillationStudent(AlHubertPreTrainedModel):
         self.student.training = mode  # its modules are this model's; the student object itself is not a child
         return self
 
-    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> DistillationStudentOutput:
+    def forward(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> DistillationStudentOutput:
         student = self.student
         kwargs = dict(self._depth)
         if not self.spec_augment and self.training and hasattr(student, "masked_spec_embed"):
@@ -216,7 +218,9 @@ class DistillationStudent(AlHubertPreTrainedModel):
         heads = {key[len("prediction_heads."):]: value for key, value in state_dict.items()
                  if key.startswith("prediction_heads.")}
         student_state = {key: value for key, value in state_dict.items() if not key.startswith("prediction_heads.")}
-        self.student.save_pretrained(save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs)
+        self.student.save_pretrained(
+            save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
+        )
         if heads and is_main_process:
             folder = os.path.join(save_directory, PREDICTION_HEADS_DIR)
             os.makedirs(folder, exist_ok=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.arguments import CONFIGS_DIR, ArgumentParser, DataArguments, DistillationConfig, OutputArguments
+from alhubert.training.arguments import ArgumentParser, DataArguments, DistillationConfig, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 

@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None):
         processor = build_processor(feature_extractor)
         tokenizer = processor.tokenizer
         with training_args.main_process_first(desc="dataset preprocessing"):
-            train_dataset, eval_dataset = load_train_eval_datasets(data_args, require_text=True, seed=training_args.seed)
+            train_dataset, eval_dataset = load_train_eval_datasets(
+                data_args, require_text=True, seed=training_args.seed
+            )
             train_dataset = prepare_transcripts(train_dataset, tokenizer, "train")
             if data_args.max_length_samples:
                 limit = data_args.max_length_samples
