@@ -121,7 +121,7 @@ class DistillationStudent(AlHubertPreTrainedModel):
     (`student_layers`, after the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction
     head each when the teacher's hidden size is given), the frame mask and the conv feature penalty. The gradient into
     the conv feature encoder is scaled by `feature_grad_mult` inside forward (an autograd `GradMultiply` on the
-    encoder's parameters, which scales their gradient exactly as one on its output would); the student runs only up to
+    encoder's parameters: the same gradients as one on its output, to float rounding); the student runs only up to
     the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless `spec_augment`.
     `save_pretrained` writes the student as a complete model folder and the heads apart, in its
     `prediction_heads/` folder (`load_prediction_heads` reads them back).
@@ -265,15 +265,14 @@ def check_feature_extractors(teacher_feature_extractor, student_feature_extracto
 
 class DistillationTrainer(Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
-    `distillation_loss`.
+    `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
-    The student is wrapped in a `DistillationStudent` (prediction heads, conv gradient scaling, layer selection), which
-    is what the Trainer optimises, wraps for DDP and checkpoints. The teacher runs in eval and inference mode, in
-    `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the training device and outside DDP, with the float32 CPU fast
-    path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the
-    logs. Every save (checkpoints and the final model) writes the student as a complete model directory, and the
-    prediction heads, if any, in its `prediction_heads/` folder. The student's processing class (its feature
-    extractor) is compared with `teacher_feature_extractor`.
+    The Trainer optimises, wraps, saves and reloads a `DistillationStudent` built on the student (prediction heads,
+    conv gradient scaling, layer selection): every save writes the student as a complete model folder and the heads,
+    if any, in its `prediction_heads/`. The teacher is prepared by Accelerate in evaluation mode (on the device,
+    outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
+    CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
+    to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
