@@ -29,7 +29,9 @@ CLEAR_VALUES = ("none", "null")
 # Arguments for which "none" is a value of its own (`--report_to none`: no integrations), never a cleared one.
 VALUE_NONE_IS_MEANINGFUL = ("report_to",)
 # Arguments holding a local path (resolved against the config file's folder) ...
-PATH_ARGUMENTS = ("output_dir", "logging_dir", "librispeech_root", "audiofolder", "cache_dir", "resume_from_checkpoint")
+PATH_ARGUMENTS = (
+    "output_dir", "logging_dir", "librispeech_root", "audiofolder", "cache_dir", "resume_from_checkpoint"
+)
 # ... or either a local folder or a Hub name (resolved only when the folder exists next to the file).
 PATH_OR_NAME_ARGUMENTS = ("model_name_or_path", "teacher_name_or_path", "dataset_name")
 RESUME_LAST = ("last", "true", "True")
@@ -70,7 +72,8 @@ class DataArguments:
     )
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script/folder, or a save_to_disk folder."},
+        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script or folder, or a save_to_disk "
+                          "folder."},
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
     train_split_name: str = field(default="train", metadata={"help": "Split of the dataset used for training."})
@@ -79,7 +82,8 @@ class DataArguments:
     )
     validation_split_percentage: float | None = field(
         default=None,
-        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for evaluation."},
+        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for "
+                          "evaluation."},
     )
     audiofolder: str | None = field(
         default=None,
@@ -89,7 +93,8 @@ class DataArguments:
     audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
     text_column_name: str = field(default="text", metadata={"help": "Column that holds the transcript."})
     streaming: bool = field(
-        default=False, metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."}
+        default=False,
+        metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."},
     )
     max_length_samples: int | None = field(
         default=250000, metadata={"help": "Randomly crop longer clips to this many samples (16 kHz); 0 = no crop."}
@@ -109,7 +114,8 @@ class DataArguments:
         default=None, metadata={"help": "Keep only the first N evaluation examples (debugging, quick runs)."}
     )
     preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."}
+        default=None,
+        metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."},
     )
 
     def __post_init__(self):

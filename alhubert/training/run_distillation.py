@@ -140,7 +140,8 @@ def describe_recipe(model_args, data_args, training_args, student, teacher_dtype
     world = training_args.world_size * training_args.gradient_accumulation_steps
     return {
         "Teacher": (
-            "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)" if model_args.teacher_name_or_path == DEMO_TEACHER
+            "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)"
+            if model_args.teacher_name_or_path == DEMO_TEACHER
             else model_args.teacher_name_or_path
         ) + f" ({str(teacher_dtype).replace('torch.', '')}), frozen",
         "Student": f"{config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications "
@@ -154,7 +155,8 @@ def describe_recipe(model_args, data_args, training_args, student, teacher_dtype
         "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
-        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, betas ({training_args.adam_beta1}, "
+        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, "
+                     f"betas ({training_args.adam_beta1}, "
                      f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
                      f"{training_args.weight_decay}",
         "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",

@@ -88,7 +88,8 @@ def make_compute_metrics():
     accuracy = load_metric("accuracy")
 
     def compute_metrics(prediction):
-        return accuracy.compute(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
+        predictions = np.argmax(prediction.predictions, axis=-1)
+        return accuracy.compute(predictions=predictions, references=prediction.label_ids)
 
     return compute_metrics
 
