@@ -11,6 +11,7 @@ import typer
 
 from alhubert.cli import FORWARDED, app
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
+from alhubert.training.arguments import SHIPPED_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -67,7 +68,7 @@ def check_alhubert(arguments: list[str]):
         if name != "distill" and "--model_name_or_path" not in rest:
             stubs += ["--model_name_or_path", "stub"]
         if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and \
-                not (rest and rest[0] in run_distillation.SHIPPED_CONFIGS):
+                not (rest and rest[0] in SHIPPED_CONFIGS):
             stubs += ["--audiofolder", "stub"]
         PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
     elif name in FORWARDED:
