@@ -5,6 +5,7 @@ Every number a card shows is either computed from the configuration, measured fr
 (`write_model_card`), or passed in by the script that produced the weights (`measured`, `recipe`, `results`).
 """
 
+import html
 import math
 import os
 import re
@@ -113,6 +114,13 @@ def measure_saved_model(model_dir) -> dict:
         "parameters_without_mask_embedding": parameters - mask_embedding,
         "file_size_bytes": sum(weight_file.stat().st_size for weight_file in weight_files),
     }
+
+
+def escape_text(value: object) -> str:
+    """`value` as inert Markdown text for one line or table cell: HTML escaped, line breaks made spaces (so no heading
+    or list can start), table bars and backticks escaped. For strings read from checkpoints and user files."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|").replace("`", "\\`")
 
 
 def _format_value(value) -> str:
@@ -390,33 +398,39 @@ def saved_eval_results(model_dir) -> dict:
 
 
 def write_card_for_folder(model_dir, config=None, model_id: str | None = None, tags: list[str] | None = None):
-    """The card `save_pretrained` and `push_to_hub` write (set as `alhubert.models.model_folder.card_writer` on
-    `import alhubert`): what the folder itself tells, the model it started from when that is a Hub id, and its saved
-    evaluation metrics. The commands that train or convert weights write a fuller card with their recipe."""
+    """The card of a saved folder about to be pushed (`alhubert push-to-hub`, the Trainers' pushes). A card that the
+    command which made the weights wrote is kept: only the repository `model_id`, extra `tags` and ONNX weights
+    exported after it are added, and the file is rewritten only when one of them changes it. A folder without a card
+    gets one from what the folder tells: the model it started from when that is a Hub id and its saved metrics."""
     model_dir = Path(model_dir)
     if config is None:
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(model_dir)
     existing = model_dir / "README.md"
-    if model_id is not None and existing.is_file():  # push_to_hub: keep a fuller card, only name the repository
-        card = ModelCard.load(existing)
+    if not existing.is_file():
+        base_model = getattr(config, "_name_or_path", None)
+        return write_model_card(model_dir, config, model_id=model_id, base_model=base_model, tags=tags)
+    card = ModelCard.load(existing)
+    before = str(card)
+    if model_id is not None:
         card.data.model_name = card.data.model_name or model_id
         card.text = card.text.replace('"path/to/model"', f'"{model_id}"')
-        if tags:
-            card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
-        onnx_files = sorted(path.name for path in (model_dir / "onnx").glob("*.onnx"))
-        if onnx_files and "## ONNX" not in card.text:  # exported after the card was written
-            section = "## ONNX\n\n" + _onnx_usage(model_id, onnx_files, config) + "\n\n"
-            at = card.text.find("## Limitations")
-            card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
-        card.save(existing)
-        return card
-    return write_model_card(model_dir, config, model_id=model_id, base_model=getattr(config, "_name_or_path", None),
-                            tags=tags)
+    if tags:
+        card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+    onnx_files = sorted(path.name for path in (model_dir / "onnx").glob("*.onnx"))
+    if onnx_files and "## ONNX" not in card.text:  # exported after the card was written
+        section = "## ONNX\n\n" + _onnx_usage(model_id or "path/to/model", onnx_files, config) + "\n\n"
+        at = card.text.find("## Limitations")
+        card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
+    if str(card) != before:
+        text = str(card)
+        atomic_write(existing, lambda name: Path(name).write_text(text, encoding="utf-8"))
+    return card
 
 
 __all__ = [
-    "PAPER_RECIPE", "build_model_card", "hub_model_id", "measure_saved_model", "saved_eval_results", "sharing_pattern",
+    "PAPER_RECIPE", "build_model_card", "escape_text", "hub_model_id", "measure_saved_model", "saved_eval_results",
+    "sharing_pattern",
     "write_card_for_folder", "write_model_card",
 ]
