@@ -17,7 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["alhubert", "alhubert.*"]),
-    package_data={"alhubert": ["training/configs/*.yaml"]},
+    package_data={"alhubert": ["training/configs/*.yaml", "hub/*.md"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.20,<6",
