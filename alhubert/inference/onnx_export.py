@@ -25,7 +25,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
-from ..utils.files import make_staging_folder, replace_folder
+from ..utils.files import check_replaceable_folder, make_staging_folder, replace_folder
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.model_folder import PREPROCESSING_FILES
@@ -42,6 +42,8 @@ SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
 QUANTIZATION_MODES = ("int8",)
 # Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
 SIDE_FILES = ("config.json", *PREPROCESSING_FILES)
+# Everything an export writes into its folder.
+EXPORTED_FILES = (*SIDE_FILES, f"{ONNX_FOLDER}/{MODEL_FILE}", f"{ONNX_FOLDER}/{QUANTIZED_MODEL_FILE}")
 
 
 def _load_for_export(model_name_or_path: str):
@@ -202,7 +204,7 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
-def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
+def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
             f"Unsupported opset {opset}; choose one from {SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1} "
@@ -214,6 +216,11 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
         raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+    # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
+    if in_place:
+        check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
+    else:
+        check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
@@ -300,7 +307,7 @@ def export_onnx(
     target = output_dir / ONNX_FOLDER if in_place else output_dir
     if not in_place and local_model.is_dir() and output_dir.resolve() in local_model.resolve().parents:
         raise ValueError(f"{output_dir} contains the model {local_model}; choose another output folder.")
-    _check_arguments(target, quantize, opset, overwrite)
+    _check_arguments(target, quantize, opset, overwrite, in_place)
     with _quiet():
         model, output_name = _load_for_export(str(model_name_or_path))
 

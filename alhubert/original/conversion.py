@@ -25,9 +25,10 @@ from transformers.utils import logging
 from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, AlHubertConfig
 from ..utils.errors import one_line
 from ..utils.model_checks import refuse_non_finite_outputs
-from ..utils.files import check_writable_folder, make_staging_folder, replace_folder
+from ..utils.files import check_replaceable_folder, check_writable_folder, make_staging_folder, replace_folder
 from ..hub.upload import stage_for_upload, upload_staged
 from ..hub.model_cards import write_model_card
+from ..models.model_folder import remote_code_files
 from ..models.modeling_alhubert import AlHubertModel
 
 
@@ -480,6 +481,12 @@ def _original_recipe(checkpoint: dict) -> dict:
     }
 
 
+def converted_files() -> tuple[str, ...]:
+    """What a conversion writes into its folder (and the ONNX files `alhubert export onnx` may add to it in place)."""
+    return ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code_files(),
+            "onnx/model.onnx", "onnx/model_quantized.onnx")
+
+
 def convert_original_checkpoint(
     checkpoint_path, output_dir, trust_checkpoint: bool = False, push_to_hub: str | None = None,
     overwrite: bool = False,
@@ -506,8 +513,8 @@ def convert_original_checkpoint(
             )
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
-        if not (output_dir / "config.json").is_file():  # only a model folder is replaced, nothing else deleted
-            raise FileExistsError(f"{output_dir} holds no model (no config.json); choose another output folder.")
+        # only a folder of the files a conversion writes is replaced: the user's other files are never deleted
+        check_replaceable_folder(output_dir, converted_files(), ("alhubert",), "alhubert convert")
     check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(
