@@ -25,6 +25,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
+from ..utils.model_checks import refuse_missing_weights, refuse_non_finite_outputs
 from ..utils.files import check_replaceable_folder, make_staging_folder, replace_folder
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
@@ -75,10 +76,14 @@ def _load_for_export(model_name_or_path: str):
     try:
         # eager attention exports as plain MatMul/Softmax; the SDPA decomposition adds NaN guards per attention
         # score (about 10 % slower in ONNX Runtime on the small preset, same outputs to 2e-6)
-        model = auto_class.from_pretrained(model_name_or_path, attn_implementation="eager")
+        model, loading = auto_class.from_pretrained(
+            model_name_or_path, attn_implementation="eager", output_loading_info=True
+        )
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {one_line(error)}") from error
+    refuse_missing_weights(loading["missing_keys"], config, model_name_or_path)
     model.eval()
+    refuse_non_finite_outputs(model, model_name_or_path)  # huge finite weights would export a NaN model
     use_fast_cpu_path(model, enabled=False)  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
     for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
         # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)

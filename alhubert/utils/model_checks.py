@@ -4,6 +4,8 @@ ONNX export: no weight left at its random initialisation, and finite outputs (we
 as x 1e30, give NaN features while every weight passes a NaN check)."""
 
 import math
+import re
+from pathlib import Path
 
 
 def refuse_missing_weights(missing_keys, config, source: str) -> None:
@@ -18,6 +20,28 @@ def refuse_missing_weights(missing_keys, config, source: str) -> None:
         f"{' ...' if len(names) > 4 else ''}); they would be random. The weights file is incomplete or belongs to "
         "another config: save or download the model again."
     )
+
+
+def missing_saved_weights(model_dir, config) -> list[str]:
+    """Weights an ALHuBERT `config` needs that the safetensors files in `model_dir` lack, found from the files'
+    headers and a model built without storage (nothing is loaded or allocated)."""
+    import torch
+    from safetensors import safe_open
+
+    import alhubert
+
+    architecture = (getattr(config, "architectures", None) or ["AlHubertModel"])[0]
+    model_class = getattr(alhubert, architecture, None) or alhubert.AlHubertModel
+    with torch.device("meta"):
+        expected = set(model_class(config).state_dict())
+    saved = set()
+    for weights_file in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(weights_file, framework="pt") as weights:
+            saved.update(weights.keys())
+    prefix = f"{model_class.base_model_prefix}."  # saved with or without the base model's prefix, as Transformers reads
+    saved |= {prefix + key for key in saved} | {key.removeprefix(prefix) for key in saved}
+    ignored = getattr(model_class, "_keys_to_ignore_on_load_missing", None) or []
+    return sorted(key for key in expected - saved if not any(re.search(pattern, key) for pattern in ignored))
 
 
 def refuse_non_finite_outputs(model, source: str) -> None:
@@ -46,4 +70,4 @@ def refuse_non_finite_outputs(model, source: str) -> None:
     )
 
 
-__all__ = ["refuse_missing_weights", "refuse_non_finite_outputs"]
+__all__ = ["missing_saved_weights", "refuse_missing_weights", "refuse_non_finite_outputs"]
