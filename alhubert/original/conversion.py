@@ -22,7 +22,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 from transformers.utils import logging
 
-from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, AlHubertConfig
+from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, MAX_SIZES, AlHubertConfig
 from ..utils.errors import one_line
 from ..utils.model_checks import refuse_non_finite_outputs
 from ..utils.files import check_replaceable_folder, check_writable_folder, make_staging_folder, replace_folder
@@ -46,6 +46,10 @@ _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False, "yes": 
 # Integer settings of Config["alhubert"] that size the model; their values are checked against the weights' shapes.
 _INTEGER_SETTINGS = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
                      "encoder_attention_heads", "conv_pos", "conv_pos_groups")
+# The AlHubertConfig setting (bounded in MAX_SIZES) each original size becomes.
+_BOUNDED_AS = {"encoder_embed_dim": "hidden_size", "encoder_ffn_embed_dim": "intermediate_size",
+               "encoder_attention_heads": "num_attention_heads", "conv_pos": "num_conv_pos_embeddings",
+               "conv_pos_groups": "num_conv_pos_embedding_groups"}
 
 _EXTRACTOR_MODES = {"default": "group", "layer_norm": "layer"}
 _ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_new"}
@@ -270,6 +274,12 @@ def config_from_original(original: dict) -> AlHubertConfig:
         value = original[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
+        limit = MAX_SIZES.get(_BOUNDED_AS.get(name))
+        if limit is not None and value > limit:
+            raise ValueError(
+                f"Config['alhubert']['{name}'] is {value:,}, more than the {limit:,} allowed (AlHubertConfig's "
+                f"{_BOUNDED_AS[name]}); the file is corrupt or crafted."
+            )
     groups, repeats = original["encoder_layers"], original["repeat_time"]
     if groups * repeats > MAX_LAYER_APPLICATIONS:
         raise ValueError(
