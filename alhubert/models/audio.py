@@ -94,10 +94,14 @@ def check_decoded_size(frames: int, sampling_rate, target_rate, name: str = "the
             )
     if frames / sampling_rate > MAX_AUDIO_SECONDS:
         raise AudioRefused(
-            f"{name} lasts {frames / sampling_rate / 3600:.1f} hours, longer than the {MAX_AUDIO_SECONDS / 3600:g} "
-            f"hours a waveform may last in memory; split it first (e.g. ffmpeg -i IN -f segment -segment_time 3600 "
+            f"{name} lasts {_duration(frames / sampling_rate)}, longer than the {_duration(MAX_AUDIO_SECONDS)} a "
+            f"waveform may last in memory; split it first (e.g. ffmpeg -i IN -f segment -segment_time 3600 "
             "part%03d.flac)."
         )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} hours" if seconds >= 360 else f"{seconds:.1f} s"
 
 
 def _soxr():
@@ -117,6 +121,29 @@ def resample(audio, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
     return _soxr().resample(audio, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32, copy=False)
 
 
+class _MonoBlocks:
+    """Consecutive mono blocks at `rate`, resampled to `target_rate` as they come (one soxr stream, so the result
+    equals resampling the whole waveform at once) and refused once they last longer than `MAX_AUDIO_SECONDS` (for
+    files whose header understates or omits their length)."""
+
+    def __init__(self, rate: int, target_rate: int, name: str):
+        self.stream = None if rate == target_rate else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32",
+                                                                               quality="HQ")
+        self.target_rate, self.name = target_rate, name
+        self.pieces, self.total = [], 0
+
+    def add(self, mono: np.ndarray, last: bool = False) -> None:
+        mono = np.ascontiguousarray(mono, dtype=np.float32)
+        if self.stream is not None:
+            mono = self.stream.resample_chunk(mono, last=last).astype(np.float32, copy=False)
+        self.pieces.append(mono)
+        self.total += len(mono)
+        check_decoded_size(self.total, self.target_rate, self.target_rate, self.name)
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
+
+
 def _read_soundfile(soundfile, file, name: str, target_rate: int) -> np.ndarray:
     """Decode with soundfile, bounded from the header; long files block by block (mono, resampled as they come)."""
     with soundfile.SoundFile(file) as sound:
@@ -126,23 +153,13 @@ def _read_soundfile(soundfile, file, name: str, target_rate: int) -> np.ndarray:
         if known and frames * channels <= BLOCK_SAMPLES:
             audio = sound.read(dtype="float32", always_2d=True)
             return resample(audio.mean(axis=1) if channels > 1 else audio[:, 0], rate, target_rate)
-        stream = None if rate == target_rate else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32",
-                                                                          quality="HQ")
-        pieces, total, limit = [], 0, MAX_AUDIO_SECONDS * target_rate
-        block_frames = max(BLOCK_SAMPLES // channels, 1024)
+        blocks, block_frames = _MonoBlocks(rate, target_rate, name), max(BLOCK_SAMPLES // channels, 1024)
         while True:
             block = sound.read(block_frames, dtype="float32", always_2d=True)
             last = len(block) < block_frames
-            mono = np.ascontiguousarray(block.mean(axis=1) if channels > 1 else block[:, 0], dtype=np.float32)
-            if stream is not None:
-                mono = stream.resample_chunk(mono, last=last)
-            pieces.append(mono.astype(np.float32, copy=False))
-            total += len(mono)
-            if total > limit:  # the header understated the length
-                check_decoded_size(total, target_rate, target_rate, name)
+            blocks.add(block.mean(axis=1) if channels > 1 else block[:, 0], last=last)
             if last:
-                break
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+                return blocks.result()
 
 
 def _decode_with_torchcodec(source, name: str, target_rate: int) -> tuple[np.ndarray, int]:
@@ -162,10 +179,12 @@ def _decode_with_torchcodec(source, name: str, target_rate: int) -> tuple[np.nda
     else:
         decoder = AudioDecoder(source)
         metadata = decoder.metadata  # bounded from the header before anything is decoded
-        rate, seconds = metadata.sample_rate or target_rate, metadata.duration_seconds_from_header or 0.0
-        check_decoded_size(round(seconds * rate), rate, target_rate, name)
-        samples = decoder.get_all_samples()
-        return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
+        rate, seconds = metadata.sample_rate or target_rate, metadata.duration_seconds_from_header
+        check_decoded_size(round((seconds or 0) * rate), rate, target_rate, name)
+        if seconds and seconds * rate * (metadata.num_channels or 1) <= BLOCK_SAMPLES:
+            samples = decoder.get_all_samples()
+            return samples.data.numpy().astype(np.float32), int(samples.sample_rate)
+        return _torchcodec_blocks(decoder, rate, metadata.num_channels or 1, target_rate, name)[None], target_rate
     if _torchcodec_problem is None:
         _torchcodec_problem = _one_line(problem)
         logger.warning(
@@ -175,6 +194,24 @@ def _decode_with_torchcodec(source, name: str, target_rate: int) -> tuple[np.nda
             _torchcodec_problem,
         )
     raise ValueError(f"Cannot decode audio {name}: soundfile cannot read it and torchcodec cannot be loaded.")
+
+
+def _torchcodec_blocks(decoder, rate: int, channels: int, target_rate: int, name: str) -> np.ndarray:
+    """Decode a long (or unknown-length) file in time ranges of about `BLOCK_SAMPLES` samples, as `_MonoBlocks`."""
+    blocks, step = _MonoBlocks(rate, target_rate, name), max(BLOCK_SAMPLES / (rate * channels), 1.0)
+    for index in range(2**62):
+        try:
+            samples = decoder.get_samples_played_in_range(index * step, (index + 1) * step)
+        except RuntimeError as error:  # FFmpeg decoded nothing more: past the end
+            if "No audio frames were decoded" not in str(error):
+                raise
+            break
+        data = samples.data.numpy()
+        if data.shape[1] == 0:
+            break
+        blocks.add(data.mean(axis=0) if data.shape[0] > 1 else data[0])
+    blocks.add(np.zeros(0, np.float32), last=True)
+    return blocks.result()
 
 
 def load_audio(source, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
