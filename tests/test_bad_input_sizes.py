@@ -89,12 +89,23 @@ def via_command(*command):
     return run
 
 
+def via_push_to_hub(folder, settings, tmp_path):
+    from alhubert.hub import run_upload
+
+    with pytest.raises(SystemExit) as exit:
+        run_upload.main(["--model_dir", str(folder), "--repo_id", "someone/model", "--dry_run", "--staging_dir",
+                         str(tmp_path / "staged")])
+    assert not (tmp_path / "staged").exists()
+    raise ValueError(str(exit.value.code))
+
+
 ENTRY_POINTS = {
     "AlHubertConfig": via_config,
     "AutoModel.from_pretrained": via_auto_model,
     "info": via_command("info", "{model}"),
     "extract": via_command("extract", "{audio}", "-m", "{model}", "-o", "{out}"),
     "export-onnx": via_command("export", "onnx", "{model}", "{out}"),
+    "push-to-hub-dry-run": via_push_to_hub,
 }
 
 
