@@ -18,7 +18,7 @@ import typer
 
 from .utils.errors import one_line
 from .utils.files import atomic_write, check_writable_folder
-from .utils.model_checks import missing_saved_weights, refuse_missing_weights
+from .utils.model_checks import missing_saved_weights, refuse_missing_weights, refuse_non_boolean_flags
 
 
 app = typer.Typer(
@@ -106,6 +106,7 @@ def load_encoder(model_name_or_path: str, device: str | None = None):
         raise CommandError(_load_error(model_name_or_path, error)) from error
     try:
         refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
+        refuse_non_boolean_flags(feature_extractor, model_name_or_path)
     except ValueError as error:
         raise CommandError(str(error)) from None
     return model.to(device).eval(), feature_extractor

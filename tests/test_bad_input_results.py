@@ -55,6 +55,9 @@ def files(tmp_path_factory):
     weights = load_file(root / "missing-layer" / "model.safetensors")
     save_file({key: value for key, value in weights.items() if not key.startswith("encoder.layers.1.")},
               root / "missing-layer" / "model.safetensors", metadata={"format": "pt"})
+    shutil.copytree(root / "model", root / "string-flag")
+    settings = json.loads((root / "string-flag" / "preprocessor_config.json").read_text())
+    (root / "string-flag" / "preprocessor_config.json").write_text(json.dumps({**settings, "do_normalize": "no"}))
     (root / "audio").mkdir()
     rng = np.random.default_rng(0)
     soundfile.write(root / "audio" / "good.wav", 0.1 * rng.standard_normal(16000).astype(np.float32), 16000)
@@ -100,6 +103,11 @@ COMMAND_ROWS = [
                (r"lacks \d+ weight\(s\)", r"encoder\.layers\.1\.")),
     CommandRow("export-missing-layer", lambda files, out: ["export", "onnx", str(files / "missing-layer"), str(out)],
                1, (r"lacks \d+ weight\(s\)",)),
+    CommandRow("extract-do-normalize-string", extract("good.wav", model="string-flag"), 1,
+               (r"preprocessor_config\.json of \S+string-flag sets do_normalize to 'no'", "fix the file")),
+    CommandRow("export-do-normalize-string",
+               lambda files, out: ["export", "onnx", str(files / "string-flag"), str(out)], 1,
+               (r"sets do_normalize to 'no', not true or false",)),
     CommandRow("export-huge-weights", lambda files, out: ["export", "onnx", str(files / "huge-weights"), str(out)], 1,
                ("gives NaN or infinite outputs", r"largest \|weight\| \S+e\+\d\d", "earlier checkpoint")),
 ]

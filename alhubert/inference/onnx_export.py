@@ -15,17 +15,19 @@ exporter's optimizer runs, and identical initializers are merged.
 """
 
 import contextlib
+import json
 import logging
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
-from ..utils.model_checks import refuse_missing_weights, refuse_non_finite_outputs
+from ..utils.model_checks import refuse_missing_weights, refuse_non_boolean_flags, refuse_non_finite_outputs
 from ..utils.files import check_replaceable_folder, make_staging_folder, replace_folder
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
@@ -241,6 +243,10 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
             _raise_exceptions_for_connection_errors=False,
         )
         if path is not None:
+            if name == "preprocessor_config.json":  # the ONNX example reads its switches: JSON booleans only
+                with open(path, encoding="utf-8") as handle:
+                    settings = json.load(handle)
+                refuse_non_boolean_flags(SimpleNamespace(**settings), model_name_or_path)
             shutil.copyfile(path, destination / name)
             copied.append(name)
     return copied

@@ -44,6 +44,18 @@ def missing_saved_weights(model_dir, config) -> list[str]:
     return sorted(key for key in expected - saved if not any(re.search(pattern, key) for pattern in ignored))
 
 
+def refuse_non_boolean_flags(feature_extractor, source: str) -> None:
+    """Raise a `ValueError` when a feature extractor's switches are not booleans (`"do_normalize": "no"` in a
+    preprocessor_config.json would otherwise read as true)."""
+    for name in ("do_normalize", "return_attention_mask"):
+        value = getattr(feature_extractor, name, False)
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"The preprocessor_config.json of {source} sets {name} to {value!r}, not true or false (a JSON "
+                "boolean); fix the file."
+            )
+
+
 def refuse_non_finite_outputs(model, source: str) -> None:
     """Raise a `ValueError` naming `source` and the largest weight when `model` (eval mode) gives NaN or infinite
     outputs for one second of low-level noise."""
@@ -70,4 +82,4 @@ def refuse_non_finite_outputs(model, source: str) -> None:
     )
 
 
-__all__ = ["missing_saved_weights", "refuse_missing_weights", "refuse_non_finite_outputs"]
+__all__ = ["missing_saved_weights", "refuse_missing_weights", "refuse_non_boolean_flags", "refuse_non_finite_outputs"]
