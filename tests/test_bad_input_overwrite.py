@@ -89,7 +89,8 @@ CONVERT_ROWS = [
                lambda out, ck: out.mkdir() or (out / "config.json").write_text("name = my settings"),
                ("config.json is not the config",)),
     ConvertRow("convert-replaces-its-own-folder-with-an-onnx-export",
-               with_extra(converted, lambda out: (out / "onnx").mkdir() or (out / "onnx" / "model.onnx").write_bytes(b"x")),
+               with_extra(converted,
+                          lambda out: (out / "onnx").mkdir() or (out / "onnx" / "model.onnx").write_bytes(b"x")),
                ()),
 ]
 

@@ -16,8 +16,8 @@
 
 Errors: `FileNotFoundError` for a missing file, `ValueError` for a file no decoder can read (corrupt, unknown
 format), `AudioRefused` (a `ValueError`) for audio that decodes but is too long, at an impossible sampling rate or
-holds NaN/infinite samples, `AudioDecoderUnavailable` when a decoder library itself cannot be loaded (an installation problem, not a data
-problem; the message says how to fix it).
+holds NaN/infinite samples, `AudioDecoderUnavailable` when a decoder library itself cannot be loaded (an
+installation problem, not a data problem; the message says how to fix it).
 
 This file ships as Hub remote code with the model: its optional imports sit in `try` blocks, so Transformers does not
 require them of users who never decode a file.
@@ -89,8 +89,9 @@ def check_decoded_size(frames: int, sampling_rate, target_rate, name: str = "the
             raise AudioRefused(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
         if not MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE:
             raise AudioRefused(
-                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to {MAX_SAMPLING_RATE} Hz "
-                "of real audio: its header is wrong (or it is not audio); resample or re-encode it."
+                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to "
+                f"{MAX_SAMPLING_RATE} Hz of real audio: its header is wrong (or it is not audio); resample or "
+                "re-encode it."
             )
     if frames / sampling_rate > MAX_AUDIO_SECONDS:
         raise AudioRefused(

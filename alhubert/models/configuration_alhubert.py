@@ -214,8 +214,8 @@ class AlHubertConfig(HubertConfig):
         parameters = estimated_parameters(self)
         if parameters > MAX_PARAMETERS:
             raise ValueError(
-                f"The config describes about {parameters:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB of float32 "
-                "weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in config.json."
+                f"The config describes about {parameters:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB of "
+                "float32 weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in config.json."
             )
 
     @classmethod

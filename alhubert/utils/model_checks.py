@@ -38,7 +38,8 @@ def missing_saved_weights(model_dir, config) -> list[str]:
     for weights_file in sorted(Path(model_dir).glob("*.safetensors")):
         with safe_open(weights_file, framework="pt") as weights:
             saved.update(weights.keys())
-    prefix = f"{model_class.base_model_prefix}."  # saved with or without the base model's prefix, as Transformers reads
+    # saved with or without the base model's prefix, as Transformers reads them
+    prefix = f"{model_class.base_model_prefix}."
     saved |= {prefix + key for key in saved} | {key.removeprefix(prefix) for key in saved}
     ignored = getattr(model_class, "_keys_to_ignore_on_load_missing", None) or []
     return sorted(key for key in expected - saved if not any(re.search(pattern, key) for pattern in ignored))
