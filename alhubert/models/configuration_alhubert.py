@@ -215,7 +215,8 @@ class AlHubertConfig(HubertConfig):
         if parameters > MAX_PARAMETERS:
             raise ValueError(
                 f"The config describes about {parameters:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB of "
-                "float32 weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in config.json."
+                "float32 weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in "
+                "config.json."
             )
 
     @classmethod
