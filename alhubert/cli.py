@@ -18,6 +18,7 @@ import typer
 
 from .utils.errors import one_line
 from .utils.files import atomic_write, check_writable_folder
+from .utils.model_checks import missing_saved_weights, refuse_missing_weights, refuse_non_boolean_flags
 
 
 app = typer.Typer(
@@ -100,9 +101,14 @@ def load_encoder(model_name_or_path: str, device: str | None = None):
     device = resolve_device(device)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
-        model = AutoModel.from_pretrained(model_name_or_path)
+        model, loading = AutoModel.from_pretrained(model_name_or_path, output_loading_info=True)
     except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError) as error:
         raise CommandError(_load_error(model_name_or_path, error)) from error
+    try:
+        refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
+        refuse_non_boolean_flags(feature_extractor, model_name_or_path)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     return model.to(device).eval(), feature_extractor
 
 
@@ -228,8 +234,11 @@ def extract(
 ):
     """Extract one layer's features from audio files, in bounded memory for long recordings.
 
-    Unreadable, empty or too short files are skipped with a warning naming each (exit code 0 when at least one file
-    was written; 1 when none could be); with --strict the first one stops the run and nothing is written.
+    Unreadable, empty, too short or NaN-holding files are skipped with a warning naming each (exit code 0 when at
+    least one file was written; 1 when none could be); with --strict the first one stops the run and nothing is
+    written. Features that come out NaN or infinite from finite audio mean a damaged model: the run stops with exit
+    code 1 naming the file, and no features of it or of later files are saved (a .safetensors output is not
+    written; in a folder output, the .npy files of files finished before it stay).
     """
     import numpy as np
     from safetensors.numpy import save_file
@@ -297,6 +306,11 @@ def extract(
         with tqdm(total=len(ordered), unit="file", desc="Extracting") as progress:
             for position, array in extractor(waveforms()):
                 path = yielded[position]
+                if not np.isfinite(array).all():  # finite audio (load_audio checks it): the model is at fault
+                    raise CommandError(
+                        f"The features of {path} are NaN or infinite although its audio is finite: the model {model} "
+                        "is damaged (its weights overflow); they are not saved. Use an earlier checkpoint."
+                    )
                 if output.suffix == ".safetensors":
                     features[destinations[path]] = array
                 else:
@@ -333,6 +347,10 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
         _fail(f"Cannot read the model in {model_dir}: {error}")
     if not isinstance(config, AlHubertConfig):
         _fail(f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model.")
+    try:
+        refuse_missing_weights(missing_saved_weights(model_dir, config), config, str(model_dir))
+    except (ValueError, SafetensorError) as error:
+        _fail(str(error))
     lines = {
         "Architecture": ", ".join(config.architectures or ["AlHubertModel"]),
         "Distinct layers": config.num_hidden_groups,

@@ -372,7 +372,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_checkpoint):
     with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
         conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir)])
     # a folder that holds no model is never replaced (nothing the converter did not write is deleted)
-    with pytest.raises(FileExistsError, match="holds no model"):
+    with pytest.raises(FileExistsError, match="holds keep.txt, which alhubert convert does not write"):
         conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite_output_dir"])
     assert (output_dir / "keep.txt").read_text() == "user data"
 

@@ -15,17 +15,20 @@ exporter's optimizer runs, and identical initializers are merged.
 """
 
 import contextlib
+import json
 import logging
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
-from ..utils.files import PREPROCESSING_FILES, make_staging_folder, replace_folder
+from ..utils.files import PREPROCESSING_FILES, check_replaceable_folder, make_staging_folder, replace_folder
+from ..utils.model_checks import refuse_missing_weights, refuse_non_boolean_flags, refuse_non_finite_outputs
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
 
@@ -41,6 +44,8 @@ SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
 QUANTIZATION_MODES = ("int8",)
 # Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
 SIDE_FILES = ("config.json", *PREPROCESSING_FILES)
+# Everything an export writes into its folder.
+EXPORTED_FILES = (*SIDE_FILES, f"{ONNX_FOLDER}/{MODEL_FILE}", f"{ONNX_FOLDER}/{QUANTIZED_MODEL_FILE}")
 
 
 def _load_for_export(model_name_or_path: str):
@@ -72,10 +77,14 @@ def _load_for_export(model_name_or_path: str):
     try:
         # eager attention exports as plain MatMul/Softmax; the SDPA decomposition adds NaN guards per attention
         # score (about 10 % slower in ONNX Runtime on the small preset, same outputs to 2e-6)
-        model = auto_class.from_pretrained(model_name_or_path, attn_implementation="eager")
+        model, loading = auto_class.from_pretrained(
+            model_name_or_path, attn_implementation="eager", output_loading_info=True
+        )
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {one_line(error)}") from error
+    refuse_missing_weights(loading["missing_keys"], config, model_name_or_path)
     model.eval()
+    refuse_non_finite_outputs(model, model_name_or_path)  # huge finite weights would export a NaN model
     use_fast_cpu_path(model, enabled=False)  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
     for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
         # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)
@@ -201,7 +210,7 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
-def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
+def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
             f"Unsupported opset {opset}; choose one from {SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1} "
@@ -213,6 +222,11 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
         raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+    # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
+    if in_place:
+        check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
+    else:
+        check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
@@ -228,6 +242,10 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
             _raise_exceptions_for_connection_errors=False,
         )
         if path is not None:
+            if name == "preprocessor_config.json":  # the ONNX example reads its switches: JSON booleans only
+                with open(path, encoding="utf-8") as handle:
+                    settings = json.load(handle)
+                refuse_non_boolean_flags(SimpleNamespace(**settings), model_name_or_path)
             shutil.copyfile(path, destination / name)
             copied.append(name)
     return copied
@@ -299,7 +317,7 @@ def export_onnx(
     target = output_dir / ONNX_FOLDER if in_place else output_dir
     if not in_place and local_model.is_dir() and output_dir.resolve() in local_model.resolve().parents:
         raise ValueError(f"{output_dir} contains the model {local_model}; choose another output folder.")
-    _check_arguments(target, quantize, opset, overwrite)
+    _check_arguments(target, quantize, opset, overwrite, in_place)
     with _quiet():
         model, output_name = _load_for_export(str(model_name_or_path))
 

@@ -12,6 +12,29 @@ from transformers import HubertConfig
 
 LAYER_SHARING_MODES = ("cycle", "block")
 
+# Bounds on the sizes a configuration may ask for, checked before anything is built, so that a crafted config.json
+# (e.g. 10**9 layers) fails in milliseconds with the setting named instead of allocating gigabytes or running for
+# minutes. They are far above every HuBERT / wav2vec 2.0 model (HuBERT X-Large: 48 layers, 1280 hidden, 5120 FFN).
+MAX_LAYER_APPLICATIONS = 1024  # num_hidden_layers (the released students apply their layers 12 times)
+MAX_CONV_LAYERS = 64  # length of conv_dim / conv_kernel / conv_stride (HuBERT has 7)
+MAX_SIZES = {
+    "hidden_size": 16384,
+    "num_attention_heads": 1024,
+    "intermediate_size": 65536,
+    "num_conv_pos_embeddings": 4096,
+    "num_conv_pos_embedding_groups": 16384,
+    "vocab_size": 1_000_000,
+    "classifier_proj_size": 65536,
+    "num_labels": 100_000,  # checked on the keyword (the attribute is a property of the label maps)
+    "conv_dim": 16384,
+    "conv_kernel": 4096,
+    "conv_stride": 4096,
+    "superb_lstm_size": 16384,
+    "superb_lstm_layers": 64,
+}
+# Most parameters a configuration may describe (2**31: 8 GiB of float32 weights; HuBERT X-Large has about 10**9).
+MAX_PARAMETERS = 2**31
+
 # Written into every saved config.json so that the Auto classes find the remote code on the Hub.
 ALHUBERT_AUTO_MAP = {
     "AutoConfig": "configuration_alhubert.AlHubertConfig",
@@ -65,6 +88,28 @@ def receptive_field(config) -> int:
     return field
 
 
+def estimated_parameters(config) -> int:
+    """About how many parameters the encoder of `config` has (weights of the convolutions, projections and the
+    `num_hidden_groups` distinct layers), computed from the sizes alone; 0 for settings of the wrong type."""
+    def size(name, default=0):
+        value = getattr(config, name, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    conv_dim = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_dim", None) or ())]
+    conv_kernel = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_kernel", None) or ())]
+    hidden, ffn = size("hidden_size"), size("intermediate_size")
+    convolutions = sum(
+        channels_in * channels_out * kernel
+        for channels_in, channels_out, kernel in zip([1, *conv_dim], conv_dim, conv_kernel)
+    )
+    groups = max(size("num_conv_pos_embedding_groups"), 1)
+    positional = hidden * (hidden // groups) * size("num_conv_pos_embeddings")
+    layer = 4 * hidden * hidden + 2 * hidden * ffn
+    head = hidden * max(size("vocab_size"), size("num_labels"), size("classifier_proj_size"))
+    distinct = max(size("num_hidden_groups", 1), 1)
+    return convolutions + (conv_dim[-1] if conv_dim else 0) * hidden + positional + distinct * layer + head
+
+
 def _without_locally_served_pipelines(kwargs: dict) -> dict:
     """Drop a saved `custom_pipelines` entry whose tasks this process already serves (`import alhubert` registered
     them): Transformers' `pipeline()` lets a folder's `custom_pipelines` shadow the registered task and then demands
@@ -113,11 +158,16 @@ class AlHubertConfig(HubertConfig):
 
     def __post_init__(self, **kwargs):
         _call_on_first_config()
+        labels = kwargs.get("num_labels")
+        if isinstance(labels, int) and labels > MAX_SIZES["num_labels"]:
+            raise ValueError(f"num_labels is {labels:,}, more than the {MAX_SIZES['num_labels']:,} allowed; fix it in "
+                             "config.json.")
         self._check_architecture()
         super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
     def _check_architecture(self):
         """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""
+        self._check_sizes()
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -137,6 +187,36 @@ class AlHubertConfig(HubertConfig):
             raise ValueError(
                 f'layer_sharing="block" needs num_hidden_layers ({self.num_hidden_layers}) to be a multiple of '
                 f'num_hidden_groups ({self.num_hidden_groups}); use layer_sharing="cycle" or change the counts.'
+            )
+
+    def _check_sizes(self):
+        """Every size within `MAX_SIZES` / `MAX_LAYER_APPLICATIONS`, and the model within `MAX_PARAMETERS`: a crafted
+        config must fail here, before a layer or weight is allocated. Wrong types are left to the strict checks."""
+        def integer(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        sizes = {"num_hidden_layers": MAX_LAYER_APPLICATIONS, "num_hidden_groups": MAX_LAYER_APPLICATIONS, **MAX_SIZES}
+        for name, limit in sizes.items():
+            value = None if name == "num_labels" else getattr(self, name, None)
+            if isinstance(value, (list, tuple)):
+                if len(value) > MAX_CONV_LAYERS:
+                    raise ValueError(f"{name} lists {len(value)} convolutions, more than {MAX_CONV_LAYERS}; the "
+                                     "config is corrupt or crafted.")
+                values = [item for item in value if integer(item)]
+            else:
+                values = [value] if integer(value) else []
+            for item in values:
+                if item > limit:
+                    raise ValueError(
+                        f"{name} is {item:,}, more than the {limit:,} allowed (a real model's is far smaller; the "
+                        "config is corrupt or crafted): fix it in config.json."
+                    )
+        parameters = estimated_parameters(self)
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(
+                f"The config describes about {parameters:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB of "
+                "float32 weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in "
+                "config.json."
             )
 
     @classmethod
@@ -189,4 +269,4 @@ class AlHubertSuperbConfig(AlHubertConfig):
 AlHubertConfig.register_for_auto_class()
 AlHubertSuperbConfig.register_for_auto_class()
 
-__all__ = ["AlHubertConfig", "AlHubertSuperbConfig"]
+__all__ = ["MAX_LAYER_APPLICATIONS", "AlHubertConfig", "AlHubertSuperbConfig"]

@@ -22,7 +22,8 @@ class UpstreamExpert(nn.Module):
 
     Calling it on a list of 1-D 16 kHz waveforms returns `{"last_hidden_state", "hidden_states", "pad_mask",
     "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
-    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams.
+    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams, and never
+    applies SpecAugment masking (also in training mode).
     """
 
     def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
@@ -34,6 +35,9 @@ class UpstreamExpert(nn.Module):
             raise FileNotFoundError(f"Checkpoint not found: {path_or_repo_id}")
         else:
             self.model = AlHubertModel.from_pretrained(path_or_repo_id, **from_pretrained_kwargs)
+        # Features never get SpecAugment masking, also in training mode (S3PRL's upstream fine-tuning, `-f`), as
+        # with the original expert and S3PRL's HuBERT expert; dropout still follows train()/eval().
+        self.model.config.apply_spec_augment = False
         self.eval()
 
     def get_downsample_rates(self, key: str) -> int:

@@ -6,6 +6,8 @@ unreadable by the user's group even where the umask allows it. These helpers giv
 `mkdir()` would (`0o666 & ~umask`, `0o777 & ~umask`). (`alhubert/models/` is remote code and does not use them.)
 """
 
+import fnmatch
+import json
 import os
 import shutil
 import stat
@@ -72,6 +74,47 @@ def check_writable_folder(folder, what: str = "output") -> None:
         ) from None
 
 
+def check_replaceable_folder(folder, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str) -> None:
+    """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
+    `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
+
+    `written` lists the relative paths (glob patterns, "/" between folders) the command writes; any other file,
+    folder or link in `folder` is the user's and makes it a `FileExistsError` naming it. With `model_types`, the
+    folder's `config.json` must also be a model config of one of those types. The file system root, the current
+    folder and its parents are never replaced. Nothing is deleted here.
+    """
+    folder = Path(os.path.abspath(folder))
+    if folder == Path(folder.anchor) or folder in [Path.cwd(), *Path.cwd().parents]:
+        raise ValueError(
+            f"{folder} is the current directory or one of its parents; it cannot be replaced. Choose a new folder."
+        )
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    refusal = f"{folder} is not replaced: it holds {{}}, which {what} does not write; choose a new folder"
+    for root, folders, files in os.walk(folder):
+        for name in sorted(folders) + sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                raise FileExistsError(refusal.format(f"the link {relative}") + ".")
+            if name in folders:
+                if not any(pattern.startswith(relative + "/") for pattern in written):
+                    raise FileExistsError(refusal.format(f"the folder {relative}/") + ".")
+            elif not any(fnmatch.fnmatchcase(relative, pattern) for pattern in written):
+                raise FileExistsError(refusal.format(relative) + ".")
+    if model_types is None:
+        return
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    if not isinstance(config, dict) or config.get("model_type") not in model_types:
+        raise FileExistsError(
+            f"{folder} is not replaced: its config.json is not the config of a {' or '.join(model_types)} model, "
+            f"so the folder was not written by {what}; choose a new folder."
+        )
+
+
 def atomic_write(path, write) -> None:
     """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
 
@@ -128,5 +171,6 @@ def replace_folder(new, target, keep_existing: bool = False) -> None:
     shutil.rmtree(old)
 
 
-__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_writable_folder", "current_umask",
+__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_replaceable_folder", "check_writable_folder",
+           "current_umask",
            "make_staging_folder", "replace_folder"]
