@@ -15,6 +15,7 @@ from safetensors import safe_open
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
+from .space import space_card_section
 
 
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]
@@ -328,6 +329,7 @@ def build_model_card(
     if training_data:
         sections += ["## Training data", training_data]
     sections += ["## Usage", _usage(model_id or "path/to/model", config)]
+    sections += ["## Try it in the browser", space_card_section(model_id)]
     if onnx_files:
         sections += ["## ONNX", _onnx_usage(model_id or "path/to/model", sorted(onnx_files), config)]
     if task == "feature-extraction":
