@@ -79,7 +79,7 @@ def build_demo(loaded: analysis.LoadedModel):
         history = gr.State([])
         with gr.Row():
             with gr.Column(scale=1):
-                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech", elem_id="audio")
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech", elem_id="audio")
                 depth = gr.Slider(1, depth_max, value=depth_max, step=1, label="Layer applications (elastic depth)",
                                   elem_id="depth")
                 layer = gr.Slider(0, depth_max, value=depth_max, step=1,
@@ -94,11 +94,10 @@ def build_demo(loaded: analysis.LoadedModel):
                 labels = gr.Label(label="Top labels (all layer applications)", visible=loaded.kind == "classification",
                                   elem_id="labels")
                 notices = gr.Markdown(elem_id="notices")
-                with gr.Row():
-                    similarity = gr.Image(label="Similarity of the layer applications", type="numpy",
-                                          elem_id="similarity", interactive=False)
-                    features = gr.Image(label="Features over time (principal components)", type="numpy",
-                                        elem_id="features", interactive=False)
+                similarity = gr.Image(label="Similarity of the layer applications", type="numpy", height=500,
+                                      elem_id="similarity", interactive=False)
+                features = gr.Image(label="Features over time (principal components)", type="numpy", height=280,
+                                    elem_id="features", interactive=False)
                 onnx_text = gr.Markdown(elem_id="onnx")
                 timing = gr.Markdown(elem_id="timing")
         button.click(run, [audio, depth, layer, measure, backend, history],
