@@ -268,7 +268,7 @@ def run_onnx(loaded: LoadedModel, backend: str, waveform: np.ndarray, sessions: 
     `sessions` caches the ONNX Runtime sessions between calls.
     """
     if backend not in loaded.onnx_files:
-        raise SpaceInputError(f"{backend} is not available: the model folder has no onnx/{ONNX_BACKENDS[backend]} "
+        raise SpaceInputError(f"{backend!r} is not available: the model folder has no onnx/{ONNX_BACKENDS[backend]} "
                               "(alhubert export onnx MODEL MODEL --quantize int8).")
     sessions = {} if sessions is None else sessions
     if backend not in sessions:
@@ -332,6 +332,8 @@ def analyse(loaded: LoadedModel, audio, depth: int, layer: int | None = None, me
     depth = int(depth)
     if measure not in SIMILARITIES:
         raise SpaceInputError(f"Unknown similarity {measure!r}; choose one of {', '.join(SIMILARITIES)}.")
+    if backend != PYTORCH and backend not in loaded.onnx_files:
+        run_onnx(loaded, backend, waveform)  # raises the message that says how to export
     hidden_states, seconds = run_encoder(loaded, waveform, depth)
     layer = depth if layer is None else int(layer)
     if layer > depth:
