@@ -58,6 +58,7 @@ PAGE_CASES = {
     "unknown similarity": (lambda folder: str(DEMO_CLIP), {"measure": "euclid"}, "Unknown similarity"),
     "ONNX backend without an export": (
         lambda folder: str(DEMO_CLIP), {"backend": "ONNX int8"}, "no onnx/model_quantized.onnx"),
+    "unknown backend": (lambda folder: str(DEMO_CLIP), {"backend": "TensorRT"}, "Unknown backend 'TensorRT'"),
 }
 
 

@@ -67,7 +67,8 @@ def test_the_staged_space_runs_on_its_own(tmp_path):
     code = ("import alhubert, app, space_analysis as a; loaded = a.load_model(%r); "
             "print(alhubert.__file__); print(repr(a.analyse(loaded, %r, 6).transcript)); "
             "print(app.default_model())") % (str(model), str(DEMO_CLIP))
-    environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "ALHUBERT_SPACE_MODEL")}
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("PYTHONPATH", "ALHUBERT_SPACE_MODEL")}
     result = subprocess.run([sys.executable, "-c", code], cwd=staging, env=environment, capture_output=True,
                             text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -18,6 +18,9 @@ from pathlib import Path
 import space_analysis as analysis
 
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine when run locally
+
+
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 DEMO_SCRIPT = REPO_ROOT / "scripts" / "demo.py"

@@ -267,6 +267,8 @@ def run_onnx(loaded: LoadedModel, backend: str, waveform: np.ndarray, sessions: 
 
     `sessions` caches the ONNX Runtime sessions between calls.
     """
+    if backend not in ONNX_BACKENDS:
+        raise SpaceInputError(f"Unknown backend {backend!r}; choose {PYTORCH} or one of {', '.join(ONNX_BACKENDS)}.")
     if backend not in loaded.onnx_files:
         raise SpaceInputError(f"{backend!r} is not available: the model folder has no onnx/{ONNX_BACKENDS[backend]} "
                               "(alhubert export onnx MODEL MODEL --quantize int8).")
