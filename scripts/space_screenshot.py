@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO_ROOT / "spaces" / "alhubert"))
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1400,1250")
+                  "--window-size=1400,1350")
 
 
 def system_browser() -> tuple[str, str] | None:

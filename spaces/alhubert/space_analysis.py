@@ -202,7 +202,11 @@ def similarity_image(matrix: np.ndarray, config, measure: str) -> np.ndarray:
     depth = matrix.shape[0] - 1
     labels = state_labels(config, depth)
     figure, axes = plt.subplots(figsize=(6.2, 5.2))
-    image = axes.imshow(matrix, origin="lower", cmap="viridis", vmin=min(0.0, matrix.min()), vmax=1.0)
+    image = axes.imshow(matrix, origin="lower", cmap="viridis", vmin=matrix.min(), vmax=1.0)
+    if len(matrix) <= 13:  # the values themselves, when they fit
+        for (row, column), value in np.ndenumerate(matrix):
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6 if len(matrix) > 7 else 8,
+                      color="white" if value < (matrix.min() + 1.0) / 2 else "black")
     axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     colours = plt.get_cmap("tab10")
