@@ -35,7 +35,10 @@ def default_model(build: bool = True) -> str:
     if DEMO_SCRIPT.is_file():
         if not (DEMO_STUDENT / "config.json").is_file() and build:
             print(f"No demo student in {DEMO_STUDENT}: building it with scripts/demo.py (offline, a few seconds).")
-            subprocess.run([sys.executable, str(DEMO_SCRIPT), "--output_dir", str(DEMO_STUDENT)], check=True)
+            try:
+                subprocess.run([sys.executable, str(DEMO_SCRIPT), "--output_dir", str(DEMO_STUDENT)], check=True)
+            except subprocess.CalledProcessError:
+                sys.exit("error: building the demo student failed (see above); run `make demo`, or pass --model.")
         return str(DEMO_STUDENT)
     models = analysis.space_models(HERE / "README.md")
     if not models:
