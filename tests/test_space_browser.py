@@ -70,9 +70,11 @@ def test_the_api_analyses_an_upload(client, loaded, server):
 @pytest.mark.parametrize("make_audio, message", [
     (lambda folder: None, "No audio: record a clip"),
     (lambda folder: str(folder / "silence.wav"), "The clip is silent"),
-], ids=["no audio", "silence"])
+    (lambda folder: str(folder / "broken.flac"), "Cannot decode this file as audio"),
+], ids=["no audio", "silence", "undecodable"])
 def test_bad_input_reaches_the_page_as_a_message(client, tmp_path, make_audio, message):
     soundfile.write(tmp_path / "silence.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (tmp_path / "broken.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
     audio = make_audio(tmp_path)
     with pytest.raises(gradio_client.exceptions.AppError) as raised:
         client.predict(audio and gradio_client.handle_file(audio), 6, 6, "linear CKA", "PyTorch",
