@@ -11,6 +11,7 @@ services of its own. The browser test (tests/test_space_browser.py) drives the p
 """
 
 import argparse
+import io
 import shutil
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def main(argv=None):
 
     import app
     import space_analysis
+    from PIL import Image
 
     demo = app.build_demo(space_analysis.load_model(args.model))
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
@@ -90,11 +92,14 @@ def main(argv=None):
             driver = chromium_driver(profile)
             try:
                 shown = analyse_in_browser(driver, url, args.audio)
-                driver.save_screenshot(args.output)
+                png = driver.get_screenshot_as_png()
             finally:
                 driver.quit()
     finally:
         demo.close()
+    with Image.open(io.BytesIO(png)) as page:  # 256 colours: a few hundred KB at most, for the README
+        page.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            args.output, optimize=True)
     print(f"Saved {args.output}; transcript: {shown['transcript']!r}")
 
 

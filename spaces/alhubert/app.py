@@ -48,9 +48,9 @@ def default_model(build: bool = True) -> str:
 
 INTRODUCTION = """# ALHuBERT: what do the shared layers do?
 ALHuBERT applies a few distinct transformer layers many times (ALBERT-style weight sharing). Record or upload up
-to {limit} s of speech (WAV, FLAC, OGG, MP3; resampled to 16 kHz) and press **Analyse**. The left picture compares
-every pair of layer applications (tick colours: the distinct layer that made each one); the right picture shows
-the first principal components of the chosen hidden state over time. Fewer layer applications run faster: every
+to {limit} s of speech (WAV, FLAC, OGG, MP3; resampled to 16 kHz) and press **Analyse**. The first picture compares
+every pair of layer applications (tick colours: the distinct layer that made each one); the second shows the first
+principal components of the chosen hidden state over time. Fewer layer applications run faster: every
 run's time is listed below."""
 
 
