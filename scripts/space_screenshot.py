@@ -15,6 +15,7 @@ import io
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -24,6 +25,7 @@ sys.path.insert(0, str(REPO_ROOT / "spaces" / "alhubert"))
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1400,1350")
+FAKE_MICROPHONE_FLAGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
 
 
 def system_browser() -> tuple[str, str] | None:
@@ -33,8 +35,9 @@ def system_browser() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def chromium_driver(profile_dir: str):
-    """A Selenium driver for the system's headless Chromium with the fresh profile folder `profile_dir`."""
+def chromium_driver(profile_dir: str, fake_microphone: bool = False):
+    """A Selenium driver for the system's headless Chromium with the fresh profile folder `profile_dir`;
+    `fake_microphone` grants the page Chromium's synthetic microphone (a beeping tone)."""
     from selenium import webdriver
 
     paths = system_browser()
@@ -43,22 +46,34 @@ def chromium_driver(profile_dir: str):
                            "chromium-driver).")
     options = webdriver.ChromeOptions()
     options.binary_location = paths[0]
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"):
+    flags = CHROMIUM_FLAGS + (FAKE_MICROPHONE_FLAGS if fake_microphone else ())
+    for flag in (*flags, f"--user-data-dir={profile_dir}"):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=paths[1]))
 
 
-def analyse_in_browser(driver, url: str, audio: str, timeout: float = 60.0) -> dict:
-    """Open the page, upload `audio`, press Analyse and wait for the similarity picture; returns what the page
-    shows: the `src` of the two pictures, the transcript (None without a CTC model) and the timing table's text."""
+def analyse_in_browser(driver, url: str, audio: str | None, record_seconds: float = 2.0,
+                       timeout: float = 60.0) -> dict:
+    """Open the page, upload `audio` (or, when None, record `record_seconds` from the microphone), press Analyse and
+    wait for the pictures; returns what the page shows: the `src` of the two pictures, the transcript (None without
+    a CTC model) and the timing table's text."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(url)
-    wait = WebDriverWait(driver, timeout)
-    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio input[type=file]"))
-    driver.find_element(By.CSS_SELECTOR, "#audio input[type=file]").send_keys(str(Path(audio).resolve()))
-    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio audio, #audio .waveform-container"))
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    if audio is not None:
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio input[type=file]"))
+        driver.find_element(By.CSS_SELECTOR, "#audio input[type=file]").send_keys(str(Path(audio).resolve()))
+    else:
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio button[aria-label='Record audio']"))
+        driver.find_element(By.CSS_SELECTOR, "#audio button[aria-label='Record audio']").click()
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio .record-button"))[0].click()
+        time.sleep(record_seconds)  # the length of the recording
+        wait.until(lambda page: [button for button in page.find_elements(By.CSS_SELECTOR, "#audio .stop-button")
+                                 if button.is_displayed()])[0].click()
+    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio audio"))  # the clip is on the server
     driver.find_element(By.ID, "analyse").click()
     wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#similarity img")
                and page.find_elements(By.CSS_SELECTOR, "#features img")

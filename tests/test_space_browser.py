@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import space_screenshot  # noqa: E402
 
 SERVER_LIFETIME_S = 300
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")  # pandas 3, in Gradio
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +83,35 @@ def test_bad_input_reaches_the_page_as_a_message(client, tmp_path, make_audio, m
     assert message in str(raised.value) and "Traceback" not in str(raised.value)
 
 
+needs_browser = pytest.mark.skipif(space_screenshot.system_browser() is None,
+                                   reason="Chromium and chromedriver are not installed (make browser installs them)")
+
+
+@pytest.fixture
+def driver(tmp_path, request):
+    pytest.importorskip("selenium", reason="the browser test drives Chromium through Selenium (the dev extra)")
+    browser = space_screenshot.chromium_driver(str(tmp_path / "profile"), fake_microphone=True)
+    yield browser
+    browser.quit()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(space_screenshot.system_browser() is None,
-                    reason="Chromium and chromedriver are not installed (make browser installs them)")
-def test_the_page_in_a_headless_browser(server, loaded, tmp_path):
-    pytest.importorskip("selenium", reason="the browser test drives Chromium through Selenium (the dev extra)")
-    driver = space_screenshot.chromium_driver(str(tmp_path / "profile"))
-    try:
-        shown = space_screenshot.analyse_in_browser(driver, server, str(DEMO_CLIP))
-        driver.save_screenshot(str(tmp_path / "page.png"))
-    finally:
-        driver.quit()
+@needs_browser
+def test_the_page_in_a_headless_browser(server, loaded, driver, tmp_path):
+    shown = space_screenshot.analyse_in_browser(driver, server, str(DEMO_CLIP))
+    driver.save_screenshot(str(tmp_path / "page.png"))
     assert shown["similarity"] and shown["features"] and shown["similarity"] != shown["features"]
     assert shown["transcript"] == expected_transcript(loaded)
     assert "PyTorch" in shown["timing"]
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@needs_browser
+def test_a_microphone_recording_in_a_headless_browser(server, driver):
+    """Chromium's synthetic microphone (a beeping tone): recorded on the page, sent, analysed."""
+    shown = space_screenshot.analyse_in_browser(driver, server, None, record_seconds=1.5)
+    assert shown["similarity"] and shown["features"] and shown["transcript"].strip()
+    assert "PyTorch" in shown["timing"]
