@@ -379,7 +379,7 @@ FORWARDED = {
                                 "Fine-tune for audio classification and evaluate accuracy."),
     "convert": ("alhubert.original.run_conversion", "cli",
                 "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
-    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder to the Hub."),
+    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder (or `space`: the browser demo) to the Hub."),
 }
 
 

@@ -73,6 +73,8 @@ def check_alhubert(arguments: list[str]):
         PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
     elif name in FORWARDED:
         module, _, _ = FORWARDED[name]
+        if name == "push-to-hub" and rest[:1] == ["space"]:  # the Space's upload has its own arguments
+            module, rest = "alhubert.hub.space", rest[1:]
         source = (REPO / (module.replace(".", "/") + ".py")).read_text()
         for flag in flags(rest):
             assert re.search(rf"\b{flag[2:]}\s*:", source), f"alhubert {name}: unknown flag {flag}"

@@ -16,6 +16,7 @@ from safetensors import safe_open
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
+from .space import space_card_section
 
 
 # The card's text: a Jinja template rendered by `ModelCard.from_template`.
@@ -259,7 +260,8 @@ def build_model_card(
     return ModelCard.from_template(
         card_data, template_path=str(CARD_TEMPLATE), title=title, description=description or default_description,
         architecture=_architecture_table(config, measured), source=source, training_data=training_data, task=task,
-        model_id=model_id, hidden_size=config.hidden_size, num_hidden_states=config.num_hidden_layers + 1,
+        model_id=model_id, space=space_card_section(model_id), hidden_size=config.hidden_size,
+        num_hidden_states=config.num_hidden_layers + 1,
         middle=max(config.num_hidden_layers // 2, 1),
         call="speech.flac" if task == "automatic-speech-recognition" else "clip.wav",
         onnx=_onnx_usage(model_id, sorted(onnx_files), config) if onnx_files else None,
