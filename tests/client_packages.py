@@ -2,8 +2,8 @@
 
 - `transformers_common_tests()`: Transformers' own `tests/test_modeling_common.py` and `tests/test_configuration_common.py`
   from the source distribution of the INSTALLED Transformers version (`pip download --no-binary :all:`).
-- `s3prl_site()`: S3PRL 0.4.18 installed with `pip install --target` into a folder of its own (never into the test
-  environment), for `tests/test_s3prl_client.py`.
+- `s3prl_site()`: S3PRL 0.4.18 installed with `pip install --no-deps --target` into a folder of its own (never into
+  the test environment), for `tests/test_s3prl_client.py`.
 
 Both are cached in `$ALHUBERT_TEST_CACHE` (default `~/.cache/alhubert-tests`), so the registry is asked once. When the
 registry cannot be reached, the caller skips with the reason.
@@ -101,18 +101,19 @@ def transformers_common_tests() -> Path:
     return root
 
 
-S3PRL_REQUIREMENTS = ("s3prl==0.4.18", "omegaconf==2.4.0", "torchaudio==2.11.1")
+S3PRL_REQUIREMENT = "s3prl==0.4.18"
 
 
 def s3prl_site() -> Path:
-    """A folder holding S3PRL 0.4.18 and the two packages it needs that the test environment lacks (installed with
-    `--no-deps` so that torch, transformers and huggingface_hub stay the environment's own)."""
+    """A folder holding S3PRL 0.4.18 alone, installed with `--no-deps`: torch, transformers and huggingface_hub stay
+    the environment's own. Its upstream interface (`s3prl.upstream.interfaces.Featurizer`) needs nothing else; its
+    recipes need torchaudio, which has no release for torch 2.13 (see the README's SUPERB section)."""
     root = CACHE / "s3prl-0.4.18-site"
     if (root / "s3prl" / "__init__.py").is_file():
         return root
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         staging = Path(tmp) / "site"
-        _pip("install", "--no-deps", "--target", str(staging), *S3PRL_REQUIREMENTS)
+        _pip("install", "--no-deps", "--target", str(staging), S3PRL_REQUIREMENT)
         _publish(staging, root)
     return root
