@@ -202,6 +202,20 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
+# What torch.onnx's exporter and the int8 step import, the `onnx` extra of setup.py.
+ONNX_EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def _check_onnx_extra():
+    import importlib
+
+    for name in ONNX_EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ImportError(f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".') from None
+
+
 def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
@@ -291,9 +305,10 @@ def export_onnx(
     model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
     the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
     output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
-    export. Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (the target is
-    not empty and `overwrite` is false).
+    export. Raises `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (the target is
+    not empty and `overwrite` is false) or `ImportError` (the `onnx` extra is not installed).
     """
+    _check_onnx_extra()
     output_dir = Path(output_dir)
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
