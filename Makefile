@@ -51,9 +51,10 @@ test-fast: install ffmpeg speech-tools
 demo: install
 	$(PY) scripts/demo.py
 
-# Regenerates data/demo_corpus (deterministic for a given espeak-ng and sox version).
+# Regenerates data/demo_corpus in place (deterministic for a given espeak-ng and sox version: `git status data/`
+# shows whether yours gave the committed files).
 demo-corpus: install speech-tools
-	$(PY) scripts/make_demo_corpus.py
+	$(PY) scripts/make_demo_corpus.py --overwrite_output_dir true
 
 benchmark: install
 	$(PY) benchmarks/inference.py

@@ -99,8 +99,24 @@ def command_rows():
         # the onnx extra missing: onnxscript made unimportable (sys.modules entry None) for the row
         Row("export-without-the-onnx-extra", lambda f, o: alhubert("export", "onnx", str(f / "model"), str(o / "onnx")),
             1, ("needs onnxscript", r'pip install "alhubert\[onnx\]"')),
+        Row("export-a-superb-model", lambda f, o: alhubert("export", "onnx", str(superb_model(f)), str(o / "onnx")), 1,
+            ("is a SUPERB model", "not exported to ONNX", "--recipe full")),
+        Row("replication-collect-only-before-any-run",
+            lambda f, o: [str(REPO / "benchmarks" / "replication.py"), "--collect_only", "--work_dir",
+                          str(f / "replication-work"), "--results_dir", str(f / "replication-results")], 1,
+            ("--collect_only: the stage corpus has not finished", "run `python benchmarks/replication.py` first")),
     ]
     return rows
+
+
+def superb_model(files: Path) -> Path:
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+
+    folder = files / "superb-model"
+    if not folder.exists():
+        config = AlHubertSuperbConfig(**CONFIG, superb_lstm_size=8, superb_lstm_layers=1)
+        AlHubertSuperbForCTC(config).save_pretrained(folder)
+    return folder
 
 
 def example(export: str, audio: str, *extra):
@@ -139,7 +155,7 @@ def run(argv: list[str], cwd: Path) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("row", [
-    pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row in EXAMPLE_ROWS else [])  # subprocesses
+    pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row.id.startswith(("onnx-example", "replication")) else [])
     for row in ROWS
 ])
 def test_one_line_error(row, files, tmp_path, request, monkeypatch):

@@ -58,6 +58,11 @@ def _load_for_export(model_name_or_path: str):
     except (OSError, ValueError) as error:
         hint = "" if local.is_dir() else " It is neither a local folder nor a reachable Hub model id."
         raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}") from error
+    if config.model_type == "alhubert-superb":
+        raise ValueError(
+            f"{model_name_or_path} is a SUPERB model (frozen encoder, weighted layer sum and BiLSTM head), which is not "
+            "exported to ONNX; export a linear-head CTC model (alhubert finetune-ctc --recipe full) or the encoder."
+        )
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
