@@ -1,7 +1,8 @@
 """Third-party test clients fetched from the package registry at test time (never copied into the project).
 
-- `transformers_common_tests()`: Transformers' own `tests/test_modeling_common.py` and `tests/test_configuration_common.py`
-  from the source distribution of the INSTALLED Transformers version (`pip download --no-binary :all:`).
+- `transformers_common_tests()`: Transformers' own `tests/test_modeling_common.py` and
+  `tests/test_configuration_common.py` from the source distribution of the INSTALLED Transformers version
+  (`pip download --no-binary :all:`).
 - `s3prl_site()`: S3PRL 0.4.18 installed with `pip install --no-deps --target` into a folder of its own (never into
   the test environment), for `tests/test_s3prl_client.py`.
 
@@ -16,16 +17,20 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+
 CACHE = Path(os.environ.get("ALHUBERT_TEST_CACHE", Path.home() / ".cache" / "alhubert-tests"))
 PIP_TIMEOUT_S = 300
 
-# Transformers' sdist ships tests/test_*_common.py but not three modules they import (tests/exporters/, tests/generation/,
-# tests/utils/ are in the GitHub repository only). They are replaced by what HuBERT's tester needs of them:
+# Transformers' sdist ships tests/test_*_common.py but not three modules they import (tests/exporters/,
+# tests/generation/, tests/utils/ are in the GitHub repository only). They are replaced by what HuBERT's tester
+# needs of them:
 MISSING_MODULES = {
     # torch.export tests (`ExportTesterMixin`) are not run: not in the sdist
     "exporters/test_export.py": 'class ExportTesterMixin:\n    """Not in the sdist: no torch.export tests."""\n',
     # only used by `issubclass` checks; an audio encoder must not inherit it anyway
-    "generation/test_utils.py": 'class GenerationTesterMixin:\n    """Not in the sdist; HuBERT-like models do not generate."""\n',
+    "generation/test_utils.py": (
+        'class GenerationTesterMixin:\n    """Not in the sdist; HuBERT-like models do not generate."""\n'
+    ),
     # non-default values of PreTrainedConfig's common arguments, for ConfigTester.check_config_arguments_init
     "utils/test_configuration_utils.py": (
         "config_common_kwargs = {\n"

@@ -9,17 +9,18 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 
 from alhubert import AlHubertConfig, AlHubertModel
-from helpers import tiny_config_kwargs
+
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "onnx_inference.py"
@@ -97,8 +98,9 @@ def command_rows():
                                                                "-o", str(o / "x.npy"), "--stride-length-s", "inf"), 2,
             ("--stride-length-s must be 0 or more seconds",)),
         # the onnx extra missing: onnxscript made unimportable (sys.modules entry None) for the row
-        Row("export-without-the-onnx-extra", lambda f, o: alhubert("export", "onnx", str(f / "model"), str(o / "onnx")),
-            1, ("needs onnxscript", r'pip install "alhubert\[onnx\]"')),
+        Row("export-without-the-onnx-extra",
+            lambda f, o: alhubert("export", "onnx", str(f / "model"), str(o / "onnx")), 1,
+            ("needs onnxscript", r'pip install "alhubert\[onnx\]"')),
         Row("export-a-superb-model", lambda f, o: alhubert("export", "onnx", str(superb_model(f)), str(o / "onnx")), 1,
             ("is a SUPERB model", "not exported to ONNX", "--recipe full")),
         Row("replication-collect-only-before-any-run",
@@ -136,6 +138,7 @@ EXAMPLE_ROWS = [
         ("model.onnx is not a readable ONNX model", "export it again")),
 ]
 ROWS = command_rows() + EXAMPLE_ROWS
+SUBPROCESS_ROWS = ("onnx-example", "replication")  # scripts run in a subprocess: marked slow
 
 
 def run(argv: list[str], cwd: Path) -> tuple[int, str]:
@@ -155,7 +158,7 @@ def run(argv: list[str], cwd: Path) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("row", [
-    pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row.id.startswith(("onnx-example", "replication")) else [])
+    pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row.id.startswith(SUBPROCESS_ROWS) else [])
     for row in ROWS
 ])
 def test_one_line_error(row, files, tmp_path, request, monkeypatch):

@@ -8,10 +8,11 @@ import sys
 
 import pytest
 import torch
-
-from alhubert import AlHubertConfig, AlHubertModel
 from client_packages import Unavailable, s3prl_site
 from helpers import tiny_config_kwargs
+
+from alhubert import AlHubertConfig, AlHubertModel
+
 
 try:
     sys.path.insert(0, str(s3prl_site()))
@@ -28,7 +29,8 @@ def upstream(tmp_path_factory):
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("alhubert-s3prl")
-    AlHubertModel(AlHubertConfig(**tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2))).save_pretrained(folder)
+    config = AlHubertConfig(**tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2))
+    AlHubertModel(config).save_pretrained(folder)
     return hubconf.alhubert_hf(str(folder))
 
 

@@ -13,9 +13,10 @@ import warnings
 
 import pytest
 import torch
+from client_packages import Unavailable, transformers_common_tests
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
-from client_packages import Unavailable, transformers_common_tests
+
 
 try:
     sys.path.insert(0, str(transformers_common_tests()))

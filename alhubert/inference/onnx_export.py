@@ -60,8 +60,9 @@ def _load_for_export(model_name_or_path: str):
         raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}") from error
     if config.model_type == "alhubert-superb":
         raise ValueError(
-            f"{model_name_or_path} is a SUPERB model (frozen encoder, weighted layer sum and BiLSTM head), which is not "
-            "exported to ONNX; export a linear-head CTC model (alhubert finetune-ctc --recipe full) or the encoder."
+            f"{model_name_or_path} is a SUPERB model (frozen encoder, weighted layer sum and BiLSTM head), which is "
+            "not exported to ONNX; export a linear-head CTC model (alhubert finetune-ctc --recipe full) or the "
+            "encoder."
         )
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
@@ -218,7 +219,9 @@ def _check_onnx_extra():
         try:
             importlib.import_module(name)
         except ImportError:
-            raise ImportError(f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".') from None
+            raise ImportError(
+                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
+            ) from None
 
 
 def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
@@ -232,7 +235,9 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+        raise FileExistsError(
+            f"{target} already exists and is not empty; pass --overwrite (overwrite=True from Python) to replace it."
+        )
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:

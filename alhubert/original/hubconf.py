@@ -8,6 +8,7 @@ expert class is imported under a private alias, as S3PRL's own hubconfs do. In a
 
 from .upstream import UpstreamExpert as _UpstreamExpert
 
+
 __all__ = ["alhubert_hf"]
 
 
