@@ -93,13 +93,20 @@ def layer_norm_model(head=AlHubertModel):
     return head(config).eval()
 
 
+def superb_head(config):
+    """The SUPERB model (frozen encoder, weighted layer sum, BiLSTM, CTC) of `config`, without dropout."""
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+
+    return AlHubertSuperbForCTC(AlHubertSuperbConfig(**config.to_dict(), superb_lstm_size=8, superb_dropout=0.0))
+
+
 def run_left_padded(head):
     """The same 4000 samples alone, right-padded and left-padded by 2 frames (640 samples) of noise, with labels."""
     def run(context):
         model = layer_norm_model(head)
         audio, noise = torch.randn(1, 4000), torch.randn(1, 640)
         real, pad = torch.ones(1, 4000, dtype=torch.long), torch.zeros(1, 640, dtype=torch.long)
-        labels = {"labels": torch.tensor([[1, 2, 3]])} if head is AlHubertForCTC else {}
+        labels = {"labels": torch.tensor([[1, 2, 3]])} if head is not AlHubertModel else {}
         with torch.no_grad():
             return (model(audio, **labels), model(torch.cat([noise, audio], 1), torch.cat([pad, real], 1), **labels),
                     model(torch.cat([audio, noise], 1), torch.cat([real, pad], 1), **labels))
@@ -277,6 +284,7 @@ ROWS = [
     # masks with left padding or gaps: frames read from where the real samples are (issue 23; HuBERT misreads them)
     Row("11-mask-left-padded-gives-the-unpadded-features", run_left_padded(AlHubertModel), check_left_padded),
     Row("11-mask-left-padded-ctc-loss-reads-the-real-frames", run_left_padded(AlHubertForCTC), check_left_padded),
+    Row("11-mask-left-padded-superb-head-reads-the-real-frames", run_left_padded(superb_head), check_left_padded),
     Row("11-mask-with-a-gap-frames-ignore-the-gap", run_gap, check_gap),
     Row("11-pipeline-sampling-rate-0", run_pipeline({"array": WAVE, "sampling_rate": 0}),
         Raises(ValueError, ("sampling_rate must be a positive number", "0"))),

@@ -223,6 +223,13 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         return (counts[:, ends] - counts[:, starts.clamp(max=real.shape[-1])]) == field
 
 
+    @staticmethod
+    def _real_frames_first(frame_mask: torch.Tensor) -> torch.Tensor:
+        """Indices (batch, frames) that put each item's real frames first, in their order (a stable sort), as the
+        CTC loss and packed LSTMs read them; the identity for right-padded items."""
+        return torch.sort((~frame_mask).to(torch.int8), dim=1, stable=True).indices
+
+
 class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
     """The bare ALHuBERT encoder, returning hidden states (one per layer application)."""
 
@@ -322,9 +329,8 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
             raise ValueError(f"Label values must be <= vocab_size: {self.config.vocab_size}")
         outputs = super().forward(input_values, attention_mask=attention_mask, return_dict=True, **kwargs)
         frames = self._get_feature_vector_attention_mask(outputs.logits.shape[1], attention_mask)
-        # real frames first, in their order (a stable sort): the layout the CTC loss reads with these lengths
-        order = torch.sort((~frames).to(torch.int8), dim=1, stable=True).indices
-        logits = outputs.logits.gather(1, order.unsqueeze(-1).expand_as(outputs.logits))
+        order = self._real_frames_first(frames).unsqueeze(-1).expand_as(outputs.logits)
+        logits = outputs.logits.gather(1, order)
         loss = self.loss_function(
             logits=logits, labels=labels, logit_lengths=frames.sum(-1), blank_token_id=self.config.pad_token_id,
             reduction=self.config.ctc_loss_reduction, zero_infinity=self.config.ctc_zero_infinity, **kwargs,
