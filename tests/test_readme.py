@@ -182,3 +182,11 @@ def test_the_onnx_python_block_runs_after_the_bash_block(tmp_path, monkeypatch):
     exec(block, namespace)
     assert sorted(namespace["files"]) == ["fp32", "int8"]
     assert all(path.is_file() for path in namespace["files"].values())
+
+
+def test_every_make_target_named_in_prose_exists():
+    """`make TARGET` in the README's text and the scripts' messages (not only in ```bash blocks) is a Makefile target."""
+    texts = [README.read_text(), *(path.read_text() for path in (REPO / "scripts").glob("*.py"))]
+    targets = {target for text in texts for target in re.findall(r"`make ([a-z][\w-]*)", text)}
+    assert {"test", "demo", "speech-tools"} <= targets
+    check_make(sorted(targets))
