@@ -67,9 +67,10 @@ demo: install
 space: install
 	$(PY) spaces/alhubert/app.py
 
-# Regenerates data/demo_corpus (deterministic for a given espeak-ng and sox version).
+# Regenerates data/demo_corpus in place (deterministic for a given espeak-ng and sox version: `git status data/`
+# shows whether yours gave the committed files).
 demo-corpus: install speech-tools
-	$(PY) scripts/make_demo_corpus.py
+	$(PY) scripts/make_demo_corpus.py --overwrite_output_dir true
 
 benchmark: install
 	$(PY) benchmarks/inference.py

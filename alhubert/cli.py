@@ -7,6 +7,7 @@ HfArgumentParser-based `main(argv)` of their module.
 Built with Typer, like Transformers' own `transformers` command.
 """
 
+import math
 import os
 import re
 import struct
@@ -95,6 +96,7 @@ def load_encoder(model_name_or_path: str, device: str | None = None):
 
     import transformers
     from safetensors import SafetensorError
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
     transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
@@ -102,7 +104,8 @@ def load_encoder(model_name_or_path: str, device: str | None = None):
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
         model, loading = AutoModel.from_pretrained(model_name_or_path, output_loading_info=True)
-    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError) as error:
+    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError,
+            StrictDataclassError) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
     try:
         refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
@@ -251,10 +254,10 @@ def extract(
         import torch
 
         torch.set_num_threads(threads)
-    if not stride_length_s >= 0:
-        _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
-    if not chunk_length_s > 0:
-        _fail(f"--chunk-length-s must be a positive number of seconds, got {chunk_length_s}.", code=2)
+    if not 0 <= stride_length_s < math.inf:
+        _fail(f"--stride-length-s must be 0 or more seconds (finite), got {stride_length_s}.", code=2)
+    if not 0 < chunk_length_s < math.inf:
+        _fail(f"--chunk-length-s must be a positive number of seconds (finite), got {chunk_length_s}.", code=2)
     if batch_size < 1:
         _fail(f"--batch-size must be at least 1, got {batch_size}.", code=2)
     skipped = {}
@@ -330,6 +333,7 @@ def extract(
 @app.command()
 def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]):
     """Print a saved model's architecture, parameter count and layer-sharing pattern."""
+    from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
     from transformers import AutoConfig
 
@@ -341,7 +345,7 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     try:
         config = AutoConfig.from_pretrained(model_dir)
         measured = measure_saved_model(model_dir)
-    except (OSError, ValueError, KeyError, SafetensorError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError, StrictDataclassError) as error:
         if isinstance(error, SafetensorError):
             _fail(_load_error(str(model_dir), error))
         _fail(f"Cannot read the model in {model_dir}: {error}")
@@ -431,7 +435,7 @@ def export_onnx(
     try:
         from .inference import onnx_export
     except ImportError as error:
-        _fail(f"ONNX export needs the onnx extra (pip install 'alhubert[onnx]'): {error}")
+        _fail(f"ONNX export needs the onnx extra: pip install \"alhubert[onnx]\" ({error}).")
     try:
         files = onnx_export.export_onnx(
             model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states,

@@ -62,6 +62,12 @@ def _load_for_export(model_name_or_path: str):
     except (OSError, ValueError) as error:
         hint = "" if local.is_dir() else " It is neither a local folder nor a reachable Hub model id."
         raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}") from error
+    if config.model_type == "alhubert-superb":
+        raise ValueError(
+            f"{model_name_or_path} is a SUPERB model (frozen encoder, weighted layer sum and BiLSTM head), which is "
+            "not exported to ONNX; export a linear-head CTC model (alhubert finetune-ctc --recipe full) or the "
+            "encoder."
+        )
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
@@ -210,6 +216,22 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
+# What torch.onnx's exporter and the int8 step import, the `onnx` extra of setup.py.
+ONNX_EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def _check_onnx_extra():
+    import importlib
+
+    for name in ONNX_EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ImportError(
+                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
+            ) from None
+
+
 def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
@@ -221,7 +243,9 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_pla
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+        raise FileExistsError(
+            f"{target} already exists and is not empty; pass --overwrite (overwrite=True from Python) to replace it."
+        )
     # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
     if in_place:
         check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
@@ -308,9 +332,10 @@ def export_onnx(
     model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
     the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
     output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
-    export. Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (the target is
-    not empty and `overwrite` is false).
+    export. Raises `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (the target is
+    not empty and `overwrite` is false) or `ImportError` (the `onnx` extra is not installed).
     """
+    _check_onnx_extra()
     output_dir = Path(output_dir)
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()

@@ -168,6 +168,12 @@ class AlHubertConfig(HubertConfig):
     def _check_architecture(self):
         """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""
         self._check_sizes()
+        if not self.conv_dim or not isinstance(self.num_attention_heads, int) or self.num_attention_heads < 1:
+            raise ValueError(
+                f"A model needs at least one attention head and one convolution; got num_attention_heads="
+                f"{self.num_attention_heads!r} and {len(self.conv_dim or ())} convolutions (conv_dim): fix "
+                "config.json."
+            )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "

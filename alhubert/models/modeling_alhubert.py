@@ -15,7 +15,7 @@ from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.backbone_utils import filter_output_hidden_states
-from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput, SequenceClassifierOutput
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
@@ -169,25 +169,15 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
 
     @staticmethod
     def _check_attention_mask(attention_mask):
-        """Refuse masks HuBERT would misread: values other than 0/1, or padding before real samples (left padding).
-
-        HuBERT derives each item's frame count from the number of ones, so it assumes right padding. The values are
-        checked on CPU only, like the NaN check (on an accelerator the test would wait for the device every forward).
-        """
+        """Refuse mask values other than 0/1 (HuBERT would count a 2 twice). Left padding and gaps are read where the
+        real samples are (`_get_feature_vector_attention_mask`). The values are checked on CPU only, like the NaN
+        check (on an accelerator the test would wait for the device every forward)."""
         if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
             return
-        if attention_mask.dtype != torch.bool:
-            if not ((attention_mask == 0) | (attention_mask == 1)).all():
-                raise ValueError(
-                    "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
-                    "Use the mask a Wav2Vec2FeatureExtractor returns."
-                )
-            attention_mask = attention_mask != 0
-        if (attention_mask[:, 1:] & ~attention_mask[:, :-1]).any():
+        if attention_mask.dtype != torch.bool and not ((attention_mask == 0) | (attention_mask == 1)).all():
             raise ValueError(
-                "attention_mask has padding before real samples (left padding or gaps); ALHuBERT, like HuBERT, needs "
-                "each item's real samples first and its padding at the end (right padding, as Wav2Vec2FeatureExtractor "
-                "pads)."
+                "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
+                "Use the mask a Wav2Vec2FeatureExtractor returns."
             )
 
     def _get_feat_extract_output_lengths(self, input_lengths, add_adapter=None):
@@ -204,10 +194,29 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         return input_lengths
 
     def _get_feature_vector_attention_mask(self, feature_vector_length, attention_mask, add_adapter=None):
-        """Frame mask (batch, frames), True for real frames; an item shorter than the receptive field has none."""
-        lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1)).to(torch.long)
-        frames = torch.arange(feature_vector_length, device=attention_mask.device)
-        return frames[None, :] < lengths[:, None]
+        """Frame mask (batch, frames): True for the frames whose receptive field holds only real samples.
+
+        Read from where the real samples are, not from their count: with right padding this is HuBERT's mask (an
+        item shorter than the receptive field has no real frame); with left padding or gaps the frames over the
+        padding are masked (HuBERT counts the ones and masks the last frames instead).
+        """
+        real = attention_mask.to(torch.bool)
+        hop = 1
+        for stride in self.config.conv_stride:
+            hop *= stride
+        # real samples before each position: window sums in O(samples)
+        counts = nn.functional.pad(real.to(torch.int32).cumsum(-1, dtype=torch.int32), (1, 0))
+        starts = torch.arange(feature_vector_length, device=real.device) * hop
+        field = self.config.receptive_field
+        ends = (starts + field).clamp(max=real.shape[-1])
+        return (counts[:, ends] - counts[:, starts.clamp(max=real.shape[-1])]) == field
+
+
+    @staticmethod
+    def _real_frames_first(frame_mask: torch.Tensor) -> torch.Tensor:
+        """Indices (batch, frames) that put each item's real frames first, in their order (a stable sort), as the
+        CTC loss and packed LSTMs read them; the identity for right-padded items."""
+        return torch.sort((~frame_mask).to(torch.int8), dim=1, stable=True).indices
 
 
 class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
@@ -297,6 +306,27 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
     def hubert(self):
         # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
         return self.alhubert
+
+    @can_return_tuple
+    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> CausalLMOutput:
+        """HuBERT's CTC forward, except that the loss reads each item's real frames wherever they are (left padding
+        or gaps: HuBERT takes the first frames, counted from the ones of the mask)."""
+        if labels is None or attention_mask is None:
+            return super().forward(input_values, attention_mask=attention_mask, labels=labels, return_dict=True,
+                                   **kwargs)
+        if labels.max() >= self.config.vocab_size:
+            raise ValueError(f"Label values must be <= vocab_size: {self.config.vocab_size}")
+        outputs = super().forward(input_values, attention_mask=attention_mask, return_dict=True, **kwargs)
+        frames = self._get_feature_vector_attention_mask(outputs.logits.shape[1], attention_mask)
+        order = self._real_frames_first(frames).unsqueeze(-1).expand_as(outputs.logits)
+        logits = outputs.logits.gather(1, order)
+        loss = self.loss_function(
+            logits=logits, labels=labels, logit_lengths=frames.sum(-1), blank_token_id=self.config.pad_token_id,
+            reduction=self.config.ctc_loss_reduction, zero_infinity=self.config.ctc_zero_infinity, **kwargs,
+        )
+        return CausalLMOutput(
+            loss=loss, logits=outputs.logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequenceClassification):
