@@ -17,7 +17,6 @@ import transformers
 from transformers import HfArgumentParser
 
 
-
 logger = logging.getLogger(__name__)
 
 
@@ -39,9 +38,7 @@ class ConversionArguments:
     )
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"aliases": ["--overwrite"],
-                  "help": "Replace a non-empty output_dir that holds a model (the flag of every command; --overwrite "
-                          "is the older name)."},
+        metadata={"help": "Replace a non-empty output_dir that holds a model (the flag of every command)."},
     )
 
 

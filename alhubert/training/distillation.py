@@ -2,7 +2,7 @@
 """Layer-to-layer distillation of a frozen teacher (HuBERT, or any model returning `hidden_states`) into ALHuBERT.
 
 `distillation_loss` is the DistilHuBERT / DistilALHuBERT loss; `DistillationTrainer` is a `transformers.Trainer` that
-runs the teacher and the student on each batch and minimises it (spec section 4).
+runs the teacher and the student on each batch and minimises it, as the DistilALHuBERT paper trains its students.
 """
 
 import os
@@ -445,7 +445,6 @@ class DistillationTrainer(Trainer):
 
 
 __all__ = [
-    "DistillationConfig",
     "DistillationLoss",
     "DistillationTrainer",
     "DistillationStudent",

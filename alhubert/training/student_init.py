@@ -18,7 +18,8 @@ _NOT_COPIED = (
     "id2label", "label2id", "problem_type", "num_hidden_layers",
 )
 
-# The released students' regularisation (spec section 4): the teacher's own dropouts and layer drop are not copied.
+# The DistilALHuBERT paper's student regularisation (dropout and attention dropout 0.1, activation dropout 0, no
+# layer drop), as in the released students' configs: the teacher's own dropouts and layer drop are not copied.
 STUDENT_DROPOUTS = {
     "hidden_dropout": 0.1,
     "attention_dropout": 0.1,
