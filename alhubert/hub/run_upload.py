@@ -40,7 +40,7 @@ class PushArguments:
     dry_run: bool = field(default=False, metadata={"help": "Check and stage, but do not upload."})
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
     if args.repo_id.count("/") != 1:

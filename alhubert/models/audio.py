@@ -56,7 +56,7 @@ def _soundfile():
     return soundfile
 
 
-def to_mono(audio) -> np.ndarray:
+def to_mono(audio: np.ndarray) -> np.ndarray:
     """Float32 mono: a 2-D array is averaged over its channel axis (the shorter one)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
@@ -64,7 +64,7 @@ def to_mono(audio) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def resample(audio, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
     """Down-mix to mono and resample to `target_sr` with soxr (high quality): the project's one resampler."""
     for rate in (orig_sr, target_sr):
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
@@ -109,7 +109,7 @@ def _decode_with_torchcodec(source, name: str) -> tuple[np.ndarray, int]:
     raise ValueError(f"Cannot decode audio {name}: soundfile cannot read it and torchcodec cannot be loaded.")
 
 
-def load_audio(source, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+def load_audio(source: str | os.PathLike | bytes | dict, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """Mono float32 waveform at `sampling_rate` from a path, raw bytes, a `{"path", "bytes"}` dict (datasets' undecoded
     `Audio` value) or a `{"array", "sampling_rate"}` dict."""
     if isinstance(source, dict):
@@ -144,7 +144,7 @@ def load_audio(source, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     return resample(audio.mean(axis=0) if audio.shape[0] > 1 else audio[0], rate, sampling_rate)
 
 
-def audio_duration(path) -> float:
+def audio_duration(path: str | os.PathLike) -> float:
     """Duration in seconds, from the file header when soundfile reads the format, else by decoding."""
     name = os.fspath(path)
     if not os.path.isfile(name):

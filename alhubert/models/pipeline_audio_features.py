@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .audio import load_audio, resample  # noqa: F401  (load_audio is re-exported)
+from .audio import load_audio, resample
 
 
 class AudioFeatureExtractionPipeline(Pipeline):
@@ -40,7 +40,7 @@ class AudioFeatureExtractionPipeline(Pipeline):
             forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
         return {}, forward_params, {}
 
-    def preprocess(self, inputs):
+    def preprocess(self, inputs: str | bytes | np.ndarray | dict) -> dict[str, torch.Tensor]:
         sampling_rate = self.feature_extractor.sampling_rate
         if isinstance(inputs, str):
             inputs = load_audio(inputs, sampling_rate)
@@ -75,5 +75,5 @@ class AudioFeatureExtractionPipeline(Pipeline):
             kwargs["depth"] = max(layer, 1)  # elastic depth: skip the layers above the one asked for
         return {"features": self.model(**model_inputs, **kwargs).hidden_states[layer]}
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs: dict[str, torch.Tensor]) -> np.ndarray:
         return model_outputs["features"][0].float().cpu().numpy()

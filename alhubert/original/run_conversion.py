@@ -12,6 +12,7 @@ without the package) and reproduces the original model's outputs.
 import logging
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import transformers
 from transformers import HfArgumentParser
@@ -42,7 +43,7 @@ class ConversionArguments:
     )
 
 
-def main(args=None):
+def main(args: list[str] | None = None) -> Path:
     (arguments,) = HfArgumentParser(ConversionArguments).parse_args_into_dataclasses(args=args)
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
@@ -68,7 +69,7 @@ def main(args=None):
     return output_dir
 
 
-def cli(args=None):
+def cli(args: list[str] | None = None) -> Path:
     """`main` with bad input (missing or refused checkpoint, existing or unwritable output) reported as one
     `error: ...` line on stderr and exit code 1 (`SystemExit`)."""
     try:

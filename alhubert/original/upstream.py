@@ -7,6 +7,7 @@ per layer application (the original numbering: Transformers' `hidden_states[1:]`
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ class UpstreamExpert(nn.Module):
     frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams.
     """
 
-    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
+    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs: Any):
         super().__init__()
         path = Path(path_or_repo_id)
         if path.is_file():

@@ -2,9 +2,10 @@
 """Initialise an ALHuBERT student from a Transformers HuBERT teacher, as DistilALHuBERT does before distillation."""
 
 import logging
+from typing import Any
 
 import torch
-from transformers import HubertModel
+from transformers import HubertModel, PretrainedConfig
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..models.modeling_alhubert import AlHubertModel
@@ -30,8 +31,8 @@ STUDENT_DROPOUTS = {
 
 
 def student_config_from_teacher(
-    teacher_config, num_hidden_groups: int, num_hidden_layers: int | None = None, layer_sharing: str = "cycle",
-    **config_overrides,
+    teacher_config: PretrainedConfig, num_hidden_groups: int, num_hidden_layers: int | None = None,
+    layer_sharing: str = "cycle", **config_overrides: Any,
 ) -> AlHubertConfig:
     """An `AlHubertConfig` with the teacher's dimensions, feature encoder and layer-norm order.
 
@@ -61,7 +62,7 @@ def init_student_from_teacher(
     num_hidden_groups: int,
     num_hidden_layers: int | None = None,
     layer_sharing: str = "cycle",
-    **config_overrides,
+    **config_overrides: Any,
 ) -> AlHubertModel:
     """Build an `AlHubertModel` with the teacher's dimensions and copy its weights into it.
 
