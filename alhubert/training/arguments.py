@@ -130,6 +130,23 @@ class DataArguments:
             raise ValueError("--validation_split_percentage must lie strictly between 0 and 100.")
 
 
+@dataclass
+class EncoderArguments:
+    """The pre-trained encoder a fine-tuning command starts from."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path:
+            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
+
+
 def resolve_config_file(name: str) -> Path:
     """A shipped recipe's name (`small`), or a path to a YAML/JSON file."""
     if name in SHIPPED_CONFIGS and not Path(name).exists():

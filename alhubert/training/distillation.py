@@ -20,6 +20,7 @@ from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
 from ..utils.files import atomic_write
 from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
+from .card_trainer import ProjectCardTrainerMixin
 from .teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
 )
@@ -267,7 +268,7 @@ def check_feature_extractors(
             )
 
 
-class DistillationTrainer(Trainer):
+class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
     `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
@@ -277,6 +278,7 @@ class DistillationTrainer(Trainer):
     outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
     CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
     to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
+    Pushes keep the card the command wrote (`ProjectCardTrainerMixin`).
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
@@ -447,11 +449,6 @@ class DistillationTrainer(Trainer):
             if self.args.feature_penalty_weight > 0:
                 logs[f"{prefix}feature_penalty"] = values[-1]
         super().log(logs, start_time)
-
-    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-        """Keep the ALHuBERT card written with `alhubert.hub.model_cards` instead of the Trainer's generic one."""
-        if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
-            super().create_model_card(*args, **kwargs)
 
 
 __all__ = [

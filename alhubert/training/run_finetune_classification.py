@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
@@ -37,26 +37,15 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(EncoderArguments):
     """Which pre-trained encoder to start from and how to fine-tune it."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
-    )
-    freeze_feature_encoder: bool = field(
-        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
-    )
     freeze_base_model: bool = field(
         default=False, metadata={"help": "Train only the pooling head (and layer weights); keep the encoder frozen."}
     )
     use_weighted_layer_sum: bool = field(
         default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
     )
-
-    def __post_init__(self) -> None:
-        if not self.model_name_or_path:
-            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
 
 
 @dataclass

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
@@ -45,13 +45,9 @@ RECIPES = ("full", "superb")
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(EncoderArguments):
     """Which pre-trained encoder to start from and which recipe to fine-tune it with."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
-    )
     recipe: str = field(
         default="full",
         metadata={"help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
@@ -75,8 +71,7 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        if not self.model_name_or_path:
-            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
+        super().__post_init__()
         if self.recipe not in RECIPES:
             raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
 
