@@ -29,11 +29,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset, IterableDataset
 from safetensors import safe_open
 from safetensors.torch import save_file
-from datasets import Dataset, IterableDataset
 from transformers import (
-    FeatureExtractionMixin, PreTrainedModel, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    FeatureExtractionMixin,
+    PreTrainedModel,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
 )
 from transformers.utils import logging
 
