@@ -13,13 +13,17 @@ import re
 import struct
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .utils.errors import one_line
 from .utils.files import atomic_write, check_writable_folder
 from .utils.model_checks import missing_saved_weights, refuse_missing_weights, refuse_non_boolean_flags
+
+
+if TYPE_CHECKING:
+    from transformers import FeatureExtractionMixin, PreTrainedModel
 
 
 app = typer.Typer(
@@ -90,7 +94,9 @@ def _load_error(model_name_or_path: str, error: Exception) -> str:
     return f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}"
 
 
-def load_encoder(model_name_or_path: str, device: str | None = None):
+def load_encoder(
+    model_name_or_path: str, device: str | None = None
+) -> tuple["PreTrainedModel", "FeatureExtractionMixin"]:
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
     import pickle
 
@@ -234,7 +240,7 @@ def extract(
         bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
                                 "and process the others).")
     ] = False,
-):
+) -> None:
     """Extract one layer's features from audio files, in bounded memory for long recordings.
 
     Unreadable, empty, too short or NaN-holding files are skipped with a warning naming each (exit code 0 when at
@@ -331,7 +337,7 @@ def extract(
 
 
 @app.command()
-def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]):
+def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]) -> None:
     """Print a saved model's architecture, parameter count and layer-sharing pattern."""
     from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
@@ -430,7 +436,7 @@ def export_onnx(
     ] = False,
     opset: Annotated[int | None, typer.Option(help="ONNX opset, 18 to 24 (default 18).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
-):
+) -> None:
     """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
     try:
         from .inference import onnx_export
@@ -447,7 +453,7 @@ def export_onnx(
         typer.echo(f"Wrote {path} ({kind}, {path.stat().st_size / 1e6:.1f} MB)")
 
 
-def main():
+def main() -> None:
     """Entry point of the `alhubert` console script."""
     app()
 

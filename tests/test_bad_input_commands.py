@@ -147,9 +147,9 @@ CONVERTER_ROWS = [
                  ("describes no valid ALHuBERT model", "divisible")),
     ConverterRow("7-read-only-output-parent", None, ("not writable", "choose another location"), output="{read_only}/out"),
     ConverterRow("7-output-dir-dot-overwrite", None, ("current directory", "Choose a new folder"), output=".",
-                 extra=("--overwrite",)),
+                 extra=("--overwrite_output_dir",)),
     ConverterRow("7-output-dir-parent-overwrite", None, ("current directory or one of its parents",), output="..",
-                 extra=("--overwrite",)),
+                 extra=("--overwrite_output_dir",)),
     # already handled
     ConverterRow("existing-output-needs-overwrite", None, ("not empty", "--overwrite"),
                  prepare=lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "keep.txt").write_text("mine")),
@@ -394,9 +394,9 @@ def test_12_converted_folder_and_model_card_follow_the_umask(tmp_path):
         (tmp_path / "out" / "README.md").unlink()
         write_model_card(tmp_path / "out")
         assert (tmp_path / "out" / "README.md").stat().st_mode & 0o777 == 0o664
-    # replacing with --overwrite leaves no .old.* folder
+    # replacing with --overwrite_output_dir leaves no .old.* folder
     assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out"),
-                                       "--overwrite"]) == 0
+                                       "--overwrite_output_dir"]) == 0
     assert leftovers(tmp_path) == []
 
 

@@ -2,7 +2,6 @@
 one-line `ValueError` naming the setting, record or file (no allocation, no hang), or be handled in bounded memory.
 One row per case; rows that once took minutes carry a generous time bound as a hang detector."""
 
-import io
 import json
 import re
 import shutil

@@ -11,7 +11,8 @@ from datasets import Dataset
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from alhubert.training.data import AudioCollator
-from alhubert.training.distillation import DistillationConfig, DistillationTrainer
+from alhubert.training.arguments import DistillationConfig
+from alhubert.training.distillation import DistillationTrainer
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCollator, audio_signature, disk_bytes_per_hour

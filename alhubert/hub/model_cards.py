@@ -10,9 +10,11 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
+from transformers import PretrainedConfig
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
@@ -41,8 +43,13 @@ def hub_model_id(name: str | None) -> str | None:
     return name
 
 
-def task_of(config) -> str:
-    return TASKS.get((config.architectures or ["AlHubertModel"])[0], "feature-extraction")
+def task_of(config: PretrainedConfig) -> str:
+    return TASKS.get(type_name(config), "feature-extraction")
+
+
+def type_name(config: PretrainedConfig) -> str:
+    return (config.architectures or ["AlHubertModel"])[0]
+
 
 # The recipe of the released DistilALHuBERT students, as read off the authors' configuration files (pass it as
 # `recipe=` only for weights that were trained with it, such as converted original checkpoints).
@@ -76,7 +83,7 @@ def sharing_pattern(config: AlHubertConfig) -> str:
     return pattern
 
 
-def measure_saved_model(model_dir) -> dict:
+def measure_saved_model(model_dir: str | os.PathLike) -> dict:
     """Parameter count and total safetensors size of a model saved with `save_pretrained`."""
     weight_files = sorted(Path(model_dir).glob("*.safetensors"))
     if not weight_files:
@@ -269,7 +276,7 @@ def build_model_card(
     )
 
 
-def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) -> ModelCard:
+def write_model_card(model_dir: str | os.PathLike, config: AlHubertConfig | None = None, **kwargs: Any) -> ModelCard:
     """Measure the model saved in `model_dir` and write its `README.md` card (atomically); returns the card.
 
     Keyword arguments go to `build_model_card`; measured values passed in `measured` override the measurements.
@@ -288,11 +295,7 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     return card
 
 
-def type_name(config) -> str:
-    return (config.architectures or ["AlHubertModel"])[0]
-
-
-def saved_eval_results(model_dir) -> dict:
+def saved_eval_results(model_dir: str | os.PathLike) -> dict:
     """The task metrics (WER, CER, accuracy) a Trainer saved in `model_dir/eval_results.json`, if any."""
     path = Path(model_dir) / "eval_results.json"
     if not path.is_file():
@@ -303,7 +306,10 @@ def saved_eval_results(model_dir) -> dict:
     return {name: values[f"eval_{name}"] for name in METRICS if f"eval_{name}" in values}
 
 
-def write_card_for_folder(model_dir, config=None, model_id: str | None = None, tags: list[str] | None = None):
+def write_card_for_folder(
+    model_dir: str | os.PathLike, config: PretrainedConfig | None = None, model_id: str | None = None,
+    tags: list[str] | None = None,
+) -> ModelCard:
     """The card of a saved folder about to be pushed (`alhubert push-to-hub`, the Trainers' pushes). A card that the
     command which made the weights wrote is kept: only the repository `model_id`, extra `tags` and ONNX weights
     exported after it are added, and the file is rewritten only when one of them changes it. A folder without a card

@@ -41,7 +41,7 @@ class PushArguments:
     dry_run: bool = field(default=False, metadata={"help": "Check and stage, but do not upload."})
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["space"]:  # `alhubert push-to-hub space ...`: the browser demo, alhubert/hub/space.py
         return space.main(argv[1:])

@@ -17,10 +17,12 @@ exporter's optimizer runs, and identical initializers are merged.
 import contextlib
 import json
 import logging
+import os
 import shutil
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +33,10 @@ from ..utils.files import PREPROCESSING_FILES, check_replaceable_folder, make_st
 from ..utils.model_checks import refuse_missing_weights, refuse_non_boolean_flags, refuse_non_finite_outputs
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
+
+
+if TYPE_CHECKING:
+    import onnx_ir
 
 
 ONNX_FOLDER = "onnx"
@@ -121,7 +127,7 @@ class _OnnxExportModule(torch.nn.Module):
         return outputs[self.output_name]
 
 
-def fold_weight_transposes(model) -> None:
+def fold_weight_transposes(model: "onnx_ir.Model") -> None:
     """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
 
     The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
@@ -149,7 +155,7 @@ def fold_weight_transposes(model) -> None:
         graph.remove(node, safe=True)
 
 
-def store_weights_once(model) -> None:
+def store_weights_once(model: "onnx_ir.Model") -> None:
     """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
     from onnx_ir.passes.common import (
         ClearMetadataAndDocStringPass,
@@ -162,7 +168,7 @@ def store_weights_once(model) -> None:
     ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
 
 
-def quantize_int8(model_path, quantized_path) -> None:
+def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLike) -> None:
     """int8 weights for every MatMul and Conv whose weight is an initializer (each shared weight quantized once).
 
     MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, activations quantized to uint8
@@ -318,8 +324,8 @@ def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, 
 
 
 def export_onnx(
-    model_name_or_path,
-    output_dir,
+    model_name_or_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
     *,
     quantize: str | None = None,
     all_hidden_states: bool = False,

@@ -73,7 +73,7 @@ def _soundfile():
     return soundfile
 
 
-def to_mono(audio) -> np.ndarray:
+def to_mono(audio: np.ndarray) -> np.ndarray:
     """Float32 mono: a 2-D array is averaged over its channel axis (the shorter one)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
@@ -81,7 +81,7 @@ def to_mono(audio) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def check_decoded_size(frames: int, sampling_rate, target_rate, name: str = "the audio") -> None:
+def check_decoded_size(frames: int, sampling_rate: float, target_rate: float, name: str = "the audio") -> None:
     """Refuse, before decoding or resampling, audio whose rate lies outside `MIN_SAMPLING_RATE` to
     `MAX_SAMPLING_RATE` or whose `frames` at `sampling_rate` last longer than `MAX_AUDIO_SECONDS`."""
     for rate in (sampling_rate, target_rate):
@@ -113,7 +113,7 @@ def _soxr():
     return soxr
 
 
-def resample(audio, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
     """Down-mix to mono and resample to `target_sr` with soxr (high quality): the project's one resampler."""
     audio = to_mono(audio)
     check_decoded_size(audio.size, orig_sr, target_sr)
@@ -215,7 +215,7 @@ def _torchcodec_blocks(decoder, rate: int, channels: int, target_rate: int, name
     return blocks.result()
 
 
-def load_audio(source, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+def load_audio(source: str | os.PathLike | bytes | dict, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """Mono float32 waveform at `sampling_rate` from a path, raw bytes, a `{"path", "bytes"}` dict (datasets' undecoded
     `Audio` value) or a `{"array", "sampling_rate"}` dict."""
     if isinstance(source, dict):
@@ -260,7 +260,7 @@ def _finite(audio: np.ndarray, name: str) -> np.ndarray:
     return audio
 
 
-def audio_duration(path) -> float:
+def audio_duration(path: str | os.PathLike) -> float:
     """Duration in seconds, from the file header when soundfile reads the format, else by decoding."""
     name = os.fspath(path)
     if not os.path.isfile(name):

@@ -5,9 +5,10 @@ This file is uploaded to the Hub as remote code: it imports only torch, transfor
 """
 
 import sys
+from typing import Any
 
 from huggingface_hub.dataclasses import strict
-from transformers import HubertConfig
+from transformers import HubertConfig, PretrainedConfig
 
 
 LAYER_SHARING_MODES = ("cycle", "block")
@@ -79,7 +80,7 @@ def _call_on_first_config():
         hook()
 
 
-def receptive_field(config) -> int:
+def receptive_field(config: PretrainedConfig) -> int:
     """Fewest input samples that give one output frame, for any HuBERT or wav2vec 2.0 configuration (400 for
     HuBERT's feature encoder)."""
     field = 1
@@ -156,7 +157,7 @@ class AlHubertConfig(HubertConfig):
     do_normalize: bool = False
     layerdrop: float | int = 0.0
 
-    def __post_init__(self, **kwargs):
+    def __post_init__(self, **kwargs: Any) -> None:
         _call_on_first_config()
         labels = kwargs.get("num_labels")
         if isinstance(labels, int) and labels > MAX_SIZES["num_labels"]:
@@ -226,7 +227,7 @@ class AlHubertConfig(HubertConfig):
             )
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "AlHubertConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> "AlHubertConfig":
         """The configuration of a released DistilALHuBERT student: `"small"`, `"middle"` or `"large"`."""
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
@@ -264,7 +265,7 @@ class AlHubertSuperbConfig(AlHubertConfig):
     superb_dropout: float = 0.2
 
     @classmethod
-    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs) -> "AlHubertSuperbConfig":
+    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs: Any) -> "AlHubertSuperbConfig":
         """The SUPERB configuration over the encoder described by `upstream_config`."""
         settings = {key: value for key, value in upstream_config.to_dict().items() if key in cls.__dataclass_fields__}
         for key in ("model_type", "architectures", "auto_map", "transformers_version"):

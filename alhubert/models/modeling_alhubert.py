@@ -6,7 +6,9 @@ and apply them `num_hidden_layers` times. This file is uploaded to the Hub as re
 transformers (and its sibling `configuration_alhubert.py`).
 """
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,7 +43,7 @@ class AlHubertEncoderMixin:
 
     layer_class: type[nn.Module]
 
-    def __init__(self, config):
+    def __init__(self, config: AlHubertConfig):
         nn.Module.__init__(self)
         self.config = config
         self.pos_conv_embed = HubertPositionalConvEmbedding(config)
@@ -50,7 +52,10 @@ class AlHubertEncoderMixin:
         self.layers = nn.ModuleList([self.layer_class(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
 
-    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, depth: int | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutput:
         depth = depth or self.config.num_hidden_layers
         if attention_mask is not None:
             # padded frames are zero before the positional convolution, as in HuBERT
@@ -122,7 +127,7 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
             "type": "audio",
         }}
 
-    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """HuBERT's `save_pretrained` (its remote-code machinery copies this module and its sibling imports), after
         `describe_remote_code`, plus a matching feature extractor unless `save_directory` has a
         `preprocessor_config.json`."""
@@ -236,14 +241,14 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         self.post_init()
         use_fast_cpu_path(self)
 
-    def set_fast_cpu_path(self, enabled: bool):
+    def set_fast_cpu_path(self, enabled: bool) -> None:
         """Turn the float32 CPU fast path of the convolutions on (default) or off (HuBERT's exact arithmetic).
 
         The same as `use_fast_cpu_path(model, enabled)` (`alhubert.models.fast_cpu_path`), which works on any HuBERT.
         """
         use_fast_cpu_path(self, enabled)
 
-    def freeze_feature_encoder(self):
+    def freeze_feature_encoder(self) -> None:
         """Stop gradients into the convolutional feature encoder (for fine-tuning)."""
         self.feature_extractor._freeze_parameters()
 
@@ -255,7 +260,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         attention_mask: torch.Tensor | None = None,
         mask_time_indices: torch.Tensor | None = None,
         depth: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> BaseModelOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`):
@@ -303,7 +308,7 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         self.post_init()
 
     @property
-    def hubert(self):
+    def hubert(self) -> "AlHubertModel":
         # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
         return self.alhubert
 
@@ -343,12 +348,15 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
         self.post_init()
 
     @property
-    def hubert(self):
+    def hubert(self) -> "AlHubertModel":
         return self.alhubert
 
     @can_return_tuple
     @filter_output_hidden_states
-    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
+    def forward(
+        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None, **kwargs: Any,
+    ) -> SequenceClassifierOutput:
         """HuBERT's classification forward (mean pooling over real frames), except that an item with no real frame
         (shorter than the receptive field) pools to zeros instead of 0 / 0 = NaN."""
         if self.config.use_weighted_layer_sum:

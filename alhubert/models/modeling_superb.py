@@ -9,6 +9,8 @@ the linear-head `AlHubertForCTC`. This file ships as Hub remote code: it imports
 its sibling modules).
 """
 
+from typing import Any
+
 import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
@@ -53,7 +55,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         if module is self:
             nn.init.zeros_(self.layer_weights)  # equal weights after the softmax
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> "AlHubertSuperbForCTC":
         """Train the head; the upstream encoder stays in eval mode (no dropout), as in SUPERB."""
         super().train(mode)
         self.alhubert.eval()
@@ -65,7 +67,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         input_values: torch.Tensor | None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> CausalLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .audio import load_audio, resample  # noqa: F401  (load_audio is re-exported)
+from .audio import load_audio, resample
 
 
 class AudioFeatureExtractionPipeline(Pipeline):
@@ -40,7 +40,7 @@ class AudioFeatureExtractionPipeline(Pipeline):
             forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
         return {}, forward_params, {}
 
-    def preprocess(self, inputs):
+    def preprocess(self, inputs: str | bytes | np.ndarray | dict) -> dict[str, torch.Tensor]:
         sampling_rate = self.feature_extractor.sampling_rate
         source = inputs if isinstance(inputs, str) else "the given waveform"
         if isinstance(inputs, str):
@@ -87,5 +87,5 @@ class AudioFeatureExtractionPipeline(Pipeline):
             )
         return {"features": features}
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs: dict[str, torch.Tensor]) -> np.ndarray:
         return model_outputs["features"][0].float().cpu().numpy()

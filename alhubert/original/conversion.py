@@ -152,7 +152,7 @@ def _evaluate_conv_node(node, spec, depth):
     )
 
 
-def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
+def load_original_checkpoint(path: str | os.PathLike, trust_checkpoint: bool = False) -> dict:
     """Load an original `.ckpt` safely and check it holds an ALHuBERT student (`"alhubert"` and `Config["alhubert"]`).
 
     Only tensors, plain containers and `argparse.Namespace` are unpickled. With `trust_checkpoint=True` any pickled
@@ -427,7 +427,7 @@ def _rename(key: str) -> str | None:
     return None
 
 
-def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
+def load_original_model(path: str | os.PathLike, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
     """Build the `AlHubertModel` (eval mode) equivalent to an original checkpoint; returns it and the checkpoint."""
     checkpoint = load_original_checkpoint(path, trust_checkpoint=trust_checkpoint)
     _check_layer_count(checkpoint["Config"]["alhubert"], checkpoint["alhubert"])
@@ -502,7 +502,8 @@ def converted_files() -> tuple[str, ...]:
 
 
 def convert_original_checkpoint(
-    checkpoint_path, output_dir, trust_checkpoint: bool = False, push_to_hub: str | None = None,
+    checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike, trust_checkpoint: bool = False,
+    push_to_hub: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert an original `.ckpt` into a complete Transformers model directory (written atomically).

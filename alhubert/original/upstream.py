@@ -7,6 +7,7 @@ per layer application (the original numbering: Transformers' `hidden_states[1:]`
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ class UpstreamExpert(nn.Module):
     applies SpecAugment masking (also in training mode).
     """
 
-    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
+    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs: Any):
         super().__init__()
         path = Path(path_or_repo_id)
         if path.is_file():

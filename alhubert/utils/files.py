@@ -13,6 +13,7 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -43,7 +44,7 @@ def current_umask() -> int:
         os.rmdir(probe)
 
 
-def apply_umask(path) -> None:
+def apply_umask(path: str | os.PathLike) -> None:
     """Give `path` (and, for a folder, everything inside it) the mode a plain `open()` / `mkdir()` would give."""
     umask = current_umask()
     path = Path(path)
@@ -56,7 +57,7 @@ def apply_umask(path) -> None:
         os.chmod(path, 0o666 & ~umask)
 
 
-def check_writable_folder(folder, what: str = "output") -> None:
+def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> None:
     """Raise `PermissionError` unless files can be created in `folder` (or in its nearest existing ancestor)."""
     folder = Path(os.path.abspath(folder))
     existing = folder
@@ -74,7 +75,7 @@ def check_writable_folder(folder, what: str = "output") -> None:
         ) from None
 
 
-def check_replaceable_folder(folder, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str) -> None:
+def check_replaceable_folder(folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str) -> None:
     """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
     `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
 
@@ -115,7 +116,7 @@ def check_replaceable_folder(folder, written: tuple[str, ...], model_types: tupl
         )
 
 
-def atomic_write(path, write) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
 
     The file gets the umask's mode; the temporary file is removed on any failure.
@@ -133,13 +134,13 @@ def atomic_write(path, write) -> None:
             os.remove(temporary)
 
 
-def make_staging_folder(target) -> Path:
+def make_staging_folder(target: str | os.PathLike) -> Path:
     """An empty hidden folder next to `target` in which to build it (see `replace_folder`)."""
     target = Path(target)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
 
 
-def replace_folder(new, target, keep_existing: bool = False) -> None:
+def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_existing: bool = False) -> None:
     """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
     is complete. On failure the old `target` is put back and no `.old.*` folder is left behind.
 
