@@ -75,7 +75,7 @@ step inference-cuda-bf16 100 "${INFERENCE[@]}" --output_name inference-cuda-bf16
     --batch_sizes 1 4 16 --durations_s 2 10 30 --repeats 10
 
 # Launch overhead: CUDA graphs at small batches, beside the same models launched op by op.
-step inference-cuda-graphs 50 "${INFERENCE[@]}" --output_name inference-cuda-graphs --measure_memory false \
+step inference-cuda-graphs 60 "${INFERENCE[@]}" --output_name inference-cuda-graphs --measure_memory false \
     --models alhubert-small-bf16-graphs hubert-base-bf16-graphs alhubert-small-bf16 hubert-base-bf16 \
     hubert-base-autocast \
     --batch_sizes 1 4 16 --durations_s 2 10 --repeats 20
