@@ -65,6 +65,22 @@ def test_extract_to_npy_and_to_a_folder(model_dir, audio_files, tmp_path):
     np.testing.assert_allclose(np.load(folder / "long.npy"), reference_features(model_dir, audio_files[1], 0), atol=1e-5)
 
 
+def test_extract_in_bfloat16_writes_float32_features_close_to_float32(model_dir, audio_files, tmp_path):
+    outputs = {}
+    for dtype in ("float32", "bfloat16"):
+        outputs[dtype] = tmp_path / f"{dtype}.safetensors"
+        args = ["extract", *map(str, audio_files), "-m", str(model_dir), "-o", str(outputs[dtype]), "--dtype", dtype]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    full, half = load_file(outputs["float32"]), load_file(outputs["bfloat16"])
+    bf16_unit_roundoff = 2.0**-8
+    for path in map(str, audio_files):
+        assert half[path].dtype == np.float32 and half[path].shape == full[path].shape
+        assert not np.array_equal(half[path], full[path])  # really computed in bf16
+        cosine = (half[path] * full[path]).sum(-1) / np.linalg.norm(half[path], axis=-1) / np.linalg.norm(full[path], axis=-1)
+        assert cosine.mean() >= 1 - (8 * bf16_unit_roundoff) ** 2 / 2  # tests/test_bf16_native.py: 8 roundoffs
+
+
 @pytest.mark.parametrize(
     "make_args, message",
     [

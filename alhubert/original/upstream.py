@@ -23,9 +23,13 @@ class UpstreamExpert(nn.Module):
     Calling it on a list of 1-D 16 kHz waveforms returns `{"last_hidden_state", "hidden_states", "pad_mask",
     "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
     frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams.
+    `dtype=torch.bfloat16` runs the native bf16 path (weights in bf16, hidden states returned in bf16).
     """
 
-    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
+    def __init__(
+        self, path_or_repo_id: str, trust_checkpoint: bool = False, dtype: torch.dtype | None = None,
+        **from_pretrained_kwargs,
+    ):
         super().__init__()
         path = Path(path_or_repo_id)
         if path.is_file():
@@ -34,6 +38,8 @@ class UpstreamExpert(nn.Module):
             raise FileNotFoundError(f"Checkpoint not found: {path_or_repo_id}")
         else:
             self.model = AlHubertModel.from_pretrained(path_or_repo_id, **from_pretrained_kwargs)
+        if dtype is not None:
+            self.model.to(dtype)
         self.eval()
 
     def get_downsample_rates(self, key: str) -> int:
