@@ -77,7 +77,8 @@ def test_extract_in_bfloat16_writes_float32_features_close_to_float32(model_dir,
     for path in map(str, audio_files):
         assert half[path].dtype == np.float32 and half[path].shape == full[path].shape
         assert not np.array_equal(half[path], full[path])  # really computed in bf16
-        cosine = (half[path] * full[path]).sum(-1) / np.linalg.norm(half[path], axis=-1) / np.linalg.norm(full[path], axis=-1)
+        norms = np.linalg.norm(half[path], axis=-1) * np.linalg.norm(full[path], axis=-1)
+        cosine = (half[path] * full[path]).sum(-1) / norms
         assert cosine.mean() >= 1 - (8 * bf16_unit_roundoff) ** 2 / 2  # tests/test_bf16_native.py: 8 roundoffs
 
 
