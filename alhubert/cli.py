@@ -91,6 +91,14 @@ def _load_error(model_name_or_path: str, error: Exception) -> str:
 DTYPES = ("float32", "bfloat16")
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether torch has fast bf16 matrix products on this CPU (oneDNN with AVX-512-BF16 or AMX); without them bf16
+    matmuls fall back to a reference kernel tens of times slower than float32."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def load_encoder(model_name_or_path: str, device: str | None = None, dtype: str = "float32"):
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id, with its
     weights in `dtype` (bfloat16: the native bf16 path, see `alhubert.models.fast_cpu_path`)."""
@@ -262,6 +270,9 @@ def extract(
     try:
         destinations = _output_plan(audio, output, overwrite)
         device = resolve_device(device)
+        if dtype == "bfloat16" and device == "cpu" and not cpu_has_fast_bf16():
+            _warn("this CPU has no bf16 matrix instructions (AVX-512-BF16 or AMX) that torch uses: --dtype bfloat16 "
+                  "runs far slower than float32 here; use --dtype float32 (the default) on this machine.")
         durations = {}
         for path in audio:
             try:
