@@ -481,11 +481,11 @@ def _percent(row: dict, key: str) -> str:
 
 def markdown_table(results: dict) -> str:
     rows = results["rows"]
-    matmuls = f"{statistics.median(r['matmul_gflops'] for r in rows if r['precision'] == 'float32'):.0f} GFLOP/s " \
+    matmuls = f"{statistics.median(r['matmul_gflops'] for r in rows if r['precision'] == 'float32'):.3g} GFLOP/s " \
         "float32" if any(r["precision"] == "float32" for r in rows) else ""
     if any("bf16_matmul_gflops" in r for r in rows):
         bf16 = statistics.median(r["bf16_matmul_gflops"] for r in rows if "bf16_matmul_gflops" in r)
-        matmuls += f"{', ' if matmuls else ''}{bf16:.0f} GFLOP/s bfloat16"
+        matmuls += f"{', ' if matmuls else ''}{bf16:.3g} GFLOP/s bfloat16"
     lines = [
         f"Machine: {results['machine']['processor']}, {results['machine']['torch_threads']} torch threads, "
         f"torch {results['machine']['torch']}, device {results['arguments']['device']}, "
