@@ -76,6 +76,7 @@ step inference-cuda-bf16 100 "${INFERENCE[@]}" --output_name inference-cuda-bf16
 
 # Launch overhead: CUDA graphs at small batches, beside the same models launched op by op.
 step inference-cuda-graphs 60 "${INFERENCE[@]}" --output_name inference-cuda-graphs --measure_memory false \
+    --reference_model hubert-base-bf16 \
     --models alhubert-small-bf16-graphs hubert-base-bf16-graphs alhubert-small-bf16 hubert-base-bf16 \
     hubert-base-autocast \
     --batch_sizes 1 4 16 --durations_s 2 10 --repeats 20
@@ -95,12 +96,12 @@ step distill-compare-cuda 75 "$PYTHON" benchmarks/distill_step.py --compare "${D
 
 # torch.compile with CUDA graphs (mode reduce-overhead) at batch 1 x 2 s, one model per step (compilation is slow).
 step inference-cuda-compiled-alhubert 90 "${INFERENCE[@]}" --output_name inference-cuda-compiled-alhubert \
-    --measure_memory false --compile_mode reduce-overhead \
+    --measure_memory false --compile_mode reduce-overhead --reference_model hubert-base-bf16 \
     --models alhubert-small-bf16-compiled alhubert-small-bf16-graphs alhubert-small-bf16 hubert-base-bf16 \
     hubert-base-autocast \
     --batch_sizes 1 --durations_s 2 --repeats 30
 step inference-cuda-compiled-hubert 90 "${INFERENCE[@]}" --output_name inference-cuda-compiled-hubert \
-    --measure_memory false --compile_mode reduce-overhead \
+    --measure_memory false --compile_mode reduce-overhead --reference_model hubert-base-bf16 \
     --models hubert-base-bf16-compiled hubert-base-bf16-graphs hubert-base-bf16 hubert-base-autocast \
     --batch_sizes 1 --durations_s 2 --repeats 30
 

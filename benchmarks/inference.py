@@ -102,6 +102,9 @@ class InferenceBenchmarkArguments:
         default=True, metadata={"help": "Compare every row with the float32 eager model at every shape."}
     )
     matmul_size: int = field(default=2048, metadata={"help": "Side of the square reference matmul."})
+    reference_model: str | None = field(
+        default=None, metadata={"help": "Row of the 'x HuBERT Base' column (default: hubert-base, float32)."}
+    )
     plot: bool = field(default=True, metadata={"help": "Also draw the PNG plot (needs matplotlib)."})
     tiny: bool = field(default=False, metadata={"help": "Tiny configurations (a smoke test of this script)."})
     output_dir: str = field(default="benchmarks/results", metadata={"help": "Where the .md, .json and .png go."})
@@ -379,10 +382,12 @@ def build_entries(args: InferenceBenchmarkArguments, workdir: str) -> tuple[dict
     return entries, bases
 
 
-def reference_row(entries: dict) -> str | None:
-    """The row the "x HuBERT Base" column divides by: float32 eager `hubert-base`, else the first `hubert-base*`."""
-    if "hubert-base" in entries:
-        return "hubert-base"
+def reference_row(entries: dict, args: InferenceBenchmarkArguments) -> str | None:
+    """The row the "x HuBERT Base" column divides by: `--reference_model`, else float32 eager `hubert-base`, else the
+    first `hubert-base*` row."""
+    for name in (args.reference_model, "hubert-base"):
+        if name in entries:
+            return name
     return next((name for name, entry in entries.items() if entry.variant.base == "hubert-base"), None)
 
 
@@ -416,7 +421,7 @@ def measure_shape(entries, bases, batch_size, duration_s, args, generator, faile
     if args.check_outputs:
         with torch.inference_mode():
             references = {base: model(audio).last_hidden_state for base, model in bases.items()}
-    reference = reference_row(entries)
+    reference = reference_row(entries, args)
     rows = []
     for name, entry in entries.items():
         median = statistics.median(seconds[name])
@@ -428,6 +433,7 @@ def measure_shape(entries, bases, batch_size, duration_s, args, generator, faile
             "runner": entry.variant.runner,
             "batch_size": batch_size,
             "duration_s": duration_s,
+            "reference": reference,
             "seconds": seconds[name],
             "median_s": median,
             "audio_s_per_s": batch_size * duration_s / median,
@@ -486,6 +492,7 @@ def markdown_table(results: dict) -> str:
     if any("bf16_matmul_gflops" in r for r in rows):
         bf16 = statistics.median(r["bf16_matmul_gflops"] for r in rows if "bf16_matmul_gflops" in r)
         matmuls += f"{', ' if matmuls else ''}{bf16:.3g} GFLOP/s bfloat16"
+    references = " or ".join(dict.fromkeys(str(row.get("reference")) for row in rows)) or "HuBERT Base"
     lines = [
         f"Machine: {results['machine']['processor']}, {results['machine']['torch_threads']} torch threads, "
         f"torch {results['machine']['torch']}, device {results['arguments']['device']}, "
@@ -501,7 +508,7 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | {info['parameters']:,} | {info['safetensors_mb']:.1f} |")
     lines += [
         "",
-        "| model | precision | batch | seconds of audio | median time (s) | audio s / s | x HuBERT Base | "
+        f"| model | precision | batch | seconds of audio | median time (s) | audio s / s | x {references} | "
         "x alhubert-small | GFLOP | GFLOP/s | % of matmul | % of bf16 matmul | cosine to fp32 | "
         "forward peak memory (MB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

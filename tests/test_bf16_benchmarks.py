@@ -41,7 +41,8 @@ def test_inference_benchmark_rows_for_every_precision(benchmarks, tmp_path):
     sizes = {name: info["safetensors_mb"] for name, info in results["models"].items()}
     assert sizes["alhubert-small-bf16"] < sizes["alhubert-small"]
     table = (tmp_path / "smoke.md").read_text()
-    assert "% of bf16 matmul" in table and "| alhubert-small-bf16 | bfloat16 | 2 |" in table
+    assert "% of bf16 matmul" in table and "x hubert-base |" in table
+    assert "| alhubert-small-bf16 | bfloat16 | 2 |" in table
     assert json.loads((tmp_path / "smoke.json").read_text())["rows"][0]["model"] == "alhubert-small-bf16"
 
 
@@ -56,6 +57,10 @@ def test_inference_benchmark_names_and_failures(benchmarks, monkeypatch):
         inference.Variant.parse("hubert-large", args)
     with pytest.raises(ValueError, match="CUDA graphs need --device cuda"):
         inference.Variant.parse("alhubert-small-bf16-graphs", args)
+    rows = {"hubert-base-bf16": None, "hubert-base": None}
+    assert inference.reference_row(rows, args) == "hubert-base"
+    assert inference.reference_row(rows, inference.InferenceBenchmarkArguments(reference_model="hubert-base-bf16")) \
+        == "hubert-base-bf16"
     # a row that fails (say, a compiler error) is dropped with its error; the others are still measured
     args = inference.InferenceBenchmarkArguments(models=["alhubert-small", "hubert-base"], tiny=True, repeats=1,
                                                  matmul_size=16, measure_memory=False)
