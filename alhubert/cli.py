@@ -94,12 +94,25 @@ def _load_error(model_name_or_path: str, error: Exception) -> str:
     return f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}"
 
 
+DTYPES = ("float32", "bfloat16")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether torch has fast bf16 matrix products on this CPU (oneDNN with AVX-512-BF16 or AMX); without them bf16
+    matmuls fall back to a reference kernel tens of times slower than float32."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def load_encoder(
-    model_name_or_path: str, device: str | None = None
+    model_name_or_path: str, device: str | None = None, dtype: str = "float32"
 ) -> tuple["PreTrainedModel", "FeatureExtractionMixin"]:
-    """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
+    """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id, with its
+    weights in `dtype` (bfloat16: the native bf16 path, see `alhubert.models.fast_cpu_path`)."""
     import pickle
 
+    import torch
     import transformers
     from safetensors import SafetensorError
     from huggingface_hub.errors import StrictDataclassError
@@ -109,7 +122,9 @@ def load_encoder(
     device = resolve_device(device)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
-        model, loading = AutoModel.from_pretrained(model_name_or_path, output_loading_info=True)
+        model, loading = AutoModel.from_pretrained(
+            model_name_or_path, output_loading_info=True, dtype=getattr(torch, dtype)
+        )
     except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError,
             StrictDataclassError) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
@@ -235,6 +250,10 @@ def extract(
         int | None, typer.Option(min=1, help="CPU threads for torch (default: OMP_NUM_THREADS when set, else all "
                                              "cores); on a shared machine, your share of the cores.")
     ] = None,
+    dtype: Annotated[
+        str, typer.Option(help="Weights and compute: float32, or bfloat16 (native bf16, fastest on CPUs with AMX or "
+                               "AVX-512-BF16 and on GPUs; features are written as float32 either way).")
+    ] = "float32",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     strict: Annotated[
         bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
@@ -266,6 +285,8 @@ def extract(
         _fail(f"--chunk-length-s must be a positive number of seconds (finite), got {chunk_length_s}.", code=2)
     if batch_size < 1:
         _fail(f"--batch-size must be at least 1, got {batch_size}.", code=2)
+    if dtype not in DTYPES:
+        _fail(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}.", code=2)
     skipped = {}
 
     def skip(path, reason):
@@ -277,13 +298,16 @@ def extract(
     try:
         destinations = _output_plan(audio, output, overwrite)
         device = resolve_device(device)
+        if dtype == "bfloat16" and device == "cpu" and not cpu_has_fast_bf16():
+            _warn("this CPU has no bf16 matrix instructions (AVX-512-BF16 or AMX) that torch uses: --dtype bfloat16 "
+                  "runs far slower than float32 here; use --dtype float32 (the default) on this machine.")
         durations = {}
         for path in audio:
             try:
                 durations[path] = _audio_duration(path)
             except CommandError as error:
                 skip(path, str(error))
-        encoder, feature_extractor = load_encoder(model, device)
+        encoder, feature_extractor = load_encoder(model, device, dtype)
         extractor = LongAudioFeatureExtractor(
             encoder, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size
         )

@@ -14,20 +14,37 @@ Models (random weights, eval mode, `torch.inference_mode`):
   torch (needs the `onnx` extra; CPU and float32 only). Their "x alhubert-small" column is the speed-up against the
   PyTorch model they were exported from, measured in the same rounds.
 
+Each PyTorch model name takes optional suffixes, precision first, then the runner:
+
+- `-bf16`: native bfloat16, the weights stored in bf16 (`model.to(torch.bfloat16)`) and bf16 audio in, no autocast
+  (`alhubert-small-bf16`: ALHuBERT's native bf16 path); `-autocast`: float32 weights under bf16 autocast;
+  no suffix: float32, or autocast in `--dtype` when that is not float32;
+- `-compiled`: `torch.compile(model, mode=--compile_mode, dynamic=False)` (compiled in the warm-up round, once per
+  shape); `-graphs`: CUDA graphs (`torch.cuda.CUDAGraph`, captured once per shape in the warm-up round, then
+  replayed; CUDA only).
+
+For example `--models alhubert-small-bf16 hubert-base-autocast hubert-base alhubert-small-bf16-graphs`.
+
 For every batch size and duration the models run in turn (A, B, C, D, A, B, ...) and the median of `--repeats`
-forward passes is reported, so that a busy machine slows them alike; the speed-up against HuBERT Base is the median
-of the per-round ratios. A square float32 matmul is timed in the same rounds: the achieved GFLOP/s of each model is
-shown against it. Peak memory is what one forward pass adds to the memory of the loaded model at its peak (CPU:
-resident memory of the process, Linux only; CUDA: allocated bytes). Outputs: a Markdown table, a JSON file and a PNG
-plot in `--output_dir`.
+forward passes is reported, so that a busy machine slows them alike; the speed-up against HuBERT Base (the float32
+`hubert-base` row when present, else the first `hubert-base*` row) is the median of the per-round ratios. Square
+float32 and (when a row computes in bf16) bf16 matmuls are timed in the same rounds: each row's achieved GFLOP/s is
+shown against the matmul in its own compute dtype ("% of matmul") and against the bf16 one ("% of bf16 matmul"). With
+`--check_outputs` (default) each row's `last_hidden_state` is compared, at every shape, with the float32 eager model of
+the same weights (mean cosine over frames). Peak memory is what one forward pass adds to the memory of the loaded
+model at its peak (CPU: resident memory of the process, Linux only; CUDA: allocated bytes; not for compiled or
+graph rows). A model that fails (for example a compilation error) is dropped with its error in the JSON; the others
+go on. Outputs: a Markdown table, a JSON file and (with matplotlib) a PNG plot in `--output_dir`.
 
     python benchmarks/inference.py                                   # CPU, float32, batch 1 and 4, 2/10/30 s
     python benchmarks/inference.py --batch_sizes 4 --durations_s 10 --repeats 9 --measure_memory false
+    python benchmarks/inference.py --models alhubert-small-bf16 hubert-base-autocast hubert-base --durations_s 10
     python benchmarks/inference.py --device cuda --dtype bfloat16 --output_dir $OUT
     python benchmarks/inference.py --models alhubert-small onnx-fp32 onnx-int8 --durations_s 10 --batch_sizes 1 4
 """
 
 import contextlib
+import copy
 import ctypes
 import gc
 import json
@@ -53,13 +70,17 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAMES = ("alhubert-small", "alhubert-small-plain", "hubert-base", "distilhubert")
 ONNX_MODEL_NAMES = ("onnx-fp32", "onnx-int8")
+PRECISION_SUFFIXES = {"-bf16": "bfloat16", "-autocast": "autocast"}
+RUNNER_SUFFIXES = {"-compiled": "compiled", "-graphs": "graphs"}
 SAMPLING_RATE = 16000
 
 
 @dataclass
 class InferenceBenchmarkArguments:
     models: list[str] = field(
-        default_factory=lambda: list(MODEL_NAMES), metadata={"help": f"Any of {MODEL_NAMES + ONNX_MODEL_NAMES}."}
+        default_factory=lambda: list(MODEL_NAMES),
+        metadata={"help": f"Any of {MODEL_NAMES + ONNX_MODEL_NAMES}; PyTorch models with optional suffixes "
+                          f"{tuple(PRECISION_SUFFIXES)} then {tuple(RUNNER_SUFFIXES)} (see the module docstring)."},
     )
     batch_sizes: list[int] = field(default_factory=lambda: [1, 4], metadata={"help": "Batch sizes to measure."})
     durations_s: list[float] = field(
@@ -69,28 +90,129 @@ class InferenceBenchmarkArguments:
     device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda'."})
     dtype: str = field(
         default="float32",
-        metadata={"help": "'float32', or 'bfloat16'/'float16' for autocast (accuracy against float32 is reported)."},
+        metadata={"help": "'float32', or 'bfloat16'/'float16': autocast for the models without a precision suffix."},
     )
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)."})
     compile: bool = field(default=False, metadata={"help": "Wrap each model in torch.compile (compiled in warm-up)."})
+    compile_mode: str | None = field(
+        default=None, metadata={"help": "torch.compile mode of compiled rows, e.g. 'reduce-overhead' (CUDA graphs)."}
+    )
     measure_memory: bool = field(default=True, metadata={"help": "Measure the peak memory of one forward pass."})
+    check_outputs: bool = field(
+        default=True, metadata={"help": "Compare every row with the float32 eager model at every shape."}
+    )
     matmul_size: int = field(default=2048, metadata={"help": "Side of the square reference matmul."})
+    reference_model: str | None = field(
+        default=None, metadata={"help": "Row of the 'x HuBERT Base' column (default: hubert-base, float32)."}
+    )
+    plot: bool = field(default=True, metadata={"help": "Also draw the PNG plot (needs matplotlib)."})
+    tiny: bool = field(default=False, metadata={"help": "Tiny configurations (a smoke test of this script)."})
     output_dir: str = field(default="benchmarks/results", metadata={"help": "Where the .md, .json and .png go."})
+    output_name: str | None = field(
+        default=None, metadata={"help": "File name stem of the outputs (default: inference-<device>-<dtype>)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the random weights and inputs."})
 
 
-def build_model(name: str) -> torch.nn.Module:
+@dataclass(frozen=True)
+class Variant:
+    """How one row runs: `base` model, `precision` (float32, bfloat16 = native bf16 weights, autocast) and
+    `runner` (eager, compiled, graphs)."""
+
+    base: str
+    precision: str
+    runner: str
+
+    @classmethod
+    def parse(cls, name: str, args: InferenceBenchmarkArguments) -> "Variant":
+        if name in ONNX_MODEL_NAMES:
+            return cls(name, "float32", "onnx")
+        base, precision, runner = name, "float32", "eager"
+        for suffix, value in RUNNER_SUFFIXES.items():
+            if base.endswith(suffix):
+                base, runner = base.removesuffix(suffix), value
+        for suffix, value in PRECISION_SUFFIXES.items():
+            if base.endswith(suffix):
+                base, precision = base.removesuffix(suffix), value
+        if base not in MODEL_NAMES:
+            raise ValueError(
+                f"Unknown model {name!r}; choose from {MODEL_NAMES + ONNX_MODEL_NAMES}, optionally followed by "
+                f"{' or '.join(PRECISION_SUFFIXES)} and then {' or '.join(RUNNER_SUFFIXES)}."
+            )
+        if precision == "float32" and args.dtype != "float32":
+            precision = "autocast"
+        if runner == "eager" and args.compile:
+            runner = "compiled"
+        if runner == "graphs" and args.device != "cuda":
+            raise ValueError(f"{name}: CUDA graphs need --device cuda.")
+        return cls(base, precision, runner)
+
+    def weights_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.precision == "bfloat16" else torch.float32
+
+    def compute_dtype(self, args: InferenceBenchmarkArguments) -> torch.dtype:
+        if self.precision == "autocast":
+            return torch.bfloat16 if args.dtype == "float32" else getattr(torch, args.dtype)
+        return self.weights_dtype()
+
+    def context(self, args: InferenceBenchmarkArguments):
+        if self.precision != "autocast":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=args.device, dtype=self.compute_dtype(args))
+
+
+def tiny_config(config):
+    """`config` shrunk to a few channels and layers (same structure), for a smoke test of this script."""
+    config.conv_dim, config.conv_kernel, config.conv_stride = (16, 16, 16), (10, 3, 2), (5, 2, 2)
+    config.num_feat_extract_layers = 3
+    config.hidden_size, config.intermediate_size, config.num_attention_heads = 32, 64, 4
+    config.num_conv_pos_embeddings, config.num_conv_pos_embedding_groups = 16, 4
+    config.num_hidden_layers = min(config.num_hidden_layers, 3)
+    if hasattr(config, "num_hidden_groups"):
+        config.num_hidden_groups = 1
+    return config
+
+
+def build_model(name: str, tiny: bool = False) -> torch.nn.Module:
     """A randomly initialised model of the named shape, in eval mode."""
+    shape = tiny_config if tiny else (lambda config: config)
     if name in ("alhubert-small", "alhubert-small-plain"):
-        model = AlHubertModel(AlHubertConfig.from_preset("small"))
+        model = AlHubertModel(shape(AlHubertConfig.from_preset("small")))
         model.set_fast_cpu_path(name == "alhubert-small")
     elif name == "hubert-base":
-        model = HubertModel(HubertConfig())
+        model = HubertModel(shape(HubertConfig()))
     elif name == "distilhubert":
-        model = HubertModel(HubertConfig(num_hidden_layers=2))
+        model = HubertModel(shape(HubertConfig(num_hidden_layers=2)))
     else:
         raise ValueError(f"Unknown model {name!r}; choose from {MODEL_NAMES}.")
     return model.eval()
+
+
+class CudaGraphModel:
+    """Runs `model` through CUDA graphs: captured once per input shape (after two warm-up calls on a side stream,
+    as `torch.cuda.graphs` documents), then replayed on a static input buffer. Returns the static output."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.config, self.graphs = model, model.config, {}
+
+    def __call__(self, input_values: torch.Tensor) -> BaseModelOutput:
+        key = (tuple(input_values.shape), input_values.dtype)
+        if key not in self.graphs:
+            static_input = input_values.clone()
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self.model(static_input)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_output = self.model(static_input)
+            self.graphs[key] = (graph, static_input, static_output)
+        graph, static_input, static_output = self.graphs[key]
+        static_input.copy_(input_values)
+        graph.replay()
+        return static_output
 
 
 class OnnxRuntimeModel:
@@ -152,12 +274,6 @@ def safetensors_megabytes(model) -> float:
         return os.path.getsize(os.path.join(directory, "model.safetensors")) / 1e6
 
 
-def autocast(args: InferenceBenchmarkArguments):
-    if args.dtype == "float32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=args.device, dtype=getattr(torch, args.dtype))
-
-
 def synchronize(device: str):
     if device == "cuda":
         torch.cuda.synchronize()
@@ -188,15 +304,14 @@ def _process_memory_megabytes(key: str) -> float:
     raise OSError(f"{key} not in /proc/self/status")
 
 
-def peak_memory_megabytes(model, inputs, args: InferenceBenchmarkArguments) -> float | None:
-    """Memory that one forward pass adds at its peak: allocated bytes on CUDA; on CPU (Linux), the peak resident
-    memory of the process above its resident memory before the pass (high-water mark reset, freed heap returned)."""
-    if args.device == "cuda":
+def peak_memory_megabytes(forward, device: str) -> float | None:
+    """Memory that `forward()` adds at its peak: allocated bytes on CUDA; on CPU (Linux), the peak resident memory
+    of the process above its resident memory before the pass (high-water mark reset, freed heap returned)."""
+    if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        with torch.inference_mode(), autocast(args):
-            model(inputs)
+        forward()
         return (torch.cuda.max_memory_allocated() - before) / 1e6
     try:
         gc.collect()
@@ -207,65 +322,137 @@ def peak_memory_megabytes(model, inputs, args: InferenceBenchmarkArguments) -> f
     except OSError:
         logger.warning("Peak memory needs Linux's /proc/self (and glibc); not measured.")
         return None
-    with torch.inference_mode(), autocast(args):
-        model(inputs)
+    forward()
     return _process_memory_megabytes("VmHWM") - before
 
 
-def output_difference(model, reference_model, inputs, args: InferenceBenchmarkArguments) -> dict:
-    """Largest absolute difference and mean cosine similarity of `last_hidden_state` to `reference_model` in fp32."""
-    with torch.inference_mode():
-        reference = reference_model(inputs).last_hidden_state.float()
-        with autocast(args):
-            output = model(inputs).last_hidden_state.float()
+def compare_outputs(output: torch.Tensor, reference: torch.Tensor) -> dict:
+    """Largest absolute difference and mean cosine similarity over frames of two `last_hidden_state`s."""
+    output, reference = output.float(), reference.float()
     cosine = torch.nn.functional.cosine_similarity(output, reference, dim=-1).mean()
     return {"max_abs_diff": (output - reference).abs().max().item(), "mean_cosine": cosine.item()}
 
 
-def measure_shape(models, batch_size, duration_s, args, generator) -> list[dict]:
-    """Interleaved timings of all models (and the reference matmul) on one input shape."""
+@dataclass
+class Entry:
+    """One row of the benchmark: how it runs (`variant`), what it calls and the module behind it."""
+
+    name: str
+    variant: Variant
+    model: object  # a module, its torch.compile wrapper, a CudaGraphModel or an OnnxRuntimeModel
+    module: object
+
+    def __call__(self, inputs: dict, args: InferenceBenchmarkArguments):
+        with torch.inference_mode(), self.variant.context(args):
+            return self.model(inputs[self.variant.weights_dtype()])
+
+
+def build_entries(args: InferenceBenchmarkArguments, workdir: str) -> tuple[dict, dict]:
+    """The rows to run, and the float32 eager model of every base (the reference of `--check_outputs`)."""
+    variants = {name: Variant.parse(name, args) for name in args.models}
+    bases = {}
+    for base in dict.fromkeys([variant.base for variant in variants.values() if variant.runner != "onnx"]):
+        bases[base] = build_model(base, args.tiny).to(args.device)
+    if "alhubert-small" in bases and "alhubert-small-plain" in bases:
+        bases["alhubert-small-plain"].load_state_dict(bases["alhubert-small"].state_dict())
+    modules = {}  # (base, weights dtype) -> module, shared by the rows that differ only in autocast or runner
+    entries = {}
+    for name, variant in variants.items():
+        if variant.runner == "onnx":
+            continue
+        key = (variant.base, variant.weights_dtype())
+        if key not in modules:
+            base = bases[variant.base]
+            modules[key] = base if key[1] == torch.float32 else copy.deepcopy(base).to(key[1])
+        module = modules[key]
+        if variant.runner == "compiled":
+            model = torch.compile(module, mode=args.compile_mode, dynamic=False)
+        elif variant.runner == "graphs":
+            model = CudaGraphModel(module)
+        else:
+            model = module
+        entries[name] = Entry(name, variant, model, module)
+    onnx_names = [name for name, variant in variants.items() if variant.runner == "onnx"]
+    if onnx_names:
+        if "alhubert-small" not in bases:
+            bases["alhubert-small"] = build_model("alhubert-small", args.tiny)
+        onnx_models = build_onnx_models(bases["alhubert-small"], onnx_names, workdir, torch.get_num_threads())
+        for name in onnx_names:
+            entries[name] = Entry(name, variants[name], onnx_models[name], onnx_models[name])
+    return entries, bases
+
+
+def reference_row(entries: dict, args: InferenceBenchmarkArguments) -> str | None:
+    """The row the "x HuBERT Base" column divides by: `--reference_model`, else float32 eager `hubert-base`, else the
+    first `hubert-base*` row."""
+    for name in (args.reference_model, "hubert-base"):
+        if name in entries:
+            return name
+    return next((name for name, entry in entries.items() if entry.variant.base == "hubert-base"), None)
+
+
+def measure_shape(entries, bases, batch_size, duration_s, args, generator, failed) -> list[dict]:
+    """Interleaved timings of all rows (and the reference matmuls) on one input shape."""
     samples = int(duration_s * SAMPLING_RATE)
-    inputs = torch.randn(batch_size, samples, generator=generator).to(args.device)
-    dtype = torch.float32 if args.dtype == "float32" else getattr(torch, args.dtype)
-
-    def run(model):
-        with torch.inference_mode(), autocast(args):
-            return model(inputs)
-
-    seconds = {name: [] for name in models}
-    matmul = []
-    for round_index in range(args.repeats + 1):  # round 0 is the warm-up (and compilation)
-        for name, model in models.items():
-            elapsed = timed(lambda: run(model), args.device)
+    audio = torch.randn(batch_size, samples, generator=generator).to(args.device)
+    inputs = {torch.float32: audio, torch.bfloat16: audio.to(torch.bfloat16)}  # converted before the clock runs
+    matmul_dtypes = {torch.float32} | {entry.variant.compute_dtype(args) for entry in entries.values()}
+    seconds = {name: [] for name in entries}
+    matmul = {dtype: [] for dtype in matmul_dtypes}
+    for round_index in range(args.repeats + 1):  # round 0 is the warm-up (and compilation, graph capture)
+        for name, entry in list(entries.items()):
+            try:
+                elapsed = timed(lambda: entry(inputs, args), args.device)
+            except Exception as error:  # noqa: BLE001 - one failing row (a compiler error) must not stop the others
+                logger.error("%s failed at batch %d x %g s and is dropped: %s", name, batch_size, duration_s, error)
+                failed[name] = f"batch {batch_size} x {duration_s:g} s: {type(error).__name__}: {error}"[:2000]
+                del entries[name], seconds[name]
+                continue
             if round_index:
                 seconds[name].append(elapsed)
-        elapsed = matmul_seconds(args.matmul_size, args.device, dtype)
-        if round_index:
-            matmul.append(elapsed)
-    matmul_gflops = 2 * args.matmul_size**3 / statistics.median(matmul) / 1e9
+        for dtype in matmul_dtypes:
+            elapsed = matmul_seconds(args.matmul_size, args.device, dtype)
+            if round_index:
+                matmul[dtype].append(elapsed)
+    flop = 2 * args.matmul_size**3
+    matmul_gflops = {dtype: flop / statistics.median(times) / 1e9 for dtype, times in matmul.items()}
 
+    references = {}
+    if args.check_outputs:
+        with torch.inference_mode():
+            references = {base: model(audio).last_hidden_state for base, model in bases.items()}
+    reference = reference_row(entries, args)
     rows = []
-    for name, model in models.items():
+    for name, entry in entries.items():
         median = statistics.median(seconds[name])
-        flops = forward_flops(model.config, batch_size, samples)
+        flops = forward_flops(entry.module.config, batch_size, samples)
+        compute_dtype = entry.variant.compute_dtype(args)
         row = {
             "model": name,
+            "precision": entry.variant.precision,
+            "runner": entry.variant.runner,
             "batch_size": batch_size,
             "duration_s": duration_s,
+            "reference": reference,
             "seconds": seconds[name],
             "median_s": median,
             "audio_s_per_s": batch_size * duration_s / median,
             "gflop": flops / 1e9,
             "gflops": flops / median / 1e9,
-            "matmul_gflops": matmul_gflops,
+            "matmul_gflops": matmul_gflops[compute_dtype],
         }
-        for reference in ("hubert-base", "alhubert-small"):
-            if reference in seconds:
-                key = f"speedup_vs_{reference.replace('-', '_')}"
-                row[key] = statistics.median(base / own for base, own in zip(seconds[reference], seconds[name]))
-        if args.measure_memory and name not in ONNX_MODEL_NAMES:
-            # not for ONNX Runtime: its memory arena keeps the memory of the warm-up run, so the increase is ~0
-            row["peak_memory_mb"] = peak_memory_megabytes(model, inputs, args)
+        if torch.bfloat16 in matmul_gflops:
+            row["bf16_matmul_gflops"] = matmul_gflops[torch.bfloat16]
+        for key, other in (("speedup_vs_hubert_base", reference), ("speedup_vs_alhubert_small", "alhubert-small")):
+            if other in seconds:
+                row[key] = statistics.median(base / own for base, own in zip(seconds[other], seconds[name]))
+        reference_base = "alhubert-small" if entry.variant.runner == "onnx" else entry.variant.base
+        if args.check_outputs and reference_base in references:
+            row.update(compare_outputs(entry(inputs, args).last_hidden_state, references[reference_base]))
+        if args.measure_memory and entry.variant.runner == "eager":
+            # not for ONNX Runtime (its memory arena keeps the memory of the warm-up run, so the increase is ~0),
+            # compiled models and CUDA graphs (static memory pools)
+            row["peak_memory_mb"] = peak_memory_megabytes(lambda: entry(inputs, args), args.device)
         rows.append(row)
     return rows
 
@@ -294,13 +481,25 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
+def _percent(row: dict, key: str) -> str:
+    return f"{100 * row['gflops'] / row[key]:.0f}" if row.get(key) else "-"
+
+
 def markdown_table(results: dict) -> str:
+    rows = results["rows"]
+    matmuls = f"{statistics.median(r['matmul_gflops'] for r in rows if r['precision'] == 'float32'):.3g} GFLOP/s " \
+        "float32" if any(r["precision"] == "float32" for r in rows) else ""
+    if any("bf16_matmul_gflops" in r for r in rows):
+        bf16 = statistics.median(r["bf16_matmul_gflops"] for r in rows if "bf16_matmul_gflops" in r)
+        matmuls += f"{', ' if matmuls else ''}{bf16:.3g} GFLOP/s bfloat16"
+    references = " or ".join(dict.fromkeys(str(row.get("reference")) for row in rows)) or "HuBERT Base"
     lines = [
         f"Machine: {results['machine']['processor']}, {results['machine']['torch_threads']} torch threads, "
         f"torch {results['machine']['torch']}, device {results['arguments']['device']}, "
-        f"{results['arguments']['dtype']}, {results['machine']['date']}, load average at start "
-        f"{results['machine']['load_average'][0]:.1f}. Reference matmul: "
-        f"{statistics.median(r['matmul_gflops'] for r in results['rows']):.0f} GFLOP/s (median over shapes).",
+        f"--dtype {results['arguments']['dtype']}, {results['machine']['date']}, load average at start "
+        f"{results['machine']['load_average'][0]:.1f}, at end "
+        f"{results['machine'].get('load_average_end', [0])[0]:.1f}. "
+        f"Reference {results['arguments']['matmul_size']}^3 matmul: {matmuls} (median over shapes).",
         "",
         "| model | parameters | weights file (MB; .onnx for onnx-*) |",
         "|---|---:|---:|",
@@ -309,36 +508,35 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | {info['parameters']:,} | {info['safetensors_mb']:.1f} |")
     lines += [
         "",
-        "| model | batch | seconds of audio | median time (s) | audio s / s | x HuBERT Base | x alhubert-small | GFLOP | "
-        "GFLOP/s | % of matmul | forward peak memory (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| model | precision | batch | seconds of audio | median time (s) | audio s / s | x {references} | "
+        "x alhubert-small | GFLOP | GFLOP/s | % of matmul | % of bf16 matmul | cosine to fp32 | "
+        "forward peak memory (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in results["rows"]:
+    for row in rows:
         memory = f"{row['peak_memory_mb']:.0f}" if row.get("peak_memory_mb") is not None else "-"
         speedup = f"{row['speedup_vs_hubert_base']:.2f}" if "speedup_vs_hubert_base" in row else "-"
         own_speedup = f"{row['speedup_vs_alhubert_small']:.2f}" if "speedup_vs_alhubert_small" in row else "-"
+        cosine = f"{row['mean_cosine']:.6f}" if "mean_cosine" in row else "-"
         lines.append(
-            f"| {row['model']} | {row['batch_size']} | {row['duration_s']:g} | {row['median_s']:.3f} | "
-            f"{row['audio_s_per_s']:.1f} | {speedup} | {own_speedup} | {row['gflop']:.0f} | {row['gflops']:.0f} | "
-            f"{100 * row['gflops'] / row['matmul_gflops']:.0f} | {memory} |"
+            f"| {row['model']} | {row['precision']} | {row['batch_size']} | {row['duration_s']:g} | "
+            f"{row['median_s']:.4f} | {row['audio_s_per_s']:.1f} | {speedup} | {own_speedup} | {row['gflop']:.0f} | "
+            f"{row['gflops']:.0f} | {_percent(row, 'matmul_gflops')} | {_percent(row, 'bf16_matmul_gflops')} | "
+            f"{cosine} | {memory} |"
         )
-    if results.get("onnx_vs_pytorch_fp32"):
-        lines += ["", "ONNX Runtime against the PyTorch float32 model they were exported from (batch 1, 10 s):", ""]
-        lines += ["| model | max abs diff | mean cosine |", "|---|---:|---:|"]
-        for name, accuracy in results["onnx_vs_pytorch_fp32"].items():
-            lines.append(f"| {name} | {accuracy['max_abs_diff']:.3g} | {accuracy['mean_cosine']:.6f} |")
-    if results.get("accuracy"):
-        lines += ["", f"Accuracy of {results['arguments']['dtype']} autocast against float32 (batch 1, 10 s):", ""]
-        lines += ["| model | max abs diff | mean cosine |", "|---|---:|---:|"]
-        for name, accuracy in results["accuracy"].items():
-            lines.append(f"| {name} | {accuracy['max_abs_diff']:.3g} | {accuracy['mean_cosine']:.6f} |")
+    if results.get("failed"):
+        lines += ["", "Failed (dropped from the rounds):", ""]
+        lines += [f"- {name}: {error.splitlines()[0][:300]}" for name, error in results["failed"].items()]
     return "\n".join(lines) + "\n"
 
 
 def plot(results: dict, path: str):
     """Throughput (top) and speed-up against HuBERT Base (bottom) per batch size, one line per model."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        logger.warning("matplotlib is not installed: no plot.")
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -347,7 +545,7 @@ def plot(results: dict, path: str):
     figure, axes = plt.subplots(2, len(batch_sizes), figsize=(5 * len(batch_sizes), 7), squeeze=False)
     setting = f"{results['arguments']['device']} {results['arguments']['dtype']}"
     for column, batch_size in enumerate(batch_sizes):
-        for name in results["models"]:
+        for name in dict.fromkeys(row["model"] for row in results["rows"]):
             rows = [r for r in results["rows"] if r["model"] == name and r["batch_size"] == batch_size]
             positions = [durations.index(r["duration_s"]) for r in rows]
             axes[0][column].plot(positions, [r["audio_s_per_s"] for r in rows], marker="o", label=name)
@@ -373,75 +571,67 @@ def plot(results: dict, path: str):
     plt.close(figure)
 
 
-def main():
-    (args,) = HfArgumentParser(InferenceBenchmarkArguments).parse_args_into_dataclasses()
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    transformers_logging.disable_progress_bar()
+def check_arguments(args: InferenceBenchmarkArguments):
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was given but torch sees no CUDA GPU; use --device cpu.")
     if args.dtype not in ("float32", "bfloat16", "float16"):
         raise ValueError(f"--dtype must be float32, bfloat16 or float16, got {args.dtype!r}.")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    onnx_names = [name for name in args.models if name in ONNX_MODEL_NAMES]
+    variants = [Variant.parse(name, args) for name in args.models]  # raises on unknown names
+    onnx_names = [name for name, variant in zip(args.models, variants) if variant.runner == "onnx"]
     if onnx_names and (args.device != "cpu" or args.dtype != "float32" or args.compile):
         raise ValueError(f"{onnx_names} run with ONNX Runtime on the CPU in float32: drop them or --device/--dtype.")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    (args,) = HfArgumentParser(InferenceBenchmarkArguments).parse_args_into_dataclasses(argv)
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+    transformers_logging.disable_progress_bar()
+    check_arguments(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    models = {name: build_model(name).to(args.device) for name in args.models if name not in ONNX_MODEL_NAMES}
-    if "alhubert-small" in models and "alhubert-small-plain" in models:
-        models["alhubert-small-plain"].load_state_dict(models["alhubert-small"].state_dict())
     onnx_workdir = tempfile.TemporaryDirectory()
-    if onnx_names:
-        source = models["alhubert-small"] if "alhubert-small" in models else build_model("alhubert-small")
-        models.update(build_onnx_models(source, onnx_names, onnx_workdir.name, torch.get_num_threads()))
-    results = {"arguments": asdict(args), "machine": machine_description(args), "models": {}, "rows": []}
-    for name, model in models.items():
-        results["models"][name] = {
-            "parameters": model.num_parameters(),
-            "safetensors_mb": model.file_megabytes() if name in ONNX_MODEL_NAMES else safetensors_megabytes(model),
-        }
+    entries, bases = build_entries(args, onnx_workdir.name)
+    results = {"arguments": asdict(args), "machine": machine_description(args), "models": {}, "rows": [], "failed": {}}
+    sizes = {}
+    for name, entry in entries.items():
+        if entry.variant.runner == "onnx":
+            results["models"][name] = {"parameters": entry.module.num_parameters(),
+                                       "safetensors_mb": entry.module.file_megabytes()}
+            continue
+        if id(entry.module) not in sizes:
+            sizes[id(entry.module)] = safetensors_megabytes(entry.module)
+        results["models"][name] = {"parameters": entry.module.num_parameters(),
+                                   "safetensors_mb": sizes[id(entry.module)]}
 
     generator = torch.Generator().manual_seed(args.seed)
-    accuracy_input = torch.randn(1, 10 * SAMPLING_RATE, generator=generator).to(args.device)
-    if "alhubert-small" in models and "alhubert-small-plain" in models:
-        plain_args = InferenceBenchmarkArguments(dtype="float32", device=args.device)
-        difference = output_difference(
-            models["alhubert-small"], models["alhubert-small-plain"], accuracy_input, plain_args
-        )
-        results["alhubert_small_vs_plain_fp32"] = difference
-        logger.info("alhubert-small against its plain float32 arithmetic: %s", difference)
-    if onnx_names and "alhubert-small" in models:
-        results["onnx_vs_pytorch_fp32"] = {
-            name: output_difference(models[name], models["alhubert-small"], accuracy_input, args) for name in onnx_names
-        }
-    if args.dtype != "float32":
-        results["accuracy"] = {
-            name: output_difference(model, model, accuracy_input, args) for name, model in models.items()
-        }
-    if args.compile:
-        models = {name: torch.compile(model) for name, model in models.items()}
-
     shapes = [(b, d) for d in args.durations_s for b in args.batch_sizes]
     for batch_size, duration_s in tqdm(shapes, desc="shapes"):
-        rows = measure_shape(models, batch_size, duration_s, args, generator)
+        rows = measure_shape(entries, bases, batch_size, duration_s, args, generator, results["failed"])
         results["rows"].extend(rows)
         for row in rows:
             logger.info(
-                "%s batch %d x %g s: %.3f s, %.1f audio s/s, x%.2f HuBERT Base",
+                "%s batch %d x %g s: %.4f s, %.1f audio s/s, x%.2f HuBERT Base, %.0f%% of the bf16 matmul, "
+                "cosine to fp32 %.6f",
                 row["model"], batch_size, duration_s, row["median_s"], row["audio_s_per_s"],
                 row.get("speedup_vs_hubert_base", float("nan")),
+                100 * row["gflops"] / row.get("bf16_matmul_gflops", float("nan")),
+                row.get("mean_cosine", float("nan")),
             )
+    results["machine"]["load_average_end"] = os.getloadavg()
 
     os.makedirs(args.output_dir, exist_ok=True)
-    stem = os.path.join(args.output_dir, f"inference-{args.device}-{args.dtype}")
+    stem = os.path.join(args.output_dir, args.output_name or f"inference-{args.device}-{args.dtype}")
     with open(f"{stem}.json", "w") as file:
         json.dump(results, file, indent=2)
     with open(f"{stem}.md", "w") as file:
         file.write(markdown_table(results))
-    plot(results, f"{stem}.png")
-    print(markdown_table(results))
-    logger.info("Wrote %s.{json,md,png}", stem)
+    print(markdown_table(results), flush=True)
+    if args.plot:
+        plot(results, f"{stem}.png")
+    logger.info("Wrote %s.{json,md%s}", stem, ",png" if args.plot else "")
     onnx_workdir.cleanup()
+    return results
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import jiwer
 import numpy as np
-import onnxruntime
 import soundfile
 import torch
 from transformers import AutoProcessor, HfArgumentParser
@@ -64,7 +63,10 @@ def load_corpus(folder: str) -> list[tuple[str, np.ndarray, str]]:
     return utterances
 
 
-def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
+def session(path: Path, threads: int):
+    """An ONNX Runtime CPU session (imported here: `load_corpus` is shared with benchmarks/bf16_fidelity.py)."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

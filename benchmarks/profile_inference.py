@@ -4,10 +4,15 @@
 
     python benchmarks/profile_inference.py --model alhubert-small --batch_size 4 --duration_s 10
     python benchmarks/profile_inference.py --model hubert-base --threads 1
+    python benchmarks/profile_inference.py --model alhubert-small-bf16 --threads 1     # native bf16
+    python benchmarks/profile_inference.py --model hubert-base-autocast --threads 1    # bf16 autocast
+
+`--model` takes benchmarks/inference.py's names and precision suffixes (`-bf16`, `-autocast`).
 
 The breakdown sorts the profiled operators into matrix products (linear layers and the matmul convolutions),
 oneDNN convolutions, attention (SDPA), GELU and the other element-wise/normalisation/copy operators, and prints the
-share of time of each next to the GFLOP/s of the whole pass and of a plain matmul on the same machine.
+share of time of each next to the GFLOP/s of the whole pass and of a plain matmul (in the pass's compute dtype) on
+the same machine. Casts (`aten::copy_`, `aten::_to_copy`) are among "other".
 """
 
 import logging
@@ -17,7 +22,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from transformers import HfArgumentParser
 
-from inference import MODEL_NAMES, SAMPLING_RATE, build_model, forward_flops, matmul_seconds
+from inference import (
+    MODEL_NAMES, SAMPLING_RATE, InferenceBenchmarkArguments, Variant, build_model, forward_flops, matmul_seconds,
+)
 
 
 logger = logging.getLogger(__name__)
@@ -30,16 +37,20 @@ KINDS = {
         "aten::_scaled_dot_product_attention_math",
     ),
     "GELU": ("aten::gelu", "aten::gelu_"),
+    "copies and casts": ("aten::copy_", "aten::_to_copy"),
 }
 
 
 @dataclass
 class ProfileArguments:
-    model: str = field(default="alhubert-small", metadata={"help": f"One of {MODEL_NAMES}."})
+    model: str = field(
+        default="alhubert-small", metadata={"help": f"One of {MODEL_NAMES}, optionally with -bf16 or -autocast."}
+    )
     batch_size: int = field(default=4, metadata={"help": "Items per forward pass."})
     duration_s: float = field(default=10.0, metadata={"help": "Seconds of audio per item."})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's choice)."})
     rows: int = field(default=20, metadata={"help": "Operators shown in the table."})
+    matmul_size: int = field(default=2048, metadata={"help": "Side of the square reference matmul."})
     trace: str | None = field(default=None, metadata={"help": "Also write a Chrome trace to this path."})
 
 
@@ -49,9 +60,13 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(args.model)
-    inputs = torch.randn(args.batch_size, int(args.duration_s * SAMPLING_RATE))
-    with torch.inference_mode():
+    settings = InferenceBenchmarkArguments()
+    variant = Variant.parse(args.model, settings)
+    if variant.runner != "eager":
+        raise ValueError(f"{args.model}: only eager PyTorch models are profiled here.")
+    model = build_model(variant.base).to(variant.weights_dtype())
+    inputs = torch.randn(args.batch_size, int(args.duration_s * SAMPLING_RATE)).to(variant.weights_dtype())
+    with torch.inference_mode(), variant.context(settings):
         model(inputs)  # warm-up
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiler:
             model(inputs)
@@ -71,12 +86,14 @@ def main():
         seconds = sum(self_times.get(name, 0.0) for name in names)
         remaining -= seconds
         print(f"{kind:<22} {seconds:>10.3f} {100 * seconds / total:>6.1f}%")
-    print(f"{'other (copies, norms)':<22} {remaining:>10.3f} {100 * remaining / total:>6.1f}%")
+    print(f"{'other (norms, adds)':<22} {remaining:>10.3f} {100 * remaining / total:>6.1f}%")
     flops = forward_flops(model.config, args.batch_size, inputs.shape[1])
-    matmul = min(matmul_seconds(2048, "cpu", torch.float32) for _ in range(3))
+    compute_dtype = variant.compute_dtype(settings)
+    size = args.matmul_size
+    matmul = min(matmul_seconds(size, "cpu", compute_dtype) for _ in range(3))
     print(
         f"whole pass: {flops / 1e9:.0f} GFLOP in {total:.3f} s of operator time = {flops / total / 1e9:.0f} GFLOP/s; "
-        f"plain 2048^3 matmul: {2 * 2048**3 / matmul / 1e9:.0f} GFLOP/s"
+        f"plain {size}^3 {str(compute_dtype).removeprefix('torch.')} matmul: {2 * size**3 / matmul / 1e9:.0f} GFLOP/s"
     )
 
 

@@ -26,6 +26,19 @@ def tiny_config_kwargs(**overrides):
     return kwargs
 
 
+def perturbed_tiny_model(**overrides):
+    """A tiny `AlHubertModel` (seed 0, eval mode) with its norms and biases moved away from their 1/0 initialisation."""
+    from alhubert import AlHubertConfig, AlHubertModel
+
+    torch.manual_seed(0)
+    model = AlHubertModel(AlHubertConfig(**tiny_config_kwargs(**overrides))).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "layer_norm" in name or name.endswith("bias"):
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
 def padded_batch(lengths=(4000, 2500), seed=0):
     """Random waveforms zero-padded to the longest, with their attention mask."""
     generator = torch.Generator().manual_seed(seed)

@@ -312,6 +312,8 @@ CLI_ROWS = [
            ("--chunk-length-s must be a positive number",)),
     CliRow("8-zero-batch-size", extract_args("good.wav", extra=("--batch-size", "0")), 2,
            ("--batch-size must be at least 1",)),
+    CliRow("8-dtype-bogus", extract_args("good.wav", extra=("--dtype", "float8")), 2,
+           ("--dtype must be one of float32, bfloat16, got 'float8'",)),
     CliRow("5-info-on-a-config-with-1e9-applications", lambda files, out: [str(out)], 1,
            (r"num_hidden_layers is 1,000,000,000, more than the 1,024 allowed", "fix it in config.json"),
            command="info", prepare=lambda out: huge_layer_count_copy(out), written=("out",), max_seconds=5),

@@ -73,6 +73,41 @@ def test_extract_to_npy_and_to_a_folder(model_dir, audio_files, tmp_path):
     np.testing.assert_allclose(np.load(folder / "long.npy"), reference_features(model_dir, audio_files[1], 0), atol=1e-5)
 
 
+def test_extract_in_bfloat16_writes_float32_features_close_to_float32(model_dir, audio_files, tmp_path, monkeypatch):
+    import alhubert.cli
+
+    monkeypatch.setattr(alhubert.cli, "cpu_has_fast_bf16", lambda: True)
+    outputs = {}
+    for dtype in ("float32", "bfloat16"):
+        outputs[dtype] = tmp_path / f"{dtype}.safetensors"
+        args = ["extract", *map(str, audio_files), "-m", str(model_dir), "-o", str(outputs[dtype]), "--dtype", dtype]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    full, half = load_file(outputs["float32"]), load_file(outputs["bfloat16"])
+    bf16_unit_roundoff = 2.0**-8
+    for path in map(str, audio_files):
+        assert half[path].dtype == np.float32 and half[path].shape == full[path].shape
+        assert not np.array_equal(half[path], full[path])  # really computed in bf16
+        norms = np.linalg.norm(half[path], axis=-1) * np.linalg.norm(full[path], axis=-1)
+        cosine = (half[path] * full[path]).sum(-1) / norms
+        assert cosine.mean() >= 1 - (8 * bf16_unit_roundoff) ** 2 / 2  # tests/test_bf16_native.py: 8 roundoffs
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_extract_in_bfloat16_warns_on_a_cpu_without_bf16_instructions(model_dir, audio_files, tmp_path, monkeypatch,
+                                                                      fast_bf16):
+    import alhubert.cli
+
+    monkeypatch.setattr(alhubert.cli, "cpu_has_fast_bf16", lambda: fast_bf16)
+    output = tmp_path / "out.npy"
+    args = ["extract", str(audio_files[0]), "-m", str(model_dir), "-o", str(output), "--dtype", "bfloat16",
+            "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert ("no bf16 matrix instructions" in result.output) is not fast_bf16
+    assert output.is_file()
+
+
 @pytest.mark.parametrize(
     "make_args, message",
     [

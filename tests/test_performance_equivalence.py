@@ -1,4 +1,7 @@
-"""The float32 CPU fast paths (matmul feature encoder, channels-last positional convolution) give HuBERT's outputs."""
+"""The float32 CPU fast paths (matmul feature encoder, channels-last positional convolution) give HuBERT's outputs.
+
+The bfloat16 fast path: tests/test_bf16_native.py.
+"""
 
 import pytest
 import torch
@@ -8,7 +11,7 @@ from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from alhubert.models import fast_cpu_path
 from alhubert.models.fast_cpu_path import use_fast_cpu_path, uses_fast_cpu_path
-from helpers import padded_batch, tiny_config_kwargs
+from helpers import padded_batch, perturbed_tiny_model as build, tiny_config_kwargs
 
 
 TOLERANCE = 1e-4  # float32 max difference allowed against the plain (HuBERT) arithmetic
@@ -19,16 +22,6 @@ VARIANTS = {
     "groupnorm-convbias-odd-pos-kernel": dict(conv_bias=True, num_conv_pos_embeddings=15),
     "block-sharing": dict(layer_sharing="block", num_hidden_layers=6, num_hidden_groups=3),
 }
-
-
-def build(**overrides):
-    torch.manual_seed(0)
-    model = AlHubertModel(AlHubertConfig(**tiny_config_kwargs(**overrides))).eval()
-    with torch.no_grad():  # move norms and biases away from their 1/0 initialisation
-        for name, parameter in model.named_parameters():
-            if "layer_norm" in name or name.endswith("bias"):
-                parameter.add_(0.1 * torch.randn_like(parameter))
-    return model
 
 
 def fast_and_plain(model, *args, **kwargs):
@@ -113,6 +106,7 @@ def test_gradients_through_fast_path_match_plain():
 
 
 def test_plain_path_is_hubert_arithmetic_for_other_dtypes_and_when_disabled():
+    """Under autocast and in float64 HuBERT's own forward runs (native bf16: tests/test_bf16_native.py)."""
     model = build()
     batch, mask = padded_batch()
     with torch.no_grad():
@@ -125,11 +119,11 @@ def test_plain_path_is_hubert_arithmetic_for_other_dtypes_and_when_disabled():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             autocast_plain = model(batch, attention_mask=mask).last_hidden_state
         model.set_fast_cpu_path(True)
-        bf16 = model.to(torch.bfloat16)(batch.to(torch.bfloat16), attention_mask=mask).last_hidden_state
+        float64 = model.double()(batch.double(), attention_mask=mask).last_hidden_state
         model.set_fast_cpu_path(False)
-        bf16_plain = model(batch.to(torch.bfloat16), attention_mask=mask).last_hidden_state
+        float64_plain = model(batch.double(), attention_mask=mask).last_hidden_state
     torch.testing.assert_close(autocast_fast, autocast_plain, atol=0, rtol=0)
-    torch.testing.assert_close(bf16, bf16_plain, atol=0, rtol=0)
+    torch.testing.assert_close(float64, float64_plain, atol=0, rtol=0)
     assert not torch.equal(autocast_fast.float(), plain)  # autocast really ran in lower precision
 
 

@@ -92,3 +92,20 @@ def test_audio_feature_extraction_pipeline(feature_model_dir, tmp_path):
         extractor(np.zeros((2, 3, 4), dtype=np.float32))
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         extractor(str(tmp_path / "missing.wav"))
+
+
+@pytest.mark.parametrize("keyword", ["dtype", "torch_dtype"])
+def test_audio_feature_extraction_pipeline_in_bfloat16(feature_model_dir, keyword):
+    model, directory = feature_model_dir
+    extractor = pipeline("audio-feature-extraction", model=str(directory), **{keyword: torch.bfloat16})
+    assert extractor.model.dtype == torch.bfloat16
+    audio = (0.1 * np.random.RandomState(0).randn(16000)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(audio)[None], output_hidden_states=True).hidden_states
+    bf16_unit_roundoff = 2.0**-8
+    for layer in (None, 0, 3):
+        features = extractor(audio) if layer is None else extractor(audio, layer=layer)
+        reference = expected[-1 if layer is None else layer][0].numpy()
+        assert features.dtype == np.float32 and features.shape == reference.shape
+        relative_error = np.linalg.norm(features - reference) / np.linalg.norm(reference)
+        assert 0 < relative_error <= 8 * bf16_unit_roundoff  # bf16 really ran; bound from tests/test_bf16_native.py

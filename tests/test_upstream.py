@@ -47,6 +47,28 @@ def test_upstream_from_a_converted_directory(tmp_path):
     assert not torch.allclose(states["hidden_states"][-1], states["last_hidden_state"])
 
 
+@pytest.mark.parametrize("source", ["ckpt", "converted"])
+def test_upstream_in_bfloat16_matches_the_original_to_bf16_accuracy(source, tmp_path):
+    path = FIXTURES / "tiny_postln.ckpt"
+    if source == "converted":
+        path = convert_original_checkpoint(path, tmp_path / "converted")
+    expert = UpstreamExpert(str(path), dtype=torch.bfloat16)
+    assert expert.model.dtype == torch.bfloat16 and not expert.training
+    wavs, reference = fixture_waveforms("tiny_postln")
+    with torch.no_grad():
+        states = expert(wavs)  # float32 waveforms, cast once at the model's input
+    frames = reference["frame_mask"].bool()
+    outputs = [states["last_hidden_state"], *states["hidden_states"]]
+    expected = [reference["last_hidden_state"], *(reference[f"hidden_states.{i}"] for i in range(len(outputs) - 1))]
+    bf16_unit_roundoff = 2.0**-8
+    for output, target in zip(outputs, expected):
+        assert output.dtype == torch.bfloat16
+        output, target = output.float()[frames], target[frames]
+        relative_error = ((output - target).norm() / target.norm()).item()
+        assert 0 < relative_error <= 8 * bf16_unit_roundoff  # bound of tests/test_bf16_native.py
+    assert torch.equal(states["pad_mask"], reference["frame_mask"].long())
+
+
 def test_upstream_normalizes_like_the_original_and_reports_its_stride(tmp_path):
     config = AlHubertConfig(**tiny_config_kwargs(
         do_normalize=True, conv_dim=(16,) * 4, conv_kernel=(10, 8, 4, 4), conv_stride=(5, 4, 2, 2),

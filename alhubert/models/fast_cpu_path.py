@@ -1,5 +1,5 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""A float32 CPU fast path for HuBERT's convolutions, attached from outside the model (one switch).
+"""A CPU fast path for HuBERT's convolutions in float32 and native bfloat16, attached from outside the model.
 
 oneDNN runs HuBERT's channels-first strided `conv1d`s well below matmul speed. `use_fast_cpu_path(model)` gives every
 `HubertFeatureEncoder` and `HubertPositionalConvEmbedding` inside `model` (ALHuBERT, or a plain
@@ -7,12 +7,20 @@ oneDNN runs HuBERT's channels-first strided `conv1d`s well below matmul speed. `
 
 - the feature encoder as one or two `addmm` per convolution on a (time, channels) layout, the first layer's GroupNorm
   folded into per-item weights from the covariance of the raw-audio windows (no pass over its large output);
-- the positional convolution as a channels-last `conv2d`.
+- the positional convolution as a channels-last `conv2d` in float32; in bfloat16 as one batched matmul per group on
+  the windows of the input (torch's bf16 grouped convolution kernels give wrong results for some shapes on some CPUs,
+  and are slower), so in bf16 no torch convolution kernel runs at all.
 
-Modules and weights are unchanged (the state dict is HuBERT's). Outputs match HuBERT's to float32 rounding. On other
-devices and dtypes, under autocast and with gradient checkpointing HuBERT's own forward runs; `enabled=False`
-restores it everywhere. This is how Transformers attaches kernels to layers (`integrations/hub_kernels.py`): the model
-file keeps only the architecture. The file ships with the remote code and imports only torch and transformers.
+Native bfloat16 means weights stored in bf16 (`model.to(torch.bfloat16)` or `from_pretrained(..., dtype=...)`) and
+bf16 inputs: every matmul runs in bf16 with float32 accumulation and one rounding of its output, the GroupNorm
+statistics are computed in float64 from the audio windows, and LayerNorm, GELU and softmax keep their statistics in
+float32 inside torch's bf16 kernels; no tensor is cast per operator.
+
+Modules and weights are unchanged (the state dict is HuBERT's). Outputs match HuBERT's to float32 rounding (bf16:
+to bf16 rounding). For other devices and dtypes, inputs whose dtype differs from the weights', under autocast and
+with gradient checkpointing HuBERT's own forward runs; `enabled=False` restores it everywhere. This is how
+Transformers attaches kernels to layers (`integrations/hub_kernels.py`): the model file keeps only the architecture.
+The file ships with the remote code and imports only torch and transformers.
 """
 
 from functools import partial
@@ -29,7 +37,8 @@ from transformers.models.hubert.modeling_hubert import (
 
 
 def use_fast_cpu_path(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Attach (`enabled=True`) or detach the float32 CPU fast path of every HuBERT convolution module in `model`."""
+    """Attach (`enabled=True`) or detach the CPU fast path (float32 and bfloat16) of every HuBERT convolution module
+    in `model`."""
     for module in model.modules():
         if isinstance(module, HubertFeatureEncoder):
             fast_forward = _feature_encoder_forward
@@ -45,15 +54,19 @@ def use_fast_cpu_path(model: nn.Module, enabled: bool = True) -> nn.Module:
 
 
 def uses_fast_cpu_path(module: nn.Module) -> bool:
-    """Whether `module` has the fast path attached (it still runs only for float32 CPU tensors)."""
+    """Whether `module` has the fast path attached (it still runs only for float32 or bfloat16 CPU tensors)."""
     forward = module.__dict__.get("forward")
     return getattr(forward, "func", None) in (_feature_encoder_forward, _positional_conv_forward)
+
+
+FAST_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def _applies(module, tensor) -> bool:
     return (
         tensor.device.type == "cpu"
-        and tensor.dtype == torch.float32
+        and tensor.dtype in FAST_DTYPES
+        and tensor.dtype == next(module.parameters()).dtype
         and not torch.is_autocast_enabled("cpu")
         and not (module.training and getattr(module, "gradient_checkpointing", False))
     )
@@ -69,6 +82,9 @@ def _positional_conv_forward(self, hidden_states):
     if self.batch_norm is not None or not _applies(self, hidden_states):
         return type(self).forward(self, hidden_states)
     conv = self.conv
+    if hidden_states.dtype == torch.bfloat16:
+        output = grouped_conv_on_frames(hidden_states, conv.weight, conv.bias, conv.padding[0], conv.groups)
+        return self.activation(output)
     weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     # (batch, time, channels) is already a channels-last (batch, channels, 1, time) image: no copy
     image = hidden_states.contiguous().transpose(1, 2).unsqueeze(2)
@@ -120,6 +136,47 @@ def _strided_conv_on_frames(frames, weight, bias, stride):
     return output
 
 
+def grouped_conv_on_frames(
+    frames: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int, groups: int,
+    block_elements: int = 1 << 24,
+) -> torch.Tensor:
+    """HuBERT's positional convolution (`conv1d`, stride 1, `padding` on both sides, `groups` groups) of `frames`
+    `(batch, time, channels)`, returning `(batch, time, channels)`: the first `time` outputs, as `HubertSamePadLayer`
+    keeps them for an even kernel (an odd kernel gives exactly `time`).
+
+    Each group is one matmul of the input windows `(time steps, kernel x group channels)` with the group's taps, so
+    every output is one dot product accumulated in float32 and rounded once. The windows are views of a group-major
+    copy of the input, materialised `block_elements` at a time (bounded memory).
+    """
+    batch_size, length, channels = frames.shape
+    out_channels, group_channels, kernel = weight.shape
+    group_out = out_channels // groups
+    padded_length = length + 2 * padding
+    outputs = min(length, padded_length - kernel + 1)
+    # (groups, batch, padded time, group channels): a window of `kernel` steps is `kernel * group_channels`
+    # consecutive elements
+    grouped = F.pad(frames, (0, 0, padding, padding)).view(batch_size, padded_length, groups, group_channels)
+    grouped = grouped.permute(2, 0, 1, 3).contiguous()
+    windows = grouped.as_strided(
+        (groups, batch_size, outputs, kernel * group_channels),
+        (batch_size * padded_length * group_channels, padded_length * group_channels, group_channels, 1),
+    )
+    # taps[g] has one row per (tap, input channel), in the windows' order
+    taps = weight.view(groups, group_out, group_channels, kernel).permute(0, 3, 2, 1)
+    taps = taps.reshape(groups, kernel * group_channels, group_out)
+    result = frames.new_empty(groups, batch_size, outputs, group_out)
+    step = max(1, block_elements // (groups * batch_size * kernel * group_channels))
+    for start in range(0, outputs, step):
+        stop = min(start + step, outputs)
+        block = windows[:, :, start:stop].reshape(groups, batch_size * (stop - start), -1)
+        if bias is None:
+            product = torch.bmm(block, taps)
+        else:
+            product = torch.baddbmm(bias.view(groups, 1, group_out), block, taps)
+        result[:, :, start:stop] = product.view(groups, batch_size, stop - start, group_out)
+    return result.permute(1, 2, 0, 3).reshape(batch_size, outputs, out_channels)
+
+
 def _activation(activation, frames):
     """`activation(frames)`, in place for exact GELU when no gradient flows (no second copy of large outputs)."""
     if not frames.requires_grad and isinstance(activation, GELUActivation) and activation.act is F.gelu:
@@ -160,4 +217,4 @@ def _first_layer(layer, input_values, rows_per_item, length):
     return output.flatten(0, 1)
 
 
-__all__ = ["feature_encoder_frames", "use_fast_cpu_path", "uses_fast_cpu_path"]
+__all__ = ["feature_encoder_frames", "grouped_conv_on_frames", "use_fast_cpu_path", "uses_fast_cpu_path"]

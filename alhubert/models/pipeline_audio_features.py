@@ -5,7 +5,8 @@ Transformers' `"feature-extraction"` pipeline is text-only. This one takes a fil
 feature extractor's sampling rate, or a `{"array", "sampling_rate"}` dict (as in `datasets`), and returns the
 hidden states of one layer, shape (frames, hidden_size), or of all layers, shape (layers + 1, frames, hidden_size).
 It imports only numpy, torch, transformers and its sibling `audio.py` (the project's one audio loader: soundfile,
-soxr), so it can ship as Hub remote code.
+soxr), so it can ship as Hub remote code. `pipeline(..., dtype=torch.bfloat16)` runs the model's native bf16 path
+(the audio is cast once, the features come back as float32).
 """
 
 import inspect

@@ -25,9 +25,13 @@ class UpstreamExpert(nn.Module):
     "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
     frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams, and never
     applies SpecAugment masking (also in training mode).
+    `dtype=torch.bfloat16` runs the native bf16 path (weights in bf16, hidden states returned in bf16).
     """
 
-    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs: Any):
+    def __init__(
+        self, path_or_repo_id: str, trust_checkpoint: bool = False, dtype: torch.dtype | None = None,
+        **from_pretrained_kwargs: Any,
+    ):
         super().__init__()
         path = Path(path_or_repo_id)
         if path.is_file():
@@ -39,6 +43,8 @@ class UpstreamExpert(nn.Module):
         # Features never get SpecAugment masking, also in training mode (S3PRL's upstream fine-tuning, `-f`), as
         # with the original expert and S3PRL's HuBERT expert; dropout still follows train()/eval().
         self.model.config.apply_spec_augment = False
+        if dtype is not None:
+            self.model.to(dtype)
         self.eval()
 
     def get_downsample_rates(self, key: str) -> int:
