@@ -37,15 +37,20 @@ def replication():
 
 
 def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
-    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60)
+    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60,
+                                               sid_test_utterances=64)
     plan = corpus_script.plan_corpus(args)
     assert plan == corpus_script.plan_corpus(args)  # deterministic
-    by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test")}
-    assert [len(by_split[split]) for split in by_split] == [300, 40, 60]
+    by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test", "sid-test")}
+    assert [len(by_split[split]) for split in by_split] == [300, 40, 60, 64]
     texts = {split: {u.text for u in utterances} for split, utterances in by_split.items()}
-    assert len(texts["train"]) == 300 and not texts["train"] & (texts["dev"] | texts["test"])
-    assert not texts["dev"] & texts["test"]
-    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()}
+    assert len(texts["train"]) == 300 and not texts["train"] & (texts["dev"] | texts["test"] | texts["sid-test"])
+    assert not texts["dev"] & texts["test"] and not texts["sid-test"] & (texts["dev"] | texts["test"])
+    # speaker identification: new sentences by the training voices, under the same speaker ids
+    voices = {split: {(u.speaker, u.voice) for u in utterances} for split, utterances in by_split.items()}
+    assert voices["sid-test"] == voices["train"] and len(voices["train"]) == args.train_speakers
+    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()
+                if split != "sid-test"}
     assert not variants["train"] & (variants["dev"] | variants["test"]) and not variants["dev"] & variants["test"]
     assert len({u.voice for u in by_split["train"]}) == args.train_speakers
     assert all(args.min_rate <= u.rate <= args.max_rate and args.min_pitch <= u.pitch <= args.max_pitch for u in plan)
@@ -56,14 +61,20 @@ def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
 @needs_espeak
 def test_corpus_is_written_in_librispeech_layout_and_cached(corpus_script, tmp_path):
     argv = ["--output_dir", str(tmp_path / "corpus"), "--train_utterances", "4", "--dev_utterances", "2",
-            "--test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1", "--test_speakers", "1",
-            "--num_proc", "1"]
+            "--test_utterances", "2", "--sid_test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1",
+            "--test_speakers", "1", "--num_proc", "1"]
     root = corpus_script.main(argv)
     flacs = sorted(root.rglob("*.flac"))
-    assert len(flacs) == 8
+    assert len(flacs) == 10 and len(list((root / "sid-test").rglob("*.flac"))) == 2
     transcript = root / "train" / "1000" / "100" / "1000-100.trans.txt"
     lines = transcript.read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith("1000-100-0000 ") and lines[0].split(" ", 1)[1].isupper()
+    # the phonemes espeak-ng speaks, one line per utterance, space-separated IPA without stress marks
+    phonemes = (transcript.parent / "1000-100.phonemes.txt").read_text().splitlines()
+    assert [line.split()[0] for line in phonemes] == [line.split()[0] for line in lines]
+    voice = json.loads((root / "manifest.json").read_text())["splits"]["train"]["speakers"]
+    assert phonemes[0].split(" ", 1)[1] in {corpus_script.phonemes(lines[0].split(" ", 1)[1], v) for v in voice}
+    assert "\u02c8" not in phonemes[0] and len(phonemes[0].split()) > len(lines[0].split())
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["splits"]["train"]["utterances"] == 4 and manifest["splits"]["train"]["hours"] > 0
     stamp = flacs[0].stat().st_mtime_ns
