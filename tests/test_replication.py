@@ -129,6 +129,7 @@ def test_spread_and_markdown(replication):
     assert replication.spread([0.3, 0.1, 0.2]) == {"mean": 0.2, "min": 0.1, "max": 0.3, "n": 3}
     row = {"cer": replication.spread([0.5]), "wer": replication.spread([0.6, 0.8])}
     assert replication._range(row, "cer") == "0.500" and replication._range(row, "wer") == "0.700 [0.600, 0.800]"
+    assert replication._range(row, "per") == "-"
 
 
 @pytest.mark.slow
@@ -138,31 +139,50 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
             "--results_dir", str(tmp_path / "results")]
     results = replication.main(argv)
     assert not results["failures"]
-    rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == ["teacher", "alhubert-2x12", "distilhubert-2", "alhubert-3x12", "floor-teacher-init",
-                          "floor-random"]
-    assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
-    for key, row in rows.items():
-        assert row["cer"]["min"] <= row["cer"]["mean"] <= row["cer"]["max"] and row["cer"]["min"] >= 0
-        assert row["cer"]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
-        assert row["encoder_parameters"] > 0
-    for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
-        assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps logged
-    # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
-    assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
-    assert (tmp_path / "work" / "distilhubert-2-seed0" / "prediction_heads" / "model.safetensors").is_file()
-    assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
-    assert results["teacher"]["best_dev_cer"] is not None and results["teacher"]["own_head_test_cer"] is not None
+    assert list(results["teachers"]) == ["ssl", "ctc"]
+    for teacher, table in results["teachers"].items():
+        rows = {row["key"]: row for row in table["rows"]}
+        assert list(rows) == ["teacher-as-alhubert", "alhubert-2x12", "distilhubert-2", "alhubert-3x12",
+                              "floor-teacher-init", "floor-random"]
+        assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
+        for key, row in rows.items():
+            for metric in ("asr_cer", "asr_wer", "pr_per", "sid_accuracy"):
+                assert 0 <= row[metric]["min"] <= row[metric]["mean"] <= row[metric]["max"], (teacher, key, metric)
+                assert row[metric]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
+            assert row["sid_accuracy"]["max"] <= 1 and row["encoder_parameters"] > 0
+        for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
+            assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps
+        # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
+        assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
+        assert (tmp_path / "work" / teacher / "distilhubert-2-seed0" / "prediction_heads" / "model.safetensors").is_file()
+        assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
+    ctc, ssl = results["teachers"]["ctc"], results["teachers"]["ssl"]
+    assert ctc["best_dev_cer"] is not None and ctc["own_head_test_cer"] is not None
+    assert [iteration["targets"] for iteration in ssl["iterations"]] == ["mfcc", "hidden_states"]
+    assert ssl["iterations"][1]["layer"] == 6 and all(iteration["steps"] == 2 for iteration in ssl["iterations"])
+    # the self-supervised teacher is a plain HubertModel folder, its head apart
+    hubert = HubertModel.from_pretrained(tmp_path / "work" / "ssl" / "teacher")
+    assert hubert.config.num_hidden_layers == 12
+    assert (tmp_path / "work" / "ssl" / "teacher" / "pretraining_head" / "model.safetensors").is_file()
 
     saved = json.loads((tmp_path / "results" / "replication.json").read_text())
-    assert [row["key"] for row in saved["rows"]] == list(rows)
+    assert list(saved["teachers"]) == ["ssl", "ctc"]
     table = (tmp_path / "results" / "replication.md").read_text()
-    assert "| Encoder | Role |" in table and all(row["label"] in table for row in rows.values())
+    assert table.count("| Encoder | Role |") == 2 and "PR test PER" in table and "SID accuracy" in table
+    assert all(row["label"] in table for row in ssl["rows"])
     assert (tmp_path / "results" / "replication.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     again = replication.main(argv)  # every stage is reused
     assert again["stages_reused"] == again["stages"] == results["stages"]
-    assert [row["cer"] for row in again["rows"]] == [row["cer"] for row in results["rows"]]
+    assert again["teachers"]["ssl"]["rows"] == ssl["rows"]
+
+
+def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_path, capsys):
+    estimate = replication.main(["--plan", "--work_dir", str(tmp_path / "work")])["estimated_wall_seconds"]
+    output = capsys.readouterr().out
+    assert "ssl-teacher " in output and "ctc-probe-sid-alhubert-2x12-seed2" in output
+    assert 60 * 60 < estimate < 3 * 60 * 60  # about two hours on 2 cores
+    assert not (tmp_path / "work" / "ssl").exists()
 
 
 def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):

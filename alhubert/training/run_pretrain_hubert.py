@@ -57,6 +57,10 @@ class PretrainingArguments:
     mask_length: int = field(default=10, metadata={"help": "Frames per masked span (HuBERT: 10)."})
     masked_weight: float = field(default=1.0, metadata={"help": "Weight of the cross-entropy on masked frames."})
     unmasked_weight: float = field(default=0.0, metadata={"help": "Weight of the cross-entropy on unmasked frames."})
+    layerdrop: float | None = field(
+        default=None, metadata={"help": "Probability of skipping a layer in training (default: the config's; a "
+                                        "multi-process run needs 0)."}
+    )
 
 
 @dataclass
@@ -91,14 +95,15 @@ def build_model(args: PretrainingArguments, num_clusters: int):
         mask_prob=args.mask_prob, mask_length=args.mask_length, masked_weight=args.masked_weight,
         unmasked_weight=args.unmasked_weight,
     )
+    overrides = {} if args.layerdrop is None else {"layerdrop": args.layerdrop}
     if args.model_name_or_path is None:
-        config = hubert_config(args.model_preset)
+        config = hubert_config(args.model_preset, **overrides)
         model = HubertForPreTraining(config, head)
         # HuBERT Base is fed unnormalised audio without attention masks; the pre-LN presets normalise, with masks.
         feature_extractor = Wav2Vec2FeatureExtractor(do_normalize=config.do_stable_layer_norm,
                                                      return_attention_mask=config.do_stable_layer_norm)
         return model, feature_extractor
-    encoder = HubertModel.from_pretrained(args.model_name_or_path)
+    encoder = HubertModel.from_pretrained(args.model_name_or_path, **overrides)
     model = HubertForPreTraining(encoder.config, head)
     model.hubert = encoder
     feature_extractor = AutoFeatureExtractor.from_pretrained(args.model_name_or_path)
