@@ -136,7 +136,8 @@ class ReplicationArguments:
                 REPO / "outputs" / "replication-quick" / "corpus")
             if self.work_dir == ReplicationArguments.work_dir:
                 self.work_dir = str(REPO / "outputs" / "replication-quick")
-            if self.results_dir == ReplicationArguments.results_dir:  # never overwrite the full run's published results
+            # never overwrite the full run's published results
+            if self.results_dir == ReplicationArguments.results_dir:
                 self.results_dir = str(Path(self.work_dir) / "results")
             self.train_utterances, self.dev_utterances, self.test_utterances, self.sid_test_utterances = 16, 4, 4, 4
             self.teacher_hidden_size, self.teacher_heads, self.teacher_conv_channels = 32, 2, 8
@@ -209,7 +210,8 @@ class Stage:
             return self
         if self.output_dir.exists():
             shutil.rmtree(self.output_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads), "TOKENIZERS_PARALLELISM": "false",
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         logger.info("%s: running (log: %s)", self.name, self.log)
         began = time.perf_counter()
@@ -223,7 +225,8 @@ class Stage:
                     log.write(traceback.format_exc())
                     returncode = 1
             else:
-                returncode = subprocess.run(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+                returncode = subprocess.run(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            cwd=REPO).returncode
         self.wall_seconds = round(time.perf_counter() - began, 1)
         if returncode != 0:
             tail = "".join(self.log.read_text().splitlines(keepends=True)[-30:])
@@ -391,7 +394,8 @@ def probe_stage(args, encoder: Path, task: str, seed: int, log_dir: Path) -> Sta
         steps = args.sid_steps
         argv = _python() + [
             SCRIPTS / "finetune_classification.py", *common, "--freeze_base_model", "true",
-            "--use_weighted_layer_sum", "true", "--label_column_name", "speaker", "--eval_librispeech_sets", "sid-test",
+            "--use_weighted_layer_sum", "true", "--label_column_name", "speaker",
+            "--eval_librispeech_sets", "sid-test",
             "--min_length_samples", 400, "--max_steps", steps, "--per_device_eval_batch_size", args.batch_size,
             "--learning_rate", args.sid_learning_rate, "--warmup_steps", max(1, steps // 10),
             "--logging_steps", max(1, min(25, steps // 2)),
@@ -493,7 +497,8 @@ def markdown(results: dict) -> str:
         f"Distillation: {settings['distill_steps']} steps x batch {settings['batch_size']}, AdamW lr "
         f"{settings['distill_learning_rate']} (linear, 7 % warm-up), clips cropped to "
         f"{settings['distill_crop_samples']} samples, same for every student. ASR and PR probes: "
-        f"{settings['probe_steps']} steps x batch {settings['batch_size']}, Adam lr {settings['probe_learning_rate']}, "
+        f"{settings['probe_steps']} steps x batch {settings['batch_size']}, Adam lr "
+        f"{settings['probe_learning_rate']}, "
         f"2-layer BiLSTM {settings['probe_lstm_size']}, greedy decoding, test utterances one at a time. SID probe: "
         f"{settings['sid_steps']} steps, lr {settings['sid_learning_rate']}, mean pooling and a linear classifier. "
         "Every probe reads a softmax-weighted sum of all hidden states of the frozen encoder.",
@@ -503,7 +508,8 @@ def markdown(results: dict) -> str:
         f"{results['reused_wall_seconds'] / 60:.1f} min when they ran). Load average (1, 5, 15 min) at start "
         f"{results['load_start']}, at end {results['load_end']}; the teachers' training alone with "
         f"{results['jobs']} intra-op threads, then {results['jobs']} stage(s) at once with one thread each.",
-        *([f"Not run (left out of the tables): {', '.join(results['not_run'])}.", ""] if results.get("not_run") else []),
+        *([f"Not run (left out of the tables): {', '.join(results['not_run'])}.", ""]
+          if results.get("not_run") else []),
         "",
     ]
     return "\n".join(lines)
@@ -591,8 +597,8 @@ def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
     for teacher in args.teachers:
         folder = work / teacher
         serial += [teacher_copy_stage(args, folder, teacher, log_dir),
-                   floor_stage(args, folder / "teacher", folder / "floor-teacher-init", f"{teacher}-floor-teacher-init",
-                               True, log_dir)]
+                   floor_stage(args, folder / "teacher", folder / "floor-teacher-init",
+                               f"{teacher}-floor-teacher-init", True, log_dir)]
     recipes = students(args)
     chains = []
     # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row. Within a
@@ -770,7 +776,8 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
                      "label": f"ALHuBERT 2 x {args.teacher_layers}, initialised from the teacher, not distilled",
                      "encoder": str(folder / "floor-teacher-init")})
         rows.append({"key": "floor-random", "short": "2x12 random", "role": "floor",
-                     "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights", "encoder": str(work / "floor-random")})
+                     "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights",
+                     "encoder": str(work / "floor-random")})
         rows = [row for row in rows if (teacher, row["key"]) in probes]  # rows whose probes all failed are left out
         for row in rows:
             for task, runs in probes[(teacher, row["key"])].items():

@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_bad_input_commands import leftovers
 
 from alhubert.training import kmeans_targets, run_pretrain_hubert
-from test_bad_input_commands import leftovers
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "demo_corpus"

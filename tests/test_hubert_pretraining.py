@@ -24,6 +24,7 @@ from alhubert.training.hubert_pretraining import (
     hubert_config,
 )
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
 DATA = ["--librispeech_root", str(CORPUS), "--librispeech_sets", "train-clean-demo",
@@ -198,7 +199,8 @@ from alhubert.training import run_pretrain_hubert
 from safetensors.torch import save_file
 trainer = run_pretrain_hubert.main(sys.argv[1:])
 state = {{key: value.detach().contiguous() for key, value in trainer.model.hubert.state_dict().items()}}
-save_file(state, os.path.join({dump_dir!r}, f"rank{{trainer.args.process_index}}-of-{{trainer.args.world_size}}.safetensors"))
+name = f"rank{{trainer.args.process_index}}-of-{{trainer.args.world_size}}.safetensors"
+save_file(state, os.path.join({dump_dir!r}, name))
 """
 
 

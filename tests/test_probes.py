@@ -13,6 +13,7 @@ from alhubert.training import run_finetune_classification, run_finetune_ctc
 from alhubert.training.arguments import DataArguments
 from alhubert.training.data import load_audio_dataset
 
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
                                 reason="needs espeak-ng and sox")

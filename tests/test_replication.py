@@ -154,7 +154,8 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
             assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps
         # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
         assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
-        assert (tmp_path / "work" / teacher / "distilhubert-2-seed0" / "prediction_heads" / "model.safetensors").is_file()
+        heads = tmp_path / "work" / teacher / "distilhubert-2-seed0" / "prediction_heads"
+        assert (heads / "model.safetensors").is_file()
         assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
     ctc, ssl = results["teachers"]["ctc"], results["teachers"]["ssl"]
     assert ctc["best_dev_cer"] is not None and ctc["own_head_test_cer"] is not None

@@ -1,5 +1,6 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""HuBERT pre-training (masked prediction of cluster labels, Hsu et al. 2021) around a plain `transformers.HubertModel`.
+"""HuBERT pre-training (masked prediction of cluster labels, Hsu et al. 2021) around a plain Transformers
+`HubertModel`.
 
 Transformers ships HuBERT's encoder but not its pre-training. `HubertForPreTraining` adds what the HuBERT paper adds:
 frames are masked in spans (Transformers' `_compute_mask_indices`, filled with the model's own `masked_spec_embed`
@@ -36,7 +37,7 @@ HEAD_WEIGHTS = "model.safetensors"
 
 # Encoder shapes for `alhubert pretrain-hubert --model_preset`; every other field keeps HubertConfig's default.
 # No layerdrop: a skipped layer leaves parameters without gradients, which DistributedDataParallel refuses.
-_PRE_LN = dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True, layerdrop=0.0)
+_PRE_LN = {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True, "layerdrop": 0.0}
 HUBERT_PRESETS = {
     # the replication's teacher: 12 pre-LN layers of width 128 over 7 conv layers of 32 channels (2.5 M parameters)
     "tiny": dict(hidden_size=128, num_hidden_layers=12, num_attention_heads=4, intermediate_size=512,
@@ -45,7 +46,7 @@ HUBERT_PRESETS = {
     "demo": dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
                  conv_dim=(8,) * 7, **_PRE_LN),
     # HuBERT Base (95 M parameters): HubertConfig's defaults
-    "base": dict(layerdrop=0.0),
+    "base": {"layerdrop": 0.0},
 }
 
 
@@ -180,7 +181,8 @@ class HubertForPreTraining(HubertPreTrainedModel):
 
     @classmethod
     def from_encoder_and_head(cls, encoder_folder, head_folder=None) -> "HubertForPreTraining":
-        """The encoder saved in `encoder_folder` with the head saved by `save_head` (default: its `pretraining_head/`)."""
+        """The encoder saved in `encoder_folder` with the head saved by `save_head` (default: in its
+        `pretraining_head/`)."""
         head_folder = head_folder or os.path.join(encoder_folder, HEAD_DIR)
         with open(os.path.join(head_folder, HEAD_CONFIG)) as file:
             head_config = PretrainingHeadConfig(**json.load(file))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
+import numpy as np
 from transformers import HfArgumentParser
 
 from alhubert.training.arguments import DataArguments, OutputArguments, parse_command_line
@@ -78,11 +79,10 @@ def parse_arguments(argv: list[str]):
     return parse_command_line(parser, argv)
 
 
-def mfcc_features(waveform) -> "np.ndarray":
+def mfcc_features(waveform: np.ndarray) -> np.ndarray:
     """HuBERT's iteration-1 features: 13 MFCC + deltas + delta-deltas (librosa), 25 ms windows every 10 ms, no
     padding at the edges (Kaldi's frame count), as (frames at 100 Hz, 39)."""
     import librosa
-    import numpy as np
 
     mfcc = librosa.feature.mfcc(y=waveform, sr=SAMPLING_RATE, n_mfcc=13, n_fft=400, win_length=400, hop_length=160,
                                 center=False, n_mels=23, htk=True, fmin=20)
@@ -125,7 +125,7 @@ class FeatureReader:
 
         return int(frame_counts(self.config, num_samples))
 
-    def __call__(self, waveform) -> "np.ndarray":
+    def __call__(self, waveform: np.ndarray) -> np.ndarray:
         """Features at the clustering rate: MFCC at 100 Hz, hidden states at the model's frame rate."""
         if self.model is None:
             return mfcc_features(waveform)
@@ -134,7 +134,7 @@ class FeatureReader:
             outputs = self.model(inputs["input_values"], output_hidden_states=True)
         return outputs.hidden_states[self.args.layer][0].float().numpy()
 
-    def to_frames(self, labels, num_samples: int):
+    def to_frames(self, labels: np.ndarray, num_samples: int) -> np.ndarray:
         """Cluster ids at the clustering rate -> one per model frame."""
         from alhubert.training.hubert_pretraining import align_labels_to_frames
 
@@ -162,7 +162,6 @@ def _utterances(data_args: DataArguments):
 
 def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path) -> dict:
     """Fit k-means on a sample of the training features, label every utterance, write the files into `staging`."""
-    import numpy as np
     from safetensors.numpy import save_file
     from sklearn.cluster import MiniBatchKMeans
     from tqdm.auto import tqdm

@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None):
         sys.exit(f"error: {one_line(error)}")
     logger.info("Targets: %s k-means (%d clusters) from %s", manifest["features"], manifest["num_clusters"],
                 args.labels_dir)
-    collator = AudioCollator(feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config))
+    collator = AudioCollator(
+        feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
+    )
     trainer = Trainer(
         model=model,
         args=training_args,
