@@ -217,6 +217,10 @@ def extract(
     ] = 5.0,
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass (grouped by length).")] = 8,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when available, else cpu).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for torch (default: OMP_NUM_THREADS when set, else all "
+                                             "cores); on a shared machine, your share of the cores.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     strict: Annotated[
         bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
@@ -235,6 +239,10 @@ def extract(
     from .inference.long_audio import LongAudioFeatureExtractor
     from .models.audio import AudioDecoderUnavailable, load_audio
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if not stride_length_s >= 0:
         _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
     if not chunk_length_s > 0:
@@ -348,14 +356,14 @@ FORWARDED = {
     "distill": ("alhubert.training.run_distillation", "cli",
                 "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
                 "middle, large, demo or a YAML/JSON file)."),
-    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "main",
+    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "cli",
                      "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
-    "finetune-classification": ("alhubert.training.run_finetune_classification", "main",
+    "finetune-classification": ("alhubert.training.run_finetune_classification", "cli",
                                 "Fine-tune for audio classification and evaluate accuracy."),
-    "kmeans-targets": ("alhubert.training.kmeans_targets", "main",
+    "kmeans-targets": ("alhubert.training.kmeans_targets", "cli",
                        "HuBERT pre-training targets: k-means on MFCC or on a model's hidden states, one label per "
                        "frame."),
-    "pretrain-hubert": ("alhubert.training.run_pretrain_hubert", "main",
+    "pretrain-hubert": ("alhubert.training.run_pretrain_hubert", "cli",
                         "Pre-train a HuBERT encoder (masked prediction of k-means targets) into a HubertModel folder."),
     "convert": ("alhubert.original.run_conversion", "cli",
                 "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),

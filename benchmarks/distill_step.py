@@ -21,12 +21,12 @@ import time
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers import HubertConfig, HubertModel, TrainerCallback, TrainingArguments, Wav2Vec2FeatureExtractor
+from transformers import HubertConfig, HubertModel, TrainerCallback, Wav2Vec2FeatureExtractor
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging
 
 from alhubert.training.distillation import (
-    DistillationArguments, DistillationTrainer, _ScaleGradient, distillation_loss
+    DistillationConfig, DistillationTrainer, GradMultiply, distillation_loss
 )
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import UTTERANCE_KEYS
@@ -70,14 +70,14 @@ def setup(batch_size: int, seconds: float, num_batches: int):
 
 
 def training_arguments(output_dir: str, device: str, batch_size: int, max_steps: int, bf16: bool = False,
-                       optim: str = "adamw_torch") -> TrainingArguments:
-    """The distillation recipe's optimizer settings."""
+                       optim: str = "adamw_torch", **distillation) -> DistillationConfig:
+    """The distillation recipe's optimizer settings (and `distillation`'s settings)."""
     use_cuda = device == "cuda"
-    return TrainingArguments(
+    return DistillationConfig(
         output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=max_steps,
         learning_rate=2e-4, adam_beta2=0.98, adam_epsilon=1e-6, weight_decay=1e-6, max_grad_norm=5.0,
         use_cpu=not use_cuda, bf16=bf16, save_strategy="no", report_to="none", logging_steps=1000,
-        disable_tqdm=True, dataloader_pin_memory=use_cuda, optim=optim,
+        disable_tqdm=True, dataloader_pin_memory=use_cuda, optim=optim, **distillation,
     )
 
 
@@ -90,7 +90,7 @@ def benchmark(device: str, steps: int, warmup: int, batch_size: int, seconds: fl
         args = training_arguments(output_dir, device, batch_size, steps + warmup, bf16=bf16, optim=optim)
         timer = StepTimer()
         trainer = DistillationTrainer(
-            model=student, args=args, teacher=teacher, distillation_args=DistillationArguments(),
+            model=student, args=args, teacher=teacher,
             teacher_dtype=teacher_dtype,
             train_dataset=Dataset.from_dict({"audio": clips}), data_collator=collate, callbacks=[timer],
         )
@@ -134,7 +134,7 @@ class ReferenceStudent(nn.Module):
 
     def forward(self, input_values, attention_mask):
         hubert, encoder = self.hubert, self.hubert.encoder
-        features = _ScaleGradient.apply(hubert.feature_extractor(input_values), self.feature_grad_mult)
+        features = GradMultiply.apply(hubert.feature_extractor(input_values), self.feature_grad_mult)
         features = features.transpose(1, 2)
         frame_mask = hubert._get_feature_vector_attention_mask(features.shape[1], attention_mask)
         hidden = hubert.feature_projection(features)
@@ -185,7 +185,7 @@ def compare_with_reference(device, steps, warmup, batch_size, seconds, variants,
         collate([{"audio": clip} for clip in clips[index : index + batch_size]])
         for index in range(0, len(clips), batch_size)
     ]
-    layers = DistillationArguments().student_layers
+    layers = DistillationConfig().student_layers
     reference = ReferenceStudent(copy.deepcopy(student), layers).to(device).train()
     reference_teacher = copy.deepcopy(teacher).to(device).eval()  # HuBERT's own arithmetic, float32
     reference_optimizer = torch.optim.AdamW(
@@ -195,14 +195,13 @@ def compare_with_reference(device, steps, warmup, batch_size, seconds, variants,
     cache_dir = tempfile.mkdtemp(prefix="distill-step-cache-")
     for name in variants:
         bf16, teacher_dtype, cached, fast_path = VARIANTS[name]
-        args = training_arguments(cache_dir, device, batch_size, len(batches), bf16=bf16, optim=optim)
+        args = training_arguments(cache_dir, device, batch_size, len(batches), bf16=bf16, optim=optim,
+                                  teacher_cache_dir=f"{cache_dir}/{name}" if cached else None,
+                                  teacher_fast_path=fast_path)
         own_student = copy.deepcopy(student)
         own_student.set_fast_cpu_path(fast_path)
         trainer = DistillationTrainer(
             model=own_student, args=args, teacher=copy.deepcopy(teacher),
-            distillation_args=DistillationArguments(
-                teacher_cache_dir=f"{cache_dir}/{name}" if cached else None, teacher_fast_path=fast_path
-            ),
             teacher_dtype=teacher_dtype, data_collator=collate,
         )
         optimizer = trainer.create_optimizer()
@@ -279,7 +278,7 @@ def profile_step(device, batch_size, seconds, bf16, teacher_dtype, optim, rows=2
 
         callback = Profile()
         trainer = DistillationTrainer(
-            model=student, args=args, teacher=teacher, distillation_args=DistillationArguments(),
+            model=student, args=args, teacher=teacher,
             teacher_dtype=teacher_dtype, train_dataset=Dataset.from_dict({"audio": clips}), data_collator=collate,
             callbacks=[callback],
         )
@@ -303,8 +302,9 @@ def compare_teachers(device: str, steps: int, warmup: int, batch_size: int, seco
     with tempfile.TemporaryDirectory() as output_dir:
         for name, fast_path in settings.items():
             trainers[name] = DistillationTrainer(
-                model=copy.deepcopy(student), args=training_arguments(output_dir, device, batch_size, len(batches)),
-                teacher=teacher, distillation_args=DistillationArguments(teacher_fast_path=fast_path),
+                model=copy.deepcopy(student),
+                args=training_arguments(output_dir, device, batch_size, len(batches), teacher_fast_path=fast_path),
+                teacher=teacher,
                 teacher_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
             )
             optimizers[name] = trainers[name].create_optimizer()

@@ -47,6 +47,11 @@ class LearningBenchmarkArguments:
     recipe: str = field(
         default="full", metadata={"help": "Fine-tuning recipe to prove.", "choices": ("full", "superb")}
     )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
+                          "torch's default (all cores)."},
+    )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Start from this encoder instead of a random student."}
     )
@@ -176,7 +181,8 @@ def summary(recipe: str, start: str, trainer, wall: float, args: LearningBenchma
 
 def main():
     (args,) = HfArgumentParser(LearningBenchmarkArguments).parse_args_into_dataclasses()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     finetune_script = load_finetune_script()
     results = []
     with tempfile.TemporaryDirectory() as workdir:

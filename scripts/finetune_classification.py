@@ -6,8 +6,9 @@ A thin wrapper, kept so that `python scripts/finetune_classification.py ...` and
 lives in `alhubert.training.run_finetune_classification`.
 """
 
-from alhubert.training.run_finetune_classification import main
+from alhubert.training.run_finetune_classification import cli
+from alhubert.training.run_finetune_classification import main  # noqa: F401  (for `import finetune_classification; finetune_classification.main(argv)`)
 
 
 if __name__ == "__main__":
-    main()
+    cli()

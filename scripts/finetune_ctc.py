@@ -6,8 +6,9 @@ A thin wrapper, kept so that `python scripts/finetune_ctc.py ...` and `accelerat
 lives in `alhubert.training.run_finetune_ctc`.
 """
 
-from alhubert.training.run_finetune_ctc import main
+from alhubert.training.run_finetune_ctc import cli
+from alhubert.training.run_finetune_ctc import main  # noqa: F401  (for `import finetune_ctc; finetune_ctc.main(argv)`)
 
 
 if __name__ == "__main__":
-    main()
+    cli()

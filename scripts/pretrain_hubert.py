@@ -6,8 +6,9 @@ A thin wrapper, kept so that `python scripts/pretrain_hubert.py ...` and `accele
 ...` work; the logic lives in `alhubert.training.run_pretrain_hubert`.
 """
 
-from alhubert.training.run_pretrain_hubert import main
+from alhubert.training.run_pretrain_hubert import cli
+from alhubert.training.run_pretrain_hubert import main  # noqa: F401  (for `import pretrain_hubert; pretrain_hubert.main(argv)`)
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -9,16 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
-from alhubert.training.arguments import (
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-)
+from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.checkpoints import check_output_dir
+from alhubert.training.commands import setup_logging
 from helpers import fake_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +22,11 @@ CORPUS = REPO / "data" / "demo_corpus"
 
 
 def parser():
-    return HfArgumentParser((DataArguments, TrainingArguments, OutputArguments))
+    return ArgumentParser((DataArguments, TrainingArguments, OutputArguments))
+
+
+def parse_command_line(parser, argv):
+    return parser.parse(argv)
 
 
 def test_paths_in_a_config_file_resolve_against_its_folder(tmp_path, monkeypatch):
@@ -70,7 +70,8 @@ def test_all_three_commands_share_the_policy_and_the_override_flag():
     for module in (run_distillation, run_finetune_ctc, run_finetune_classification):
         source = Path(module.__file__).read_text()
         assert "check_output_dir(training_args, output_args.overwrite_output_dir" in source, module.__name__
-        assert "parse_command_line(parser" in source and "quiet_defaults(training_args)" in source, module.__name__
+        assert "parser.parse(" in source and "setup_logging(training_args, logger)" in source, module.__name__
+        assert "run_command(main, argv)" in source and "set_threads(output_args.threads)" in source, module.__name__
 
 
 @pytest.mark.parametrize("command", ["finetune_ctc", "finetune_classification"])
@@ -128,12 +129,14 @@ def test_every_command_refuses_a_non_empty_output_folder_before_loading_anything
 
 
 def test_quiet_defaults_turn_off_pin_memory_without_an_accelerator(tmp_path):
+    import logging
+
     import torch
     import transformers
 
     training_args = make_training_args(tmp_path)
     assert training_args.dataloader_pin_memory
-    quiet_defaults(training_args)
+    setup_logging(training_args, logging.getLogger("test"))
     if not torch.cuda.is_available():
         assert training_args.dataloader_pin_memory is False
     assert not transformers.utils.logging.is_progress_bar_enabled()

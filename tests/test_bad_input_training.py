@@ -180,3 +180,140 @@ def test_10_no_complete_checkpoint_is_an_error_naming_each(tmp_path):
 def test_10_save_only_model_checkpoints_need_no_optimizer(tmp_path):
     fake_checkpoint(tmp_path / "checkpoint-4", 4, ("model", "state"))
     assert last_complete_checkpoint(tmp_path, save_only_model=True) == str(tmp_path / "checkpoint-4")
+
+
+# --- set-up errors of every training command, argument files, resume: one line (issue 23) -----------------------
+
+
+def training_command(module_name: str, args: list[str], capsys) -> tuple[int, str]:
+    import importlib
+
+    module = importlib.import_module(f"alhubert.training.{module_name}")
+    capsys.readouterr()
+    try:
+        module.cli(args)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
+def argument_file(tmp: Path, text: str, name: str = "args.yaml") -> str:
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+def resume_from_fixture(tmp: Path, damage) -> list[str]:
+    from test_distillation_resume import FIXTURE, run_arguments
+
+    output_dir = tmp / "run"
+    shutil.copytree(FIXTURE / "checkpoint-2", output_dir / "checkpoint-2")
+    damage(output_dir / "checkpoint-2")
+    return [*run_arguments(output_dir), "--resume_from_checkpoint", "last"]
+
+
+def pickled_optimizer(checkpoint: Path):
+    import argparse
+
+    torch.save({"state": argparse.Namespace(step=1)}, checkpoint / "optimizer.pt")  # a class: not plain data
+
+
+def pickled_rng_state(checkpoint: Path):
+    import fractions
+
+    torch.save({"python": fractions.Fraction(1, 3)}, checkpoint / "rng_state.pth")  # a class: not plain data
+
+
+def nan_weights(checkpoint: Path):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(checkpoint / "model.safetensors")
+    key = sorted(weights)[0]
+    weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, checkpoint / "model.safetensors")
+
+
+def yaml_alias_bomb(tmp: Path) -> str:
+    lines = ["a0: &a0 [2, 2, 2, 2, 2, 2, 2, 2, 2, 2]"]
+    lines += [f"a{index}: &a{index} [{', '.join([f'*a{index - 1}'] * 10)}]" for index in range(1, 9)]
+    lines.append("student_layers: *a8")  # 10**9 entries once expanded
+    return argument_file(tmp, "\n".join(lines) + "\n")
+
+
+def DISTILL_DEMO(tmp: Path) -> list[str]:
+    return ["--librispeech_root", str(corpus(tmp / "corpus")), "--output_dir", str(tmp / "out"), *QUICK]
+
+
+def CTC_BASE(tmp: Path) -> list[str]:
+    return ["--audiofolder", str(tmp), "--output_dir", str(tmp / "out")]
+
+COMMAND_ROWS = [
+    ("ctc-no-model", "run_finetune_ctc", lambda tmp: [*CTC_BASE(tmp), "--do_train"],
+     ("--model_name_or_path is required",), 1),
+    ("ctc-nothing-to-do", "run_finetune_ctc", lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp)],
+     ("Nothing to do",), 1),
+    ("ctc-non-empty-output", "run_finetune_ctc",
+     lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "mine.txt").write_text("x") and
+     ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train"], ("is not empty",), 1),
+    ("classification-no-model", "run_finetune_classification", lambda tmp: [*CTC_BASE(tmp), "--do_eval"],
+     ("--model_name_or_path is required",), 1),
+    ("classification-missing-eval-data", "run_finetune_classification",
+     lambda tmp: ["--model_name_or_path", "x", "--audiofolder", str(tmp / "none"), "--output_dir", str(tmp / "o"),
+                  "--do_eval", "--validation_split_percentage", "150"], ("validation_split_percentage",), 1),
+    ("malformed-yaml", "run_distillation", lambda tmp: [argument_file(tmp, "max_steps: [1, 2\n")],
+     ("is not valid YAML/JSON",), 1),
+    ("yaml-not-a-mapping", "run_distillation", lambda tmp: [argument_file(tmp, "- 1\n- 2\n")],
+     ("must hold a mapping",), 1),
+    ("json-list-for-a-number", "run_distillation",
+     lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "max_steps": [1, 2]}', "args.json")],
+     ("max_steps .* must be a single value",), 1),
+    ("json-text-in-a-list-of-layers", "run_distillation",
+     lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "student_layers": ["a"]}', "args.json")],
+     ("student_layers .* must be a list of int",), 1),
+    ("yaml-text-for-a-number", "run_distillation",
+     lambda tmp: [argument_file(tmp, "librispeech_root: x\nmax_steps: many\n")], ("invalid int value: 'many'",), 2),
+    ("yaml-alias-bomb", "run_distillation", lambda tmp: [yaml_alias_bomb(tmp)], ("expands to more than",), 1),
+    ("student-layer-9", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--student_layers", "9", "4"],
+     (r"student_layers \[9\] out of range",), 1),
+    ("teacher-layer-minus-1", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--teacher_layers", "-1", "4"],
+     (r"teacher_layers \[-1\] out of range",), 1),
+    ("threads-0", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--threads", "0"],
+     ("--threads must be at least 1",), 1),
+    ("missing-corpus-before-the-teacher", "run_distillation",
+     lambda tmp: ["small", "--librispeech_root", str(tmp / "missing"), "--output_dir", str(tmp / "out")],
+     ("LibriSpeech set .*missing.* not found",), 1),
+    ("resume-pickled-optimizer", "run_distillation", lambda tmp: resume_from_fixture(tmp, pickled_optimizer),
+     ("optimizer.pt cannot be loaded safely", "could run code"), 1),
+    ("resume-pickled-rng-state", "run_distillation", lambda tmp: resume_from_fixture(tmp, pickled_rng_state),
+     ("rng_state.pth cannot be loaded safely",), 1),
+    ("resume-nan-weights", "run_distillation", lambda tmp: resume_from_fixture(tmp, nan_weights),
+     ("not finite", "earlier checkpoint"), 1),
+]
+
+
+@pytest.mark.parametrize("module_name, make_args, patterns, expected_code", [row[1:] for row in COMMAND_ROWS],
+                         ids=[row[0] for row in COMMAND_ROWS])
+def test_training_command_setup_errors_are_one_line(module_name, make_args, patterns, expected_code, demo_cache,
+                                                     tmp_path, capsys, monkeypatch):
+    from alhubert.training import run_distillation as distill
+
+    loaded, load_teacher = [], distill.load_teacher
+    monkeypatch.setattr(distill, "load_teacher", lambda *args: loaded.append(args) or load_teacher(*args))
+    args = make_args(tmp_path)
+    code, stderr = training_command(module_name, args, capsys)
+    lines = stderr_lines(stderr)
+    assert code == expected_code and "Traceback" not in stderr, stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for pattern in patterns:
+        assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+    if "missing" in str(args):  # local inputs are checked before the teacher is looked for (on the Hub)
+        assert loaded == []
+
+
+def test_a_training_command_without_the_train_extra_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)  # `import datasets` fails as if not installed
+    code, stderr = training_command("run_distillation", ["--librispeech_root", str(tmp_path)], capsys)
+    lines = stderr_lines(stderr)
+    assert code == 1 and len(lines) == 1 and 'pip install "alhubert[train]"' in lines[0], lines

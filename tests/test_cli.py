@@ -43,9 +43,17 @@ def reference_features(model_dir, path, layer):
 
 def test_extract_to_safetensors_one_entry_per_file(model_dir, audio_files, tmp_path):
     output = tmp_path / "features.safetensors"
-    args = ["extract", *map(str, audio_files), "--model", str(model_dir), "--layer", "3", "--output", str(output)]
-    result = runner.invoke(app, args)
+    args = ["extract", *map(str, audio_files), "--model", str(model_dir), "--layer", "3", "--output", str(output),
+            "--threads", "1"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = runner.invoke(app, args)
+        assert torch.get_num_threads() == 1  # --threads sets torch's thread count
+    finally:
+        torch.set_num_threads(threads)
     assert result.exit_code == 0, result.output
+    assert runner.invoke(app, [*args, "--threads", "0", "--overwrite"]).exit_code == 2  # at least 1
     features = load_file(output)
     assert set(features) == set(map(str, audio_files))
     for path in audio_files:
@@ -138,7 +146,7 @@ def test_scripts_are_thin_wrappers_of_the_package_commands():
 
 
 def test_shipped_recipes_are_package_data():
-    from alhubert.training.run_distillation import CONFIGS_DIR, resolve_config_file
+    from alhubert.training.arguments import CONFIGS_DIR, resolve_config_file
 
     assert {"small", "middle", "large", "demo"} <= {path.stem for path in CONFIGS_DIR.glob("*.yaml")}
     assert resolve_config_file("small") == CONFIGS_DIR / "small.yaml"

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel
 
 from alhubert.training import run_distillation as distill
-from alhubert.training.run_distillation import CONFIGS_DIR
+from alhubert.training.arguments import CONFIGS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,10 +38,10 @@ def quick_run(demo_cache, tmp_path_factory):
 def test_arguments_from_yaml_json_and_flags(tmp_path):
     yaml_file = tmp_path / "args.yaml"
     yaml_file.write_text("librispeech_root: /data\nstudent_layers: [1, 3]\nteacher_layers: [2, 6]\nmax_steps: 5\n")
-    model_args, data_args, distillation_args, training_args, _ = distill.parse_arguments(
+    model_args, data_args, training_args, _ = distill.parse_arguments(
         [str(yaml_file), "--max_steps", "7", "--num_hidden_groups", "3"]
     )
-    assert distillation_args.student_layers == [1, 3] and distillation_args.teacher_layers == [2, 6]
+    assert training_args.student_layers == [1, 3] and training_args.teacher_layers == [2, 6]
     assert training_args.max_steps == 7 and model_args.num_hidden_groups == 3
     assert data_args.librispeech_root == "/data"
     json_file = tmp_path / "args.json"
@@ -56,15 +56,15 @@ def test_arguments_from_yaml_json_and_flags(tmp_path):
 
 def test_shipped_configs_parse_with_the_paper_recipe():
     for name in ("small", "middle", "large"):
-        model_args, data_args, distillation_args, training_args, _ = distill.parse_arguments([name])
+        model_args, data_args, training_args, _ = distill.parse_arguments([name])
         assert model_args.student_preset == name
         assert model_args.teacher_name_or_path == "facebook/hubert-base-ls960"
         assert data_args.librispeech_sets == "train-clean-100,train-clean-360,train-other-500"
-        assert distillation_args.student_layers == distillation_args.teacher_layers == [2, 4, 6, 8, 10, 12]
+        assert training_args.student_layers == training_args.teacher_layers == [2, 4, 6, 8, 10, 12]
         assert (training_args.learning_rate, training_args.adam_beta2, training_args.adam_epsilon) == (2e-4, 0.98, 1e-6)
         assert (training_args.max_steps, training_args.per_device_train_batch_size) == (200000, 8)
         assert (training_args.warmup_steps, training_args.max_grad_norm, training_args.weight_decay) == (0.07, 5.0, 1e-6)
-        assert distillation_args.feature_grad_mult == 0.1 and not training_args.bf16
+        assert training_args.feature_grad_mult == 0.1 and not training_args.bf16
 
 
 @pytest.mark.slow

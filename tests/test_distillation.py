@@ -9,11 +9,11 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import (
-    AutoModel, HubertConfig, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
+    AutoModel, HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 )
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.training.distillation import DistillationArguments, DistillationTrainer, distillation_loss
+from alhubert.training.distillation import DistillationConfig, DistillationTrainer, distillation_loss
 from alhubert.models.fast_cpu_path import uses_fast_cpu_path
 from alhubert.training.student_init import init_student_from_teacher
 
@@ -63,11 +63,11 @@ def test_masked_loss_ignores_padded_frames_and_equals_unmasked_without_padding()
 
 def test_distillation_arguments_are_checked():
     with pytest.raises(ValueError, match="same length"):
-        DistillationArguments(student_layers=[2, 4], teacher_layers=[4])
+        DistillationConfig(student_layers=[2, 4], teacher_layers=[4])
     with pytest.raises(ValueError, match="loss_type"):
-        DistillationArguments(loss_type="l3")
+        DistillationConfig(loss_type="l3")
     with pytest.raises(ValueError, match="cosine_weight"):
-        DistillationArguments(cosine_weight=-1.0)
+        DistillationConfig(cosine_weight=-1.0)
 
 
 def tiny_teacher(seed=0, **overrides):
@@ -94,12 +94,11 @@ def make_trainer(tmp_path, student=None, teacher=None, **kwargs):
     student = student if student is not None else init_student_from_teacher(
         teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0
     )
-    args = TrainingArguments(
+    args = DistillationConfig(
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=kwargs.pop("max_steps", 2),
         logging_steps=1, report_to="none", save_strategy="no", learning_rate=1e-3, use_cpu=True,
-        dataloader_pin_memory=False,
+        dataloader_pin_memory=False, **kwargs.pop("distillation", dict(student_layers=[2, 4], teacher_layers=[2, 4])),
     )
-    kwargs.setdefault("distillation_args", DistillationArguments(student_layers=[2, 4], teacher_layers=[2, 4]))
     return DistillationTrainer(
         model=student, args=args, teacher=teacher, train_dataset=audio_dataset(), data_collator=collate, **kwargs
     )
@@ -135,7 +134,7 @@ def feature_encoder_grads(tmp_path, multiplier):
     torch.manual_seed(0)
     trainer = make_trainer(
         tmp_path,
-        distillation_args=DistillationArguments(student_layers=[2, 4], teacher_layers=[2, 4], feature_grad_mult=multiplier),
+        distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4], feature_grad_mult=multiplier),
     )
     trainer.model.train()
     trainer.compute_loss(trainer.model, collate(audio_dataset(2))).backward()
@@ -149,7 +148,7 @@ def test_feature_grad_mult_scales_the_feature_encoder_gradient(tmp_path):
     for grad_full, grad_scaled in zip(full, scaled):
         torch.testing.assert_close(grad_scaled, 0.1 * grad_full, rtol=1e-4, atol=1e-4 * grad_full.abs().max().item())
     trainer = make_trainer(
-        tmp_path, distillation_args=DistillationArguments(student_layers=[2], teacher_layers=[2], feature_grad_mult=0.0)
+        tmp_path, distillation=dict(student_layers=[2], teacher_layers=[2], feature_grad_mult=0.0)
     )
     assert not any(parameter.requires_grad for parameter in trainer.student.feature_extractor.parameters())
 
@@ -161,7 +160,7 @@ def test_prediction_heads_for_a_narrower_student(tmp_path):
         make_trainer(tmp_path, student=student, teacher=teacher)
     trainer = make_trainer(
         tmp_path, student=student, teacher=teacher,
-        distillation_args=DistillationArguments(student_layers=[2, 4], teacher_layers=[2, 4], prediction_heads=True),
+        distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4], prediction_heads=True),
     )
     trainer.train()
     trainer.save_model()
@@ -188,9 +187,9 @@ def test_pre_ln_targets_apply_the_next_layer_norm(tmp_path):
 
 def test_bad_inputs_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"teacher_layers \[5\] out of range.*4 layers"):
-        make_trainer(tmp_path, distillation_args=DistillationArguments(student_layers=[2], teacher_layers=[5]))
+        make_trainer(tmp_path, distillation=dict(student_layers=[2], teacher_layers=[5]))
     with pytest.raises(ValueError, match=r"student_layers \[7\] out of range"):
-        make_trainer(tmp_path, distillation_args=DistillationArguments(student_layers=[7], teacher_layers=[2]))
+        make_trainer(tmp_path, distillation=dict(student_layers=[7], teacher_layers=[2]))
     with pytest.raises(TypeError, match="AlHubertModel"):
         make_trainer(tmp_path, student=tiny_teacher())
     student_fe = Wav2Vec2FeatureExtractor(do_normalize=False)
@@ -206,7 +205,7 @@ def test_mask_padding_switch(tmp_path):
     """Padded frames count only with mask_padding=False (the original); without padding both agree."""
     losses = {}
     for mask_padding in (True, False):
-        trainer = make_trainer(tmp_path, distillation_args=DistillationArguments(
+        trainer = make_trainer(tmp_path, distillation=dict(
             student_layers=[2, 4], teacher_layers=[2, 4], mask_padding=mask_padding))
         trainer.model.eval()
         padded = dict(zip(("input_values", "attention_mask"), padded_batch((8000, 4000))))
@@ -232,7 +231,7 @@ def test_fast_path_teacher_gives_the_plain_teachers_loss(tmp_path):
     results = {}
     for fast_path in (False, True):
         trainer = make_trainer(tmp_path, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
-                               distillation_args=DistillationArguments(student_layers=[2, 4], teacher_layers=[2, 4],
+                               distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4],
                                                                        teacher_fast_path=fast_path))
         assert type(trainer.teacher) is HubertModel and not trainer.teacher.training
         assert uses_fast_cpu_path(trainer.teacher.feature_extractor) is fast_path
@@ -266,7 +265,7 @@ def test_the_student_stops_at_its_deepest_target_and_the_loss_is_unchanged(tmp_p
     teacher = tiny_teacher()
     student = init_student_from_teacher(teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0)
     trainer = make_trainer(tmp_path, student=student, teacher=teacher,
-                           distillation_args=DistillationArguments(student_layers=[1, 2], teacher_layers=[1, 3]))
+                           distillation=dict(student_layers=[1, 2], teacher_layers=[1, 3]))
     student_calls, teacher_calls = count_layer_calls(trainer.student), count_layer_calls(trainer.teacher)
     inputs, mask = padded_batch((8000, 5000))
     trainer.model.eval()

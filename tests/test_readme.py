@@ -17,6 +17,7 @@ from alhubert.training import (
     run_finetune_ctc,
     run_pretrain_hubert,
 )
+from alhubert.training.arguments import SHIPPED_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -75,7 +76,7 @@ def check_alhubert(arguments: list[str]):
         if name not in ("distill", "kmeans-targets", "pretrain-hubert") and "--model_name_or_path" not in rest:
             stubs += ["--model_name_or_path", "stub"]
         if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and \
-                not (rest and rest[0] in run_distillation.SHIPPED_CONFIGS):
+                not (rest and rest[0] in SHIPPED_CONFIGS):
             stubs += ["--audiofolder", "stub"]
         PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
     elif name in FORWARDED:

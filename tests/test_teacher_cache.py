@@ -8,10 +8,10 @@ import pytest
 import soundfile
 import torch
 from datasets import Dataset
-from transformers import HubertConfig, HubertModel, TrainingArguments, Wav2Vec2FeatureExtractor
+from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from alhubert.training.data import AudioCollator
-from alhubert.training.distillation import DistillationArguments, DistillationTrainer
+from alhubert.training.distillation import DistillationConfig, DistillationTrainer
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCollator, audio_signature, disk_bytes_per_hour
@@ -45,16 +45,14 @@ def make_trainer(tmp_path, cache_dir=None, teacher=None, dataset=None, epochs=1,
                  max_length_samples=16000, student=None, **kwargs):
     teacher = teacher if teacher is not None else tiny_teacher()
     student = student if student is not None else init_student_from_teacher(teacher, 2, 4)
-    args = TrainingArguments(
+    args = DistillationConfig(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_train_epochs=epochs, logging_steps=1,
         report_to="none", save_strategy="no", learning_rate=1e-3, use_cpu=True, dataloader_pin_memory=False,
         bf16=bf16, seed=0, data_seed=0,
-    )
-    distillation_args = DistillationArguments(
         student_layers=list(layers), teacher_layers=list(layers), teacher_cache_dir=cache_dir, **kwargs
     )
     return DistillationTrainer(
-        model=student, args=args, teacher=teacher, distillation_args=distillation_args,
+        model=student, args=args, teacher=teacher,
         train_dataset=dataset if dataset is not None else Dataset.from_dict(rows()),
         data_collator=collator(max_length_samples),
     )
@@ -133,7 +131,7 @@ def test_the_cache_is_refused_when_clips_would_be_cropped_or_ids_are_missing(tmp
     with pytest.raises(ValueError, match="cropped"):
         make_trainer(tmp_path, cache_dir=str(tmp_path / "cache"), max_length_samples=7500)
     with pytest.raises(ValueError, match="mask_padding"):
-        DistillationArguments(teacher_cache_dir=str(tmp_path), mask_padding=False)
+        DistillationConfig(teacher_cache_dir=str(tmp_path), mask_padding=False)
     wrapped = TeacherCacheCollator(collator())
     row = {key: value[0] for key, value in rows().items() if key != "id"}
     with pytest.raises(ValueError, match="'id'"):

@@ -1,7 +1,6 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Command-line arguments of `alhubert distill`, `finetune-ctc` and `finetune-classification` (the shared ones and
-the distillation's targets and loss): one way to read them, one output-folder policy, one way to keep runs quiet.
-Light to import (no torch), so `--help` is quick.
+`DistillationConfig`) and the one way to read them, `ArgumentParser`. Light to import (no torch), so `--help` is quick.
 
 - Arguments come from flags, or from one YAML/JSON file (a shipped recipe by name, e.g. `small`) followed by flags
   that override it. Relative paths in a user's file resolve against the file's folder (`output_dir`, data and model
@@ -9,18 +8,17 @@ Light to import (no torch), so `--help` is quick.
   and their `output_dir` is relative to the current directory.
 - `--NAME none` (or `null`) clears an optional value, e.g. `--eval_librispeech_sets none` (`--report_to none` keeps
   Transformers' meaning: no logging integrations).
-- The output folder: a non-empty `--output_dir` is refused unless `--overwrite_output_dir` (files are then replaced
-  as the run writes them; nothing is deleted) or `--resume_from_checkpoint` (`last`, or a checkpoint folder).
+- The output-folder policy lives in `alhubert.training.checkpoints`.
 """
 
 import dataclasses
-import logging
 import os
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from transformers import HfArgumentParser, TrainingArguments
 
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
@@ -31,21 +29,30 @@ CLEAR_VALUES = ("none", "null")
 # Arguments for which "none" is a value of its own (`--report_to none`: no integrations), never a cleared one.
 VALUE_NONE_IS_MEANINGFUL = ("report_to",)
 # Arguments holding a local path (resolved against the config file's folder) ...
-PATH_ARGUMENTS = ("output_dir", "logging_dir", "librispeech_root", "audiofolder", "cache_dir", "resume_from_checkpoint")
+PATH_ARGUMENTS = (
+    "output_dir", "logging_dir", "librispeech_root", "audiofolder", "cache_dir", "resume_from_checkpoint"
+)
 # ... or either a local folder or a Hub name (resolved only when the folder exists next to the file).
 PATH_OR_NAME_ARGUMENTS = ("model_name_or_path", "teacher_name_or_path", "dataset_name")
 RESUME_LAST = ("last", "true", "True")
+MAX_CONFIG_BYTES = 1 << 20  # an argument file is a few lines
+MAX_CONFIG_NODES = 100_000  # values after YAML alias expansion
 SHORT_AUDIO_POLICIES = ("drop", "error")
 
 
 @dataclass
 class OutputArguments:
-    """What may happen to an existing output folder."""
+    """What may happen to an existing output folder, and how many CPU threads the command uses."""
 
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Write into a non-empty --output_dir (its files are replaced as the run writes them; "
                           "nothing is deleted). Without it, a non-empty --output_dir is refused."},
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
+                          "torch's default (all cores); on a shared machine, set it to your share of the cores."},
     )
 
 
@@ -65,7 +72,8 @@ class DataArguments:
     )
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script/folder, or a save_to_disk folder."},
+        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script or folder, or a save_to_disk "
+                          "folder."},
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
     train_split_name: str = field(default="train", metadata={"help": "Split of the dataset used for training."})
@@ -74,7 +82,8 @@ class DataArguments:
     )
     validation_split_percentage: float | None = field(
         default=None,
-        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for evaluation."},
+        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for "
+                          "evaluation."},
     )
     audiofolder: str | None = field(
         default=None,
@@ -84,7 +93,8 @@ class DataArguments:
     audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
     text_column_name: str = field(default="text", metadata={"help": "Column that holds the transcript."})
     streaming: bool = field(
-        default=False, metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."}
+        default=False,
+        metadata={"help": "Stream the dataset instead of downloading it (corpora larger than the disk)."},
     )
     max_length_samples: int | None = field(
         default=250000, metadata={"help": "Randomly crop longer clips to this many samples (16 kHz); 0 = no crop."}
@@ -104,7 +114,8 @@ class DataArguments:
         default=None, metadata={"help": "Keep only the first N evaluation examples (debugging, quick runs)."}
     )
     preprocessing_num_workers: int | None = field(
-        default=None, metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."}
+        default=None,
+        metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."},
     )
 
     def __post_init__(self):
@@ -128,23 +139,57 @@ def is_config_argument(argument: str) -> bool:
     return argument.endswith(CONFIG_SUFFIXES) or (argument in SHIPPED_CONFIGS and not argument.startswith("-"))
 
 
-def _optional_fields(dataclass_types) -> set[str]:
-    """Names of the fields whose type admits None (they can be cleared with `--NAME none`)."""
-    names = set()
+def _field_types(dataclass_types) -> dict:
+    """Each argument's annotated type, by name."""
+    types_by_name = {}
     for dataclass_type in dataclass_types:
         try:
             hints = typing.get_type_hints(dataclass_type)
-        except Exception:  # unresolvable annotations: fall back to the defaults
+        except Exception:  # unresolvable annotations: the declared ones
             hints = {}
         for item in dataclasses.fields(dataclass_type):
-            if item.name in VALUE_NONE_IS_MEANINGFUL:
-                continue
-            hint = hints.get(item.name, item.type)
-            if type(None) in typing.get_args(hint) or (isinstance(hint, types.UnionType) and type(None) in hint.__args__):
-                names.add(item.name)
-            elif item.default is None:
-                names.add(item.name)
-    return names
+            if item.init:
+                types_by_name[item.name] = (hints.get(item.name, item.type), item.default)
+    return types_by_name
+
+
+def _options(hint) -> tuple:
+    """The members of a union annotation, or the annotation alone."""
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    return typing.get_args(hint) if union else (hint,)
+
+
+def _admits(hint, kind) -> bool:
+    """Whether the annotation `hint` admits values of `kind` (e.g. `list`, `dict`, `NoneType`)."""
+    return any(option is kind or typing.get_origin(option) is kind for option in _options(hint))
+
+
+def _load_yaml(path: Path):
+    """`yaml.safe_load` of a bounded document: at most MAX_CONFIG_BYTES, and MAX_CONFIG_NODES once aliases expand."""
+    import yaml
+
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes; an argument file is a few lines.")
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    try:
+        node = loader.get_single_node()
+        sizes = {}
+
+        def size(current) -> int:  # nodes after alias expansion, each node counted once per use
+            if id(current) not in sizes:
+                sizes[id(current)] = 0  # a recursive alias counts as one node
+                children = current.value if isinstance(current.value, list) else []
+                total = 1 + sum(size(item) for child in children for item in (child if isinstance(child, tuple)
+                                                                                   else (child,)))
+                sizes[id(current)] = total
+            return sizes[id(current)]
+
+        if node is not None and size(node) > MAX_CONFIG_NODES:
+            raise ValueError(f"{path} expands to more than {MAX_CONFIG_NODES} values (YAML aliases); write the "
+                             "values out.")
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 def read_config_file(path: Path, shipped: bool) -> dict:
@@ -153,7 +198,10 @@ def read_config_file(path: Path, shipped: bool) -> dict:
 
     if not path.is_file():
         raise FileNotFoundError(f"Argument file {path} not found (shipped recipes: {', '.join(SHIPPED_CONFIGS)}).")
-    values = yaml.safe_load(path.read_text())  # JSON is a subset of YAML
+    try:
+        values = _load_yaml(path)  # JSON is a subset of YAML
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ValueError(f"{path} is not valid YAML/JSON: {' '.join(str(error).split())}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values.")
     if shipped:
@@ -169,111 +217,68 @@ def read_config_file(path: Path, shipped: bool) -> dict:
     return values
 
 
-def parse_command_line(parser, argv: list[str]):
-    """Parse `[CONFIG] [--flags]` into the parser's dataclasses (see the module docstring)."""
-    argv = list(argv)
-    known = {action.dest for action in parser._actions}
-    values = {}
-    if argv and is_config_argument(argv[0]):
-        name = argv.pop(0)
-        values = read_config_file(resolve_config_file(name), shipped=name in SHIPPED_CONFIGS and not Path(name).exists())
-        unknown = sorted(set(values) - known)
+def _clearable(convert):
+    """`convert`, except that "none" / "null" (any case) give None."""
+
+    def convert_or_clear(value):
+        return None if isinstance(value, str) and value.lower() in CLEAR_VALUES else convert(value)
+
+    convert_or_clear.__name__ = getattr(convert, "__name__", "value")  # argparse names it in its errors
+    return convert_or_clear
+
+
+class ArgumentParser(HfArgumentParser):
+    """`HfArgumentParser` reading `[CONFIG] [--flags]`: the values of one YAML/JSON file (a shipped recipe by name)
+    become the defaults, then the command line overrides them, as TRL's `TrlParser --config` does. An optional
+    argument is cleared with `--NAME none`."""
+
+    def __init__(self, dataclass_types, **kwargs):
+        self.field_types = _field_types(dataclass_types)
+        super().__init__(dataclass_types, **kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        """argparse's, with "none" clearing the arguments whose type admits None."""
+        name = names[0].lstrip("-") if names else ""
+        hint, default = self.field_types.get(name, (None, dataclasses.MISSING))
+        if (_admits(hint, type(None)) or default is None) and name not in VALUE_NONE_IS_MEANINGFUL \
+                and callable(kwargs.get("type")):
+            kwargs["type"] = _clearable(kwargs["type"])
+        return super().add_argument(*names, **kwargs)
+
+    def error(self, message: str):
+        """argparse's error exit (code 2), as one line naming the fix instead of the usage block."""
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see {self.prog} --help.\n")
+
+    def parse(self, argv: list[str]) -> tuple:
+        """The dataclasses of `[CONFIG] [--flags]` (see the module docstring)."""
+        argv = list(argv)
+        if argv and is_config_argument(argv[0]):
+            name = argv.pop(0)
+            shipped = name in SHIPPED_CONFIGS and not Path(name).exists()
+            self.set_defaults(**self._checked(read_config_file(resolve_config_file(name), shipped), name))
+        return self.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+
+    def _checked(self, values: dict, source: str) -> dict:
+        """The file's values as parser defaults: scalars as text, which argparse converts (and checks) like flags."""
+        unknown = sorted(set(values) - set(self.field_types))
         if unknown:
-            raise ValueError(f"Unknown argument(s) in {name}: {unknown}; see --help for the valid names.")
-    clearable = _optional_fields(parser.dataclass_types)
-    remaining, index = [], 0
-    while index < len(argv):
-        argument = argv[index]
-        name, equals, inline = argument[2:].partition("=") if argument.startswith("--") else ("", "", "")
-        value = inline if equals else (argv[index + 1] if index + 1 < len(argv) else None)
-        if name in clearable and value is not None and value.lower() in CLEAR_VALUES:
-            values[name] = None
-            index += 1 if equals else 2
-            continue
-        remaining.append(argument)
-        index += 1
-    if values:
-        parser.set_defaults(**values)
-        for action in parser._actions:  # a required argument given by the file need not be repeated as a flag
-            if action.dest in values and values[action.dest] is not None:
-                action.required = False
-    return parser.parse_args_into_dataclasses(args=remaining, look_for_args_file=False)
-
-
-def is_non_empty_dir(path) -> bool:
-    return os.path.isdir(path) and any(os.scandir(path))
-
-
-def check_output_dir(training_args, overwrite_output_dir: bool, trains: bool = True) -> str | None:
-    """The one output-folder policy; returns the checkpoint to resume from (None: start afresh).
-
-    Resume only when asked (`--resume_from_checkpoint last` or a folder); refuse a non-empty folder unless
-    `--overwrite_output_dir`; refuse to mix with another run's checkpoints that `--save_total_limit` would delete.
-    """
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from ..utils.files import check_writable_folder
-    from .checkpoints import last_complete_checkpoint
-
-    output_dir = training_args.output_dir
-    resume = training_args.resume_from_checkpoint
-    if trains:
-        check_writable_folder(output_dir, what="training output")
-    if resume is not None and trains:
-        if resume in RESUME_LAST:
-            # the newest COMPLETE checkpoint: a run killed while saving leaves a newer, half-written one
-            last = last_complete_checkpoint(output_dir, save_only_model=training_args.save_only_model)
-            if last is None:
-                raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
-            return last
-        if not os.path.isdir(resume):
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
-        return resume
-    if not trains or not is_non_empty_dir(output_dir):
-        return None
-    if not overwrite_output_dir:
-        what = "checkpoints of a run" if get_last_checkpoint(output_dir) else "files"
-        raise ValueError(
-            f"--output_dir {output_dir} is not empty (it holds {what}); pass --resume_from_checkpoint last to "
-            "continue its run, --overwrite_output_dir to write into it, or choose another folder."
-        )
-    if training_args.save_total_limit and get_last_checkpoint(output_dir):
-        raise ValueError(
-            f"--output_dir {output_dir} holds checkpoint-* folders of another run, which --save_total_limit would "
-            "delete; move them, pass --save_total_limit none, or choose another folder."
-        )
-    return None
-
-
-def setup_logging(training_args, logger) -> None:
-    """The commands' logging, as in Transformers' `examples/pytorch`: one stdout handler, the process's log level for
-    `logger`, Transformers and datasets."""
-    import datasets
-    import transformers
-
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-
-
-def quiet_defaults(training_args):
-    """Quiet by default: no progress bars for loading and saving models or preparing data (the training progress bar
-    stays, `--disable_tqdm` hides it), and no `pin_memory` warning on machines without an accelerator."""
-    import datasets
-    import torch
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    accelerator = torch.accelerator.current_accelerator() if hasattr(torch, "accelerator") else None
-    if accelerator is None and not torch.cuda.is_available():
-        training_args.dataloader_pin_memory = False
+            raise ValueError(f"Unknown argument(s) in {source}: {unknown}; see --help for the valid names.")
+        defaults = {}
+        for name, value in values.items():
+            hint = self.field_types[name][0]
+            if isinstance(value, list) and _admits(hint, list):
+                list_type = next(option for option in _options(hint) if typing.get_origin(option) is list)
+                element = (typing.get_args(list_type) or (str,))[0]
+                if not all(isinstance(item, element) and not isinstance(item, bool) for item in value):
+                    raise ValueError(f"{name} in {source} must be a list of {element.__name__} values, got {value!r}.")
+            elif isinstance(value, dict) and _admits(hint, dict):
+                pass
+            elif isinstance(value, (list, dict)):
+                raise ValueError(f"{name} in {source} must be a single value, got {type(value).__name__} {value!r}.")
+            elif value is not None and not isinstance(value, str):
+                value = str(value)
+            defaults[name] = value
+        return defaults
 
 
 LOSS_TYPES = ("l2", "l1")
@@ -281,8 +286,12 @@ PREDICTION_HEADS_DIR = "prediction_heads"
 
 
 @dataclass
-class DistillationArguments:
-    """What the student learns from the teacher: which hidden states, with which loss."""
+class DistillationConfig(TrainingArguments):
+    """`TrainingArguments` plus what the student learns from the teacher: which hidden states, with which loss."""
+
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Kept False: the distillation collator needs the raw audio column."}
+    )
 
     student_layers: list[int] = field(
         default_factory=lambda: [2, 4, 6, 8, 10, 12],
@@ -344,6 +353,7 @@ class DistillationArguments:
     )
 
     def __post_init__(self):
+        super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")
         if not self.student_layers or len(self.student_layers) != len(self.teacher_layers):

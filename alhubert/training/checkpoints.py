@@ -1,5 +1,11 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Which `checkpoint-N` folder a run can resume from: the newest COMPLETE one.
+"""The output-folder policy of the training commands, and which `checkpoint-N` folder a run resumes from.
+
+`check_output_dir`: resume only when asked (`--resume_from_checkpoint last`, or a checkpoint folder); a non-empty
+`--output_dir` is refused unless `--overwrite_output_dir` (files are then replaced as the run writes them; nothing is
+deleted).
+
+`last_complete_checkpoint`: the newest COMPLETE checkpoint.
 
 `Trainer._save_checkpoint` writes, in this order: the model (`model.safetensors` and `config.json`; sharded weights
 have an index file; FSDP / DeepSpeed write their own folders), then, unless `save_only_model`, `optimizer.pt`,
@@ -14,10 +20,15 @@ checkpoint without `trainer_state.json` or with a torn one. A checkpoint is comp
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers import TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+from ..utils.files import check_writable_folder
+from .arguments import RESUME_LAST
 
 
 logger = logging.getLogger(__name__)
@@ -88,4 +99,86 @@ def last_complete_checkpoint(output_dir, save_only_model: bool = False) -> str |
     return None
 
 
-__all__ = ["checkpoint_problems", "last_complete_checkpoint"]
+def check_resumable(checkpoint: str | os.PathLike) -> None:
+    """Refuse (`ValueError`, one line) a checkpoint that `Trainer` would load into a broken run: weights that are not
+    finite, or optimizer / scheduler / RNG files holding pickled objects other than tensors (refused by
+    `torch.load(weights_only=True)`: loading them could run code)."""
+    import pickle
+
+    import torch
+    from safetensors import safe_open
+    from transformers.trainer_pt_utils import safe_globals
+
+    checkpoint = Path(checkpoint)
+    for weights in [checkpoint / "model.safetensors", *checkpoint.glob("*/model.safetensors")]:
+        if not weights.is_file():
+            continue
+        with safe_open(str(weights), framework="pt") as tensors:
+            for key in tensors.keys():
+                tensor = tensors.get_tensor(key)
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise ValueError(
+                        f"{weights} holds weights that are not finite (NaN or infinity) in {key}: resuming would "
+                        "train on broken weights; resume from an earlier checkpoint or start a new run."
+                    )
+    pickled = ["optimizer.pt", "scheduler.pt", "scaler.pt", *(path.name for path in checkpoint.glob("rng_state*.pth"))]
+    for name in pickled:
+        if not (checkpoint / name).is_file():
+            continue
+        try:
+            with safe_globals():
+                torch.load(checkpoint / name, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(
+                f"{checkpoint / name} cannot be loaded safely ({reason[:200]}): it holds objects other than tensors "
+                "and plain values, which are refused because loading them could run code; restore the file or start "
+                "a new run."
+            ) from None
+
+
+def is_non_empty_dir(path: str | os.PathLike) -> bool:
+    return os.path.isdir(path) and any(os.scandir(path))
+
+
+def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: bool, trains: bool = True) -> str | None:
+    """The one output-folder policy; returns the checkpoint to resume from (None: start afresh).
+
+    Resume only when asked (`--resume_from_checkpoint last` or a folder); refuse a non-empty folder unless
+    `--overwrite_output_dir`; refuse to mix with another run's checkpoints that `--save_total_limit` would delete.
+    """
+    output_dir = training_args.output_dir
+    resume = training_args.resume_from_checkpoint
+    if trains:
+        check_writable_folder(output_dir, what="training output")
+    if resume is not None and trains:
+        if resume in RESUME_LAST:
+            # the newest COMPLETE checkpoint: a run killed while saving leaves a newer, half-written one
+            last = last_complete_checkpoint(output_dir, save_only_model=training_args.save_only_model)
+            if last is None:
+                raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {output_dir}.")
+            check_resumable(last)
+            return last
+        if not os.path.isdir(resume):
+            raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
+        check_resumable(resume)
+        return resume
+    if not trains or not is_non_empty_dir(output_dir):
+        return None
+    if not overwrite_output_dir:
+        what = "checkpoints of a run" if get_last_checkpoint(output_dir) else "files"
+        raise ValueError(
+            f"--output_dir {output_dir} is not empty (it holds {what}); pass --resume_from_checkpoint last to "
+            "continue its run, --overwrite_output_dir to write into it, or choose another folder."
+        )
+    if training_args.save_total_limit and get_last_checkpoint(output_dir):
+        raise ValueError(
+            f"--output_dir {output_dir} holds checkpoint-* folders of another run, which --save_total_limit would "
+            "delete; move them, pass --save_total_limit none, or choose another folder."
+        )
+    return None
+
+
+__all__ = [
+    "check_output_dir", "check_resumable", "checkpoint_problems", "is_non_empty_dir", "last_complete_checkpoint"
+]

@@ -6,21 +6,20 @@ runs the teacher and the student on each batch and minimises it (spec section 4)
 """
 
 import os
-import shutil
-import tempfile
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import PreTrainedModel, Trainer, TrainingArguments
-from transformers.trainer import TRAINING_ARGS_NAME
+from transformers import PreTrainedModel, Trainer
+from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
 from ..models.fast_cpu_path import use_fast_cpu_path
-from ..models.modeling_alhubert import AlHubertModel
-from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationArguments  # noqa: F401  (API)
+from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
+from ..utils.files import atomic_write
+from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
 from .teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
 )
@@ -101,16 +100,31 @@ class DistillationStudentOutput(NamedTuple):
     feature_penalty: torch.Tensor  # mean squared conv feature encoder output (0 when not asked for)
 
 
-class DistillationStudent(nn.Module):
-    """The module the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
+class GradMultiply(torch.autograd.Function):
+    """Identity forward, gradient multiplied by `scale` backward (fairseq's and torchaudio's GradMultiply)."""
 
-    Its forward runs the student on a batch and returns the hidden states selected as targets (`student_layers`, after
-    the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction head each when
-    `prediction_heads`), the frame mask, and the conv feature penalty. The gradient into the conv feature encoder is
-    scaled by `feature_grad_mult` (fairseq's GradMultiply), as in torchaudio's `HuBERTPretrainModel.forward`; the
-    student runs only up to the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless
-    `spec_augment`. Heads are DistilHuBERT's: several may read the same student layer (e.g. `student_layers=[2, 2, 2]`
-    for heads from the last layer of a 2-layer student to three teacher layers).
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale, None
+
+
+class DistillationStudent(AlHubertPreTrainedModel):
+    """The model the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
+
+    It owns the student's modules (its state dict has the student's keys, plus `prediction_heads.*`), so `Trainer`
+    saves, gathers and reloads it as any model. Its forward returns the hidden states selected as targets
+    (`student_layers`, after the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction
+    head each when the teacher's hidden size is given), the frame mask and the conv feature penalty. The gradient into
+    the conv feature encoder is scaled by `feature_grad_mult` inside forward (an autograd `GradMultiply` on the
+    encoder's parameters: the same gradients as one on its output, to float rounding); the student runs only up to
+    the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless `spec_augment`.
+    `save_pretrained` writes the student as a complete model folder and the heads apart, in its
+    `prediction_heads/` folder (`load_prediction_heads` reads them back).
     """
 
     accepts_loss_kwargs = False  # the Trainer must not pass num_items_in_batch: the loss is a mean per batch
@@ -119,20 +133,28 @@ class DistillationStudent(nn.Module):
         self,
         student: AlHubertModel,
         student_layers: list[int],
+        teacher_layers: list[int] | None = None,
         teacher_hidden_size: int | None = None,
         feature_grad_mult: float = 0.1,
         feature_penalty: bool = False,
         pre_ln_targets: bool = False,
         spec_augment: bool = False,
     ):
-        super().__init__()
-        self.student = student
+        super().__init__(student.config)
+        for name, module in student.named_children():
+            self.add_module(name, module)
+        for name, parameter in student.named_parameters(recurse=False):
+            self.register_parameter(name, parameter)
+        self.__dict__["student"] = student  # the same modules, as the model folder to save (not a second copy)
         self.student_layers = list(student_layers)
-        self.heads = None
+        self.teacher_layers = list(teacher_layers if teacher_layers is not None else student_layers)
+        self.prediction_heads = None
         if teacher_hidden_size is not None:
-            self.heads = nn.ModuleList(
+            self.prediction_heads = nn.ModuleList(
                 nn.Linear(student.config.hidden_size, teacher_hidden_size) for _ in self.student_layers
             )
+            # kept apart, in prediction_heads/: a checkpoint's model.safetensors holds the student only
+            self.register_load_state_dict_post_hook(_heads_are_loaded_apart)
         self.feature_grad_mult = feature_grad_mult
         self.feature_penalty = feature_penalty
         self.pre_ln_targets = pre_ln_targets
@@ -150,19 +172,14 @@ class DistillationStudent(nn.Module):
         deepest = max(1, max(self.student_layers))
         self._depth = {"depth": deepest} if deepest < student.config.num_hidden_layers else {}
 
-    def _scale_and_measure(self, penalties: list):
-        """A forward hook on the conv feature encoder: scale its gradient, keep its mean square."""
+    def train(self, mode: bool = True) -> "DistillationStudent":
+        super().train(mode)
+        self.student.training = mode  # its modules are this model's; the student object itself is not a child
+        return self
 
-        def hook(module, inputs, features):
-            if self.feature_penalty:
-                penalties.append(features.float().pow(2).mean())
-            if features.requires_grad and self.feature_grad_mult not in (0.0, 1.0):
-                return _ScaleGradient.apply(features, self.feature_grad_mult)
-            return features
-
-        return hook
-
-    def forward(self, input_values, attention_mask=None) -> DistillationStudentOutput:
+    def forward(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> DistillationStudentOutput:
         student = self.student
         kwargs = dict(self._depth)
         if not self.spec_augment and self.training and hasattr(student, "masked_spec_embed"):
@@ -170,35 +187,64 @@ class DistillationStudent(nn.Module):
             kwargs["mask_time_indices"] = torch.zeros(
                 input_values.shape[0], int(frames), dtype=torch.bool, device=input_values.device
             )
-        penalties = []
-        handle = student.feature_extractor.register_forward_hook(self._scale_and_measure(penalties))
-        try:
-            outputs = student(
-                input_values, attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs
-            )
-        finally:
-            handle.remove()
+        scaled = {}
+        if torch.is_grad_enabled() and self.feature_grad_mult not in (0.0, 1.0):
+            scaled = {
+                f"feature_extractor.{name}": GradMultiply.apply(parameter, self.feature_grad_mult)
+                for name, parameter in student.feature_extractor.named_parameters() if parameter.requires_grad
+            }
+        outputs = torch.func.functional_call(
+            student, scaled, (input_values,),
+            dict(attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs), strict=False,
+        )
         states = select_hidden_states(student, outputs.hidden_states, self.student_layers, self.pre_ln_targets)
-        if self.heads is not None:
-            states = [head(state) for head, state in zip(self.heads, states)]
+        if self.prediction_heads is not None:
+            states = [head(state) for head, state in zip(self.prediction_heads, states)]
         frame_mask = None
         if attention_mask is not None:
             frame_mask = student._get_feature_vector_attention_mask(states[0].shape[1], attention_mask)
-        penalty = penalties[0] if penalties else input_values.new_zeros(())
+        penalty = input_values.new_zeros(())
+        if self.feature_penalty:  # fairseq's features_pen: its gradient is not scaled
+            penalty = student.feature_extractor(input_values.to(student.dtype)).float().pow(2).mean()
         return DistillationStudentOutput(states=states, frame_mask=frame_mask, feature_penalty=penalty)
 
+    def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict | None = None,
+                        is_main_process: bool = True, **kwargs) -> None:
+        """The student as a complete model folder, the prediction heads (if any) in its `prediction_heads/`.
 
-class _ScaleGradient(torch.autograd.Function):
-    """Identity forward, gradient multiplied by `scale` backward (fairseq's GradMultiply)."""
+        `state_dict` is this model's (as `Trainer` gathers it under FSDP or DeepSpeed).
+        """
+        state_dict = self.state_dict() if state_dict is None else state_dict
+        heads = {key[len("prediction_heads."):]: value for key, value in state_dict.items()
+                 if key.startswith("prediction_heads.")}
+        student_state = {key: value for key, value in state_dict.items() if not key.startswith("prediction_heads.")}
+        self.student.save_pretrained(
+            save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
+        )
+        if heads and is_main_process:
+            folder = os.path.join(save_directory, PREDICTION_HEADS_DIR)
+            os.makedirs(folder, exist_ok=True)
+            metadata = {"student_layers": ",".join(map(str, self.student_layers)),
+                        "teacher_layers": ",".join(map(str, self.teacher_layers))}
+            atomic_write(os.path.join(folder, SAFE_WEIGHTS_NAME), lambda path: save_file(
+                {key: value.detach().cpu().contiguous() for key, value in heads.items()}, path, metadata=metadata
+            ))
 
-    @staticmethod
-    def forward(ctx, tensor, scale):
-        ctx.scale = scale
-        return tensor.view_as(tensor)
+    def load_prediction_heads(self, folder: str | os.PathLike) -> None:
+        """Load the heads that `save_pretrained` wrote into `folder`'s `prediction_heads/` (strictly)."""
+        if self.prediction_heads is None:
+            return
+        path = os.path.join(folder, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
+        if not os.path.isfile(path):
+            raise ValueError(f"{folder} has no {PREDICTION_HEADS_DIR}/{SAFE_WEIGHTS_NAME}: it was not saved with "
+                             "--prediction_heads; resume with the same settings as the run that wrote it.")
+        self.prediction_heads.load_state_dict(load_file(path), strict=True)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.scale, None
+
+def _heads_are_loaded_apart(module: nn.Module, incompatible_keys) -> None:
+    """`Trainer` loads a checkpoint's model.safetensors (the student); the heads come from `load_prediction_heads`."""
+    missing = [key for key in incompatible_keys.missing_keys if not key.startswith("prediction_heads.")]
+    incompatible_keys.missing_keys[:] = missing
 
 
 def check_feature_extractors(teacher_feature_extractor, student_feature_extractor):
@@ -219,15 +265,14 @@ def check_feature_extractors(teacher_feature_extractor, student_feature_extracto
 
 class DistillationTrainer(Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
-    `distillation_loss`.
+    `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
-    The student is wrapped in a `DistillationStudent` (prediction heads, conv gradient scaling, layer selection), which
-    is what the Trainer optimises, wraps for DDP and checkpoints. The teacher runs in eval and inference mode, in
-    `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), on the training device and outside DDP, with the float32 CPU fast
-    path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the
-    logs. Every save (checkpoints and the final model) writes the student as a complete model directory, and the
-    prediction heads, if any, in its `prediction_heads/` folder. The student's processing class (its feature
-    extractor) is compared with `teacher_feature_extractor`.
+    The Trainer optimises, wraps, saves and reloads a `DistillationStudent` built on the student (prediction heads,
+    conv gradient scaling, layer selection): every save writes the student as a complete model folder and the heads,
+    if any, in its `prediction_heads/`. The teacher is prepared by Accelerate in evaluation mode (on the device,
+    outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
+    CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
+    to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
@@ -235,18 +280,20 @@ class DistillationTrainer(Trainer):
     def __init__(
         self,
         model: AlHubertModel | None = None,
-        args: TrainingArguments | None = None,
+        args: DistillationConfig | None = None,
         *,
         teacher: PreTrainedModel,
-        distillation_args: DistillationArguments | None = None,
         teacher_dtype: torch.dtype | None = None,
         teacher_feature_extractor=None,
         **kwargs,
     ):
-        self.distillation_args = distillation_args = distillation_args or DistillationArguments()
-        self._check_models(model, teacher, distillation_args)
+        args = args if args is not None else DistillationConfig(output_dir="trainer_output")
+        if not isinstance(args, DistillationConfig):
+            raise TypeError(f"args must be a DistillationConfig (TrainingArguments plus the distillation settings), "
+                            f"got {type(args).__name__}.")
+        self._check_models(model, teacher, args)
         check_feature_extractors(teacher_feature_extractor, kwargs.get("processing_class"))
-        pre_ln_targets = distillation_args.pre_ln_targets
+        pre_ln_targets = args.pre_ln_targets
         if pre_ln_targets is None:
             pre_ln_targets = bool(getattr(teacher.config, "do_stable_layer_norm", False))
         if pre_ln_targets and not getattr(model.config, "do_stable_layer_norm", False):
@@ -257,29 +304,37 @@ class DistillationTrainer(Trainer):
             )
         self.pre_ln_targets = pre_ln_targets
         self.student = model
-        wrapped = DistillationStudent(
+        distillation_model = DistillationStudent(
             model,
-            distillation_args.student_layers,
-            teacher_hidden_size=teacher.config.hidden_size if distillation_args.prediction_heads else None,
-            feature_grad_mult=distillation_args.feature_grad_mult,
-            feature_penalty=distillation_args.feature_penalty_weight > 0,
+            args.student_layers,
+            args.teacher_layers,
+            teacher_hidden_size=teacher.config.hidden_size if args.prediction_heads else None,
+            feature_grad_mult=args.feature_grad_mult,
+            feature_penalty=args.feature_penalty_weight > 0,
             pre_ln_targets=pre_ln_targets,
-            spec_augment=distillation_args.student_spec_augment,
+            spec_augment=args.student_spec_augment,
         )
-        args = args if args is not None else TrainingArguments(output_dir="trainer_output")
-        if args.remove_unused_columns:
-            logger.info("Setting remove_unused_columns=False: the collator needs the raw audio column.")
-            args.remove_unused_columns = False
         self._logged_terms = {"train": [], "eval": []}
-        super().__init__(model=wrapped, args=args, **kwargs)
+        super().__init__(model=distillation_model, args=args, **kwargs)
 
-        self.teacher = teacher.requires_grad_(False).eval()
-        self.teacher.to(device=self.args.device, dtype=teacher_dtype or torch.float32)
-        if distillation_args.teacher_fast_path:
+        teacher = teacher.requires_grad_(False).to(dtype=teacher_dtype or torch.float32)
+        self.teacher = self.accelerator.prepare_model(teacher, evaluation_mode=True).eval()
+        if args.teacher_fast_path:
             use_fast_cpu_path(self.teacher)
         self.teacher_cache = None
-        if distillation_args.teacher_cache_dir:
-            self._set_up_teacher_cache(distillation_args.teacher_cache_dir, teacher_feature_extractor)
+        if args.teacher_cache_dir:
+            self._set_up_teacher_cache(args.teacher_cache_dir, teacher_feature_extractor)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """`Trainer.train`; on resume, the prediction heads are read from the checkpoint's `prediction_heads/` (the
+        student's weights are loaded by `Trainer` from its model.safetensors)."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+        if isinstance(resume_from_checkpoint, (str, os.PathLike)) and not (
+            self.is_fsdp_enabled or self.is_deepspeed_enabled  # their checkpoints hold the whole model, heads included
+        ):
+            self.model.load_prediction_heads(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _set_up_teacher_cache(self, directory: str, teacher_feature_extractor) -> None:
         """Wrap the collator so that batches carry utterance ids, refuse cropped data, open (or reset) the cache."""
@@ -290,13 +345,13 @@ class DistillationTrainer(Trainer):
         check_no_cropping(self.train_dataset, self.data_collator.max_length_samples)
         with self.args.main_process_first(desc="opening the teacher cache"):
             self.teacher_cache = TeacherCache.for_teacher(
-                directory, self.teacher, self.distillation_args.teacher_layers, self.pre_ln_targets,
+                directory, self.teacher, self.args.teacher_layers, self.pre_ln_targets,
                 teacher_feature_extractor or self.processing_class, rank=self.args.process_index,
             )
         self.add_callback(TeacherCacheCallback(self.teacher_cache))
 
     @staticmethod
-    def _check_models(student, teacher, distillation_args: DistillationArguments):
+    def _check_models(student, teacher, distillation_args: DistillationConfig):
         if not isinstance(student, AlHubertModel):
             raise TypeError(f"The student must be an AlHubertModel, got {type(student).__name__}.")
         for role, model, layers in (
@@ -319,7 +374,7 @@ class DistillationTrainer(Trainer):
 
     def _teacher_states(self, input_values, attention_mask) -> list[torch.Tensor]:
         """The float32 target states, computed in inference mode (only the selected hidden states are kept)."""
-        layers = self.distillation_args.teacher_layers
+        layers = self.args.teacher_layers
         dtype = next(self.teacher.parameters()).dtype
         with torch.inference_mode():
             outputs = self.teacher(
@@ -331,7 +386,7 @@ class DistillationTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
-        args = self.distillation_args
+        args = self.args
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
         keys = inputs.get(UTTERANCE_KEYS) if self.teacher_cache is not None and model.training else None
         teacher_states = None
@@ -374,12 +429,12 @@ class DistillationTrainer(Trainer):
                 terms = self.accelerator.reduce(terms, reduction="mean")
             self._logged_terms[mode] = []
             prefix = "eval_" if mode == "eval" else ""
-            names = self.distillation_args.pair_names
+            names = self.args.pair_names
             values = terms.tolist()
             for index, name in enumerate(names):
                 logs[f"{prefix}rec_{name}"] = values[index]
                 logs[f"{prefix}sim_{name}"] = values[len(names) + index]
-            if self.distillation_args.feature_penalty_weight > 0:
+            if self.args.feature_penalty_weight > 0:
                 logs[f"{prefix}feature_penalty"] = values[-1]
         super().log(logs, start_time)
 
@@ -388,71 +443,14 @@ class DistillationTrainer(Trainer):
         if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
             super().create_model_card(*args, **kwargs)
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Write the student as a complete model directory (+ `prediction_heads/`), for checkpoints and the end.
-
-        `state_dict` is the wrapped module's, as `save_model` gathers it under FSDP or DeepSpeed. Files are written to
-        a staging folder first and moved into `output_dir` one by one, so an interrupted save never leaves a
-        half-written weights file behind.
-        """
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        if not self.args.should_save:
-            return
-        wrapped = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        if state_dict is None:
-            state_dict = wrapped.state_dict()
-        student_state = _sub_state_dict(state_dict, "student.")
-        heads_state = _sub_state_dict(state_dict, "heads.")
-        os.makedirs(output_dir, exist_ok=True)
-        logger.info(f"Saving the student to {output_dir}")
-        staging = tempfile.mkdtemp(dir=output_dir, prefix=".saving-")
-        try:
-            wrapped.student.save_pretrained(staging, state_dict=student_state)
-            if self.processing_class is not None:
-                self.processing_class.save_pretrained(staging)
-            if heads_state:
-                os.makedirs(os.path.join(staging, PREDICTION_HEADS_DIR))
-                save_file(
-                    {key: value.detach().cpu().contiguous() for key, value in heads_state.items()},
-                    os.path.join(staging, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME),
-                    metadata={"student_layers": ",".join(map(str, self.distillation_args.student_layers)),
-                              "teacher_layers": ",".join(map(str, self.distillation_args.teacher_layers))},
-                )
-            torch.save(self.args, os.path.join(staging, TRAINING_ARGS_NAME))
-            for name in os.listdir(staging):
-                target = os.path.join(output_dir, name)
-                if os.path.isdir(target):
-                    shutil.rmtree(target)
-                os.replace(os.path.join(staging, name), target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        """Load a checkpoint written by `_save`: the student's weights and the prediction heads."""
-        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        model = self.accelerator.unwrap_model(model if model is not None else self.model)
-        weights = os.path.join(resume_from_checkpoint, SAFE_WEIGHTS_NAME)
-        if not os.path.isfile(weights):
-            raise ValueError(f"{resume_from_checkpoint} has no {SAFE_WEIGHTS_NAME}; it is not a complete checkpoint.")
-        state_dict = {f"student.{key}": value for key, value in load_file(weights).items()}
-        heads = os.path.join(resume_from_checkpoint, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
-        if model.heads is not None:
-            state_dict.update({f"heads.{key}": value for key, value in load_file(heads).items()})
-        logger.info(f"Loading the student from {resume_from_checkpoint}.")
-        model.load_state_dict(state_dict, strict=True)
-
-
-def _sub_state_dict(state_dict: dict, prefix: str) -> dict:
-    return {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
-
 
 __all__ = [
-    "DistillationArguments",
+    "DistillationConfig",
     "DistillationLoss",
     "DistillationTrainer",
     "DistillationStudent",
     "DistillationStudentOutput",
+    "GradMultiply",
     "check_feature_extractors",
     "distillation_loss",
     "select_hidden_states",

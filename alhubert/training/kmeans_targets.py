@@ -24,9 +24,8 @@ from pathlib import Path
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 import numpy as np
-from transformers import HfArgumentParser
-
-from alhubert.training.arguments import DataArguments, OutputArguments, parse_command_line
+from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors
 
 
 logger = logging.getLogger(__name__)
@@ -69,14 +68,14 @@ class KMeansArguments:
             raise ValueError(f"--fit_utterances must be at least 1, got {self.fit_utterances}.")
 
 
-def parse_arguments(argv: list[str]):
-    parser = HfArgumentParser(
+def parse_arguments(argv: list[str]) -> tuple:
+    parser = ArgumentParser(
         (KMeansArguments, DataArguments, OutputArguments),
         prog="alhubert kmeans-targets",
         usage="alhubert kmeans-targets [CONFIG.yaml] --librispeech_root R --output_dir O [--model_name_or_path M "
               "--layer K] ...",
     )
-    return parse_command_line(parser, argv)
+    return parser.parse(argv)
 
 
 def mfcc_features(waveform: np.ndarray) -> np.ndarray:
@@ -266,12 +265,13 @@ def attach_labels(dataset, labels: dict[str, list[int]], config, num_clusters: i
 
 def main(argv: list[str] | None = None) -> dict:
     """Parse the arguments, fit k-means, write the targets (refusing a non-empty --output_dir without
-    --overwrite_output_dir); a problem with the input is one `error: ...` line and exit code 1."""
+    --overwrite_output_dir); set-up problems are marked for `cli`, which prints them as one line."""
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    try:
+    with setup_errors():
         args, data_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
         from alhubert.utils.files import check_writable_folder, make_staging_folder, replace_folder
 
+        set_threads(output_args.threads)
         output_dir = Path(args.output_dir)
         if output_dir.is_dir() and any(output_dir.iterdir()) and not output_args.overwrite_output_dir:
             raise ValueError(f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to replace it, or "
@@ -287,13 +287,14 @@ def main(argv: list[str] | None = None) -> dict:
                 import shutil
 
                 shutil.rmtree(staging)
-    except (OSError, ValueError) as error:
-        from alhubert.utils.errors import one_line
-
-        sys.exit(f"error: {one_line(error)}")
     logger.info("Wrote the labels of %d utterances to %s", manifest["labelled_utterances"], output_dir)
     return manifest
 
 
+def cli(argv: list[str] | None = None) -> dict:
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -18,21 +18,9 @@ import sys
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
-from transformers import HfArgumentParser, TrainingArguments
-
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.arguments import (  # noqa: F401  (CONFIGS_DIR, SHIPPED_CONFIGS, resolve_config_file: API)
-    CONFIGS_DIR,
-    SHIPPED_CONFIGS,
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-    setup_logging,
-    DistillationArguments,
-    resolve_config_file,
-)
+from alhubert.training.arguments import ArgumentParser, DataArguments, DistillationConfig, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
 logger = logging.getLogger(__name__)
@@ -82,13 +70,13 @@ class ModelArguments:
 
 
 def parse_arguments(argv: list[str]):
-    """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the five argument groups."""
-    parser = HfArgumentParser(
-        (ModelArguments, DataArguments, DistillationArguments, TrainingArguments, OutputArguments),
+    """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the four argument groups."""
+    parser = ArgumentParser(
+        (ModelArguments, DataArguments, DistillationConfig, OutputArguments),
         prog="alhubert distill",
         usage="alhubert distill [CONFIG] [--flags]  (CONFIG: small, middle, large, demo or a YAML/JSON file)",
     )
-    return parse_command_line(parser, argv)
+    return parser.parse(argv)
 
 
 def resolve_teacher_dtype(name: str):
@@ -144,7 +132,7 @@ def _value(option) -> str:
     return str(getattr(option, "value", option))
 
 
-def describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype) -> dict:
+def describe_recipe(model_args, data_args, training_args, student, teacher_dtype) -> dict:
     """The settings of this run, for the model card."""
     from alhubert.training.data import describe_data
 
@@ -152,26 +140,28 @@ def describe_recipe(model_args, data_args, distillation_args, training_args, stu
     world = training_args.world_size * training_args.gradient_accumulation_steps
     return {
         "Teacher": (
-            "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)" if model_args.teacher_name_or_path == DEMO_TEACHER
+            "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)"
+            if model_args.teacher_name_or_path == DEMO_TEACHER
             else model_args.teacher_name_or_path
         ) + f" ({str(teacher_dtype).replace('torch.', '')}), frozen",
         "Student": f"{config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications "
                    f"({config.layer_sharing})",
         "Student initialisation": "from the teacher" if model_args.init_from_teacher else "random",
         "Targets (student -> teacher hidden_states)": ", ".join(
-            f"{s}->{t}" for s, t in zip(distillation_args.student_layers, distillation_args.teacher_layers)
+            f"{s}->{t}" for s, t in zip(training_args.student_layers, training_args.teacher_layers)
         ),
-        "Loss per target": f"{distillation_args.loss_type} + {distillation_args.cosine_weight} x cosine, summed over "
-                           f"targets; padded frames {'excluded' if distillation_args.mask_padding else 'included'}",
+        "Loss per target": f"{training_args.loss_type} + {training_args.cosine_weight} x cosine, summed over "
+                           f"targets; padded frames {'excluded' if training_args.mask_padding else 'included'}",
         "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
-        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, betas ({training_args.adam_beta1}, "
+        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, "
+                     f"betas ({training_args.adam_beta1}, "
                      f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
                      f"{training_args.weight_decay}",
         "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",
         "Gradient clipping": training_args.max_grad_norm,
-        "Feature encoder gradient scale": distillation_args.feature_grad_mult,
+        "Feature encoder gradient scale": training_args.feature_grad_mult,
     }
 
 
@@ -194,39 +184,30 @@ def final_results(trainer) -> dict:
 
 
 def main(argv: list[str] | None = None):
-    try:
-        model_args, data_args, distillation_args, training_args, output_args = parse_arguments(
-            sys.argv[1:] if argv is None else argv
-        )
-    except (OSError, ValueError) as error:
-        error.setup_error = True  # cli prints it as one line
-        raise
+    with setup_errors():  # set-up problems (arguments, output folder, data, teacher) are one line from `cli`
+        model_args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     import datasets
     from transformers import set_seed
 
     from alhubert import default_feature_extractor
     from alhubert.hub.model_cards import write_model_card
+    from alhubert.training.checkpoints import check_output_dir
     from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
     from alhubert.training.distillation import DistillationTrainer
 
     setup_logging(training_args, logger)
-    quiet_defaults(training_args)
-    logger.info(f"Distillation arguments {distillation_args}")
-
-    try:  # set-up problems (output folder, teacher, data) are reported as one line by `cli`
+    with setup_errors():
+        set_threads(output_args.threads)
         resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
         set_seed(training_args.seed)
+        # local inputs first: a missing corpus is reported before the teacher is looked for (on the Hub)
+        with training_args.main_process_first(desc="loading the audio data"):
+            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
         with training_args.main_process_first(desc="loading the teacher"):
             teacher, teacher_feature_extractor = load_teacher(model_args)
         student = build_student(model_args, teacher, teacher_feature_extractor)
         feature_extractor = default_feature_extractor(student.config)
         feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
-
-        with training_args.main_process_first(desc="loading the audio data"):
-            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
-    except (OSError, ValueError) as error:
-        error.setup_error = True
-        raise
     collator = AudioCollator(
         feature_extractor,
         max_length_samples=data_args.max_length_samples,
@@ -234,20 +215,20 @@ def main(argv: list[str] | None = None):
         # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
         redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
     )
-    teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
-    trainer = DistillationTrainer(
-        model=student,
-        args=training_args,
-        teacher=teacher,
-        distillation_args=distillation_args,
-        teacher_dtype=teacher_dtype,
-        teacher_feature_extractor=teacher_feature_extractor,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=collator,
-        processing_class=feature_extractor,
-        callbacks=[SkippedAudioCallback(collator)],
-    )
+    with setup_errors():  # the targets and models checked against each other
+        teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
+        trainer = DistillationTrainer(
+            model=student,
+            args=training_args,
+            teacher=teacher,
+            teacher_dtype=teacher_dtype,
+            teacher_feature_extractor=teacher_feature_extractor,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=collator,
+            processing_class=feature_extractor,
+            callbacks=[SkippedAudioCallback(collator)],
+        )
 
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     train_result.metrics["skipped_audio_files"] = collator.num_skipped  # this process's count (all its workers)
@@ -265,7 +246,7 @@ def main(argv: list[str] | None = None):
             training_args.output_dir,
             student.config,
             model_id=training_args.hub_model_id,
-            recipe=describe_recipe(model_args, data_args, distillation_args, training_args, student, teacher_dtype),
+            recipe=describe_recipe(model_args, data_args, training_args, student, teacher_dtype),
             results=final_results(trainer),
             base_model=model_args.teacher_name_or_path,  # kept in the metadata only when it is a Hub id
             datasets=describe_data(data_args)[1],
@@ -278,15 +259,8 @@ def main(argv: list[str] | None = None):
 
 
 def cli(argv: list[str] | None = None):
-    """`main` for the command line: a set-up problem (arguments, output folder, teacher, data) is one `error: ...`
-    line on stderr and exit code 1; errors during training keep their traceback."""
-    try:
-        return main(argv)
-    except (OSError, ValueError) as error:
-        if not getattr(error, "setup_error", False):
-            raise
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(1)
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
 
 
 if __name__ == "__main__":

@@ -20,16 +20,10 @@ import sys
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
-from alhubert.training.arguments import (
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-    setup_logging,
-)
+from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
 logger = logging.getLogger(__name__)
@@ -39,8 +33,9 @@ logger = logging.getLogger(__name__)
 class ModelArguments:
     """Which pre-trained encoder to start from and how to fine-tune it."""
 
-    model_name_or_path: str = field(
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
     )
     freeze_feature_encoder: bool = field(
         default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
@@ -51,6 +46,10 @@ class ModelArguments:
     use_weighted_layer_sum: bool = field(
         default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
     )
+
+    def __post_init__(self):
+        if not self.model_name_or_path:
+            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
 
 
 @dataclass
@@ -89,7 +88,8 @@ def make_compute_metrics():
     accuracy = load_metric("accuracy")
 
     def compute_metrics(prediction):
-        return accuracy.compute(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
+        predictions = np.argmax(prediction.predictions, axis=-1)
+        return accuracy.compute(predictions=predictions, references=prediction.label_ids)
 
     return compute_metrics
 
@@ -98,76 +98,83 @@ def with_labels(example):
     return {"labels": example["label"]}
 
 
-def parse_arguments(argv=None):
-    parser = HfArgumentParser(
+def parse_arguments(argv: list[str] | None = None) -> tuple:
+    parser = ArgumentParser(
         (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-classification",
         usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
               "(--do_train | --do_eval) ...",
     )
-    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
+    return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
-def main(argv=None):
-    model_args, data_args, training_args, output_args = parse_arguments(argv)
-    if not (training_args.do_train or training_args.do_eval):
-        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
+def main(argv: list[str] | None = None):
+    with setup_errors():  # set-up problems (arguments, output folder, data, model) are one line from `cli`
+        model_args, data_args, training_args, output_args = parse_arguments(argv)
+        if not (training_args.do_train or training_args.do_eval):
+            raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
 
-    from alhubert.models.configuration_alhubert import receptive_field
-    from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
-    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+        from alhubert.models.configuration_alhubert import receptive_field
+        from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
+        from alhubert.training.checkpoints import check_output_dir
+        from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-    setup_logging(training_args, logger)
-    quiet_defaults(training_args)
-    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
-    set_seed(training_args.seed)
-    training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
+        setup_logging(training_args, logger)
+        set_threads(output_args.threads)
+        checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
+        set_seed(training_args.seed)
+        training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
 
-    with training_args.main_process_first(desc="dataset preprocessing"):
-        train_dataset, eval_dataset = load_train_eval_datasets(
-            data_args, label_column=data_args.label_column_name, seed=training_args.seed
+        with training_args.main_process_first(desc="dataset preprocessing"):
+            train_dataset, eval_dataset = load_train_eval_datasets(
+                data_args, label_column=data_args.label_column_name, seed=training_args.seed
+            )
+            train_dataset, eval_dataset, label_names = encode_labels(train_dataset, eval_dataset)
+            train_dataset = train_dataset.map(with_labels)
+            if eval_dataset is not None:
+                eval_dataset = eval_dataset.map(with_labels)
+        logger.info(f"{len(label_names)} classes: {label_names}")
+        if training_args.do_eval and eval_dataset is None:
+            raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
+
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        model = AutoModelForAudioClassification.from_pretrained(
+            model_args.model_name_or_path,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: index for index, name in enumerate(label_names)},
+            use_weighted_layer_sum=model_args.use_weighted_layer_sum,
         )
-        train_dataset, eval_dataset, label_names = encode_labels(train_dataset, eval_dataset)
-        train_dataset = train_dataset.map(with_labels)
-        if eval_dataset is not None:
-            eval_dataset = eval_dataset.map(with_labels)
-    logger.info(f"{len(label_names)} classes: {label_names}")
-    if training_args.do_eval and eval_dataset is None:
-        raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
+        if model_args.freeze_base_model:
+            model.freeze_base_model()
+        elif model_args.freeze_feature_encoder:
+            model.freeze_feature_encoder()
 
-    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-    model = AutoModelForAudioClassification.from_pretrained(
-        model_args.model_name_or_path,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-        use_weighted_layer_sum=model_args.use_weighted_layer_sum,
-    )
-    if model_args.freeze_base_model:
-        model.freeze_base_model()
-    elif model_args.freeze_feature_encoder:
-        model.freeze_feature_encoder()
-
-    collator = AudioCollator(
-        feature_extractor,
-        max_length_samples=data_args.max_length_samples,
-        min_length_samples=receptive_field(model.config),  # also for a HuBERT-like starting model
-    )
-    trainer = AlHubertTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset if training_args.do_train else None,
-        eval_dataset=eval_dataset,
-        data_collator=collator,
-        processing_class=feature_extractor,
-        compute_metrics=make_compute_metrics(),
-        callbacks=[SkippedAudioCallback(collator)],
-    )
+        collator = AudioCollator(
+            feature_extractor,
+            max_length_samples=data_args.max_length_samples,
+            min_length_samples=receptive_field(model.config),  # also for a HuBERT-like starting model
+        )
+        trainer = AlHubertTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=train_dataset if training_args.do_train else None,
+            eval_dataset=eval_dataset,
+            data_collator=collator,
+            processing_class=feature_extractor,
+            compute_metrics=make_compute_metrics(),
+            callbacks=[SkippedAudioCallback(collator)],
+        )
     train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
                                task="audio-classification")
     return trainer
 
 
+def cli(argv: list[str] | None = None):
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

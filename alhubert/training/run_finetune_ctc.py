@@ -26,16 +26,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
-from alhubert.training.arguments import (
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-    setup_logging,
-)
+from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
 logger = logging.getLogger(__name__)
@@ -46,8 +40,9 @@ RECIPES = ("full", "superb")
 class ModelArguments:
     """Which pre-trained encoder to start from and which recipe to fine-tune it with."""
 
-    model_name_or_path: str = field(
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder."}
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
     )
     recipe: str = field(
         default="full",
@@ -78,6 +73,8 @@ class ModelArguments:
     )
 
     def __post_init__(self):
+        if not self.model_name_or_path:
+            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
         if self.recipe not in RECIPES:
             raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
 
@@ -98,13 +95,13 @@ class CTCDataArguments(DataArguments):
     )
 
 
-def parse_arguments(argv=None):
-    parser = HfArgumentParser(
+def parse_arguments(argv: list[str] | None = None) -> tuple:
+    parser = ArgumentParser(
         (ModelArguments, CTCDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-ctc",
         usage="alhubert finetune-ctc [CONFIG.yaml] --model_name_or_path M --output_dir O (--do_train | --do_eval) ...",
     )
-    return parse_command_line(parser, sys.argv[1:] if argv is None else argv)
+    return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
 def prepare_transcripts(dataset, tokenizer, split: str, phonemes: bool = False):
@@ -215,76 +212,84 @@ def greedy_ids(logits, labels):
     return logits.argmax(dim=-1)
 
 
-def main(argv=None):
-    model_args, data_args, training_args, output_args = parse_arguments(argv)
-    if not (training_args.do_train or training_args.do_eval):
-        raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-    if model_args.early_stopping_patience is not None and not training_args.load_best_model_at_end:
-        raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
-                         "e.g. cer with --greater_is_better false).")
-    from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
+def main(argv: list[str] | None = None):
+    with setup_errors():  # set-up problems (arguments, output folder, data, model) are one line from `cli`
+        model_args, data_args, training_args, output_args = parse_arguments(argv)
+        if not (training_args.do_train or training_args.do_eval):
+            raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
+        if model_args.early_stopping_patience is not None and not training_args.load_best_model_at_end:
+            raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
+                             "e.g. cer with --greater_is_better false).")
+        from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
 
-    from alhubert.models.configuration_alhubert import receptive_field
-    from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
-    from alhubert.training.ctc_vocabulary import build_phoneme_processor, build_processor
-    from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+        from alhubert.models.configuration_alhubert import receptive_field
+        from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
+        from alhubert.training.checkpoints import check_output_dir
+        from alhubert.training.ctc_vocabulary import build_phoneme_processor, build_processor
+        from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-    setup_logging(training_args, logger)
-    quiet_defaults(training_args)
-    logger.info(f"Training/evaluation parameters {training_args}")
+        setup_logging(training_args, logger)
+        set_threads(output_args.threads)
+        logger.info(f"Training/evaluation parameters {training_args}")
 
-    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
-    set_seed(training_args.seed)
-    # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
-    training_args.remove_unused_columns = False
+        checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
+        set_seed(training_args.seed)
+        # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
+        training_args.remove_unused_columns = False
 
-    feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-    phonemes = model_args.transcripts == "phonemes"
-    with training_args.main_process_first(desc="dataset preprocessing"):
-        train_dataset, eval_dataset = load_train_eval_datasets(data_args, require_text=True, seed=training_args.seed)
-        if phonemes:
-            processor = build_phoneme_processor(feature_extractor, train_dataset["text"])
-        else:
-            processor = build_processor(feature_extractor)
-        tokenizer = processor.tokenizer
-        train_dataset = prepare_transcripts(train_dataset, tokenizer, "train", phonemes)
-        if data_args.max_length_samples:
-            limit = data_args.max_length_samples
-            train_dataset = train_dataset.filter(lambda example: example["length"] <= limit)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        phonemes = model_args.transcripts == "phonemes"
+        with training_args.main_process_first(desc="dataset preprocessing"):
+            train_dataset, eval_dataset = load_train_eval_datasets(
+                data_args, require_text=True, seed=training_args.seed
+            )
+            if phonemes:
+                processor = build_phoneme_processor(feature_extractor, train_dataset["text"])
+            else:
+                processor = build_processor(feature_extractor)
+            tokenizer = processor.tokenizer
+            train_dataset = prepare_transcripts(train_dataset, tokenizer, "train", phonemes)
+            if data_args.max_length_samples:
+                limit = data_args.max_length_samples
+                train_dataset = train_dataset.filter(lambda example: example["length"] <= limit)
+            if eval_dataset is not None:
+                eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval", phonemes)
+
+        if training_args.do_eval and eval_dataset is None:
+            raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
+                             "--validation_split_percentage.")
+        model = load_model(model_args, tokenizer)
+        check_audio_fits_transcripts(train_dataset, model, "train")
         if eval_dataset is not None:
-            eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval", phonemes)
+            check_audio_fits_transcripts(eval_dataset, model, "eval")
 
-    if training_args.do_eval and eval_dataset is None:
-        raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
-                         "--validation_split_percentage.")
-    model = load_model(model_args, tokenizer)
-    check_audio_fits_transcripts(train_dataset, model, "train")
-    if eval_dataset is not None:
-        check_audio_fits_transcripts(eval_dataset, model, "eval")
-
-    collator = AudioCollator(
-        # receptive_field(config) works for transformers' HuBERT/wav2vec 2.0 configs too (e.g. a HubertForCTC)
-        feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
-    )
-    callbacks = [SkippedAudioCallback(collator)]
-    if model_args.early_stopping_patience is not None:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
-    trainer = AlHubertTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset if training_args.do_train else None,
-        eval_dataset=eval_dataset,
-        data_collator=collator,
-        processing_class=processor,
-        compute_metrics=make_compute_metrics(tokenizer, phonemes),
-        preprocess_logits_for_metrics=greedy_ids,
-        callbacks=callbacks,
-    )
-
+        collator = AudioCollator(
+            # receptive_field(config) works for transformers' HuBERT/wav2vec 2.0 configs too (e.g. a HubertForCTC)
+            feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
+        )
+        callbacks = [SkippedAudioCallback(collator)]
+        if model_args.early_stopping_patience is not None:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=model_args.early_stopping_patience))
+        trainer = AlHubertTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=train_dataset if training_args.do_train else None,
+            eval_dataset=eval_dataset,
+            data_collator=collator,
+            processing_class=processor,
+            compute_metrics=make_compute_metrics(tokenizer, phonemes),
+            preprocess_logits_for_metrics=greedy_ids,
+            callbacks=callbacks,
+        )
     train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
                                task="automatic-speech-recognition", recipe=model_args.recipe)
     return trainer
 
 
+def cli(argv: list[str] | None = None):
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

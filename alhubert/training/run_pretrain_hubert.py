@@ -23,16 +23,10 @@ import sys
 from dataclasses import dataclass, field
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
-from alhubert.training.arguments import (
-    DataArguments,
-    OutputArguments,
-    check_output_dir,
-    parse_command_line,
-    quiet_defaults,
-    setup_logging,
-)
+from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
 
 
 logger = logging.getLogger(__name__)
@@ -74,14 +68,14 @@ class PretrainingDataArguments(DataArguments):
     )
 
 
-def parse_arguments(argv: list[str]):
-    parser = HfArgumentParser(
+def parse_arguments(argv: list[str]) -> tuple:
+    parser = ArgumentParser(
         (PretrainingArguments, PretrainingDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert pretrain-hubert",
         usage="alhubert pretrain-hubert [CONFIG.yaml] --labels_dir L --output_dir O [--model_preset tiny | "
               "--model_name_or_path M] ...",
     )
-    return parse_command_line(parser, argv)
+    return parser.parse(argv)
 
 
 def build_model(args: PretrainingArguments, num_clusters: int):
@@ -142,24 +136,20 @@ def save_encoder_and_head(trainer, feature_extractor) -> None:
 
 
 def main(argv: list[str] | None = None):
-    """Run `alhubert pretrain-hubert`; a set-up problem (arguments, output folder, labels, data) is one
-    `error: ...` line and exit code 1, errors during training keep their traceback."""
-    from alhubert.utils.errors import one_line
-
-    try:
+    """Run `alhubert pretrain-hubert`; set-up problems (arguments, output folder, labels, data) are marked for `cli`,
+    which prints them as one line."""
+    with setup_errors():
         args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: {one_line(error)}")
-    from transformers import Trainer, set_seed
+        from transformers import Trainer, set_seed
 
-    from alhubert.models.configuration_alhubert import receptive_field
-    from alhubert.training.data import AudioCollator, SkippedAudioCallback
-    from alhubert.training.kmeans_targets import read_labels
+        from alhubert.models.configuration_alhubert import receptive_field
+        from alhubert.training.checkpoints import check_output_dir
+        from alhubert.training.data import AudioCollator, SkippedAudioCallback
+        from alhubert.training.kmeans_targets import read_labels
 
-    setup_logging(training_args, logger)
-    quiet_defaults(training_args)
-    training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
-    try:
+        setup_logging(training_args, logger)
+        set_threads(output_args.threads)
+        training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
         resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
         set_seed(training_args.seed)
         model, feature_extractor = build_model(args, read_labels(args.labels_dir)[1]["num_clusters"])
@@ -167,8 +157,6 @@ def main(argv: list[str] | None = None):
             train_dataset, eval_dataset, manifest = load_labelled_data(
                 data_args, training_args, args.labels_dir, model.config
             )
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: {one_line(error)}")
     logger.info("Targets: %s k-means (%d clusters) from %s", manifest["features"], manifest["num_clusters"],
                 args.labels_dir)
     collator = AudioCollator(
@@ -195,5 +183,10 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
+def cli(argv: list[str] | None = None):
+    """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -1,0 +1,84 @@
+# Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
+"""What the training commands (`alhubert distill`, `finetune-ctc`, `finetune-classification`) share around their
+`main`: one-line set-up errors, the `train` extra check, threads and logging. Light to import (no torch)."""
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ..utils.errors import one_line
+
+
+# modules of the `train` extra (setup.py): a command without one of them says how to install it
+TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "evaluate", "jiwer", "yaml", "tensorboard")
+
+
+@contextmanager
+def setup_errors() -> Iterator[None]:
+    """Mark the `OSError` / `ValueError` raised inside as set-up problems (arguments, output folder, inputs, models):
+    `run_command` prints them as one line. Errors during training keep their traceback."""
+    try:
+        yield
+    except (OSError, ValueError) as error:
+        error.setup_error = True
+        raise
+
+
+def run_command(main: Callable, argv: list[str] | None = None):
+    """`main(argv)` for the command line: a set-up problem is one `error: ...` line on stderr and exit code 1, and so
+    is a missing module of the `train` extra."""
+    try:
+        return main(sys.argv[1:] if argv is None else argv)
+    except ImportError as error:  # Transformers' Trainer raises a plain ImportError naming accelerate
+        missing = (error.name or "").split(".")[0] or next(
+            (name for name in TRAIN_EXTRA_MODULES if name in str(error)), None)
+        if missing not in TRAIN_EXTRA_MODULES:
+            raise
+        print(f'error: {missing} is not installed; training needs the train extra: pip install "alhubert[train]"',
+              file=sys.stderr)
+        sys.exit(1)
+    except (OSError, ValueError) as error:
+        if not getattr(error, "setup_error", False):
+            raise
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def set_threads(threads: int | None) -> None:
+    """`torch.set_num_threads(threads)` when given; otherwise torch's default, which follows `OMP_NUM_THREADS`."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}.")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def setup_logging(training_args, logger: logging.Logger) -> None:
+    """The commands' logging, as in Transformers' `examples/pytorch` (one stdout handler, the process's log level for
+    `logger`, Transformers and datasets), quiet by default: no progress bars for loading and saving models or
+    preparing data (the training progress bar stays, `--disable_tqdm` hides it), and no `pin_memory` warning on
+    machines without an accelerator."""
+    import datasets
+    import torch
+    import transformers
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    accelerator = torch.accelerator.current_accelerator() if hasattr(torch, "accelerator") else None
+    if accelerator is None and not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False
+
+
+__all__ = ["TRAIN_EXTRA_MODULES", "run_command", "set_threads", "setup_errors", "setup_logging"]
