@@ -19,6 +19,7 @@ from alhubert.training import (
 )
 from alhubert.training.arguments import SHIPPED_CONFIGS
 
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 # Commands of other projects that the README shows for completeness (S3PRL, the Hub's own CLI, pip).

@@ -24,6 +24,7 @@ from pathlib import Path
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 import numpy as np
+
 from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors
 
