@@ -3,8 +3,7 @@ from setuptools import find_packages, setup
 TRAIN = [
     "datasets>=4.0,<6",
     "accelerate>=1.0,<2",
-    "evaluate>=0.4,<0.5",
-    "jiwer>=3,<5",  # the bundled WER/CER metrics use jiwer 3's API
+    "jiwer>=3,<5",  # WER/CER (alhubert.training.metrics) use jiwer 3's API
     "pyyaml>=6",
     "tensorboard>=2.14",
     # `alhubert kmeans-targets`: MFCC features and MiniBatchKMeans (HuBERT pre-training targets)
@@ -21,7 +20,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["alhubert", "alhubert.*"]),
-    package_data={"alhubert": ["training/metrics/*/*.py", "training/configs/*.yaml"]},
+    package_data={"alhubert": ["training/configs/*.yaml", "hub/*.md"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.20,<6",

@@ -10,7 +10,6 @@ first use, so `import alhubert` (and every `alhubert ... --help`) does not impor
 import importlib
 
 from .models import configuration_alhubert as _configuration
-from .models import model_folder as _model_folder
 from .models.configuration_alhubert import AlHubertConfig, AlHubertSuperbConfig
 
 
@@ -27,7 +26,6 @@ _LAZY_NAMES = {
     "register": ".models.registration",
     "UpstreamExpert": ".original.upstream",
     "convert_original_checkpoint": ".original.conversion",
-    "write_card_for_folder": ".hub.model_cards",
 }
 
 __all__ = ["AlHubertConfig", "AlHubertSuperbConfig", *sorted(_LAZY_NAMES)]
@@ -52,13 +50,6 @@ def _register_with_transformers():
     register()
 
 
-def _write_card(*args, **kwargs):
-    """`save_pretrained` and `push_to_hub` write the project's card (remote code cannot import the card builder)."""
-    from .hub.model_cards import write_card_for_folder
-
-    return write_card_for_folder(*args, **kwargs)
-
-
 def _register_configurations():
     from transformers import AutoConfig
 
@@ -68,4 +59,3 @@ def _register_configurations():
 
 _register_configurations()
 _configuration.on_first_config = _register_with_transformers
-_model_folder.card_writer = _write_card

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.model_cards import write_model_card
 from alhubert.cli import app
+from alhubert.models.configuration_alhubert import ALHUBERT_AUTO_MAP
 from helpers import tiny_config_kwargs
 from original_checkpoints import random_original_checkpoint
 
@@ -393,3 +394,104 @@ def test_12_converted_folder_and_model_card_follow_the_umask(tmp_path):
     assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out"),
                                        "--overwrite"]) == 0
     assert leftovers(tmp_path) == []
+
+
+# --- push-to-hub staging and model cards (issue 23) ---------------------------------------------------------------
+
+
+def link_out(name):
+    """Make `name` in the model folder a symbolic link to a secret file outside it."""
+    def prepare(model_dir: Path):
+        secret = model_dir.parent / "secret.txt"
+        secret.write_text("not for the Hub")
+        (model_dir / name).parent.mkdir(exist_ok=True)
+        (model_dir / name).unlink(missing_ok=True)
+        (model_dir / name).symlink_to(secret)
+    return prepare
+
+
+def foreign_auto_map(model_dir: Path):
+    import json
+
+    config = json.loads((model_dir / "config.json").read_text())
+    config["auto_map"]["AutoModelForPreTraining"] = "elsewhere.OtherModel"
+    (model_dir / "config.json").write_text(json.dumps(config))
+
+
+@dataclass
+class PushRow:
+    id: str
+    prepare: Callable  # prepare(model_dir)
+    code: int
+    patterns: tuple = ()  # regexes the one error line must match
+    check: Callable | None = None  # check(staging_dir) after a successful dry run
+
+
+def staged_config(staging: Path) -> dict:
+    import json
+
+    return json.loads((staging / "config.json").read_text())
+
+
+PUSH_ROWS = [
+    PushRow("23-push-vocab-links-out", link_out("vocab.json"), 1, (r"vocab\.json is a link to a file outside",)),
+    PushRow("23-push-special-tokens-link-out", link_out("special_tokens_map.json"), 1,
+            (r"special_tokens_map\.json is a link to a file outside", "copy the file into the folder")),
+    PushRow("23-push-onnx-links-out", link_out("onnx/model.onnx"), 1,
+            (r"onnx/model\.onnx is a link to a file outside",)),
+    PushRow("23-push-keeps-foreign-auto-map", foreign_auto_map, 0,
+            check=lambda staging: staged_config(staging)["auto_map"] == {
+                **ALHUBERT_AUTO_MAP, "AutoModelForPreTraining": "elsewhere.OtherModel"}),
+    PushRow("23-push-staged-files-follow-the-umask", lambda folder: (folder / "model.safetensors").chmod(0o600), 0,
+            check=lambda staging: {path.stat().st_mode & 0o777 for path in staging.iterdir()} == {0o644}),
+]
+
+
+@pytest.mark.parametrize("row", PUSH_ROWS, ids=[row.id for row in PUSH_ROWS])
+def test_push_to_hub_dry_run(row, tmp_path):
+    torch.manual_seed(0)
+    model_dir = tmp_path / "model"
+    AlHubertModel(AlHubertConfig(**CONFIG)).save_pretrained(model_dir)
+    row.prepare(model_dir)
+    staging = tmp_path / "staged"
+    with umask(0o022):
+        result = CliRunner().invoke(app, ["push-to-hub", "--model_dir", str(model_dir), "--repo_id", "someone/tiny",
+                                          "--dry_run", "--staging_dir", str(staging)])
+    assert result.exit_code == row.code, result.output
+    assert "Traceback" not in result.output
+    if row.code:  # (Click's runner shows the `sys.exit` message on stdout; a real process prints it on stderr)
+        lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1, result.output
+        for pattern in row.patterns:
+            assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
+        assert not staging.exists() or not any(staging.rglob("*")), "staged files after a refusal"
+        assert "not for the Hub" not in "".join(path.read_text(errors="ignore") for path in staging.rglob("*")
+                                                   if path.is_file())
+    else:
+        assert row.check(staging), sorted(path.name for path in staging.iterdir())
+
+
+def test_23_checkpoint_strings_are_inert_text_in_the_model_card(tmp_path):
+    def hostile(checkpoint):
+        checkpoint["Step"] = "<script>alert(1)</script>\n# Owned step"
+        checkpoint["Config"].setdefault("teacher", {})["path"] = "/x/<img src=x onerror=alert(1)>\n## Heading.ckpt"
+
+    checkpoint_path = tmp_path / "model.ckpt"
+    torch.save(checkpoint_with(hostile), checkpoint_path)
+    assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "o")]) == 0
+    card = (tmp_path / "o" / "README.md").read_text()
+    assert "<script" not in card and "<img" not in card
+    assert not any(line.lstrip().startswith(("# Owned", "## Heading")) for line in card.splitlines())
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; # Owned step" in card  # shown, not interpreted
+
+
+def test_23_converting_writes_the_card_once(tmp_path, monkeypatch):
+    from alhubert.hub import model_cards
+
+    written = []
+    original = model_cards.build_model_card
+    monkeypatch.setattr(model_cards, "build_model_card", lambda *a, **k: written.append(1) or original(*a, **k))
+    checkpoint_path = tmp_path / "model.ckpt"
+    torch.save(checkpoint_with(), checkpoint_path)
+    assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "o")]) == 0
+    assert len(written) == 1 and (tmp_path / "o" / "README.md").is_file()

@@ -7,6 +7,7 @@ COMPLETE checkpoint. (The end-to-end resume after a kill while saving is in test
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -317,3 +318,84 @@ def test_a_training_command_without_the_train_extra_says_how_to_install_it(monke
     code, stderr = training_command("run_distillation", ["--librispeech_root", str(tmp_path)], capsys)
     lines = stderr_lines(stderr)
     assert code == 1 and len(lines) == 1 and 'pip install "alhubert[train]"' in lines[0], lines
+
+
+# --- the teacher cache (issue 23): files it did not write are refused, never replaced or used --------------------
+
+
+def cache_tiny_teacher():
+    from test_teacher_cache import tiny_teacher
+
+    return tiny_teacher()
+
+
+def foreign_manifest(folder: Path):
+    (folder / "manifest.json").write_text('{"my": "own manifest"}')
+
+
+def foreign_shard(folder: Path):
+    from safetensors.torch import save_file
+
+    save_file({"weights": torch.ones(3)}, str(folder / "shard-mine.safetensors"))
+
+
+def damaged_manifest(folder: Path):
+    (folder / "manifest.json").write_text('{"format": 1, "teacher": {')
+
+
+def filled_cache(folder: Path, edit=None):
+    """A real cache with one stored utterance; `edit(shard)` then damages its shard."""
+    from alhubert.training.teacher_cache import TeacherCache
+
+    cache = TeacherCache.for_teacher(folder, cache_tiny_teacher(), [2, 4], False)
+    cache.store([("a", "sig-a")], [torch.randn(1, 5, 32), torch.randn(1, 5, 32)], [5])
+    cache.flush()
+    if edit is not None:
+        edit(next(folder.glob("shard-*.safetensors")))
+
+
+def nan_targets(shard: Path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(shard, framework="pt") as handle:
+        metadata, tensor = handle.metadata(), handle.get_tensor("a")
+    save_file({"a": torch.full_like(tensor, float("nan"))}, str(shard), metadata=metadata)
+
+
+CACHE_ROWS = [
+    ("23-cache-foreign-manifest", foreign_manifest, r"manifest\.json was not written by the teacher cache"),
+    ("23-cache-foreign-shard", foreign_shard, r"shard-mine\.safetensors was not written by the teacher cache"),
+    ("23-cache-damaged-manifest", damaged_manifest, r"manifest\.json is damaged .*delete the folder"),
+    ("23-cache-truncated-shard", lambda folder: filled_cache(folder, lambda shard: os.truncate(shard, 20)),
+     r"shard-.*\.safetensors is damaged .*delete the folder"),
+    ("23-cache-nan-targets", lambda folder: filled_cache(folder, nan_targets), r"holds NaN or infinite targets"),
+]
+
+
+@pytest.mark.parametrize("prepare, pattern", [row[1:] for row in CACHE_ROWS], ids=[row[0] for row in CACHE_ROWS])
+def test_teacher_cache_refuses_what_it_did_not_write(prepare, pattern, tmp_path):
+    from alhubert.training.teacher_cache import TeacherCache, TeacherCacheError
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    prepare(folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    with pytest.raises(TeacherCacheError, match=pattern) as raised:
+        cache = TeacherCache.for_teacher(folder, cache_tiny_teacher(), [2, 4], False)
+        cache.lookup([("a", "sig-a")], 5)
+    assert "\n" not in str(raised.value)
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before, "cache files replaced or deleted"
+
+
+def test_distill_refuses_a_teacher_cache_folder_it_did_not_write_in_one_line(demo_cache, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    foreign_manifest(cache)
+    quick = [value if value != "16000" else "0" for value in QUICK]  # uncropped clips: the cache's condition
+    code, stderr = run_distill(["--librispeech_root", str(corpus(tmp_path / "corpus")), "--output_dir",
+                                str(tmp_path / "out"), "--teacher_cache_dir", str(cache), *quick], capsys)
+    lines = stderr_lines(stderr)
+    assert code == 1 and "Traceback" not in stderr
+    assert len(lines) == 1 and re.search(r"manifest\.json was not written by the teacher cache", lines[0]), lines
+    assert (cache / "manifest.json").read_text() == '{"my": "own manifest"}'

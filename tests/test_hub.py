@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.hub.upload import REMOTE_CODE_FILES, stage_for_upload
+from alhubert.hub.upload import stage_for_upload
 from helpers import tiny_config_kwargs
 from helpers_remote import run_without_package
 
@@ -28,7 +28,9 @@ def test_staged_folder_loads_and_extracts_features_without_the_package(model_dir
     (model_dir / "optimizer.pt").write_bytes(b"training state")  # must not be uploaded
     (model_dir / "checkpoint-10").mkdir()
     staged = stage_for_upload(model_dir, tmp_path / "staged", repo_id="someone/tiny")
-    assert set(staged) == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", *REMOTE_CODE_FILES}
+    remote_code = {"audio.py", "configuration_alhubert.py", "fast_cpu_path.py", "modeling_alhubert.py",
+                   "pipeline_audio_features.py"}
+    assert set(staged) == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code}
     config = json.loads((tmp_path / "staged" / "config.json").read_text())
     assert config["custom_pipelines"]["audio-feature-extraction"]["impl"].startswith("pipeline_audio_features.")
 
@@ -103,7 +105,7 @@ def test_push_script_stages_a_superb_asr_model_labelled_with_its_metrics(tmp_pat
     torch.manual_seed(0)
     model_dir = tmp_path / "asr"
     AlHubertSuperbForCTC(AlHubertSuperbConfig(**tiny_config_kwargs(), superb_lstm_size=8)).save_pretrained(model_dir)
-    (model_dir / "README.md").unlink()  # an older folder without a card
+    assert not (model_dir / "README.md").exists()  # save_pretrained writes no card: push-to-hub writes it
     (model_dir / "eval_results.json").write_text(json.dumps({"eval_wer": 0.5, "eval_cer": 0.25, "eval_loss": 3.0}))
     staging_dir = tmp_path / "staged"
     run_push_script(monkeypatch, "--model_dir", str(model_dir), "--repo_id", "someone/asr", "--staging_dir",

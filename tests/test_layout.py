@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from alhubert.models import REMOTE_CODE_FILES
 
 
 PACKAGE = Path(__file__).resolve().parent.parent / "alhubert"
@@ -57,9 +56,15 @@ def test_nothing_imports_scripts_or_benchmarks(path):
     assert not bad, f"{path.relative_to(PACKAGE)} imports {bad}"
 
 
-def test_the_remote_code_set_is_the_models_folder():
-    assert set(REMOTE_CODE_FILES) == {path.name for path in (PACKAGE / "models").glob("*.py")} - {"__init__.py"}
-    assert {"configuration_alhubert.py", "modeling_alhubert.py", "modeling_superb.py"} <= set(REMOTE_CODE_FILES)
+def test_the_remote_code_of_each_model_is_its_module_and_the_siblings_it_imports():
+    # what Transformers' custom_object_save copies next to the weights (flat on the Hub)
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    for module, needed in (("modeling_alhubert", {"configuration_alhubert", "pipeline_audio_features", "audio"}),
+                           ("modeling_superb", {"modeling_alhubert", "configuration_alhubert"})):
+        files = {Path(name).stem for name in get_relative_import_files(str(PACKAGE / "models" / f"{module}.py"))}
+        assert needed <= files and "registration" not in files, (module, files)
+        assert all((PACKAGE / "models" / f"{name}.py").is_file() for name in files)
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):

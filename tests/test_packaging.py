@@ -97,8 +97,8 @@ def test_the_wheel_ships_the_commands_recipes_and_metrics(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("alhubert/training/run_distillation.py", "alhubert/training/run_finetune_ctc.py",
                  "alhubert/training/run_finetune_classification.py", "alhubert/training/configs/small.yaml",
-                 "alhubert/training/configs/demo.yaml", "alhubert/training/metrics/wer/wer.py",
-                 "alhubert/models/audio.py"):
+                 "alhubert/training/configs/demo.yaml", "alhubert/training/metrics/__init__.py",
+                 "alhubert/hub/model_card_template.md", "alhubert/models/audio.py"):
         assert name in names, name
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "alhubert = alhubert.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -30,7 +30,8 @@ def test_saved_directory_is_complete(tmp_path):
             for line in (tmp_path / module).read_text().splitlines()
             if line.startswith(("import ", "from "))
         ]
-        assert all(name.split(".")[0] in {"os", "sys", "tempfile", "torch", "transformers", "huggingface_hub", ""} for name in imports), imports
+        allowed = {"pathlib", "sys", "torch", "transformers", "huggingface_hub", ""}
+        assert all(name.split(".")[0] in allowed for name in imports), imports
 
 
 def test_with_the_package_auto_classes_load_local_code(tmp_path):

@@ -5,6 +5,7 @@ Every number a card shows is either computed from the configuration, measured fr
 (`write_model_card`), or passed in by the script that produced the weights (`measured`, `recipe`, `results`).
 """
 
+import html
 import math
 import os
 import re
@@ -17,6 +18,8 @@ from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
 
 
+# The card's text: a Jinja template rendered by `ModelCard.from_template`.
+CARD_TEMPLATE = Path(__file__).with_name("model_card_template.md")
 CARD_TAGS = ["audio", "speech", "hubert", "distillation", "parameter-sharing"]
 # The Hub task of each architecture (`config.architectures[0]`).
 TASKS = {
@@ -55,26 +58,6 @@ PAPER_RECIPE = {
     "Gradient clipping": 5.0,
     "Feature encoder gradient scale": 0.1,
 }
-
-_CITATIONS = """```bibtex
-@inproceedings{wang2023distilalhubert,
-  title     = {{DistilALHuBERT}: A Distilled Parameter Sharing Audio Representation Model},
-  author    = {Wang, Haoyu and Wang, Siyuan and Gong, Yaguang and Zhang, Wei-Qiang},
-  booktitle = {International Conference on Signal Processing and Machine Learning (SPML)},
-  year      = {2023}
-}
-
-@article{hsu2021hubert,
-  title   = {{HuBERT}: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units},
-  author  = {Hsu, Wei-Ning and Bolte, Benjamin and Tsai, Yao-Hung Hubert and Lakhotia, Kushal and
-             Salakhutdinov, Ruslan and Mohamed, Abdelrahman},
-  journal = {IEEE/ACM Transactions on Audio, Speech, and Language Processing},
-  volume  = {29},
-  pages   = {3451--3460},
-  year    = {2021}
-}
-```"""
-
 
 SHARING_PATTERN_SHOWN = 48
 
@@ -115,6 +98,13 @@ def measure_saved_model(model_dir) -> dict:
     }
 
 
+def escape_text(value: object) -> str:
+    """`value` as inert Markdown text for one line or table cell: HTML escaped, line breaks made spaces (so no heading
+    or list can start), table bars and backticks escaped. For strings read from checkpoints and user files."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|").replace("`", "\\`")
+
+
 def _format_value(value) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
@@ -150,66 +140,6 @@ def _architecture_table(config: AlHubertConfig, measured: dict) -> str:
     rows += [(name, value) for name, value in measured.items()
              if name not in {"parameters", "parameters_without_mask_embedding", "file_size_bytes"}]
     return _table(("Property", "Value"), rows)
-
-
-def _task_usage(model_id: str, task: str) -> str:
-    call = "speech.flac" if task == "automatic-speech-recognition" else "clip.wav"
-    return f"""```python
-from transformers import pipeline
-
-pipe = pipeline("{task}", model="{model_id}", trust_remote_code=True)
-print(pipe("{call}"))
-```
-
-With this project's `alhubert` package installed (`import alhubert`), `trust_remote_code` is not needed. A file
-path is decoded by Transformers with the FFmpeg program; without it, pass the audio as a 16 kHz mono array, e.g. with
-the package (soundfile: WAV, FLAC, OGG, MP3): `from alhubert.models.audio import load_audio`, then
-`pipe(load_audio("{call}"))`."""
-
-
-def _usage(model_id: str, config: AlHubertConfig) -> str:
-    task = task_of(config)
-    if task != "feature-extraction":
-        return _task_usage(model_id, task)
-    middle = max(config.num_hidden_layers // 2, 1)
-    return f"""Without installing anything but Transformers (the model code is downloaded with the weights):
-
-```python
-import torch
-from transformers import AutoFeatureExtractor, AutoModel
-
-model = AutoModel.from_pretrained("{model_id}", trust_remote_code=True).eval()
-feature_extractor = AutoFeatureExtractor.from_pretrained("{model_id}")
-waveform = torch.randn(16000).numpy()  # one second of 16 kHz mono audio
-inputs = feature_extractor(waveform, sampling_rate=16000, return_tensors="pt")
-with torch.no_grad():
-    outputs = model(**inputs, output_hidden_states=True)
-print(outputs.last_hidden_state.shape)  # (1, frames, {config.hidden_size})
-print(len(outputs.hidden_states))       # {config.num_hidden_layers + 1}: encoder input + one per layer application
-```
-
-The audio feature pipeline ships with the model as remote code as well:
-
-```python
-from transformers import pipeline
-
-extractor = pipeline("audio-feature-extraction", model="{model_id}", trust_remote_code=True)
-features = extractor("speech.wav", layer={middle})  # numpy array (frames, {config.hidden_size})
-```
-
-With this project's `alhubert` package installed, the Auto classes and the pipeline work without
-`trust_remote_code`, and the command line extracts features from long recordings in bounded memory:
-
-```python
-import alhubert  # registers ALHuBERT with Transformers
-from transformers import pipeline
-
-extractor = pipeline("audio-feature-extraction", model="{model_id}")
-```
-
-```bash
-alhubert extract speech.wav --model {model_id} --layer {middle} --output features.safetensors
-```"""
 
 
 def _onnx_usage(model_id: str, onnx_files: list[str], config: AlHubertConfig) -> str:
@@ -314,45 +244,27 @@ def build_model_card(
             f"An ALHuBERT audio classifier: {shape}, fine-tuned{origin} to classify utterances"
             + (f" into {len(config.id2label)} classes ({labels})." if config.id2label else ".")
         )
-    description = description or default_description
-    sections = [
-        f"# {title}",
-        description,
-        "## Architecture",
-        _architecture_table(config, measured),
-        "Sharing the layers shrinks the weights, not the compute: every layer application runs, so inference costs "
-        "as much as a HuBERT with the same number of layers.",
-    ]
-    if source:
-        sections += ["## Weights", source]
-    if training_data:
-        sections += ["## Training data", training_data]
-    sections += ["## Usage", _usage(model_id or "path/to/model", config)]
-    if onnx_files:
-        sections += ["## ONNX", _onnx_usage(model_id or "path/to/model", sorted(onnx_files), config)]
-    if task == "feature-extraction":
-        sections += ["## Distillation recipe", _recipe_section(recipe)]
-    elif recipe:
-        sections += ["## Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())]
+    results_text = None
     if results or eval_results:
         rows = {**{f"eval {name}": value for name, value in (eval_results or {}).items()}, **(results or {})}
-        sections += ["## Results", "Measured by the script that produced these weights"
-                     + (f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."),
-                     _table(("Metric", "Value"), rows.items())]
-    sections += [
-        "## Limitations",
-        "- Expect weaker results on speech unlike the training data (other languages, spontaneous or noisy speech) "
-        "and on non-speech audio.\n"
-        "- Expects 16 kHz mono input; resample other audio first (the pipeline and the command line do).\n"
-        + ("- A feature encoder: speech recognition or classification needs a head fine-tuned on labelled data "
-           "(`AutoModelForCTC`, `AutoModelForAudioClassification`).\n" if task == "feature-extraction" else "")
-        + "- Self-attention is quadratic in duration; split long recordings (`alhubert extract` processes them in "
-        "overlapping chunks).",
-        "## Citation",
-        _CITATIONS,
-    ]
-    content = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
-    return ModelCard(content)
+        evaluated_on = f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."
+        results_text = (f"Measured by the script that produced these weights{evaluated_on}\n\n"
+                        + _table(("Metric", "Value"), rows.items()))
+    if task == "feature-extraction":
+        recipe_heading, recipe_text = "Distillation recipe", _recipe_section(recipe)
+    else:
+        recipe_heading, recipe_text = ("Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())) if recipe \
+            else (None, None)
+    model_id = model_id or "path/to/model"
+    return ModelCard.from_template(
+        card_data, template_path=str(CARD_TEMPLATE), title=title, description=description or default_description,
+        architecture=_architecture_table(config, measured), source=source, training_data=training_data, task=task,
+        model_id=model_id, hidden_size=config.hidden_size, num_hidden_states=config.num_hidden_layers + 1,
+        middle=max(config.num_hidden_layers // 2, 1),
+        call="speech.flac" if task == "automatic-speech-recognition" else "clip.wav",
+        onnx=_onnx_usage(model_id, sorted(onnx_files), config) if onnx_files else None,
+        recipe_heading=recipe_heading, recipe=recipe_text, results=results_text,
+    )
 
 
 def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) -> ModelCard:
@@ -390,33 +302,39 @@ def saved_eval_results(model_dir) -> dict:
 
 
 def write_card_for_folder(model_dir, config=None, model_id: str | None = None, tags: list[str] | None = None):
-    """The card `save_pretrained` and `push_to_hub` write (set as `alhubert.models.model_folder.card_writer` on
-    `import alhubert`): what the folder itself tells, the model it started from when that is a Hub id, and its saved
-    evaluation metrics. The commands that train or convert weights write a fuller card with their recipe."""
+    """The card of a saved folder about to be pushed (`alhubert push-to-hub`, the Trainers' pushes). A card that the
+    command which made the weights wrote is kept: only the repository `model_id`, extra `tags` and ONNX weights
+    exported after it are added, and the file is rewritten only when one of them changes it. A folder without a card
+    gets one from what the folder tells: the model it started from when that is a Hub id and its saved metrics."""
     model_dir = Path(model_dir)
     if config is None:
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(model_dir)
     existing = model_dir / "README.md"
-    if model_id is not None and existing.is_file():  # push_to_hub: keep a fuller card, only name the repository
-        card = ModelCard.load(existing)
+    if not existing.is_file():
+        base_model = getattr(config, "_name_or_path", None)
+        return write_model_card(model_dir, config, model_id=model_id, base_model=base_model, tags=tags)
+    card = ModelCard.load(existing)
+    before = str(card)
+    if model_id is not None:
         card.data.model_name = card.data.model_name or model_id
         card.text = card.text.replace('"path/to/model"', f'"{model_id}"')
-        if tags:
-            card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
-        onnx_files = sorted(path.name for path in (model_dir / "onnx").glob("*.onnx"))
-        if onnx_files and "## ONNX" not in card.text:  # exported after the card was written
-            section = "## ONNX\n\n" + _onnx_usage(model_id, onnx_files, config) + "\n\n"
-            at = card.text.find("## Limitations")
-            card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
-        card.save(existing)
-        return card
-    return write_model_card(model_dir, config, model_id=model_id, base_model=getattr(config, "_name_or_path", None),
-                            tags=tags)
+    if tags:
+        card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+    onnx_files = sorted(path.name for path in (model_dir / "onnx").glob("*.onnx"))
+    if onnx_files and "## ONNX" not in card.text:  # exported after the card was written
+        section = "## ONNX\n\n" + _onnx_usage(model_id or "path/to/model", onnx_files, config) + "\n\n"
+        at = card.text.find("## Limitations")
+        card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
+    if str(card) != before:
+        text = str(card)
+        atomic_write(existing, lambda name: Path(name).write_text(text, encoding="utf-8"))
+    return card
 
 
 __all__ = [
-    "PAPER_RECIPE", "build_model_card", "hub_model_id", "measure_saved_model", "saved_eval_results", "sharing_pattern",
+    "PAPER_RECIPE", "build_model_card", "escape_text", "hub_model_id", "measure_saved_model", "saved_eval_results",
+    "sharing_pattern",
     "write_card_for_folder", "write_model_card",
 ]

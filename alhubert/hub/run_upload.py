@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from alhubert.hub.upload import stage_for_upload, upload_staged
+from alhubert.utils.errors import one_line
 
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def main(argv=None):
         except FileExistsError as error:
             sys.exit(f"error: {error}")
         except (FileNotFoundError, ValueError) as error:
-            sys.exit(f"error: refusing to upload {args.model_dir}, it fails the load check: {error}")
+            sys.exit(f"error: refusing to upload {args.model_dir}: {one_line(error)}")
         logger.info("Staged %d files in %s: %s", len(files), staging_dir, ", ".join(files))
         if args.dry_run:
             logger.info("Dry run: nothing uploaded.")

@@ -3,37 +3,51 @@
 
 The staged folder holds the weights, config (with `auto_map` and the `"audio-feature-extraction"` custom pipeline),
 feature extractor or processor files, the remote-code modules and a model card, so that Hub users need only
-Transformers and `trust_remote_code=True`.
+Transformers and `trust_remote_code=True`. Which of the model folder's files are staged is decided by
+`huggingface_hub`'s own pattern filter (`filter_repo_objects`, what `upload_folder(allow_patterns=...)` applies).
 """
 
-import fnmatch
 import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
+from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoConfig, AutoFeatureExtractor
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import logging
 
-from ..models import REMOTE_CODE_FILES
 from ..models.configuration_alhubert import AlHubertConfig
-from ..models.model_folder import CUSTOM_PIPELINES, PREPROCESSING_FILES, complete_model_folder
+from ..utils.files import PREPROCESSING_FILES
 from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
 
 
 logger = logging.get_logger(__name__)
 
 # What `save_pretrained` of the model, its feature extractor, tokenizer or processor writes; nothing else (training
-# state, logs, checkpoints) is uploaded.
-UPLOAD_PATTERNS = (
-    "config.json",
-    "*.safetensors",
-    "model.safetensors.index.json",
-    *PREPROCESSING_FILES,
-    "README.md",
-)
+# state, logs, checkpoints, remote code: that comes from this package) is uploaded.
+UPLOAD_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", *PREPROCESSING_FILES, "README.md"]
 # ONNX weights in the Hub's layout (`alhubert export onnx`), uploaded as the `onnx/` folder when the model has one.
-ONNX_UPLOAD_PATTERNS = ("*.onnx", "*.onnx_data")
+ONNX_UPLOAD_PATTERNS = ["onnx/*.onnx", "onnx/*.onnx_data"]
+
+
+def files_to_upload(model_dir) -> list[str]:
+    """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it.
+
+    Raises `ValueError` naming a file that is a link out of `model_dir` (its target would be uploaded).
+    """
+    model_dir = Path(model_dir)
+    top = sorted(path.name for path in model_dir.iterdir())
+    onnx = sorted(f"onnx/{path.name}" for path in (model_dir / "onnx").iterdir()) if (model_dir / "onnx").is_dir() \
+        else []
+    selected = [*filter_repo_objects(top, allow_patterns=UPLOAD_PATTERNS),
+                *filter_repo_objects(onnx, allow_patterns=ONNX_UPLOAD_PATTERNS)]
+    root = model_dir.resolve()
+    for name in selected:
+        if not (model_dir / name).resolve().is_relative_to(root):
+            raise ValueError(f"{model_dir / name} is a link to a file outside {model_dir}; copy the file into the "
+                             "folder (links out of a model folder are never uploaded).")
+    return [name for name in selected if (model_dir / name).is_file()]
 
 
 def check_model_dir(model_dir) -> str:
@@ -42,7 +56,7 @@ def check_model_dir(model_dir) -> str:
 
 
 def _check_model_dir(model_dir):
-    """`check_model_dir`, also returning the model class.
+    """`check_model_dir`, also returning the loaded model.
 
     Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
@@ -82,39 +96,36 @@ def _check_model_dir(model_dir):
         output = model.eval()(**inputs)[0]
     if not torch.isfinite(output).all():
         raise ValueError(f"The model in {model_dir} outputs NaN or infinite values for one second of noise.")
-    return (f"{architecture}: {config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications",
-            model_class)
+    summary = f"{architecture}: {config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications"
+    return summary, model
 
 
 def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list[str]:
-    """Check `model_dir`, then copy into the new folder `staging_dir` everything a Hub repository needs.
+    """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs.
 
-    The config gains `auto_map` and the custom pipeline, the remote-code modules come from this package, ONNX files
-    in `model_dir/onnx/` are staged as `onnx/`, and a model card is written when `model_dir` has no README.md.
+    The files `files_to_upload` selects are copied (modes per the umask); the config gains `auto_map` and the custom
+    pipeline and the remote-code modules come from this package, both through Transformers' `custom_object_save`, as
+    `save_pretrained` does; the folder's card names `repo_id`, or a card is written when `model_dir` has none.
     Returns the staged file (and folder) names.
     """
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
     if staging_dir.exists() and any(staging_dir.iterdir()):
         raise FileExistsError(f"Staging folder {staging_dir} is not empty; choose a new or empty folder.")
-    summary, model_class = _check_model_dir(model_dir)
+    files = files_to_upload(model_dir) if model_dir.is_dir() else []  # links out are refused before any read
+    summary, model = _check_model_dir(model_dir)
     logger.info("Load check passed: %s", summary)
-    staging_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(model_dir.iterdir()):
-        if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in UPLOAD_PATTERNS):
-            shutil.copy2(path, staging_dir / path.name)
-    onnx_files = [path for path in sorted((model_dir / "onnx").glob("*")) if path.is_file()
-                  and any(fnmatch.fnmatch(path.name, pattern) for pattern in ONNX_UPLOAD_PATTERNS)]
-    if onnx_files:
-        (staging_dir / "onnx").mkdir()
-        for path in onnx_files:
-            shutil.copy2(path, staging_dir / "onnx" / path.name)
-    if (staging_dir / "README.md").exists():
-        write_card_for_folder(staging_dir, model_id=repo_id)
+    (staging_dir / "onnx").mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copyfile(model_dir / name, staging_dir / name)
+    if not any((staging_dir / "onnx").iterdir()):
+        (staging_dir / "onnx").rmdir()
+    model.describe_remote_code()
+    custom_object_save(model, staging_dir, config=model.config)
+    model.config.save_pretrained(staging_dir)
+    if "README.md" in files:
+        write_card_for_folder(staging_dir, config=model.config, model_id=repo_id)
     else:
-        write_model_card(staging_dir, AutoConfig.from_pretrained(staging_dir), model_id=repo_id,
-                         eval_results=saved_eval_results(model_dir))
-    # the same completion as save_pretrained: remote code, auto_map of the folder's model type, custom pipeline
-    complete_model_folder(staging_dir, auto_map=model_class.remote_code_auto_map)
+        write_model_card(staging_dir, model.config, model_id=repo_id, eval_results=saved_eval_results(model_dir))
     return sorted(path.name for path in staging_dir.iterdir())
 
 
@@ -135,4 +146,4 @@ def upload_staged(staging_dir, repo_id: str, private: bool = False, revision: st
     return getattr(commit, "commit_url", None) or str(repo_url)
 
 
-__all__ = ["CUSTOM_PIPELINES", "REMOTE_CODE_FILES", "check_model_dir", "stage_for_upload", "upload_staged"]
+__all__ = ["check_model_dir", "files_to_upload", "stage_for_upload", "upload_staged"]

@@ -25,10 +25,9 @@ import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
-from ..utils.files import make_staging_folder, replace_folder
+from ..utils.files import PREPROCESSING_FILES, make_staging_folder, replace_folder
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
-from ..models.model_folder import PREPROCESSING_FILES
 
 
 ONNX_FOLDER = "onnx"

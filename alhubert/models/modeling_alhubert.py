@@ -6,8 +6,7 @@ and apply them `num_hidden_layers` times. This file is uploaded to the Hub as re
 transformers (and its sibling `configuration_alhubert.py`).
 """
 
-import os
-import tempfile
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,10 +32,8 @@ from transformers.models.hubert.modeling_hubert import (
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from . import model_folder
 from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
 from .fast_cpu_path import use_fast_cpu_path
-from .model_folder import complete_config, complete_model_folder
 
 
 class AlHubertEncoderMixin:
@@ -111,36 +108,28 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
     # What `save_pretrained` writes into config.json so that the Auto classes find this model's remote code.
     remote_code_auto_map = ALHUBERT_AUTO_MAP
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save a complete model folder (`model_folder.complete_model_folder`): the weights and config as HuBERT
-        does, plus `auto_map` and `custom_pipelines`, every remote-code module, a matching feature extractor and the
-        project's model card (with the `alhubert` package imported).
+    def describe_remote_code(self) -> None:
+        """Add to `self.config` what a Hub folder needs beyond the entry that `custom_object_save` writes for this
+        class: the sibling Auto classes in `auto_map` (an encoder folder loads as `AutoModelForCTC` for fine-tuning;
+        other entries are kept) and the audio feature pipeline in `custom_pipelines` (the entry that
+        `Pipeline.save_pretrained` writes). The pipeline module is imported here, so `custom_object_save` copies it
+        with this module's other relative imports."""
+        from .pipeline_audio_features import AudioFeatureExtractionPipeline
 
-        A `preprocessor_config.json` (for example of a processor with a tokenizer) or README.md already in
-        `save_directory` is kept.
-        """
-        complete_config(self.config, self.remote_code_auto_map)
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self.remote_code_auto_map}
+        self.config.custom_pipelines = {"audio-feature-extraction": {
+            "impl": f"pipeline_audio_features.{AudioFeatureExtractionPipeline.__name__}", "pt": ["AutoModel"],
+            "type": "audio",
+        }}
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """HuBERT's `save_pretrained` (its remote-code machinery copies this module and its sibling imports), after
+        `describe_remote_code`, plus a matching feature extractor unless `save_directory` has a
+        `preprocessor_config.json`."""
+        self.describe_remote_code()
         super().save_pretrained(save_directory, *args, **kwargs)
-        if kwargs.get("is_main_process", True):
-            complete_model_folder(save_directory, model=self, feature_extractor=default_feature_extractor(self.config))
-
-    def push_to_hub(self, repo_id: str, *, commit_message=None, commit_description=None, private=None, token=None,
-                    revision=None, create_pr=False, max_shard_size="50GB", tags=None):
-        """Upload the complete model folder that `save_pretrained` writes, with the project's card (Transformers'
-        `push_to_hub` would replace it by a blank template)."""
-        from transformers.utils.hub import create_and_tag_model_card, hf_api
-
-        repo_id = hf_api().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
-        with tempfile.TemporaryDirectory() as tmp_dir:
-            self.save_pretrained(tmp_dir, max_shard_size=max_shard_size)
-            if model_folder.card_writer is not None:  # again, now that the repository id is known
-                model_folder.card_writer(tmp_dir, config=self.config, model_id=repo_id, tags=tags)
-            else:  # remote code without the package: Transformers' card
-                create_and_tag_model_card(repo_id, tags, token=token).save(os.path.join(tmp_dir, "README.md"))
-            return self._upload_modified_files(
-                tmp_dir, repo_id, files_timestamps={}, commit_message=commit_message, token=token,
-                create_pr=create_pr, revision=revision, commit_description=commit_description,
-            )
+        if kwargs.get("is_main_process", True) and not (Path(save_directory) / "preprocessor_config.json").exists():
+            default_feature_extractor(self.config).save_pretrained(save_directory)
 
     def _check_inputs(self, input_values, attention_mask):
         if not torch.is_tensor(input_values) or input_values.dim() != 2 or not input_values.is_floating_point():

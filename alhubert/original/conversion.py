@@ -25,7 +25,7 @@ from transformers.utils import logging
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import check_writable_folder, make_staging_folder, replace_folder
 from ..hub.upload import stage_for_upload, upload_staged
-from ..hub.model_cards import write_model_card
+from ..hub.model_cards import escape_text, write_model_card
 from ..models.modeling_alhubert import AlHubertModel
 
 
@@ -388,15 +388,15 @@ def _source_description(path: Path, checkpoint: dict) -> str:
     original = checkpoint["Config"]["alhubert"]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     settings = ", ".join(
-        f"`{name}={original[name]!r}`"
+        f"`{escape_text(f'{name}={original[name]!r}')}`"
         for name in ("extractor_mode", "extractor_conv_feature_layers", "conv_bias", "layer_norm_first",
                      "encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
                      "encoder_attention_heads", "normalize")
         if name in original
     )
     return (
-        f"Converted from the original DistilALHuBERT checkpoint `{path.name}` (SHA-256 `{digest}`, training step "
-        f"{checkpoint.get('Step', 'unknown')}) with `alhubert convert`. Original settings: "
+        f"Converted from the original DistilALHuBERT checkpoint {escape_text(path.name)} (SHA-256 `{digest}`, "
+        f"training step {escape_text(checkpoint.get('Step', 'unknown'))}) with `alhubert convert`. Original settings: "
         f"{settings}. The {original['encoder_layers']} distinct layers are applied in the original cyclic order; "
         "the converter is tested against outputs computed by the original code."
     )
@@ -411,7 +411,7 @@ def _teacher_model_id(checkpoint: dict) -> str:
 def _original_recipe(checkpoint: dict) -> dict:
     config = checkpoint["Config"]
     original = config["alhubert"]
-    return {
+    recipe = {
         "Teacher (original config)": f"{config.get('teacher', {}).get('model', 'unknown')} "
         f"({Path(str(config.get('teacher', {}).get('path', 'unknown'))).name})",
         "Loss": f"{original.get('loss_type', 'unknown')} + {original.get('cosine_loss', 0)} x cosine term",
@@ -419,7 +419,8 @@ def _original_recipe(checkpoint: dict) -> dict:
             f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last",
         "Maximum utterance length (samples)": config.get("task", {}).get("sequence_length", "unknown"),
         "Training steps of this checkpoint": checkpoint.get("Step", "unknown"),
-    }
+    }  # strings from the checkpoint: inert text in the card (no HTML, no headings)
+    return {name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()}
 
 
 def convert_original_checkpoint(

@@ -7,13 +7,12 @@ machinery run end to end without a network. Its features mean nothing.
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-from ..utils.files import apply_umask
+from ..utils.files import make_staging_folder, replace_folder
 
 
 DEMO_TEACHER_NAME = "hubert-demo-teacher-RANDOM-WEIGHTS"
@@ -48,7 +47,7 @@ def demo_teacher_path(cache_dir: str | os.PathLike | None = None, seed: int = 0)
     torch.manual_seed(seed)
     config = HubertConfig(**DEMO_TEACHER_CONFIG, demo_note=RANDOM_WEIGHTS_NOTE)
     model = HubertModel(config)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".creating-"))
+    staging = make_staging_folder(target)
     try:
         model.save_pretrained(staging)
         if not (staging / "model.safetensors").is_file():  # Transformers writes weights on distributed rank 0 only
@@ -58,14 +57,11 @@ def demo_teacher_path(cache_dir: str | os.PathLike | None = None, seed: int = 0)
             )
         Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(staging)
         (staging / "README.md").write_text(f"# {DEMO_TEACHER_NAME}\n\n{RANDOM_WEIGHTS_NOTE}\n")
-        apply_umask(staging)  # mkdtemp's 0700 would otherwise become the cache folder's mode
-        try:
-            staging.rename(target)  # atomic; another process may have won the race
-        except OSError:
-            if not (target / "model.safetensors").is_file():
-                raise
+        replace_folder(staging, target, keep_existing=True)  # another process may have won the race
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if not (target / "model.safetensors").is_file():
+        raise FileExistsError(f"{target} exists but holds no demo teacher; delete it and run again.")
     return str(target)
 
 

@@ -83,13 +83,10 @@ def encode_labels(train_dataset, eval_dataset):
 def make_compute_metrics():
     import numpy as np
 
-    from alhubert.training.metrics import load_metric
-
-    accuracy = load_metric("accuracy")
+    from alhubert.training.metrics import accuracy
 
     def compute_metrics(prediction):
-        predictions = np.argmax(prediction.predictions, axis=-1)
-        return accuracy.compute(predictions=predictions, references=prediction.label_ids)
+        return accuracy(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
 
     return compute_metrics
 

@@ -185,25 +185,19 @@ def load_model(model_args: ModelArguments, tokenizer):
 
 
 def make_compute_metrics(tokenizer, phonemes: bool = False):
-    """Greedy-decoded WER and CER through the bundled `evaluate` modules; for phoneme transcripts the phoneme error
+    """Greedy-decoded WER and CER (`alhubert.training.metrics.error_rates`); for phoneme transcripts the phoneme error
     rate (`per`: the word error rate over space-separated phonemes)."""
     import numpy as np
 
-    from alhubert.training.metrics import load_metric
-
-    wer_metric, cer_metric = load_metric("wer"), load_metric("cer")
+    from alhubert.training.metrics import error_rates
 
     def compute_metrics(prediction):
         predicted_ids = np.where(prediction.predictions < 0, tokenizer.pad_token_id, prediction.predictions)
         label_ids = np.where(prediction.label_ids < 0, tokenizer.pad_token_id, prediction.label_ids)
         predictions = tokenizer.batch_decode(predicted_ids)
         references = tokenizer.batch_decode(label_ids, group_tokens=False)
-        if phonemes:
-            return {"per": wer_metric.compute(predictions=predictions, references=references)}
-        return {
-            "wer": wer_metric.compute(predictions=predictions, references=references),
-            "cer": cer_metric.compute(predictions=predictions, references=references),
-        }
+        rates = error_rates(predictions, references)
+        return {"per": rates["wer"]} if phonemes else rates
 
     return compute_metrics
 

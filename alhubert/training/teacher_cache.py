@@ -32,6 +32,8 @@ from safetensors.torch import save_file
 from transformers import TrainerCallback
 from transformers.utils import logging
 
+from ..utils.files import atomic_write
+
 
 logger = logging.get_logger(__name__)
 
@@ -141,8 +143,52 @@ def check_no_cropping(dataset, max_length_samples: int | None, length_column: st
         )
 
 
+class TeacherCacheError(ValueError):
+    """A `--teacher_cache_dir` that is not (or no longer) a teacher cache; `alhubert distill` prints it as one line."""
+
+    setup_error = True
+
+
+def _read_manifest(path: Path) -> dict | None:
+    """The stored manifest, None when there is none; `TeacherCacheError` for a file the cache did not write."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise TeacherCacheError(
+            f"Teacher cache manifest {path} is damaged ({error}); delete the folder {path.parent} to recompute the "
+            "targets, or choose another --teacher_cache_dir."
+        ) from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("teacher"), dict) or "format" not in stored:
+        raise TeacherCacheError(f"{path} was not written by the teacher cache; choose an empty or new "
+                                "--teacher_cache_dir (nothing in this folder is replaced or deleted).")
+    return stored
+
+
+def _shard_signatures(shard: Path) -> dict:
+    """The audio signatures a shard stores; `TeacherCacheError` for a damaged shard or one the cache did not write."""
+    try:
+        with safe_open(shard, framework="pt") as handle:
+            signatures = json.loads((handle.metadata() or {})["signatures"])
+    except KeyError:
+        raise TeacherCacheError(f"{shard} was not written by the teacher cache; choose an empty or new "
+                                "--teacher_cache_dir (nothing in this folder is replaced or deleted).") from None
+    except Exception as error:  # safetensors raises its own error types for damaged files
+        raise TeacherCacheError(f"Teacher cache shard {shard} is damaged ({' '.join(str(error).split())}); delete "
+                                f"the folder {shard.parent} to recompute the targets.") from None
+    if not isinstance(signatures, dict):
+        raise TeacherCacheError(f"Teacher cache shard {shard} is damaged (no signature table); delete the folder "
+                                f"{shard.parent} to recompute the targets.")
+    return signatures
+
+
 class TeacherCache:
-    """Per-utterance teacher targets on disk (see the module docstring), with a write buffer flushed into shards."""
+    """Per-utterance teacher targets on disk (see the module docstring), with a write buffer flushed into shards.
+
+    Files with the cache's names that it did not write (a foreign `manifest.json` or `shard-*.safetensors`), damaged
+    files and stored targets that are not finite are refused with a `TeacherCacheError`, never replaced or used.
+    """
 
     def __init__(self, directory: str | os.PathLike, manifest: dict, rank: int = 0,
                  shard_bytes: int = DEFAULT_SHARD_BYTES):
@@ -152,17 +198,20 @@ class TeacherCache:
         self.shard_bytes = shard_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest_path = self.directory / MANIFEST_NAME
-        stored = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+        stored = _read_manifest(manifest_path)
+        shard_signatures = {shard: _shard_signatures(shard) for shard in self._shard_paths()}  # refuses foreign shards
+        if stored is None and shard_signatures:
+            raise TeacherCacheError(f"{self.directory} holds teacher cache shards but no {MANIFEST_NAME}; delete the "
+                                    "shards to recompute the targets, or choose another --teacher_cache_dir.")
         if stored != self.manifest:
             if stored is not None:
                 changed = sorted(key for key in set(stored) | set(self.manifest) if stored.get(key) != self.manifest.get(key))
                 logger.warning(f"Teacher cache {self.directory} was made from another {', '.join(changed)}: recomputing.")
             if rank == 0:  # the other processes build their cache after the main one (main_process_first)
-                for shard in self._shard_paths():
+                for shard in shard_signatures:
                     shard.unlink()
-                staging = manifest_path.with_suffix(f".tmp-{uuid.uuid4().hex}")
-                staging.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
-                os.replace(staging, manifest_path)
+                text = json.dumps(self.manifest, indent=2, sort_keys=True)
+                atomic_write(manifest_path, lambda name: Path(name).write_text(text, encoding="utf-8"))
         self._index: dict[str, tuple[Path, str]] = {}  # id -> (shard, audio signature)
         self._handles = {}
         self._known_shards: set[Path] = set()
@@ -199,9 +248,7 @@ class TeacherCache:
         for shard in self._shard_paths():
             if shard in self._known_shards:
                 continue
-            with safe_open(shard, framework="pt") as handle:
-                signatures = json.loads(handle.metadata()["signatures"])
-            for key, signature in signatures.items():
+            for key, signature in _shard_signatures(shard).items():
                 self._index[key] = (shard, signature)
             self._known_shards.add(shard)
 
@@ -217,7 +264,11 @@ class TeacherCache:
         shard = self._index[key][0]
         if shard not in self._handles:
             self._handles[shard] = safe_open(shard, framework="pt")
-        return self._handles[shard].get_tensor(key)
+        tensor = self._handles[shard].get_tensor(key)
+        if not torch.isfinite(tensor).all():
+            raise TeacherCacheError(f"Teacher cache shard {shard} holds NaN or infinite targets for {key!r}; delete "
+                                    f"the folder {shard.parent} to recompute the targets.")
+        return tensor
 
     def _has(self, key: str, signature: str) -> bool:
         if key in self._buffer:
@@ -257,9 +308,8 @@ class TeacherCache:
         if not self._buffer:
             return
         shard = self.directory / f"{SHARD_PREFIX}{self.rank:03d}-{uuid.uuid4().hex[:12]}.safetensors"
-        staging = shard.with_suffix(".tmp")
-        save_file(self._buffer, str(staging), metadata={"signatures": json.dumps(self._buffer_signatures)})
-        os.replace(staging, shard)
+        metadata = {"signatures": json.dumps(self._buffer_signatures)}
+        atomic_write(shard, lambda name: save_file(self._buffer, name, metadata=metadata))
         self._known_shards.add(shard)
         for key, signature in self._buffer_signatures.items():
             self._index[key] = (shard, signature)
@@ -286,6 +336,7 @@ class TeacherCacheCallback(TrainerCallback):
 __all__ = [
     "TeacherCache",
     "TeacherCacheCallback",
+    "TeacherCacheError",
     "TeacherCacheCollator",
     "audio_signature",
     "check_no_cropping",

@@ -14,6 +14,16 @@ import threading
 from pathlib import Path
 
 
+# What `save_pretrained` of a feature extractor, tokenizer or processor writes beside a model.
+PREPROCESSING_FILES = (
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
+
 def current_umask() -> int:
     """The process umask, read without changing it (`os.umask` can only be read by setting it, which races with other
     threads): from `/proc/self/status` where the kernel reports it, else from the mode a fresh folder gets."""
@@ -86,13 +96,22 @@ def make_staging_folder(target) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
 
 
-def replace_folder(new, target) -> None:
+def replace_folder(new, target, keep_existing: bool = False) -> None:
     """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
-    is complete. On failure the old `target` is put back and no `.old.*` folder is left behind."""
+    is complete. On failure the old `target` is put back and no `.old.*` folder is left behind.
+
+    With `keep_existing=True` a `target` that exists (or that another process creates first) is kept and `new`
+    deleted: for caches that several processes may fill with the same content.
+    """
     new, target = Path(new), Path(target)
     apply_umask(new)
-    if not target.exists():
-        os.replace(new, target)
+    if keep_existing or not target.exists():
+        try:
+            os.replace(new, target)  # atomic; fails on a non-empty target folder
+        except OSError:
+            if not (keep_existing and target.exists()):
+                raise
+            shutil.rmtree(new)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
     try:
@@ -109,5 +128,5 @@ def replace_folder(new, target) -> None:
     shutil.rmtree(old)
 
 
-__all__ = ["apply_umask", "atomic_write", "check_writable_folder", "current_umask", "make_staging_folder",
-           "replace_folder"]
+__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_writable_folder", "current_umask",
+           "make_staging_folder", "replace_folder"]

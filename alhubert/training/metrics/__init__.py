@@ -1,21 +1,29 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""`evaluate` metric modules shipped with the package, so that evaluation needs no network.
+"""The fine-tuning commands' evaluation metrics, computed offline: WER and CER with jiwer, accuracy with numpy.
 
-`evaluate.load("wer")` downloads its script from the Hub; `load_metric("wer")` loads the same kind of module from
-this folder (`wer`, `cer`: through jiwer; `accuracy`).
+jiwer is what the Hub's `evaluate` "wer" and "cer" modules wrap; called directly, nothing is downloaded or cached.
+Both error rates are corpus-level: total edits / total reference words (characters, spaces included).
 """
 
-from pathlib import Path
-
-import evaluate
+import numpy as np
 
 
-METRICS_DIR = Path(__file__).parent
-AVAILABLE_METRICS = tuple(sorted(path.name for path in METRICS_DIR.iterdir() if (path / f"{path.name}.py").is_file()))
+def error_rates(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """`{"wer": ..., "cer": ...}` of `predictions` against `references` (0 is perfect; either can exceed 1).
+
+    >>> error_rates(["the cat sat"], ["the cat sat down"])["wer"]
+    0.25
+    """
+    import jiwer
+
+    references, predictions = list(references), list(predictions)
+    return {"wer": jiwer.process_words(references, predictions).wer,
+            "cer": jiwer.process_characters(references, predictions).cer}
 
 
-def load_metric(name: str) -> evaluate.EvaluationModule:
-    """Load a bundled metric (`"wer"`, `"cer"` or `"accuracy"`) with `evaluate.load`, offline."""
-    if name not in AVAILABLE_METRICS:
-        raise ValueError(f"Unknown metric {name!r}; bundled metrics: {AVAILABLE_METRICS}.")
-    return evaluate.load(str(METRICS_DIR / name))
+def accuracy(predictions, references) -> dict[str, float]:
+    """`{"accuracy": ...}`: the fraction of predicted label ids equal to their reference."""
+    return {"accuracy": float(np.mean(np.asarray(predictions) == np.asarray(references)))}
+
+
+__all__ = ["accuracy", "error_rates"]
