@@ -79,6 +79,9 @@ class ReplicationArguments:
     teachers: list[str] = field(default_factory=lambda: ["ssl", "ctc"], metadata={
         "help": "Teachers to run: ssl (self-supervised HuBERT, two iterations) and/or ctc (CTC-trained)."})
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"Probe tasks: {TASKS}."})
+    device: str = field(default="cpu", metadata={"help": "Where the training stages run: cpu, or cuda (the "
+                                                        "Trainer's default device; budgets unchanged).",
+                                                "choices": ("cpu", "cuda")})
     jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread; the "
                                                         "teachers' training, which runs alone, with this many)."})
     in_process: bool | None = field(
@@ -237,8 +240,9 @@ class Stage:
         return self
 
 
-def _common_training_flags(seed: int) -> list:
-    return ["--report_to", "none", "--use_cpu", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
+def _common_training_flags(args, seed: int) -> list:
+    device = ["--use_cpu"] if args.device == "cpu" else []
+    return ["--report_to", "none", *device, "--dataloader_num_workers", "0", "--disable_tqdm", "True",
             "--seed", seed, "--train_sampling_strategy", "group_by_length"]
 
 
@@ -305,13 +309,13 @@ def ctc_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
         "--metric_for_best_model", "cer", "--greater_is_better", "false",
         "--early_stopping_patience", args.teacher_patience, "--logging_steps", max(1, min(20, steps // 4)),
         "--freeze_feature_encoder", "False", "--mask_time_prob", 0.05, "--layerdrop", args.teacher_dropout,
-        *_common_training_flags(0),
+        *_common_training_flags(args, 0),
     ]  # fmt: skip
     test = _python() + [
         SCRIPTS / "finetune_ctc.py", "--model_name_or_path", folder / "teacher", "--recipe", "full",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "test",
         "--output_dir", folder / "teacher-test", "--do_eval", "--per_device_eval_batch_size", 1,
-        *_common_training_flags(0),
+        *_common_training_flags(args, 0),
     ]  # fmt: skip
     return [Stage("ctc-teacher", folder / "teacher", train, log_dir, threads=args.jobs),  # runs alone: every core
             Stage("ctc-teacher-test", folder / "teacher-test", test, log_dir)]
@@ -337,7 +341,7 @@ def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
             "--learning_rate", args.ssl_learning_rate, "--warmup_steps", max(1, steps // 12),
             "--lr_scheduler_type", "linear", "--weight_decay", 0.01, "--adam_beta2", 0.98, "--adam_epsilon", 1e-6,
             "--logging_steps", max(1, min(20, steps // 4)), "--save_strategy", "no", "--eval_strategy", "no",
-            *_common_training_flags(0),
+            *_common_training_flags(args, 0),
         ]  # fmt: skip
         stages += [Stage(f"ssl-targets-it{iteration}", targets, kmeans, log_dir, threads=args.jobs),
                    Stage(f"ssl-{model.name}", model, pretrain, log_dir, threads=args.jobs)]
@@ -376,7 +380,7 @@ def distill_stage(args, folder: Path, log_dir: Path, student: Student, seed: int
         "--adam_beta1", 0.9, "--adam_beta2", 0.98, "--adam_epsilon", 1e-6, "--weight_decay", 1e-6,
         "--lr_scheduler_type", "linear", "--warmup_steps", 0.07, "--max_grad_norm", 5.0,
         "--logging_steps", max(1, min(10, args.distill_steps // 2)), "--save_strategy", "no",
-        "--eval_strategy", "no", *_common_training_flags(seed),
+        "--eval_strategy", "no", *_common_training_flags(args, seed),
     ]  # fmt: skip
     return Stage(f"{folder.name}-{name}", folder / name, argv, log_dir)
 
@@ -389,7 +393,7 @@ def probe_stage(args, encoder: Path, task: str, seed: int, log_dir: Path) -> Sta
     data = ["--librispeech_root", args.corpus_dir, "--librispeech_sets", "train"]
     common = ["--model_name_or_path", encoder, *data, "--output_dir", output_dir, "--overwrite_output_dir",
               "--do_train", "--do_eval", "--per_device_train_batch_size", args.batch_size, "--weight_decay", 0,
-              "--eval_strategy", "no", "--save_strategy", "no", *_common_training_flags(seed)]
+              "--eval_strategy", "no", "--save_strategy", "no", *_common_training_flags(args, seed)]
     if task == "sid":
         steps = args.sid_steps
         argv = _python() + [
@@ -482,6 +486,10 @@ def markdown(results: dict) -> str:
     for key, teacher in results["teachers"].items():
         lines += [f"## Teacher {key}: {teacher['description']}", ""]
         lines += [f"{teacher['summary']}", ""] if teacher.get("summary") else []
+        if teacher.get("beats_random_floor"):
+            lines += ["Teacher better than the random floor on: " + ", ".join(
+                f"{COLUMNS[metric]} {'yes' if better else 'NO'}" for metric, better in
+                teacher["beats_random_floor"].items()) + ".", ""]
         lines += ["| Encoder | Role | Encoder parameters | Seeds | "
                   + " | ".join(f"{COLUMNS[column]} mean [min, max]" for column in columns)
                   + " | Final distillation loss |",
@@ -792,8 +800,21 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
                 row["loss_curves"] = curves
                 row["final_distillation_loss"] = spread([curve[-1][1] for curve in curves if curve])
                 row["distill_wall_seconds"] = [stage.wall_seconds for stage in distills[(teacher, row["key"])]]
-        tables[teacher] = {**teacher_summary(args, work, teacher, stages), "rows": rows}
+        tables[teacher] = {**teacher_summary(args, work, teacher, stages), "rows": rows,
+                           "beats_random_floor": beats_random_floor(rows)}
     return tables
+
+
+def beats_random_floor(rows: list[dict]) -> dict:
+    """Per metric, whether the teacher's mean is better than the random floor's (the pre-training sanity check)."""
+    by_key = {row["key"]: row for row in rows}
+    teacher, floor = by_key.get("teacher-as-alhubert"), by_key.get("floor-random")
+    if teacher is None or floor is None:
+        return {}
+    higher_is_better = {"sid_accuracy"}
+    return {metric: (teacher[metric]["mean"] > floor[metric]["mean"]) == (metric in higher_is_better)
+            for metric in COLUMNS if metric in teacher and metric in floor
+            and teacher[metric]["mean"] != floor[metric]["mean"]}
 
 
 def main(argv: list[str] | None = None) -> dict:

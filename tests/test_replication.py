@@ -178,10 +178,21 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
     assert again["teachers"]["ssl"]["rows"] == ssl["rows"]
 
 
+def test_the_teacher_is_checked_against_the_random_floor(replication):
+    spread = replication.spread
+    rows = [{"key": "teacher-as-alhubert", "asr_cer": spread([0.4]), "sid_accuracy": spread([0.3])},
+            {"key": "floor-random", "asr_cer": spread([0.9]), "sid_accuracy": spread([0.5])}]
+    assert replication.beats_random_floor(rows) == {"asr_cer": True, "sid_accuracy": False}
+    assert replication.beats_random_floor(rows[:1]) == {}
+
+
 def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_path, capsys):
     estimate = replication.main(["--plan", "--work_dir", str(tmp_path / "work")])["estimated_wall_seconds"]
     output = capsys.readouterr().out
     assert "ssl-teacher " in output and "ctc-probe-sid-alhubert-2x12-seed2" in output
+    args = replication.ReplicationArguments(device="cuda", work_dir=str(tmp_path / "work"))
+    assert "--use_cpu" not in replication._common_training_flags(args, 0)
+    assert "--use_cpu" in replication._common_training_flags(replication.ReplicationArguments(), 0)
     assert 60 * 60 < estimate < 3 * 60 * 60  # about two hours on 2 cores
     assert not (tmp_path / "work" / "ssl").exists()
 
