@@ -12,13 +12,13 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install ffmpeg speech-tools test test-fast demo demo-corpus benchmark benchmark-long-audio clean
+.PHONY: install ffmpeg speech-tools browser space test test-fast demo demo-corpus benchmark benchmark-long-audio clean
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)" "$(TORCHCODEC_SPEC)"
-	$(PIP) install --quiet -e ".[dev,onnx]"
+	$(PIP) install --quiet -e ".[dev,onnx,space]"
 	@touch $@
 
 # Audio is decoded with soundfile (its wheel bundles libsndfile): no system package is needed to install.
@@ -41,7 +41,18 @@ speech-tools:
 		else echo "Please install espeak-ng and sox (e.g. 'sudo apt-get install espeak-ng sox')."; exit 1; fi; \
 	fi
 
-test: install ffmpeg speech-tools
+# Chromium and its driver, for the Space's browser test (tests/test_space_browser.py). Without them (no apt-get, not
+# root) the browser test is skipped with its reason, so this target only warns.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "Chromium is not installed ('sudo apt-get install chromium chromium-driver'): the browser test is skipped."; \
+		fi; \
+	fi
+
+test: install ffmpeg speech-tools browser
 	$(PY) -m pytest -n 2 -q tests
 
 # The inner loop: everything but the end-to-end, multi-process and subprocess tests (marked slow).
@@ -51,9 +62,15 @@ test-fast: install ffmpeg speech-tools
 demo: install
 	$(PY) scripts/demo.py
 
-# Regenerates data/demo_corpus (deterministic for a given espeak-ng and sox version).
+# The browser demo on http://127.0.0.1:7860 with the `make demo` student (built first when missing); other models:
+# $(PY) spaces/alhubert/app.py --model FOLDER-OR-HUB-ID
+space: install
+	$(PY) spaces/alhubert/app.py
+
+# Regenerates data/demo_corpus in place (deterministic for a given espeak-ng and sox version: `git status data/`
+# shows whether yours gave the committed files).
 demo-corpus: install speech-tools
-	$(PY) scripts/make_demo_corpus.py
+	$(PY) scripts/make_demo_corpus.py --overwrite_output_dir true
 
 benchmark: install
 	$(PY) benchmarks/inference.py

@@ -39,7 +39,9 @@ setup(
         "ffmpeg": ["torchcodec>=0.4,<1"],
         # `alhubert export onnx` (torch.onnx's dynamo exporter needs onnxscript); lower bounds = the versions tested
         "onnx": ["onnx>=1.23,<2", "onnxscript>=0.7,<1", "onnx_ir>=1.1,<2", "onnxruntime>=1.32,<2"],
-        "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3"],
+        # the browser demo (spaces/alhubert, `make space`); lower bounds = the versions tested
+        "space": ["gradio>=6.31,<7", "matplotlib>=3.7", "onnxruntime>=1.32,<2"],
+        "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3", "selenium>=4.51,<5"],
     },
     entry_points={"console_scripts": ["alhubert=alhubert.cli:main"]},
 )

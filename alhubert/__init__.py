@@ -31,7 +31,7 @@ _LAZY_NAMES = {
 __all__ = ["AlHubertConfig", "AlHubertSuperbConfig", *sorted(_LAZY_NAMES)]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name not in _LAZY_NAMES:
         raise AttributeError(f"module 'alhubert' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name)
@@ -39,7 +39,7 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_NAMES))
 
 

@@ -8,17 +8,23 @@ HfArgumentParser-based `main(argv)` of their module.
 Built with Typer, like Transformers' own `transformers` command.
 """
 
+import math
 import os
 import re
 import struct
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .utils.errors import one_line
 from .utils.files import atomic_write, check_writable_folder
+from .utils.model_checks import missing_saved_weights, refuse_missing_weights, refuse_non_boolean_flags
+
+
+if TYPE_CHECKING:
+    from transformers import FeatureExtractionMixin, PreTrainedModel
 
 
 app = typer.Typer(
@@ -89,21 +95,30 @@ def _load_error(model_name_or_path: str, error: Exception) -> str:
     return f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}"
 
 
-def load_encoder(model_name_or_path: str, device: str | None = None):
+def load_encoder(
+    model_name_or_path: str, device: str | None = None
+) -> tuple["PreTrainedModel", "FeatureExtractionMixin"]:
     """Load a speech encoder (`AutoModel`) and its feature extractor from a local folder or a Hub model id."""
     import pickle
 
     import transformers
     from safetensors import SafetensorError
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
     transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
     device = resolve_device(device)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
-        model = AutoModel.from_pretrained(model_name_or_path)
-    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError) as error:
+        model, loading = AutoModel.from_pretrained(model_name_or_path, output_loading_info=True)
+    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError,
+            StrictDataclassError) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
+    try:
+        refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
+        refuse_non_boolean_flags(feature_extractor, model_name_or_path)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     return model.to(device).eval(), feature_extractor
 
 
@@ -226,11 +241,14 @@ def extract(
         bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
                                 "and process the others).")
     ] = False,
-):
+) -> None:
     """Extract one layer's features from audio files, in bounded memory for long recordings.
 
-    Unreadable, empty or too short files are skipped with a warning naming each (exit code 0 when at least one file
-    was written; 1 when none could be); with --strict the first one stops the run and nothing is written.
+    Unreadable, empty, too short or NaN-holding files are skipped with a warning naming each (exit code 0 when at
+    least one file was written; 1 when none could be); with --strict the first one stops the run and nothing is
+    written. Features that come out NaN or infinite from finite audio mean a damaged model: the run stops with exit
+    code 1 naming the file, and no features of it or of later files are saved (a .safetensors output is not
+    written; in a folder output, the .npy files of files finished before it stay).
     """
     import numpy as np
     from safetensors.numpy import save_file
@@ -243,10 +261,10 @@ def extract(
         import torch
 
         torch.set_num_threads(threads)
-    if not stride_length_s >= 0:
-        _fail(f"--stride-length-s must be 0 or more seconds, got {stride_length_s}.", code=2)
-    if not chunk_length_s > 0:
-        _fail(f"--chunk-length-s must be a positive number of seconds, got {chunk_length_s}.", code=2)
+    if not 0 <= stride_length_s < math.inf:
+        _fail(f"--stride-length-s must be 0 or more seconds (finite), got {stride_length_s}.", code=2)
+    if not 0 < chunk_length_s < math.inf:
+        _fail(f"--chunk-length-s must be a positive number of seconds (finite), got {chunk_length_s}.", code=2)
     if batch_size < 1:
         _fail(f"--batch-size must be at least 1, got {batch_size}.", code=2)
     skipped = {}
@@ -298,6 +316,11 @@ def extract(
         with tqdm(total=len(ordered), unit="file", desc="Extracting") as progress:
             for position, array in extractor(waveforms()):
                 path = yielded[position]
+                if not np.isfinite(array).all():  # finite audio (load_audio checks it): the model is at fault
+                    raise CommandError(
+                        f"The features of {path} are NaN or infinite although its audio is finite: the model {model} "
+                        "is damaged (its weights overflow); they are not saved. Use an earlier checkpoint."
+                    )
                 if output.suffix == ".safetensors":
                     features[destinations[path]] = array
                 else:
@@ -315,8 +338,9 @@ def extract(
 
 
 @app.command()
-def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]):
+def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by save_pretrained.")]) -> None:
     """Print a saved model's architecture, parameter count and layer-sharing pattern."""
+    from huggingface_hub.errors import StrictDataclassError
     from safetensors import SafetensorError
     from transformers import AutoConfig
 
@@ -328,12 +352,16 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     try:
         config = AutoConfig.from_pretrained(model_dir)
         measured = measure_saved_model(model_dir)
-    except (OSError, ValueError, KeyError, SafetensorError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError, StrictDataclassError) as error:
         if isinstance(error, SafetensorError):
             _fail(_load_error(str(model_dir), error))
         _fail(f"Cannot read the model in {model_dir}: {error}")
     if not isinstance(config, AlHubertConfig):
         _fail(f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model.")
+    try:
+        refuse_missing_weights(missing_saved_weights(model_dir, config), config, str(model_dir))
+    except (ValueError, SafetensorError) as error:
+        _fail(str(error))
     lines = {
         "Architecture": ", ".join(config.architectures or ["AlHubertModel"]),
         "Distinct layers": config.num_hidden_groups,
@@ -367,7 +395,7 @@ FORWARDED = {
                         "Pre-train a HuBERT encoder (masked prediction of k-means targets) into a HubertModel folder."),
     "convert": ("alhubert.original.run_conversion", "cli",
                 "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
-    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder to the Hub."),
+    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder (or `space`: the browser demo) to the Hub."),
 }
 
 
@@ -414,12 +442,12 @@ def export_onnx(
     ] = False,
     opset: Annotated[int | None, typer.Option(help="ONNX opset, 18 to 24 (default 18).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
-):
+) -> None:
     """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
     try:
         from .inference import onnx_export
     except ImportError as error:
-        _fail(f"ONNX export needs the onnx extra (pip install 'alhubert[onnx]'): {error}")
+        _fail(f"ONNX export needs the onnx extra: pip install \"alhubert[onnx]\" ({error}).")
     try:
         files = onnx_export.export_onnx(
             model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states,
@@ -431,7 +459,7 @@ def export_onnx(
         typer.echo(f"Wrote {path} ({kind}, {path.stat().st_size / 1e6:.1f} MB)")
 
 
-def main():
+def main() -> None:
     """Entry point of the `alhubert` console script."""
     app()
 

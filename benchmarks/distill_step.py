@@ -25,9 +25,8 @@ from transformers import HubertConfig, HubertModel, TrainerCallback, Wav2Vec2Fea
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging
 
-from alhubert.training.distillation import (
-    DistillationConfig, DistillationTrainer, GradMultiply, distillation_loss
-)
+from alhubert.training.arguments import DistillationConfig
+from alhubert.training.distillation import DistillationTrainer, GradMultiply, distillation_loss
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import UTTERANCE_KEYS
 

@@ -142,7 +142,7 @@ def finetune(finetune_script, recipe: str, start: str, output_dir: str, args: Le
         "--warmup_steps", str(steps // 10),
         "--eval_strategy", "steps", "--eval_steps", str(args.eval_steps), "--eval_on_start",
         "--save_strategy", "no", "--logging_steps", "50", "--report_to", "none", "--seed", str(args.seed),
-        "--use_cpu", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
+        "--use_cpu", "--dataloader_num_workers", "0", "--disable_tqdm", "False",  # the Trainer's progress bar
     ]  # fmt: skip
     if full:
         argv += ["--freeze_feature_encoder", str(args.freeze_feature_encoder)]

@@ -170,6 +170,9 @@ def _python() -> list[str]:
     return [sys.executable]
 
 
+HEARTBEAT_SECONDS = 60
+
+
 class MissingStage(Exception):
     """A stage that --collect_only found unfinished."""
 
@@ -228,8 +231,14 @@ class Stage:
                     log.write(traceback.format_exc())
                     returncode = 1
             else:
-                returncode = subprocess.run(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            cwd=REPO).returncode
+                process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                while True:  # a line a minute, so that a stage of many minutes is never silent
+                    try:
+                        returncode = process.wait(timeout=HEARTBEAT_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        logger.info("%s: running for %.0f min (log: %s)", self.name,
+                                    (time.perf_counter() - began) / 60, self.log)
         self.wall_seconds = round(time.perf_counter() - began, 1)
         if returncode != 0:
             tail = "".join(self.log.read_text().splitlines(keepends=True)[-30:])
@@ -826,7 +835,11 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(1)  # as the subprocesses run
-    results = run_all(args)
+    try:
+        results = run_all(args)
+    except MissingStage as missing:
+        sys.exit(f"error: --collect_only: the stage {missing} has not finished in {args.work_dir}; run "
+                 "`python benchmarks/replication.py` first (finished stages are reused).")
     results_dir = Path(args.results_dir)
     write_results(results, results_dir)
     logger.info("Wrote %s/replication.{md,json,png} in %.1f min", results_dir, results["wall_seconds"] / 60)

@@ -32,9 +32,27 @@ def load_waveform(path: str, sampling_rate: int, normalize: bool) -> np.ndarray:
             f"(e.g. ffmpeg -i {path} -ar {sampling_rate} out.wav)."
         )
     waveform = waveform.mean(axis=1)
+    if not np.isfinite(waveform).all():
+        raise SystemExit(f"error: {path} holds NaN or infinite samples; the file is damaged: clean or re-encode it.")
     if normalize:  # as Wav2Vec2FeatureExtractor(do_normalize=True)
         waveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
     return waveform.astype(np.float32)
+
+
+def read_flag(settings: dict, name: str, path: Path) -> bool:
+    """A boolean setting of a JSON config, read strictly: a JSON true/false (a string such as "no" is not True)."""
+    value = settings.get(name, False)
+    if not isinstance(value, bool):
+        raise SystemExit(f"error: {path}: {name} must be true or false (a JSON boolean), got {value!r}; fix the file.")
+    return value
+
+
+def receptive_field(config: dict) -> int:
+    """Fewest samples that give one output frame (400 for HuBERT's feature encoder), from the exported config.json."""
+    field = 1
+    for kernel, stride in reversed(list(zip(config.get("conv_kernel", []), config.get("conv_stride", [])))):
+        field = (field - 1) * stride + kernel
+    return field
 
 
 def greedy_transcript(logits: np.ndarray, export_dir: Path) -> str:
@@ -66,16 +84,42 @@ def main():
         parser.error(f"{model_path} not found; export with `alhubert export onnx` (and --quantize int8 for --quantized).")
     preprocessor_path = args.export_dir / "preprocessor_config.json"
     preprocessor = json.loads(preprocessor_path.read_text(encoding="utf-8")) if preprocessor_path.exists() else {}
-    waveform = load_waveform(args.audio, preprocessor.get("sampling_rate", 16000), preprocessor.get("do_normalize", False))
+    try:
+        waveform = load_waveform(args.audio, preprocessor.get("sampling_rate", 16000),
+                                 read_flag(preprocessor, "do_normalize", preprocessor_path))
+    except (OSError, RuntimeError) as error:  # soundfile: missing, unreadable or not audio
+        raise SystemExit(f"error: cannot read {args.audio}: {' '.join(str(error).split())}") from None
+    config_path = args.export_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    field = receptive_field(config) if config.get("conv_kernel") else 400
+    if waveform.shape[0] < field:
+        raise SystemExit(
+            f"error: {args.audio} has {waveform.shape[0]} samples, fewer than the model's receptive field ({field} "
+            f"samples, {1000 * field / preprocessor.get('sampling_rate', 16000):.0f} ms): give longer audio."
+        )
+    layers = config.get("num_hidden_layers")
+    if args.layer is not None and isinstance(layers, int) and not 0 <= args.layer <= layers:
+        raise SystemExit(f"error: --layer must be between 0 and {layers} (0: encoder input, k: layer application k).")
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = args.threads
-    session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+        raise SystemExit(
+            f"error: {model_path} is not a readable ONNX model ({' '.join(str(error).split())[:200]}); "
+            "export it again with `alhubert export onnx`."
+        ) from None
     output_names = [output.name for output in session.get_outputs()]
     if args.layer is not None and "hidden_states" not in output_names:
         parser.error("--layer needs an export with all hidden states (alhubert export onnx ... --all-hidden-states).")
     inputs = {"input_values": waveform[None], "attention_mask": np.ones((1, waveform.shape[0]), dtype=np.int64)}
     outputs = dict(zip(output_names, session.run(None, inputs)))
+    if not all(np.isfinite(output).all() for output in outputs.values()):
+        raise SystemExit(
+            f"error: the model {model_path} gives NaN or infinite outputs for {args.audio} although the audio is "
+            "finite: its weights overflow (the model is damaged); nothing was saved. Export an earlier checkpoint."
+        )
 
     if "logits" in outputs and (args.export_dir / "vocab.json").exists() and args.layer is None:
         print(greedy_transcript(outputs["logits"][0], args.export_dir))

@@ -20,7 +20,7 @@ dropped: exact labels for phoneme recognition). It is the bigger sibling of `mak
 
 The corpus is cached: `manifest.json` in the output folder records the generator's parameters, and a second run
 with the same parameters returns at once; changed parameters (or --overwrite_output_dir) regenerate it. Synthesis
-runs in --num_proc processes. Needs `espeak-ng` and `sox` on the PATH (`make system-deps` installs them).
+runs in --num_proc processes. Needs `espeak-ng` and `sox` on the PATH (`make speech-tools` installs them).
 """
 
 import json
@@ -364,7 +364,7 @@ def make_speech_corpus(args: SpeechCorpusArguments) -> Path:
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} not found: install it (e.g. `sudo apt-get install espeak-ng sox`, or `make "
-                               "system-deps`).")
+                               "speech-tools`).")
     output_dir = Path(args.output_dir)
     manifest = manifest_for(args)
     if not args.overwrite_output_dir and cached(output_dir, manifest):

@@ -56,3 +56,19 @@ def fake_checkpoint(folder, step: int, files=("model", "state", "optimizer", "sc
         if name in files:
             torch.save({}, folder / f"{name}.pt")
     return folder
+
+
+def save_tiny_ctc(folder, seed: int = 0, **overrides):
+    """A tiny random `AlHubertForCTC` with the project's character processor, saved in `folder`; its CTC blank is
+    pushed down so that the greedy transcript of any clip is a non-empty string."""
+    from alhubert import AlHubertConfig, AlHubertForCTC, default_feature_extractor
+    from alhubert.training.ctc_vocabulary import VOCABULARY, build_processor
+
+    torch.manual_seed(seed)
+    config = AlHubertConfig(**tiny_config_kwargs(vocab_size=len(VOCABULARY), pad_token_id=0, **overrides))
+    model = AlHubertForCTC(config).eval()
+    with torch.no_grad():
+        model.lm_head.bias[config.pad_token_id] = -100.0
+    model.save_pretrained(folder)
+    build_processor(default_feature_extractor(config)).save_pretrained(folder)
+    return folder

@@ -96,7 +96,8 @@ def test_training_decoding_works_with_torchcodec_absent(tmp_path):
         sys.modules["torchcodec"] = None  # `import torchcodec` now fails, as in an install without it
         import numpy as np
         from transformers import Wav2Vec2FeatureExtractor
-        from alhubert.training.data import AudioCollator, DataArguments, load_audio_dataset
+        from alhubert.training.arguments import DataArguments
+        from alhubert.training.data import AudioCollator, load_audio_dataset
         dataset = load_audio_dataset(DataArguments(librispeech_root={str(DEMO_FLAC.parents[3])!r},
                                                    librispeech_sets="dev-clean-demo", max_eval_samples=4))
         collator = AudioCollator(Wav2Vec2FeatureExtractor(return_attention_mask=True), max_length_samples=None)

@@ -15,7 +15,9 @@ import soundfile
 import torch
 from transformers import pipeline
 
-from alhubert import AlHubertConfig, AlHubertForSequenceClassification, AlHubertModel, default_feature_extractor
+from alhubert import (
+    AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel, default_feature_extractor,
+)
 from alhubert.inference.long_audio import LongAudioFeatureExtractor
 from alhubert.original.upstream import UpstreamExpert
 from alhubert.training.data import AudioCollator
@@ -84,14 +86,63 @@ def masked(mask_edit):
     return run
 
 
-def left_padded(mask):
-    mask[1, :300] = 0
-    return mask
+def layer_norm_model(head=AlHubertModel):
+    """A model whose feature encoder is layer-normalised (padding-invariant), seeded."""
+    torch.manual_seed(0)
+    config = AlHubertConfig(**{**ISSUE_CONFIG, "feat_extract_norm": "layer"})
+    return head(config).eval()
 
 
-def with_gap(mask):
-    mask[1, 500:600] = 0
-    return mask
+def superb_head(config):
+    """The SUPERB model (frozen encoder, weighted layer sum, BiLSTM, CTC) of `config`, without dropout."""
+    from alhubert import AlHubertSuperbConfig, AlHubertSuperbForCTC
+
+    return AlHubertSuperbForCTC(AlHubertSuperbConfig(**config.to_dict(), superb_lstm_size=8, superb_dropout=0.0))
+
+
+def run_left_padded(head):
+    """The same 4000 samples alone, right-padded and left-padded by 2 frames (640 samples) of noise, with labels."""
+    def run(context):
+        model = layer_norm_model(head)
+        audio, noise = torch.randn(1, 4000), torch.randn(1, 640)
+        real, pad = torch.ones(1, 4000, dtype=torch.long), torch.zeros(1, 640, dtype=torch.long)
+        labels = {"labels": torch.tensor([[1, 2, 3]])} if head is not AlHubertModel else {}
+        with torch.no_grad():
+            return (model(audio, **labels), model(torch.cat([noise, audio], 1), torch.cat([pad, real], 1), **labels),
+                    model(torch.cat([audio, noise], 1), torch.cat([real, pad], 1), **labels))
+    return run
+
+
+def check_left_padded(value, context):
+    """Left padding gives the unpadded result on the real frames (HuBERT masks the last frames instead)."""
+    alone, left, right = value
+    name = "logits" if hasattr(alone, "logits") else "last_hidden_state"
+    frames = getattr(alone, name).shape[1]
+    torch.testing.assert_close(getattr(left, name)[:, 2:], getattr(alone, name), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(getattr(right, name)[:, :frames], getattr(alone, name), atol=1e-5, rtol=1e-5)
+    if name == "logits":
+        torch.testing.assert_close(left.loss, alone.loss, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(right.loss, alone.loss, atol=1e-4, rtol=1e-5)
+
+
+def run_gap(context):
+    """A gap of 100 samples in the middle, filled with two different noises: real frames must not depend on it."""
+    model = layer_norm_model()
+    mask = torch.ones(1, 4000, dtype=torch.long)
+    mask[0, 2000:2100] = 0
+    audio = torch.randn(1, 4000)
+    other = audio.clone()
+    other[0, 2000:2100] = 100 * torch.randn(100)
+    with torch.no_grad():
+        first, second = model(audio, mask).last_hidden_state, model(other, mask).last_hidden_state
+    return first, second, model._get_feature_vector_attention_mask(first.shape[1], mask)[0]
+
+
+def check_gap(value, context):
+    first, second, frames = value
+    # frame t covers samples [320 t, 320 t + 400): only frame 6 touches 2000..2099
+    assert frames.tolist() == [t != 6 for t in range(12)]
+    torch.testing.assert_close(first[0, frames], second[0, frames], atol=1e-5, rtol=1e-5)
 
 
 def all_finite(outputs):
@@ -230,8 +281,11 @@ ROWS = [
     Row("11-mask-fractional", masked(lambda m: m.float() * 0.5),
         Raises(ValueError, ("only 0", "and 1", "Wav2Vec2FeatureExtractor"))),
     Row("11-mask-negative", masked(lambda m: -m), Raises(ValueError, ("only 0", "and 1"))),
-    Row("11-mask-left-padded", masked(left_padded), Raises(ValueError, ("left padding", "right padding"))),
-    Row("11-mask-with-a-gap", masked(with_gap), Raises(ValueError, ("padding before real samples", "right padding"))),
+    # masks with left padding or gaps: frames read from where the real samples are (issue 23; HuBERT misreads them)
+    Row("11-mask-left-padded-gives-the-unpadded-features", run_left_padded(AlHubertModel), check_left_padded),
+    Row("11-mask-left-padded-ctc-loss-reads-the-real-frames", run_left_padded(AlHubertForCTC), check_left_padded),
+    Row("11-mask-left-padded-superb-head-reads-the-real-frames", run_left_padded(superb_head), check_left_padded),
+    Row("11-mask-with-a-gap-frames-ignore-the-gap", run_gap, check_gap),
     Row("11-pipeline-sampling-rate-0", run_pipeline({"array": WAVE, "sampling_rate": 0}),
         Raises(ValueError, ("sampling_rate must be a positive number", "0"))),
     Row("11-pipeline-sampling-rate-negative", run_pipeline({"array": WAVE, "sampling_rate": -16000}),

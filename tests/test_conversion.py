@@ -372,7 +372,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_checkpoint):
     with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
         conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir)])
     # a folder that holds no model is never replaced (nothing the converter did not write is deleted)
-    with pytest.raises(FileExistsError, match="holds no model"):
+    with pytest.raises(FileExistsError, match="holds keep.txt, which alhubert convert does not write"):
         conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite_output_dir"])
     assert (output_dir / "keep.txt").read_text() == "user data"
 
@@ -382,11 +382,13 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_checkpoint):
     broken = dict(tiny_checkpoint, alhubert={k: v for k, v in tiny_checkpoint["alhubert"].items() if "fc2" not in k})
     broken_path = save_checkpoint(broken, tmp_path / "broken.ckpt")
     with pytest.raises(ValueError, match="missing keys"):
-        conversion_script.main(["--checkpoint", str(broken_path), "--output_dir", str(output_dir), "--overwrite"])
+        conversion_script.main(
+            ["--checkpoint", str(broken_path), "--output_dir", str(output_dir), "--overwrite_output_dir"]
+        )
     assert (output_dir / "model.safetensors").read_bytes() == before
 
     (output_dir / "model.safetensors").write_bytes(b"stale")
-    conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite"])
+    conversion_script.main(["--checkpoint", str(path), "--output_dir", str(output_dir), "--overwrite_output_dir"])
     assert (output_dir / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 

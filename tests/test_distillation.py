@@ -13,7 +13,8 @@ from transformers import (
 )
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.training.distillation import DistillationConfig, DistillationTrainer, distillation_loss
+from alhubert.training.arguments import DistillationConfig
+from alhubert.training.distillation import DistillationTrainer, distillation_loss
 from alhubert.models.fast_cpu_path import uses_fast_cpu_path
 from alhubert.training.student_init import init_student_from_teacher
 

@@ -82,6 +82,8 @@ def check_alhubert(arguments: list[str]):
         PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
     elif name in FORWARDED:
         module, _, _ = FORWARDED[name]
+        if name == "push-to-hub" and rest[:1] == ["space"]:  # the Space's upload has its own arguments
+            module, rest = "alhubert.hub.space", rest[1:]
         source = (REPO / (module.replace(".", "/") + ".py")).read_text()
         for flag in flags(rest):
             assert re.search(rf"\b{flag[2:]}\s*:", source), f"alhubert {name}: unknown flag {flag}"
@@ -129,13 +131,23 @@ def check_make(arguments: list[str]):
         assert re.search(rf"^{re.escape(target)}:", makefile, flags=re.M), f"make {target}: no such target"
 
 
+def check_source(arguments: list[str]):
+    makefile = (REPO / "Makefile").read_text()
+    venv = re.search(r"^VENV := (\S+)$", makefile, flags=re.M).group(1)
+    assert arguments == [f"{venv}/bin/activate"], f"source {arguments}: make installs into {venv}"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_exists_and_accepts_its_flags(command):
     if command.startswith(FOREIGN):
         return
     tokens = shlex.split(command)
+    while tokens and re.fullmatch(r"[A-Z_]+=\S*", tokens[0]):  # environment settings, e.g. OMP_NUM_THREADS=1
+        tokens = tokens[1:]
     program, arguments = tokens[0], tokens[1:]
-    if program == "alhubert":
+    if program == "source":
+        check_source(arguments)
+    elif program == "alhubert":
         check_alhubert(arguments)
     elif program in ("python", "python3"):
         check_python_script(arguments)
@@ -156,3 +168,39 @@ def test_the_checker_catches_drift():
         check_python_script(["scripts/no_such_script.py"])
     with pytest.raises(AssertionError):
         check_make(["no-such-target"])
+
+
+def python_blocks_after(heading: str) -> list[str]:
+    section = README.read_text().split(heading, 1)[1]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_the_onnx_python_block_runs_after_the_bash_block(tmp_path, monkeypatch):
+    """The README's `export_onnx(...)` block, run after its first `alhubert export onnx` command, as a reader would
+    (on a tiny model saved as `alhubert-small`)."""
+    pytest.importorskip("onnxscript")
+    import torch
+    from typer.testing import CliRunner
+
+    from alhubert import AlHubertConfig, AlHubertModel
+    from helpers import tiny_config_kwargs
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).save_pretrained("alhubert-small")
+    first = next(command for command in COMMANDS if command.startswith("alhubert export onnx alhubert-small "))
+    result = CliRunner().invoke(app, shlex.split(first)[1:])
+    assert result.exit_code == 0, result.output
+    block = python_blocks_after("## ONNX export and int8")[0]
+    namespace = {}
+    exec(block, namespace)
+    assert sorted(namespace["files"]) == ["fp32", "int8"]
+    assert all(path.is_file() for path in namespace["files"].values())
+
+
+def test_every_make_target_named_in_prose_exists():
+    """`make TARGET` in the README's text and the scripts' messages (not only in ```bash blocks) is a Makefile target."""
+    texts = [README.read_text(), *(path.read_text() for path in (REPO / "scripts").glob("*.py"))]
+    targets = {target for text in texts for target in re.findall(r"`make ([a-z][\w-]*)", text)}
+    assert {"test", "demo", "speech-tools"} <= targets
+    check_make(sorted(targets))

@@ -30,7 +30,7 @@ def test_saved_directory_is_complete(tmp_path):
             for line in (tmp_path / module).read_text().splitlines()
             if line.startswith(("import ", "from "))
         ]
-        allowed = {"pathlib", "sys", "torch", "transformers", "huggingface_hub", ""}
+        allowed = {"os", "pathlib", "sys", "typing", "torch", "transformers", "huggingface_hub", ""}  # and stdlib
         assert all(name.split(".")[0] in allowed for name in imports), imports
 
 

@@ -11,7 +11,8 @@ from datasets import Dataset
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from alhubert.training.data import AudioCollator
-from alhubert.training.distillation import DistillationConfig, DistillationTrainer
+from alhubert.training.arguments import DistillationConfig
+from alhubert.training.distillation import DistillationTrainer
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCollator, audio_signature, disk_bytes_per_hour
@@ -154,18 +155,39 @@ def test_disk_cost_formula_matches_a_real_cache(tmp_path):
 
 
 def test_bf16_autocast_distillation_is_close_to_float32(tmp_path):
-    teacher = tiny_teacher()
-    student = init_student_from_teacher(teacher, 2, 4)
-    losses = {}
-    for bf16 in (False, True):
-        trainer = make_trainer(tmp_path, teacher=copy.deepcopy(teacher), student=copy.deepcopy(student), bf16=bf16,
-                               epochs=1)
-        trainer.train()
-        losses[bf16] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    assert len(losses[True]) == 2
-    for fp32, bf16 in zip(losses[False], losses[True]):
-        assert bf16 == pytest.approx(fp32, rel=3e-2)
-    assert losses[True] != losses[False]  # autocast did run in bf16
+    """One forward pass of the distillation loss under the Trainer's bf16 autocast, against a float64 reference.
+
+    Dropout off (eval mode), and a shape that is not degenerate (48 channels per positional-convolution group, as in
+    HuBERT Base; torch's bf16 grouped conv1d on Intel AMX is wrong for 8). The tolerance comes from the float64
+    reference, not from one CPU's kernels: 4 x the loss change caused by rounding the weights and the audio to bf16
+    (computed exactly, in float64), and never below bf16's unit roundoff (2**-9) of the loss.
+    """
+    kwargs = tiny_config_kwargs(num_hidden_layers=4, hidden_size=96, num_attention_heads=4, intermediate_size=192,
+                                conv_dim=(64,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=2,
+                                initializer_range=0.1)
+    kwargs.pop("num_hidden_groups")
+    torch.manual_seed(0)
+    teacher = HubertModel(HubertConfig(**kwargs)).eval()
+    student = init_student_from_teacher(teacher, 2, 4).eval()
+    batch = collator()([{"audio": row} for row in rows(count=4)["audio"]])
+
+    def loss(bf16=False, dtype=torch.float32, round_to_bf16=False):
+        models = [copy.deepcopy(model).to(dtype) for model in (teacher, student)]
+        inputs = {name: value.to(dtype) if value.is_floating_point() else value for name, value in batch.items()}
+        if round_to_bf16:
+            for parameter in (p for model in models for p in model.parameters()):
+                parameter.data = parameter.data.to(torch.bfloat16).to(dtype)
+            inputs["input_values"] = inputs["input_values"].to(torch.bfloat16).to(dtype)
+        trainer = make_trainer(tmp_path, teacher=models[0], student=models[1], bf16=bf16)
+        with torch.no_grad(), trainer.accelerator.autocast():
+            return trainer.compute_loss(trainer.model.eval(), inputs).item()
+
+    reference = loss(dtype=torch.float64)
+    tolerance = 4 * abs(loss(dtype=torch.float64, round_to_bf16=True) - reference) + 2**-8 * abs(reference)
+    float32, bf16 = loss(), loss(bf16=True)
+    assert float32 == pytest.approx(reference, rel=1e-5)
+    assert abs(bf16 - reference) <= tolerance, f"bf16 {bf16} vs float64 {reference} (tolerance {tolerance:.3g})"
+    assert bf16 != float32  # autocast did run in bf16
 
 
 def test_processes_see_each_others_shards_after_a_refresh(tmp_path):

@@ -10,12 +10,15 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
+from transformers import PretrainedConfig
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
+from .space import space_card_section
 
 
 # The card's text: a Jinja template rendered by `ModelCard.from_template`.
@@ -40,8 +43,13 @@ def hub_model_id(name: str | None) -> str | None:
     return name
 
 
-def task_of(config) -> str:
-    return TASKS.get((config.architectures or ["AlHubertModel"])[0], "feature-extraction")
+def task_of(config: PretrainedConfig) -> str:
+    return TASKS.get(type_name(config), "feature-extraction")
+
+
+def type_name(config: PretrainedConfig) -> str:
+    return (config.architectures or ["AlHubertModel"])[0]
+
 
 # The recipe of the released DistilALHuBERT students, as read off the authors' configuration files (pass it as
 # `recipe=` only for weights that were trained with it, such as converted original checkpoints).
@@ -75,7 +83,7 @@ def sharing_pattern(config: AlHubertConfig) -> str:
     return pattern
 
 
-def measure_saved_model(model_dir) -> dict:
+def measure_saved_model(model_dir: str | os.PathLike) -> dict:
     """Parameter count and total safetensors size of a model saved with `save_pretrained`."""
     weight_files = sorted(Path(model_dir).glob("*.safetensors"))
     if not weight_files:
@@ -259,7 +267,8 @@ def build_model_card(
     return ModelCard.from_template(
         card_data, template_path=str(CARD_TEMPLATE), title=title, description=description or default_description,
         architecture=_architecture_table(config, measured), source=source, training_data=training_data, task=task,
-        model_id=model_id, hidden_size=config.hidden_size, num_hidden_states=config.num_hidden_layers + 1,
+        model_id=model_id, space=space_card_section(model_id), hidden_size=config.hidden_size,
+        num_hidden_states=config.num_hidden_layers + 1,
         middle=max(config.num_hidden_layers // 2, 1),
         call="speech.flac" if task == "automatic-speech-recognition" else "clip.wav",
         onnx=_onnx_usage(model_id, sorted(onnx_files), config) if onnx_files else None,
@@ -267,7 +276,7 @@ def build_model_card(
     )
 
 
-def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) -> ModelCard:
+def write_model_card(model_dir: str | os.PathLike, config: AlHubertConfig | None = None, **kwargs: Any) -> ModelCard:
     """Measure the model saved in `model_dir` and write its `README.md` card (atomically); returns the card.
 
     Keyword arguments go to `build_model_card`; measured values passed in `measured` override the measurements.
@@ -286,11 +295,7 @@ def write_model_card(model_dir, config: AlHubertConfig | None = None, **kwargs) 
     return card
 
 
-def type_name(config) -> str:
-    return (config.architectures or ["AlHubertModel"])[0]
-
-
-def saved_eval_results(model_dir) -> dict:
+def saved_eval_results(model_dir: str | os.PathLike) -> dict:
     """The task metrics (WER, CER, accuracy) a Trainer saved in `model_dir/eval_results.json`, if any."""
     path = Path(model_dir) / "eval_results.json"
     if not path.is_file():
@@ -301,7 +306,10 @@ def saved_eval_results(model_dir) -> dict:
     return {name: values[f"eval_{name}"] for name in METRICS if f"eval_{name}" in values}
 
 
-def write_card_for_folder(model_dir, config=None, model_id: str | None = None, tags: list[str] | None = None):
+def write_card_for_folder(
+    model_dir: str | os.PathLike, config: PretrainedConfig | None = None, model_id: str | None = None,
+    tags: list[str] | None = None,
+) -> ModelCard:
     """The card of a saved folder about to be pushed (`alhubert push-to-hub`, the Trainers' pushes). A card that the
     command which made the weights wrote is kept: only the repository `model_id`, extra `tags` and ONNX weights
     exported after it are added, and the file is rewritten only when one of them changes it. A folder without a card

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from alhubert.hub import space
 from alhubert.hub.upload import stage_for_upload, upload_staged
 from alhubert.utils.errors import one_line
 
@@ -40,7 +41,10 @@ class PushArguments:
     dry_run: bool = field(default=False, metadata={"help": "Check and stage, but do not upload."})
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["space"]:  # `alhubert push-to-hub space ...`: the browser demo, alhubert/hub/space.py
+        return space.main(argv[1:])
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
     if args.repo_id.count("/") != 1:

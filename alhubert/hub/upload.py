@@ -7,6 +7,7 @@ Transformers and `trust_remote_code=True`. Which of the model folder's files are
 `huggingface_hub`'s own pattern filter (`filter_repo_objects`, what `upload_folder(allow_patterns=...)` applies).
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,7 @@ UPLOAD_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json
 ONNX_UPLOAD_PATTERNS = ["onnx/*.onnx", "onnx/*.onnx_data"]
 
 
-def files_to_upload(model_dir) -> list[str]:
+def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
     """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it.
 
     Raises `ValueError` naming a file that is a link out of `model_dir` (its target would be uploaded).
@@ -50,7 +51,7 @@ def files_to_upload(model_dir) -> list[str]:
     return [name for name in selected if (model_dir / name).is_file()]
 
 
-def check_model_dir(model_dir) -> str:
+def check_model_dir(model_dir: str | os.PathLike) -> str:
     """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary."""
     return _check_model_dir(model_dir)[0]
 
@@ -100,7 +101,9 @@ def _check_model_dir(model_dir):
     return summary, model
 
 
-def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list[str]:
+def stage_for_upload(
+    model_dir: str | os.PathLike, staging_dir: str | os.PathLike, repo_id: str | None = None
+) -> list[str]:
     """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs.
 
     The files `files_to_upload` selects are copied (modes per the umask); the config gains `auto_map` and the custom
@@ -129,7 +132,10 @@ def stage_for_upload(model_dir, staging_dir, repo_id: str | None = None) -> list
     return sorted(path.name for path in staging_dir.iterdir())
 
 
-def upload_staged(staging_dir, repo_id: str, private: bool = False, revision: str | None = None, token=None) -> str:
+def upload_staged(
+    staging_dir: str | os.PathLike, repo_id: str, private: bool = False, revision: str | None = None,
+    token: str | bool | None = None,
+) -> str:
     """Create (or reuse) the model repository `repo_id` and upload the staged folder in one commit; returns its URL."""
     from huggingface_hub import HfApi
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from transformers import PretrainedConfig, PreTrainedModel, SequenceFeatureExtractor
 
 from ..models.configuration_alhubert import receptive_field
 
@@ -34,7 +35,7 @@ class Window:
     keep_end: int
 
 
-def num_frames(num_samples: int, config) -> int:
+def num_frames(num_samples: int, config: PretrainedConfig) -> int:
     """Number of output frames the convolutional feature encoder gives for `num_samples` input samples."""
     frames = num_samples
     for kernel, stride in zip(config.conv_kernel, config.conv_stride):
@@ -68,7 +69,10 @@ class LongAudioFeatureExtractor:
     `layer=None` gives `last_hidden_state`, an integer `k` gives `hidden_states[k]` (0 = encoder input).
     """
 
-    def __init__(self, model, feature_extractor, layer=None, chunk_length_s=30.0, stride_length_s=5.0, batch_size=8):
+    def __init__(
+        self, model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, layer: int | None = None,
+        chunk_length_s: float = 30.0, stride_length_s: float = 5.0, batch_size: int = 8,
+    ):
         config = model.config
         if layer is not None and (
             isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= config.num_hidden_layers
@@ -172,8 +176,10 @@ class LongAudioFeatureExtractor:
                 yield index, outputs.pop(index)
 
 
-def extract_long_features(model, feature_extractor, waveform, layer=None, chunk_length_s=30.0, stride_length_s=5.0,
-                          batch_size=8) -> np.ndarray:
+def extract_long_features(
+    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveform: np.ndarray,
+    layer: int | None = None, chunk_length_s: float = 30.0, stride_length_s: float = 5.0, batch_size: int = 8,
+) -> np.ndarray:
     """Features of one recording of any length (1-D waveform at the feature extractor's rate), (frames, hidden_size)."""
     extractor = LongAudioFeatureExtractor(model, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size)
     [(_, features)] = list(extractor([waveform]))

@@ -15,19 +15,28 @@ exporter's optimizer runs, and identical initializers are merged.
 """
 
 import contextlib
+import json
 import logging
+import os
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
 from ..utils.errors import one_line
-from ..utils.files import PREPROCESSING_FILES, make_staging_folder, replace_folder
+from ..utils.files import PREPROCESSING_FILES, check_replaceable_folder, make_staging_folder, replace_folder
+from ..utils.model_checks import refuse_missing_weights, refuse_non_boolean_flags, refuse_non_finite_outputs
 from ..models.configuration_alhubert import receptive_field
 from ..models.fast_cpu_path import use_fast_cpu_path
+
+
+if TYPE_CHECKING:
+    import onnx_ir
 
 
 ONNX_FOLDER = "onnx"
@@ -41,6 +50,8 @@ SUPPORTED_MODEL_TYPES = ("alhubert", "hubert")
 QUANTIZATION_MODES = ("int8",)
 # Copied next to the ONNX files when the model has them, so that the folder can be used (and uploaded) on its own.
 SIDE_FILES = ("config.json", *PREPROCESSING_FILES)
+# Everything an export writes into its folder.
+EXPORTED_FILES = (*SIDE_FILES, f"{ONNX_FOLDER}/{MODEL_FILE}", f"{ONNX_FOLDER}/{QUANTIZED_MODEL_FILE}")
 
 
 def _load_for_export(model_name_or_path: str):
@@ -57,6 +68,12 @@ def _load_for_export(model_name_or_path: str):
     except (OSError, ValueError) as error:
         hint = "" if local.is_dir() else " It is neither a local folder nor a reachable Hub model id."
         raise ValueError(f"Cannot load the model {model_name_or_path!r}:{hint} {one_line(error)}") from error
+    if config.model_type == "alhubert-superb":
+        raise ValueError(
+            f"{model_name_or_path} is a SUPERB model (frozen encoder, weighted layer sum and BiLSTM head), which is "
+            "not exported to ONNX; export a linear-head CTC model (alhubert finetune-ctc --recipe full) or the "
+            "encoder."
+        )
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
@@ -72,10 +89,14 @@ def _load_for_export(model_name_or_path: str):
     try:
         # eager attention exports as plain MatMul/Softmax; the SDPA decomposition adds NaN guards per attention
         # score (about 10 % slower in ONNX Runtime on the small preset, same outputs to 2e-6)
-        model = auto_class.from_pretrained(model_name_or_path, attn_implementation="eager")
+        model, loading = auto_class.from_pretrained(
+            model_name_or_path, attn_implementation="eager", output_loading_info=True
+        )
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot load the weights of {model_name_or_path!r}: {one_line(error)}") from error
+    refuse_missing_weights(loading["missing_keys"], config, model_name_or_path)
     model.eval()
+    refuse_non_finite_outputs(model, model_name_or_path)  # huge finite weights would export a NaN model
     use_fast_cpu_path(model, enabled=False)  # HuBERT's plain convolutions: the CPU fast path is PyTorch-specific
     for module in list(model.modules()):  # a list: removing a parametrization changes the module tree
         # the positional convolution's weight norm becomes a plain weight (one initializer that the quantizer sees)
@@ -106,7 +127,7 @@ class _OnnxExportModule(torch.nn.Module):
         return outputs[self.output_name]
 
 
-def fold_weight_transposes(model) -> None:
+def fold_weight_transposes(model: "onnx_ir.Model") -> None:
     """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
 
     The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
@@ -134,7 +155,7 @@ def fold_weight_transposes(model) -> None:
         graph.remove(node, safe=True)
 
 
-def store_weights_once(model) -> None:
+def store_weights_once(model: "onnx_ir.Model") -> None:
     """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
     from onnx_ir.passes.common import (
         ClearMetadataAndDocStringPass,
@@ -147,7 +168,7 @@ def store_weights_once(model) -> None:
     ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
 
 
-def quantize_int8(model_path, quantized_path) -> None:
+def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLike) -> None:
     """int8 weights for every MatMul and Conv whose weight is an initializer (each shared weight quantized once).
 
     MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, activations quantized to uint8
@@ -201,7 +222,23 @@ def quantize_int8(model_path, quantized_path) -> None:
     onnx.save(model, quantized_path)
 
 
-def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
+# What torch.onnx's exporter and the int8 step import, the `onnx` extra of setup.py.
+ONNX_EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime")
+
+
+def _check_onnx_extra():
+    import importlib
+
+    for name in ONNX_EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ImportError(
+                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
+            ) from None
+
+
+def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
             f"Unsupported opset {opset}; choose one from {SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1} "
@@ -212,7 +249,14 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool):
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a folder; choose a new folder.")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} already exists and is not empty; pass --overwrite to replace it.")
+        raise FileExistsError(
+            f"{target} already exists and is not empty; pass --overwrite (overwrite=True from Python) to replace it."
+        )
+    # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
+    if in_place:
+        check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
+    else:
+        check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
@@ -228,6 +272,10 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
             _raise_exceptions_for_connection_errors=False,
         )
         if path is not None:
+            if name == "preprocessor_config.json":  # the ONNX example reads its switches: JSON booleans only
+                with open(path, encoding="utf-8") as handle:
+                    settings = json.load(handle)
+                refuse_non_boolean_flags(SimpleNamespace(**settings), model_name_or_path)
             shutil.copyfile(path, destination / name)
             copied.append(name)
     return copied
@@ -276,8 +324,8 @@ def _export_graph(model, output_name: str, all_hidden_states: bool, opset: int, 
 
 
 def export_onnx(
-    model_name_or_path,
-    output_dir,
+    model_name_or_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
     *,
     quantize: str | None = None,
     all_hidden_states: bool = False,
@@ -290,16 +338,17 @@ def export_onnx(
     model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
     the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
     output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
-    export. Raises `ValueError` (unloadable or unsupported model, bad option) or `FileExistsError` (the target is
-    not empty and `overwrite` is false).
+    export. Raises `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (the target is
+    not empty and `overwrite` is false) or `ImportError` (the `onnx` extra is not installed).
     """
+    _check_onnx_extra()
     output_dir = Path(output_dir)
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
     target = output_dir / ONNX_FOLDER if in_place else output_dir
     if not in_place and local_model.is_dir() and output_dir.resolve() in local_model.resolve().parents:
         raise ValueError(f"{output_dir} contains the model {local_model}; choose another output folder.")
-    _check_arguments(target, quantize, opset, overwrite)
+    _check_arguments(target, quantize, opset, overwrite, in_place)
     with _quiet():
         model, output_name = _load_for_export(str(model_name_or_path))
 

@@ -5,12 +5,36 @@ This file is uploaded to the Hub as remote code: it imports only torch, transfor
 """
 
 import sys
+from typing import Any
 
 from huggingface_hub.dataclasses import strict
-from transformers import HubertConfig
+from transformers import HubertConfig, PretrainedConfig
 
 
 LAYER_SHARING_MODES = ("cycle", "block")
+
+# Bounds on the sizes a configuration may ask for, checked before anything is built, so that a crafted config.json
+# (e.g. 10**9 layers) fails in milliseconds with the setting named instead of allocating gigabytes or running for
+# minutes. They are far above every HuBERT / wav2vec 2.0 model (HuBERT X-Large: 48 layers, 1280 hidden, 5120 FFN).
+MAX_LAYER_APPLICATIONS = 1024  # num_hidden_layers (the released students apply their layers 12 times)
+MAX_CONV_LAYERS = 64  # length of conv_dim / conv_kernel / conv_stride (HuBERT has 7)
+MAX_SIZES = {
+    "hidden_size": 16384,
+    "num_attention_heads": 1024,
+    "intermediate_size": 65536,
+    "num_conv_pos_embeddings": 4096,
+    "num_conv_pos_embedding_groups": 16384,
+    "vocab_size": 1_000_000,
+    "classifier_proj_size": 65536,
+    "num_labels": 100_000,  # checked on the keyword (the attribute is a property of the label maps)
+    "conv_dim": 16384,
+    "conv_kernel": 4096,
+    "conv_stride": 4096,
+    "superb_lstm_size": 16384,
+    "superb_lstm_layers": 64,
+}
+# Most parameters a configuration may describe (2**31: 8 GiB of float32 weights; HuBERT X-Large has about 10**9).
+MAX_PARAMETERS = 2**31
 
 # Written into every saved config.json so that the Auto classes find the remote code on the Hub.
 ALHUBERT_AUTO_MAP = {
@@ -56,13 +80,35 @@ def _call_on_first_config():
         hook()
 
 
-def receptive_field(config) -> int:
+def receptive_field(config: PretrainedConfig) -> int:
     """Fewest input samples that give one output frame, for any HuBERT or wav2vec 2.0 configuration (400 for
     HuBERT's feature encoder)."""
     field = 1
     for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride))):
         field = (field - 1) * stride + kernel
     return field
+
+
+def estimated_parameters(config) -> int:
+    """About how many parameters the encoder of `config` has (weights of the convolutions, projections and the
+    `num_hidden_groups` distinct layers), computed from the sizes alone; 0 for settings of the wrong type."""
+    def size(name, default=0):
+        value = getattr(config, name, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    conv_dim = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_dim", None) or ())]
+    conv_kernel = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_kernel", None) or ())]
+    hidden, ffn = size("hidden_size"), size("intermediate_size")
+    convolutions = sum(
+        channels_in * channels_out * kernel
+        for channels_in, channels_out, kernel in zip([1, *conv_dim], conv_dim, conv_kernel)
+    )
+    groups = max(size("num_conv_pos_embedding_groups"), 1)
+    positional = hidden * (hidden // groups) * size("num_conv_pos_embeddings")
+    layer = 4 * hidden * hidden + 2 * hidden * ffn
+    head = hidden * max(size("vocab_size"), size("num_labels"), size("classifier_proj_size"))
+    distinct = max(size("num_hidden_groups", 1), 1)
+    return convolutions + (conv_dim[-1] if conv_dim else 0) * hidden + positional + distinct * layer + head
 
 
 def _without_locally_served_pipelines(kwargs: dict) -> dict:
@@ -111,13 +157,24 @@ class AlHubertConfig(HubertConfig):
     do_normalize: bool = False
     layerdrop: float | int = 0.0
 
-    def __post_init__(self, **kwargs):
+    def __post_init__(self, **kwargs: Any) -> None:
         _call_on_first_config()
+        labels = kwargs.get("num_labels")
+        if isinstance(labels, int) and labels > MAX_SIZES["num_labels"]:
+            raise ValueError(f"num_labels is {labels:,}, more than the {MAX_SIZES['num_labels']:,} allowed; fix it in "
+                             "config.json.")
         self._check_architecture()
         super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
     def _check_architecture(self):
         """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""
+        self._check_sizes()
+        if not self.conv_dim or not isinstance(self.num_attention_heads, int) or self.num_attention_heads < 1:
+            raise ValueError(
+                f"A model needs at least one attention head and one convolution; got num_attention_heads="
+                f"{self.num_attention_heads!r} and {len(self.conv_dim or ())} convolutions (conv_dim): fix "
+                "config.json."
+            )
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
@@ -139,8 +196,38 @@ class AlHubertConfig(HubertConfig):
                 f'num_hidden_groups ({self.num_hidden_groups}); use layer_sharing="cycle" or change the counts.'
             )
 
+    def _check_sizes(self):
+        """Every size within `MAX_SIZES` / `MAX_LAYER_APPLICATIONS`, and the model within `MAX_PARAMETERS`: a crafted
+        config must fail here, before a layer or weight is allocated. Wrong types are left to the strict checks."""
+        def integer(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        sizes = {"num_hidden_layers": MAX_LAYER_APPLICATIONS, "num_hidden_groups": MAX_LAYER_APPLICATIONS, **MAX_SIZES}
+        for name, limit in sizes.items():
+            value = None if name == "num_labels" else getattr(self, name, None)
+            if isinstance(value, (list, tuple)):
+                if len(value) > MAX_CONV_LAYERS:
+                    raise ValueError(f"{name} lists {len(value)} convolutions, more than {MAX_CONV_LAYERS}; the "
+                                     "config is corrupt or crafted.")
+                values = [item for item in value if integer(item)]
+            else:
+                values = [value] if integer(value) else []
+            for item in values:
+                if item > limit:
+                    raise ValueError(
+                        f"{name} is {item:,}, more than the {limit:,} allowed (a real model's is far smaller; the "
+                        "config is corrupt or crafted): fix it in config.json."
+                    )
+        parameters = estimated_parameters(self)
+        if parameters > MAX_PARAMETERS:
+            raise ValueError(
+                f"The config describes about {parameters:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB of "
+                "float32 weights); check hidden_size, intermediate_size, num_hidden_groups and conv_dim in "
+                "config.json."
+            )
+
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "AlHubertConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> "AlHubertConfig":
         """The configuration of a released DistilALHuBERT student: `"small"`, `"middle"` or `"large"`."""
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
@@ -178,7 +265,7 @@ class AlHubertSuperbConfig(AlHubertConfig):
     superb_dropout: float = 0.2
 
     @classmethod
-    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs) -> "AlHubertSuperbConfig":
+    def from_upstream(cls, upstream_config: AlHubertConfig, **kwargs: Any) -> "AlHubertSuperbConfig":
         """The SUPERB configuration over the encoder described by `upstream_config`."""
         settings = {key: value for key, value in upstream_config.to_dict().items() if key in cls.__dataclass_fields__}
         for key in ("model_type", "architectures", "auto_map", "transformers_version"):
@@ -189,4 +276,4 @@ class AlHubertSuperbConfig(AlHubertConfig):
 AlHubertConfig.register_for_auto_class()
 AlHubertSuperbConfig.register_for_auto_class()
 
-__all__ = ["AlHubertConfig", "AlHubertSuperbConfig"]
+__all__ = ["MAX_LAYER_APPLICATIONS", "AlHubertConfig", "AlHubertSuperbConfig"]

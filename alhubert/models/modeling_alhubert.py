@@ -6,7 +6,9 @@ and apply them `num_hidden_layers` times. This file is uploaded to the Hub as re
 transformers (and its sibling `configuration_alhubert.py`).
 """
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,7 +17,7 @@ from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.backbone_utils import filter_output_hidden_states
-from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput, SequenceClassifierOutput
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
@@ -41,7 +43,7 @@ class AlHubertEncoderMixin:
 
     layer_class: type[nn.Module]
 
-    def __init__(self, config):
+    def __init__(self, config: AlHubertConfig):
         nn.Module.__init__(self)
         self.config = config
         self.pos_conv_embed = HubertPositionalConvEmbedding(config)
@@ -50,7 +52,10 @@ class AlHubertEncoderMixin:
         self.layers = nn.ModuleList([self.layer_class(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
 
-    def forward(self, hidden_states, attention_mask=None, depth=None, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, depth: int | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutput:
         depth = depth or self.config.num_hidden_layers
         if attention_mask is not None:
             # padded frames are zero before the positional convolution, as in HuBERT
@@ -122,7 +127,7 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
             "type": "audio",
         }}
 
-    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """HuBERT's `save_pretrained` (its remote-code machinery copies this module and its sibling imports), after
         `describe_remote_code`, plus a matching feature extractor unless `save_directory` has a
         `preprocessor_config.json`."""
@@ -169,25 +174,15 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
 
     @staticmethod
     def _check_attention_mask(attention_mask):
-        """Refuse masks HuBERT would misread: values other than 0/1, or padding before real samples (left padding).
-
-        HuBERT derives each item's frame count from the number of ones, so it assumes right padding. The values are
-        checked on CPU only, like the NaN check (on an accelerator the test would wait for the device every forward).
-        """
+        """Refuse mask values other than 0/1 (HuBERT would count a 2 twice). Left padding and gaps are read where the
+        real samples are (`_get_feature_vector_attention_mask`). The values are checked on CPU only, like the NaN
+        check (on an accelerator the test would wait for the device every forward)."""
         if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
             return
-        if attention_mask.dtype != torch.bool:
-            if not ((attention_mask == 0) | (attention_mask == 1)).all():
-                raise ValueError(
-                    "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
-                    "Use the mask a Wav2Vec2FeatureExtractor returns."
-                )
-            attention_mask = attention_mask != 0
-        if (attention_mask[:, 1:] & ~attention_mask[:, :-1]).any():
+        if attention_mask.dtype != torch.bool and not ((attention_mask == 0) | (attention_mask == 1)).all():
             raise ValueError(
-                "attention_mask has padding before real samples (left padding or gaps); ALHuBERT, like HuBERT, needs "
-                "each item's real samples first and its padding at the end (right padding, as Wav2Vec2FeatureExtractor "
-                "pads)."
+                "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
+                "Use the mask a Wav2Vec2FeatureExtractor returns."
             )
 
     def _get_feat_extract_output_lengths(self, input_lengths, add_adapter=None):
@@ -204,10 +199,29 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         return input_lengths
 
     def _get_feature_vector_attention_mask(self, feature_vector_length, attention_mask, add_adapter=None):
-        """Frame mask (batch, frames), True for real frames; an item shorter than the receptive field has none."""
-        lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1)).to(torch.long)
-        frames = torch.arange(feature_vector_length, device=attention_mask.device)
-        return frames[None, :] < lengths[:, None]
+        """Frame mask (batch, frames): True for the frames whose receptive field holds only real samples.
+
+        Read from where the real samples are, not from their count: with right padding this is HuBERT's mask (an
+        item shorter than the receptive field has no real frame); with left padding or gaps the frames over the
+        padding are masked (HuBERT counts the ones and masks the last frames instead).
+        """
+        real = attention_mask.to(torch.bool)
+        hop = 1
+        for stride in self.config.conv_stride:
+            hop *= stride
+        # real samples before each position: window sums in O(samples)
+        counts = nn.functional.pad(real.to(torch.int32).cumsum(-1, dtype=torch.int32), (1, 0))
+        starts = torch.arange(feature_vector_length, device=real.device) * hop
+        field = self.config.receptive_field
+        ends = (starts + field).clamp(max=real.shape[-1])
+        return (counts[:, ends] - counts[:, starts.clamp(max=real.shape[-1])]) == field
+
+
+    @staticmethod
+    def _real_frames_first(frame_mask: torch.Tensor) -> torch.Tensor:
+        """Indices (batch, frames) that put each item's real frames first, in their order (a stable sort), as the
+        CTC loss and packed LSTMs read them; the identity for right-padded items."""
+        return torch.sort((~frame_mask).to(torch.int8), dim=1, stable=True).indices
 
 
 class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
@@ -227,14 +241,14 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         self.post_init()
         use_fast_cpu_path(self)
 
-    def set_fast_cpu_path(self, enabled: bool):
+    def set_fast_cpu_path(self, enabled: bool) -> None:
         """Turn the float32 CPU fast path of the convolutions on (default) or off (HuBERT's exact arithmetic).
 
         The same as `use_fast_cpu_path(model, enabled)` (`alhubert.models.fast_cpu_path`), which works on any HuBERT.
         """
         use_fast_cpu_path(self, enabled)
 
-    def freeze_feature_encoder(self):
+    def freeze_feature_encoder(self) -> None:
         """Stop gradients into the convolutional feature encoder (for fine-tuning)."""
         self.feature_extractor._freeze_parameters()
 
@@ -246,7 +260,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         attention_mask: torch.Tensor | None = None,
         mask_time_indices: torch.Tensor | None = None,
         depth: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> BaseModelOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch_size, samples)`):
@@ -294,9 +308,30 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         self.post_init()
 
     @property
-    def hubert(self):
+    def hubert(self) -> "AlHubertModel":
         # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
         return self.alhubert
+
+    @can_return_tuple
+    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> CausalLMOutput:
+        """HuBERT's CTC forward, except that the loss reads each item's real frames wherever they are (left padding
+        or gaps: HuBERT takes the first frames, counted from the ones of the mask)."""
+        if labels is None or attention_mask is None:
+            return super().forward(input_values, attention_mask=attention_mask, labels=labels, return_dict=True,
+                                   **kwargs)
+        if labels.max() >= self.config.vocab_size:
+            raise ValueError(f"Label values must be <= vocab_size: {self.config.vocab_size}")
+        outputs = super().forward(input_values, attention_mask=attention_mask, return_dict=True, **kwargs)
+        frames = self._get_feature_vector_attention_mask(outputs.logits.shape[1], attention_mask)
+        order = self._real_frames_first(frames).unsqueeze(-1).expand_as(outputs.logits)
+        logits = outputs.logits.gather(1, order)
+        loss = self.loss_function(
+            logits=logits, labels=labels, logit_lengths=frames.sum(-1), blank_token_id=self.config.pad_token_id,
+            reduction=self.config.ctc_loss_reduction, zero_infinity=self.config.ctc_zero_infinity, **kwargs,
+        )
+        return CausalLMOutput(
+            loss=loss, logits=outputs.logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
 
 
 class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequenceClassification):
@@ -313,12 +348,15 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
         self.post_init()
 
     @property
-    def hubert(self):
+    def hubert(self) -> "AlHubertModel":
         return self.alhubert
 
     @can_return_tuple
     @filter_output_hidden_states
-    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
+    def forward(
+        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None, **kwargs: Any,
+    ) -> SequenceClassifierOutput:
         """HuBERT's classification forward (mean pooling over real frames), except that an item with no real frame
         (shorter than the receptive field) pools to zeros instead of 0 / 0 = NaN."""
         if self.config.use_weighted_layer_sum:

@@ -9,6 +9,8 @@ the linear-head `AlHubertForCTC`. This file ships as Hub remote code: it imports
 its sibling modules).
 """
 
+from typing import Any
+
 import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
@@ -53,7 +55,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         if module is self:
             nn.init.zeros_(self.layer_weights)  # equal weights after the softmax
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> "AlHubertSuperbForCTC":
         """Train the head; the upstream encoder stays in eval mode (no dropout), as in SUPERB."""
         super().train(mode)
         self.alhubert.eval()
@@ -65,7 +67,7 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
         input_values: torch.Tensor | None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> CausalLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
@@ -81,18 +83,24 @@ class AlHubertSuperbForCTC(AlHubertPreTrainedModel):
 
         if attention_mask is None:
             attention_mask = torch.ones_like(input_values, dtype=torch.long)
-        frame_lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1)).to(torch.long)
+        # each item's real frames first (left padding or gaps too): the BiLSTM and the CTC loss read them from there
+        frames = self._get_feature_vector_attention_mask(features.shape[1], attention_mask)
+        order = self._real_frames_first(frames).unsqueeze(-1)
+        features = features.gather(1, order.expand_as(features))
+        frame_lengths = frames.sum(-1)
         packed = nn.utils.rnn.pack_padded_sequence(
             features, frame_lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
         )
         packed_output, _ = self.lstm(packed)
         output, _ = nn.utils.rnn.pad_packed_sequence(packed_output, batch_first=True, total_length=features.shape[1])
-        logits = self.lm_head(self.dropout(output))
+        compact_logits = self.lm_head(self.dropout(output))
+        # back to the frames' own positions
+        logits = torch.empty_like(compact_logits).scatter_(1, order.expand_as(compact_logits), compact_logits)
 
         loss = None
         if labels is not None:
             loss = self.loss_function(
-                logits=logits,
+                logits=compact_logits,
                 labels=labels,
                 logit_lengths=frame_lengths,
                 blank_token_id=self.config.pad_token_id,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .audio import load_audio, resample  # noqa: F401  (load_audio is re-exported)
+from .audio import load_audio, resample
 
 
 class AudioFeatureExtractionPipeline(Pipeline):
@@ -40,8 +40,9 @@ class AudioFeatureExtractionPipeline(Pipeline):
             forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
         return {}, forward_params, {}
 
-    def preprocess(self, inputs):
+    def preprocess(self, inputs: str | bytes | np.ndarray | dict) -> dict[str, torch.Tensor]:
         sampling_rate = self.feature_extractor.sampling_rate
+        source = inputs if isinstance(inputs, str) else "the given waveform"
         if isinstance(inputs, str):
             inputs = load_audio(inputs, sampling_rate)
         elif isinstance(inputs, dict):
@@ -63,17 +64,28 @@ class AudioFeatureExtractionPipeline(Pipeline):
         processed = self.feature_extractor(inputs, sampling_rate=sampling_rate, return_tensors="pt")
         if self.dtype is not None:
             processed["input_values"] = processed["input_values"].to(self.dtype)
+        processed["audio_source"] = source  # named in the error when the features are not finite
         return processed
 
     def _forward(self, model_inputs, layer=None):
+        source = model_inputs.pop("audio_source", "the input")
         if layer is None:
-            return {"features": self.model(**model_inputs).last_hidden_state}
-        if layer == "all":
-            return {"features": torch.stack(self.model(**model_inputs, output_hidden_states=True).hidden_states, 1)}
-        kwargs = {"output_hidden_states": True}
-        if "depth" in inspect.signature(self.model.forward).parameters:
-            kwargs["depth"] = max(layer, 1)  # elastic depth: skip the layers above the one asked for
-        return {"features": self.model(**model_inputs, **kwargs).hidden_states[layer]}
+            features = self.model(**model_inputs).last_hidden_state
+        elif layer == "all":
+            features = torch.stack(self.model(**model_inputs, output_hidden_states=True).hidden_states, 1)
+        else:
+            kwargs = {"output_hidden_states": True}
+            if "depth" in inspect.signature(self.model.forward).parameters:
+                kwargs["depth"] = max(layer, 1)  # elastic depth: skip the layers above the one asked for
+            features = self.model(**model_inputs, **kwargs).hidden_states[layer]
+        if not torch.isfinite(features).all():  # the audio is finite (checked by the model): the weights are at fault
+            names = ", ".join(source) if isinstance(source, list) else source
+            model = f" {self.model.name_or_path}" if self.model.name_or_path else ""
+            raise ValueError(
+                f"The features of {names} are NaN or infinite although the audio is finite: the model{model} is "
+                "damaged (its weights overflow); use an earlier checkpoint."
+            )
+        return {"features": features}
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs: dict[str, torch.Tensor]) -> np.ndarray:
         return model_outputs["features"][0].float().cpu().numpy()

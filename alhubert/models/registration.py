@@ -25,7 +25,7 @@ ARCHITECTURES = {
 }
 
 
-def register():
+def register() -> None:
     """Make `AutoModel*`, `AutoFeatureExtractor`, `AutoProcessor` and `pipeline()` know ALHuBERT (idempotent).
 
     Two model types: `alhubert` (the encoder and its CTC and classification heads) and `alhubert-superb` (the frozen

@@ -22,24 +22,36 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 from transformers.utils import logging
 
-from ..models.configuration_alhubert import AlHubertConfig
-from ..utils.files import check_writable_folder, make_staging_folder, replace_folder
+from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, MAX_SIZES, AlHubertConfig
+from ..utils.errors import one_line
+from ..utils.model_checks import refuse_non_finite_outputs
+from ..utils.files import check_replaceable_folder, check_writable_folder, make_staging_folder, replace_folder
 from ..hub.upload import stage_for_upload, upload_staged
 from ..hub.model_cards import escape_text, write_model_card
 from ..models.modeling_alhubert import AlHubertModel
+
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # the modules a saved folder may ship as remote code
 
 
 logger = logging.get_logger(__name__)
 
 # The only globals besides tensors and plain containers that original checkpoints pickle (their `"Args"`).
 ALLOWED_GLOBALS = (argparse.Namespace,)
-# Longest feature encoder a conv-layer string may describe (HuBERT has 7 layers); bounds `[...] * n` expansion.
-MAX_CONV_LAYERS = 64
-# Most layer applications (encoder_layers x repeat_time) a checkpoint may ask for (the released models have 12).
-MAX_LAYER_APPLICATIONS = 1024
+# MAX_CONV_LAYERS (longest feature encoder, bounds `[...] * n` expansion) and MAX_LAYER_APPLICATIONS (encoder_layers x
+# repeat_time) are AlHubertConfig's own bounds. A conv-layer string is at most this long (HuBERT's is 51 characters;
+# 64 layers written out one by one take about 900) and nests at most this deep, checked before it is parsed.
+MAX_CONV_SPEC_CHARS = 4096
+MAX_CONV_SPEC_DEPTH = 2 * MAX_CONV_LAYERS  # e.g. 64 single-layer lists joined by +
+# Spellings of booleans accepted in Config["alhubert"] (a YAML or argparse round trip can leave strings).
+_BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 # Integer settings of Config["alhubert"] that size the model; their values are checked against the weights' shapes.
 _INTEGER_SETTINGS = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
                      "encoder_attention_heads", "conv_pos", "conv_pos_groups")
+# The AlHubertConfig setting (bounded in MAX_SIZES) each original size becomes.
+_BOUNDED_AS = {"encoder_embed_dim": "hidden_size", "encoder_ffn_embed_dim": "intermediate_size",
+               "encoder_attention_heads": "num_attention_heads", "conv_pos": "num_conv_pos_embeddings",
+               "conv_pos_groups": "num_conv_pos_embedding_groups"}
 
 _EXTRACTOR_MODES = {"default": "group", "layer_norm": "layer"}
 _ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_new"}
@@ -81,11 +93,17 @@ def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
     """
     if not isinstance(spec, str):
         raise ValueError(f"extractor_conv_feature_layers must be a string, got {type(spec).__name__}.")
+    if len(spec) > MAX_CONV_SPEC_CHARS:
+        raise ValueError(
+            f"extractor_conv_feature_layers is {len(spec):,} characters long, more than the {MAX_CONV_SPEC_CHARS} a "
+            f"feature encoder of at most {MAX_CONV_LAYERS} layers needs; the checkpoint is corrupt or crafted."
+        )
     try:
         tree = ast.parse(spec.strip(), mode="eval")
-    except SyntaxError as error:
-        raise ValueError(f"extractor_conv_feature_layers {spec!r} is not a valid expression: {error.msg}.") from None
-    layers = _evaluate_conv_node(tree.body, spec)
+    except (SyntaxError, RecursionError, MemoryError) as error:
+        reason = error.msg if isinstance(error, SyntaxError) else "nested too deeply"
+        raise ValueError(f"extractor_conv_feature_layers {spec!r} is not a valid expression: {reason}.") from None
+    layers = _evaluate_conv_node(tree.body, spec, depth=0)
     if not isinstance(layers, list) or not layers:
         raise ValueError(f"extractor_conv_feature_layers {spec!r} must describe a non-empty list of conv layers.")
     for layer in layers:
@@ -97,15 +115,20 @@ def parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
     return layers
 
 
-def _evaluate_conv_node(node, spec):
+def _evaluate_conv_node(node, spec, depth):
     """Evaluate one node of the conv-layer grammar (int, list/tuple literal, sequence + sequence, sequence * int)."""
+    if depth > MAX_CONV_SPEC_DEPTH:
+        raise ValueError(
+            f"extractor_conv_feature_layers nests more than {MAX_CONV_SPEC_DEPTH} levels of lists, + and *; write "
+            'it as e.g. "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2" (the checkpoint is corrupt or crafted).'
+        )
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_evaluate_conv_node(item, spec) for item in node.elts]
+        items = [_evaluate_conv_node(item, spec, depth + 1) for item in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
-        left, right = _evaluate_conv_node(node.left, spec), _evaluate_conv_node(node.right, spec)
+        left, right = _evaluate_conv_node(node.left, spec, depth + 1), _evaluate_conv_node(node.right, spec, depth + 1)
         if isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, (list, tuple)):
             result = left + right
         elif isinstance(node.op, ast.Mult) and {type(left), type(right)} in ({list, int}, {tuple, int}):
@@ -129,7 +152,7 @@ def _evaluate_conv_node(node, spec):
     )
 
 
-def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
+def load_original_checkpoint(path: str | os.PathLike, trust_checkpoint: bool = False) -> dict:
     """Load an original `.ckpt` safely and check it holds an ALHuBERT student (`"alhubert"` and `Config["alhubert"]`).
 
     Only tensors, plain containers and `argparse.Namespace` are unpickled. With `trust_checkpoint=True` any pickled
@@ -138,6 +161,7 @@ def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}")
+    _check_zip_records(path)
     if trust_checkpoint:
         logger.warning(f"Loading {path} with weights_only=False (trust_checkpoint): pickled code in it can run.")
         checkpoint = _torch_load(path, weights_only=False)
@@ -173,6 +197,28 @@ def load_original_checkpoint(path, trust_checkpoint: bool = False) -> dict:
             f"{' ...' if len(not_tensors) > 5 else ''}; the file is not a valid DistilALHuBERT checkpoint."
         )
     return checkpoint
+
+
+def _check_zip_records(path: Path):
+    """Refuse, from the zip directory alone, a checkpoint whose records would expand beyond the file: `torch.save`
+    stores every record uncompressed, and `torch.load` inflates each record in full, even those the conversion drops
+    (a few MB of deflated zeros can claim gigabytes)."""
+    if not zipfile.is_zipfile(path):
+        return  # the legacy (non-zip) format has no compressed records
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a PyTorch checkpoint written by torch.save ({one_line(error)}).") from None
+    for record in records:
+        if record.compress_type != zipfile.ZIP_STORED or record.file_size > size:
+            raise ValueError(
+                f"{path}: the record {record.filename} is compressed ({record.compress_size:,} bytes claiming "
+                f"{record.file_size:,}); torch.save stores records uncompressed, so the file is crafted or was "
+                "repacked. It is not loaded (that would inflate every record); save the checkpoint again with "
+                "torch.save."
+            )
 
 
 def _torch_load(path, weights_only):
@@ -230,6 +276,12 @@ def config_from_original(original: dict) -> AlHubertConfig:
         value = original[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
+        limit = MAX_SIZES.get(_BOUNDED_AS.get(name))
+        if limit is not None and value > limit:
+            raise ValueError(
+                f"Config['alhubert']['{name}'] is {value:,}, more than the {limit:,} allowed (AlHubertConfig's "
+                f"{_BOUNDED_AS[name]}); the file is corrupt or crafted."
+            )
     groups, repeats = original["encoder_layers"], original["repeat_time"]
     if groups * repeats > MAX_LAYER_APPLICATIONS:
         raise ValueError(
@@ -249,6 +301,8 @@ def config_from_original(original: dict) -> AlHubertConfig:
     if original.get("extractor_dropout", 0.0):
         logger.info("extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
                     "it only affects training and is not kept.")
+    for name in ("conv_bias", "layer_norm_first", "normalize"):
+        _boolean(original, name, False)
     conv_layers = parse_conv_layers(original["extractor_conv_feature_layers"])
     try:
         return _build_config(original, conv_layers, mode, activation, groups, repeats)
@@ -261,7 +315,7 @@ def _build_config(original, conv_layers, mode, activation, groups, repeats) -> A
         conv_dim=[channels for channels, _, _ in conv_layers],
         conv_kernel=[kernel for _, kernel, _ in conv_layers],
         conv_stride=[stride for _, _, stride in conv_layers],
-        conv_bias=bool(original.get("conv_bias", False)),
+        conv_bias=_boolean(original, "conv_bias", False),
         feat_extract_norm=_EXTRACTOR_MODES[mode],
         feat_extract_activation="gelu",
         feat_proj_layer_norm=True,
@@ -271,7 +325,7 @@ def _build_config(original, conv_layers, mode, activation, groups, repeats) -> A
         hidden_act=_ACTIVATIONS[activation],
         num_conv_pos_embeddings=original["conv_pos"],
         num_conv_pos_embedding_groups=original["conv_pos_groups"],
-        do_stable_layer_norm=bool(original["layer_norm_first"]),
+        do_stable_layer_norm=_boolean(original, "layer_norm_first"),
         num_hidden_groups=groups,
         num_hidden_layers=groups * repeats,
         layer_sharing="cycle",
@@ -284,7 +338,23 @@ def _build_config(original, conv_layers, mode, activation, groups, repeats) -> A
         mask_time_length=original.get("mask_length", 10),
         mask_feature_prob=original.get("mask_channel_prob", 0.0),
         mask_feature_length=original.get("mask_channel_length", 10),
-        do_normalize=bool(original.get("normalize", False)),
+        do_normalize=_boolean(original, "normalize", False),
+    )
+
+
+def _boolean(original: dict, name: str, default: bool | None = None) -> bool:
+    """A boolean setting read strictly: True/False, 0/1 or their usual strings ("False" is False, not a non-empty
+    string); anything else is a `ValueError` naming the setting."""
+    value = original.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_STRINGS:
+        return _BOOLEAN_STRINGS[value.strip().lower()]
+    raise ValueError(
+        f"Config['alhubert']['{name}'] must be a boolean (True/False), got {value!r}; the checkpoint's settings are "
+        "corrupt."
     )
 
 
@@ -357,7 +427,7 @@ def _rename(key: str) -> str | None:
     return None
 
 
-def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
+def load_original_model(path: str | os.PathLike, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
     """Build the `AlHubertModel` (eval mode) equivalent to an original checkpoint; returns it and the checkpoint."""
     checkpoint = load_original_checkpoint(path, trust_checkpoint=trust_checkpoint)
     _check_layer_count(checkpoint["Config"]["alhubert"], checkpoint["alhubert"])
@@ -369,7 +439,8 @@ def load_original_model(path, trust_checkpoint: bool = False) -> tuple[AlHubertM
     state_dict = convert_state_dict(checkpoint["alhubert"], skeleton)
     model = AlHubertModel(config)
     model.load_state_dict(state_dict, strict=True)
-    return model.eval(), checkpoint
+    refuse_non_finite_outputs(model.eval(), f"the checkpoint {path}")
+    return model, checkpoint
 
 
 def _check_layer_count(original: dict, state_dict: dict):
@@ -423,8 +494,16 @@ def _original_recipe(checkpoint: dict) -> dict:
     return {name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()}
 
 
+def converted_files() -> tuple[str, ...]:
+    """What a conversion writes into its folder (and the ONNX files `alhubert export onnx` may add to it in place)."""
+    remote_code = sorted(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
+    return ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code,
+            "onnx/model.onnx", "onnx/model_quantized.onnx")
+
+
 def convert_original_checkpoint(
-    checkpoint_path, output_dir, trust_checkpoint: bool = False, push_to_hub: str | None = None,
+    checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike, trust_checkpoint: bool = False,
+    push_to_hub: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert an original `.ckpt` into a complete Transformers model directory (written atomically).
@@ -449,8 +528,8 @@ def convert_original_checkpoint(
             )
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
-        if not (output_dir / "config.json").is_file():  # only a model folder is replaced, nothing else deleted
-            raise FileExistsError(f"{output_dir} holds no model (no config.json); choose another output folder.")
+        # only a folder of the files a conversion writes is replaced: the user's other files are never deleted
+        check_replaceable_folder(output_dir, converted_files(), ("alhubert",), "alhubert convert")
     check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(

@@ -12,10 +12,10 @@ without the package) and reproduces the original model's outputs.
 import logging
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import transformers
 from transformers import HfArgumentParser
-
 
 
 logger = logging.getLogger(__name__)
@@ -39,13 +39,11 @@ class ConversionArguments:
     )
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"aliases": ["--overwrite"],
-                  "help": "Replace a non-empty output_dir that holds a model (the flag of every command; --overwrite "
-                          "is the older name)."},
+        metadata={"help": "Replace a non-empty output_dir that holds a model (the flag of every command)."},
     )
 
 
-def main(args=None):
+def main(args: list[str] | None = None) -> Path:
     (arguments,) = HfArgumentParser(ConversionArguments).parse_args_into_dataclasses(args=args)
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
@@ -71,7 +69,7 @@ def main(args=None):
     return output_dir
 
 
-def cli(args=None):
+def cli(args: list[str] | None = None) -> Path:
     """`main` with bad input (missing or refused checkpoint, existing or unwritable output) reported as one
     `error: ...` line on stderr and exit code 1 (`SystemExit`)."""
     try:

@@ -7,6 +7,7 @@ per layer application (the original numbering: Transformers' `hidden_states[1:]`
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,10 +23,11 @@ class UpstreamExpert(nn.Module):
 
     Calling it on a list of 1-D 16 kHz waveforms returns `{"last_hidden_state", "hidden_states", "pad_mask",
     "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
-    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams.
+    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams, and never
+    applies SpecAugment masking (also in training mode).
     """
 
-    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs):
+    def __init__(self, path_or_repo_id: str, trust_checkpoint: bool = False, **from_pretrained_kwargs: Any):
         super().__init__()
         path = Path(path_or_repo_id)
         if path.is_file():
@@ -34,6 +36,9 @@ class UpstreamExpert(nn.Module):
             raise FileNotFoundError(f"Checkpoint not found: {path_or_repo_id}")
         else:
             self.model = AlHubertModel.from_pretrained(path_or_repo_id, **from_pretrained_kwargs)
+        # Features never get SpecAugment masking, also in training mode (S3PRL's upstream fine-tuning, `-f`), as
+        # with the original expert and S3PRL's HuBERT expert; dropout still follows train()/eval().
+        self.model.config.apply_spec_augment = False
         self.eval()
 
     def get_downsample_rates(self, key: str) -> int:

@@ -11,12 +11,14 @@
 - The output-folder policy lives in `alhubert.training.checkpoints`.
 """
 
+import argparse
 import dataclasses
 import os
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
 
@@ -118,7 +120,7 @@ class DataArguments:
         metadata={"help": "Processes used to read the audio headers (lengths) of a non-streamed dataset."},
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         sources = [self.librispeech_root, self.dataset_name, self.audiofolder]
         if sum(source is not None for source in sources) != 1:
             raise ValueError("Give exactly one data source: --librispeech_root, --dataset_name or --audiofolder.")
@@ -126,6 +128,23 @@ class DataArguments:
             raise ValueError(f"--short_audio must be one of {SHORT_AUDIO_POLICIES}, got {self.short_audio!r}.")
         if self.validation_split_percentage is not None and not 0 < self.validation_split_percentage < 100:
             raise ValueError("--validation_split_percentage must lie strictly between 0 and 100.")
+
+
+@dataclass
+class EncoderArguments:
+    """The pre-trained encoder a fine-tuning command starts from."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path:
+            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
 
 
 def resolve_config_file(name: str) -> Path:
@@ -232,11 +251,11 @@ class ArgumentParser(HfArgumentParser):
     become the defaults, then the command line overrides them, as TRL's `TrlParser --config` does. An optional
     argument is cleared with `--NAME none`."""
 
-    def __init__(self, dataclass_types, **kwargs):
+    def __init__(self, dataclass_types: tuple[type, ...], **kwargs: Any):
         self.field_types = _field_types(dataclass_types)
         super().__init__(dataclass_types, **kwargs)
 
-    def add_argument(self, *names, **kwargs):
+    def add_argument(self, *names: str, **kwargs: Any) -> argparse.Action:
         """argparse's, with "none" clearing the arguments whose type admits None."""
         name = names[0].lstrip("-") if names else ""
         hint, default = self.field_types.get(name, (None, dataclasses.MISSING))
@@ -245,7 +264,7 @@ class ArgumentParser(HfArgumentParser):
             kwargs["type"] = _clearable(kwargs["type"])
         return super().add_argument(*names, **kwargs)
 
-    def error(self, message: str):
+    def error(self, message: str) -> typing.NoReturn:
         """argparse's error exit (code 2), as one line naming the fix instead of the usage block."""
         self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see {self.prog} --help.\n")
 
@@ -352,7 +371,7 @@ class DistillationConfig(TrainingArguments):
                           "--mask_padding true. About 1.66 GB per hour of audio for 6 targets of width 768."},
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}.")

@@ -8,13 +8,15 @@ own `save_pretrained`, which every Trainer save goes through.
 """
 
 import os
+from typing import Any
 
 from transformers import Trainer
 from transformers.utils import logging
 
 from ..hub.model_cards import saved_eval_results, write_card_for_folder, write_model_card
 from ..models.configuration_alhubert import AlHubertConfig
-from .data import describe_data
+from .arguments import DataArguments
+from .data import AudioCollator, describe_data
 
 
 logger = logging.get_logger(__name__)
@@ -23,7 +25,7 @@ logger = logging.get_logger(__name__)
 class ProjectCardTrainerMixin:
     """Mix into a `Trainer` subclass (before `Trainer`) to keep or write the project's card on pushes."""
 
-    def create_model_card(self, *args, **kwargs):
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         if not self.is_world_process_zero():
             return
         output_dir = self.args.output_dir
@@ -37,7 +39,9 @@ class AlHubertTrainer(ProjectCardTrainerMixin, Trainer):
     """`transformers.Trainer` with the project's model card on pushes (used by the fine-tuning commands)."""
 
 
-def write_finetuned_card(trainer: Trainer, base_model: str, data_args, recipe: str | None = None):
+def write_finetuned_card(
+    trainer: Trainer, base_model: str, data_args: DataArguments, recipe: str | None = None
+) -> None:
     """The card of a fine-tuned model in `trainer.args.output_dir`: its task, the encoder it started from, the data
     named truthfully and the evaluation metrics the Trainer saved (model-index)."""
     args = trainer.args
@@ -65,8 +69,10 @@ def write_finetuned_card(trainer: Trainer, base_model: str, data_args, recipe: s
     )
 
 
-def train_evaluate_and_publish(trainer: Trainer, collator, checkpoint, base_model: str, data_args, task: str,
-                               recipe: str | None = None):
+def train_evaluate_and_publish(
+    trainer: Trainer, collator: AudioCollator, checkpoint: str | None, base_model: str, data_args: DataArguments,
+    task: str, recipe: str | None = None,
+) -> None:
     """The end of `alhubert finetune-ctc` and `finetune-classification`: train (resuming from `checkpoint` when one is
     given), save the model, metrics (with the collator's skipped-file count) and state, evaluate, write the card and
     push when `--push_to_hub` asks."""

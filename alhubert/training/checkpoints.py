@@ -37,7 +37,7 @@ _WEIGHT_FILES = ("model.safetensors.index.json", "pytorch_model.bin", "pytorch_m
 _CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
 
-def checkpoint_problems(checkpoint, save_only_model: bool = False) -> list[str]:
+def checkpoint_problems(checkpoint: str | os.PathLike, save_only_model: bool = False) -> list[str]:
     """What makes `checkpoint` incomplete (empty when it is complete)."""
     checkpoint = Path(checkpoint)
     problems = []
@@ -68,7 +68,7 @@ def checkpoint_problems(checkpoint, save_only_model: bool = False) -> list[str]:
     return problems
 
 
-def last_complete_checkpoint(output_dir, save_only_model: bool = False) -> str | None:
+def last_complete_checkpoint(output_dir: str | os.PathLike, save_only_model: bool = False) -> str | None:
     """The newest (highest step) complete `checkpoint-N` in `output_dir`, or None when there is no checkpoint.
 
     Newer incomplete checkpoints are skipped with a warning saying why; `FileNotFoundError` when checkpoints exist but

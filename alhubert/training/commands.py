@@ -6,8 +6,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from ..utils.errors import one_line
+
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
 
 
 # modules of the `train` extra (setup.py): a command without one of them says how to install it
@@ -25,7 +30,7 @@ def setup_errors() -> Iterator[None]:
         raise
 
 
-def run_command(main: Callable, argv: list[str] | None = None):
+def run_command(main: Callable[[list[str]], object], argv: list[str] | None = None) -> object:
     """`main(argv)` for the command line: a set-up problem is one `error: ...` line on stderr and exit code 1, and so
     is a missing module of the `train` extra."""
     try:
@@ -56,7 +61,7 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def setup_logging(training_args, logger: logging.Logger) -> None:
+def setup_logging(training_args: "TrainingArguments", logger: logging.Logger) -> None:
     """The commands' logging, as in Transformers' `examples/pytorch` (one stdout handler, the process's log level for
     `logger`, Transformers and datasets), quiet by default: no progress bars for loading and saving models or
     preparing data (the training progress bar stays, `--disable_tqdm` hides it), and no `pin_memory` warning on

@@ -14,6 +14,7 @@ import string
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 
 from transformers import (
     Wav2Vec2CTCTokenizer,
@@ -61,7 +62,9 @@ def build_processor(feature_extractor: Wav2Vec2FeatureExtractor) -> Wav2Vec2Proc
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=build_tokenizer())
 
 
-def build_phoneme_processor(feature_extractor: Wav2Vec2FeatureExtractor, transcripts) -> Wav2Vec2Processor:
+def build_phoneme_processor(
+    feature_extractor: Wav2Vec2FeatureExtractor, transcripts: Iterable[str]
+) -> Wav2Vec2Processor:
     """A processor whose tokenizer reads space-separated phonemes (`Wav2Vec2PhonemeCTCTokenizer`, no phonemizer):
     `<pad>` (the CTC blank), `<unk>`, then every phoneme found in `transcripts`, sorted."""
     phonemes = sorted({phoneme for transcript in transcripts for phoneme in transcript.split()})

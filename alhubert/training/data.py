@@ -16,16 +16,17 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
 import torch
 from datasets import Audio, Dataset, DatasetDict, IterableDataset, load_dataset, load_from_disk
-from transformers import TrainerCallback, Wav2Vec2FeatureExtractor
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments, Wav2Vec2FeatureExtractor
 from transformers.utils import logging
 
 from ..models.audio import AudioDecoderUnavailable, load_audio, torchcodec_problem
-from .arguments import SHORT_AUDIO_POLICIES, DataArguments  # noqa: F401  (DataArguments is re-exported)
+from .arguments import DataArguments
 
 
 logger = logging.get_logger(__name__)
@@ -241,7 +242,7 @@ class AudioCollator:
     max_redraws: int = 16
     pad_to_multiple_of: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._num_skipped = multiprocessing.Value("i", 0)
 
     @property
@@ -249,7 +250,7 @@ class AudioCollator:
         """How many unreadable files were skipped so far (all data loader workers together)."""
         return self._num_skipped.value
 
-    def decode(self, audio) -> np.ndarray:
+    def decode(self, audio: str | bytes | dict) -> np.ndarray:
         """Mono float32 waveform (mean of the channels) at the feature extractor's sampling rate."""
         return load_audio(audio, self.feature_extractor.sampling_rate)
 
@@ -342,10 +343,15 @@ class SkippedAudioCallback(TrainerCallback):
         else:
             logger.info(f"No unreadable audio files {when}.")
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         if metrics is not None:
             metrics["skipped_audio_files"] = self.collator.num_skipped
         self._report("so far (evaluation)")
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self._report("during training")

@@ -2,24 +2,25 @@
 """Layer-to-layer distillation of a frozen teacher (HuBERT, or any model returning `hidden_states`) into ALHuBERT.
 
 `distillation_loss` is the DistilHuBERT / DistilALHuBERT loss; `DistillationTrainer` is a `transformers.Trainer` that
-runs the teacher and the student on each batch and minimises it (spec section 4).
+runs the teacher and the student on each batch and minimises it, as the DistilALHuBERT paper trains its students.
 """
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import PreTrainedModel, Trainer
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import FeatureExtractionMixin, PreTrainedModel, Trainer
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 from transformers.utils import SAFE_WEIGHTS_NAME, logging
 
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
 from ..utils.files import atomic_write
 from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
+from .card_trainer import ProjectCardTrainerMixin
 from .teacher_cache import (
     UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
 )
@@ -84,7 +85,9 @@ def _next_layer_norm(model: nn.Module, index: int) -> nn.Module:
     return model.encoder.layers[distinct].layer_norm
 
 
-def select_hidden_states(model: nn.Module, hidden_states, layers: list[int], pre_ln: bool) -> list[torch.Tensor]:
+def select_hidden_states(
+    model: nn.Module, hidden_states: tuple[torch.Tensor, ...], layers: list[int], pre_ln: bool
+) -> list[torch.Tensor]:
     """`hidden_states[i]` for each `i` in `layers`, after the next layer's attention LayerNorm when `pre_ln`."""
     selected = [hidden_states[index] for index in layers]
     if pre_ln:
@@ -104,12 +107,12 @@ class GradMultiply(torch.autograd.Function):
     """Identity forward, gradient multiplied by `scale` backward (fairseq's and torchaudio's GradMultiply)."""
 
     @staticmethod
-    def forward(ctx, tensor: torch.Tensor, scale: float) -> torch.Tensor:
+    def forward(ctx: Any, tensor: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.scale = scale
         return tensor.view_as(tensor)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad * ctx.scale, None
 
 
@@ -209,7 +212,7 @@ class DistillationStudent(AlHubertPreTrainedModel):
         return DistillationStudentOutput(states=states, frame_mask=frame_mask, feature_penalty=penalty)
 
     def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict | None = None,
-                        is_main_process: bool = True, **kwargs) -> None:
+                        is_main_process: bool = True, **kwargs: Any) -> None:
         """The student as a complete model folder, the prediction heads (if any) in its `prediction_heads/`.
 
         `state_dict` is this model's (as `Trainer` gathers it under FSDP or DeepSpeed).
@@ -247,7 +250,9 @@ def _heads_are_loaded_apart(module: nn.Module, incompatible_keys) -> None:
     incompatible_keys.missing_keys[:] = missing
 
 
-def check_feature_extractors(teacher_feature_extractor, student_feature_extractor):
+def check_feature_extractors(
+    teacher_feature_extractor: FeatureExtractionMixin | None, student_feature_extractor: FeatureExtractionMixin | None
+) -> None:
     """Raise a `ValueError` when teacher and student expect differently sampled or normalised input audio."""
     if teacher_feature_extractor is None or student_feature_extractor is None:
         return
@@ -263,7 +268,7 @@ def check_feature_extractors(teacher_feature_extractor, student_feature_extracto
             )
 
 
-class DistillationTrainer(Trainer):
+class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
     `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
@@ -273,6 +278,7 @@ class DistillationTrainer(Trainer):
     outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
     CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
     to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
+    Pushes keep the card the command wrote (`ProjectCardTrainerMixin`).
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
@@ -284,8 +290,8 @@ class DistillationTrainer(Trainer):
         *,
         teacher: PreTrainedModel,
         teacher_dtype: torch.dtype | None = None,
-        teacher_feature_extractor=None,
-        **kwargs,
+        teacher_feature_extractor: FeatureExtractionMixin | None = None,
+        **kwargs: Any,
     ):
         args = args if args is not None else DistillationConfig(output_dir="trainer_output")
         if not isinstance(args, DistillationConfig):
@@ -325,7 +331,7 @@ class DistillationTrainer(Trainer):
         if args.teacher_cache_dir:
             self._set_up_teacher_cache(args.teacher_cache_dir, teacher_feature_extractor)
 
-    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
         """`Trainer.train`; on resume, the prediction heads are read from the checkpoint's `prediction_heads/` (the
         student's weights are loaded by `Trainer` from its model.safetensors)."""
         if resume_from_checkpoint is True:
@@ -384,7 +390,10 @@ class DistillationTrainer(Trainer):
         # copies made outside inference mode: autograd may save them for the loss's backward pass
         return [state.to(torch.float32, copy=True) for state in states]
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def compute_loss(
+        self, model: DistillationStudent, inputs: dict[str, Any], return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, DistillationLoss]:
         """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
         args = self.args
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
@@ -413,7 +422,10 @@ class DistillationTrainer(Trainer):
         self._logged_terms["train" if model.training else "eval"].append(torch.cat(terms))
         return (loss, result) if return_outputs else loss
 
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+    def prediction_step(
+        self, model: DistillationStudent, inputs: dict[str, Any], prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor, None, None]:
         """Evaluation: the distillation loss only (there are no labels or logits to return)."""
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
@@ -438,14 +450,8 @@ class DistillationTrainer(Trainer):
                 logs[f"{prefix}feature_penalty"] = values[-1]
         super().log(logs, start_time)
 
-    def create_model_card(self, *args, **kwargs):
-        """Keep the ALHuBERT card written with `alhubert.hub.model_cards` instead of the Trainer's generic one."""
-        if not os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
-            super().create_model_card(*args, **kwargs)
-
 
 __all__ = [
-    "DistillationConfig",
     "DistillationLoss",
     "DistillationTrainer",
     "DistillationStudent",

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import HubertConfig, HubertModel
+from transformers import HubertConfig, HubertModel, PretrainedConfig
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.hubert.modeling_hubert import HubertPreTrainedModel, _compute_mask_indices
 
@@ -50,14 +50,14 @@ HUBERT_PRESETS = {
 }
 
 
-def hubert_config(preset: str, **overrides) -> HubertConfig:
+def hubert_config(preset: str, **overrides: object) -> HubertConfig:
     """The `HubertConfig` of a preset (`tiny`, `demo`, `base`), with `overrides`."""
     if preset not in HUBERT_PRESETS:
         raise ValueError(f"Unknown HuBERT preset {preset!r}; choose one of {', '.join(HUBERT_PRESETS)}.")
     return HubertConfig(**{**HUBERT_PRESETS[preset], **overrides})
 
 
-def frame_counts(config, num_samples):
+def frame_counts(config: PretrainedConfig, num_samples: "int | list[int] | torch.Tensor") -> torch.Tensor:
     """Frames (at 50 Hz for HuBERT's stack) that the model of `config` makes of `num_samples` samples: Transformers'
     `_get_feat_extract_output_lengths`, which reads only `config.conv_kernel` and `config.conv_stride`."""
     lengths = torch.as_tensor(num_samples)
@@ -77,7 +77,7 @@ class PretrainingHeadConfig:
     masked_weight: float = 1.0
     unmasked_weight: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.num_classes or min(self.num_classes) < 2:
             raise ValueError(f"Every codebook needs at least 2 classes, got {self.num_classes}.")
         if not 0 < self.mask_prob <= 1 or self.mask_length < 1:
@@ -170,7 +170,7 @@ class HubertForPreTraining(HubertPreTrainedModel):
                                        unmasked_loss=unmasked_loss.detach(),
                                        masked_accuracy=correct.detach() / len(self.label_embeddings))
 
-    def save_head(self, folder) -> None:
+    def save_head(self, folder: str | os.PathLike) -> None:
         """Write the head's settings and weights (projection, label embeddings) to `folder`, apart from the encoder."""
         os.makedirs(folder, exist_ok=True)
         state = {key: value.detach().cpu().contiguous() for key, value in self.state_dict().items()
@@ -180,7 +180,9 @@ class HubertForPreTraining(HubertPreTrainedModel):
             json.dump(asdict(self.head_config), file, indent=2)
 
     @classmethod
-    def from_encoder_and_head(cls, encoder_folder, head_folder=None) -> "HubertForPreTraining":
+    def from_encoder_and_head(
+        cls, encoder_folder: str | os.PathLike, head_folder: str | os.PathLike | None = None
+    ) -> "HubertForPreTraining":
         """The encoder saved in `encoder_folder` with the head saved by `save_head` (default: in its
         `pretraining_head/`)."""
         head_folder = head_folder or os.path.join(encoder_folder, HEAD_DIR)

@@ -21,12 +21,18 @@ import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 import numpy as np
 
 from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors
+
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PretrainedConfig
 
 
 logger = logging.getLogger(__name__)
@@ -60,7 +66,7 @@ class KMeansArguments:
     kmeans_max_iter: int = field(default=100, metadata={"help": "MiniBatchKMeans passes over the sample (max_iter)."})
     seed: int = field(default=0, metadata={"help": "Seed of the sample and of k-means."})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.layer is not None and self.model_name_or_path is None:
             raise ValueError("--layer needs --model_name_or_path (the model whose hidden states are clustered).")
         if self.num_clusters < 2:
@@ -222,7 +228,7 @@ def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path
     return manifest
 
 
-def read_labels(labels_dir) -> tuple[dict[str, list[int]], dict]:
+def read_labels(labels_dir: str | Path) -> tuple[dict[str, list[int]], dict]:
     """The labels (by utterance id) and the manifest written by `alhubert kmeans-targets` in `labels_dir`."""
     labels_dir = Path(labels_dir)
     manifest_path, labels_path = labels_dir / MANIFEST_FILE, labels_dir / LABELS_FILE
@@ -242,7 +248,9 @@ def read_labels(labels_dir) -> tuple[dict[str, list[int]], dict]:
     return labels, manifest
 
 
-def attach_labels(dataset, labels: dict[str, list[int]], config, num_clusters: int, split: str):
+def attach_labels(
+    dataset: "Dataset", labels: dict[str, list[int]], config: "PretrainedConfig", num_clusters: int, split: str
+) -> "Dataset":
     """`dataset` with a `labels` column from `labels` (by `id`), each checked against the model's frame count."""
     from alhubert.training.hubert_pretraining import frame_counts
 

@@ -16,11 +16,20 @@ and a model card with the recipe and the final losses); --push_to_hub uploads it
 import logging
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from alhubert.models.configuration_alhubert import PRESETS
 from alhubert.training.arguments import ArgumentParser, DataArguments, DistillationConfig, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import FeatureExtractionMixin, PreTrainedModel
+
+    from alhubert.models.modeling_alhubert import AlHubertModel
+    from alhubert.training.distillation import DistillationTrainer
 
 
 logger = logging.getLogger(__name__)
@@ -69,7 +78,7 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded (or demo) teachers are stored."})
 
 
-def parse_arguments(argv: list[str]):
+def parse_arguments(argv: list[str]) -> tuple["ModelArguments", DataArguments, DistillationConfig, OutputArguments]:
     """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the four argument groups."""
     parser = ArgumentParser(
         (ModelArguments, DataArguments, DistillationConfig, OutputArguments),
@@ -79,7 +88,7 @@ def parse_arguments(argv: list[str]):
     return parser.parse(argv)
 
 
-def resolve_teacher_dtype(name: str):
+def resolve_teacher_dtype(name: str) -> "torch.dtype":
     import torch
 
     if name == "auto":
@@ -87,7 +96,7 @@ def resolve_teacher_dtype(name: str):
     return getattr(torch, name)
 
 
-def load_teacher(model_args: ModelArguments):
+def load_teacher(model_args: ModelArguments) -> tuple["PreTrainedModel", "FeatureExtractionMixin"]:
     """The frozen teacher and its feature extractor (the default 16 kHz one when it ships none)."""
     from transformers import AutoFeatureExtractor, AutoModel, Wav2Vec2FeatureExtractor
 
@@ -105,7 +114,9 @@ def load_teacher(model_args: ModelArguments):
     return teacher, feature_extractor
 
 
-def build_student(model_args: ModelArguments, teacher, teacher_feature_extractor):
+def build_student(
+    model_args: ModelArguments, teacher: "PreTrainedModel", teacher_feature_extractor: "FeatureExtractionMixin"
+) -> "AlHubertModel":
     """The student: the preset's (or given) layer counts with the teacher's dimensions."""
     from alhubert import AlHubertModel
     from alhubert.training.student_init import init_student_from_teacher, student_config_from_teacher
@@ -132,7 +143,10 @@ def _value(option) -> str:
     return str(getattr(option, "value", option))
 
 
-def describe_recipe(model_args, data_args, training_args, student, teacher_dtype) -> dict:
+def describe_recipe(
+    model_args: ModelArguments, data_args: DataArguments, training_args: DistillationConfig, student: "AlHubertModel",
+    teacher_dtype: "torch.dtype",
+) -> dict:
     """The settings of this run, for the model card."""
     from alhubert.training.data import describe_data
 
@@ -165,7 +179,7 @@ def describe_recipe(model_args, data_args, training_args, student, teacher_dtype
     }
 
 
-def final_results(trainer) -> dict:
+def final_results(trainer: "DistillationTrainer") -> dict:
     """Steps, first and last logged training losses and per-target terms, and the last evaluation loss."""
     history = trainer.state.log_history
     train_logs = [entry for entry in history if "loss" in entry]
@@ -183,7 +197,7 @@ def final_results(trainer) -> dict:
     return results
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> "DistillationTrainer":
     with setup_errors():  # set-up problems (arguments, output folder, data, teacher) are one line from `cli`
         model_args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
     import datasets
@@ -258,7 +272,7 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
-def cli(argv: list[str] | None = None):
+def cli(argv: list[str] | None = None) -> "DistillationTrainer":
     """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
     return run_command(main, argv)
 

@@ -17,39 +17,35 @@ The output folder holds the model (with `id2label`) and its feature extractor, r
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+
+
+if TYPE_CHECKING:
+    from datasets import Dataset, IterableDataset
+    from transformers import EvalPrediction, Trainer
 
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(EncoderArguments):
     """Which pre-trained encoder to start from and how to fine-tune it."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
-    )
-    freeze_feature_encoder: bool = field(
-        default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
-    )
     freeze_base_model: bool = field(
         default=False, metadata={"help": "Train only the pooling head (and layer weights); keep the encoder frozen."}
     )
     use_weighted_layer_sum: bool = field(
         default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
     )
-
-    def __post_init__(self):
-        if not self.model_name_or_path:
-            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
 
 
 @dataclass
@@ -61,7 +57,9 @@ class ClassificationDataArguments(DataArguments):
     )
 
 
-def encode_labels(train_dataset, eval_dataset):
+def encode_labels(
+    train_dataset: "Dataset | IterableDataset", eval_dataset: "Dataset | IterableDataset | None"
+) -> tuple["Dataset | IterableDataset", "Dataset | IterableDataset | None", list[str]]:
     """Map labels to ids (string labels are class-encoded); returns the datasets and the label names."""
     from datasets import ClassLabel, IterableDataset, Value
 
@@ -80,7 +78,7 @@ def encode_labels(train_dataset, eval_dataset):
     return train_dataset, (rest[0] if rest else None), feature.names
 
 
-def make_compute_metrics():
+def make_compute_metrics() -> Callable[["EvalPrediction"], dict[str, float]]:
     import numpy as np
 
     from alhubert.training.metrics import accuracy
@@ -91,7 +89,7 @@ def make_compute_metrics():
     return compute_metrics
 
 
-def with_labels(example):
+def with_labels(example: dict[str, Any]) -> dict[str, Any]:
     return {"labels": example["label"]}
 
 
@@ -105,7 +103,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple:
     return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> "Trainer":
     with setup_errors():  # set-up problems (arguments, output folder, data, model) are one line from `cli`
         model_args, data_args, training_args, output_args = parse_arguments(argv)
         if not (training_args.do_train or training_args.do_eval):
@@ -168,7 +166,7 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
-def cli(argv: list[str] | None = None):
+def cli(argv: list[str] | None = None) -> "Trainer":
     """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
     return run_command(main, argv)
 

@@ -23,13 +23,21 @@ The output folder holds the model, its processor (feature extractor + `Wav2Vec2C
 import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
+from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+
+
+if TYPE_CHECKING:
+    import torch
+    from datasets import Dataset, IterableDataset
+    from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 
 logger = logging.getLogger(__name__)
@@ -37,13 +45,9 @@ RECIPES = ("full", "superb")
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(EncoderArguments):
     """Which pre-trained encoder to start from and which recipe to fine-tune it with."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "A pre-trained ALHuBERT (or HuBERT-like) encoder: a Hub id or a local folder (required)."},
-    )
     recipe: str = field(
         default="full",
         metadata={"help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
@@ -72,9 +76,8 @@ class ModelArguments:
                           "(e.g. cer); needs --load_best_model_at_end, which keeps the best checkpoint."},
     )
 
-    def __post_init__(self):
-        if not self.model_name_or_path:
-            raise ValueError("--model_name_or_path is required: the pre-trained encoder to fine-tune.")
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.recipe not in RECIPES:
             raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
 
@@ -104,7 +107,9 @@ def parse_arguments(argv: list[str] | None = None) -> tuple:
     return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
-def prepare_transcripts(dataset, tokenizer, split: str, phonemes: bool = False):
+def prepare_transcripts(
+    dataset: "Dataset | IterableDataset", tokenizer: "PreTrainedTokenizerBase", split: str, phonemes: bool = False
+) -> "Dataset | IterableDataset":
     """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters (phoneme
     transcripts are only tokenized: a phoneme outside the vocabulary becomes `<unk>`)."""
     from datasets import IterableDataset
@@ -130,7 +135,7 @@ def prepare_transcripts(dataset, tokenizer, split: str, phonemes: bool = False):
     return dataset.remove_columns("dropped")
 
 
-def check_audio_fits_transcripts(dataset, model, split: str):
+def check_audio_fits_transcripts(dataset: "Dataset | IterableDataset", model: "PreTrainedModel", split: str) -> None:
     """Every clip must yield at least as many CTC frames as its transcript has tokens; else name the file."""
     import torch
     from datasets import IterableDataset
@@ -150,7 +155,7 @@ def check_audio_fits_transcripts(dataset, model, split: str):
         )
 
 
-def load_model(model_args: ModelArguments, tokenizer):
+def load_model(model_args: ModelArguments, tokenizer: "PreTrainedTokenizerBase") -> "PreTrainedModel":
     """The CTC model of the chosen recipe, encoder weights from `model_name_or_path`, a new head sized to the vocab."""
     from transformers import AutoConfig, AutoModelForCTC
 
@@ -184,7 +189,9 @@ def load_model(model_args: ModelArguments, tokenizer):
     return model
 
 
-def make_compute_metrics(tokenizer, phonemes: bool = False):
+def make_compute_metrics(
+    tokenizer: "PreTrainedTokenizerBase", phonemes: bool = False
+) -> Callable[["EvalPrediction"], dict[str, float]]:
     """Greedy-decoded WER and CER (`alhubert.training.metrics.error_rates`); for phoneme transcripts the phoneme error
     rate (`per`: the word error rate over space-separated phonemes)."""
     import numpy as np
@@ -202,11 +209,11 @@ def make_compute_metrics(tokenizer, phonemes: bool = False):
     return compute_metrics
 
 
-def greedy_ids(logits, labels):
+def greedy_ids(logits: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
     return logits.argmax(dim=-1)
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> "Trainer":
     with setup_errors():  # set-up problems (arguments, output folder, data, model) are one line from `cli`
         model_args, data_args, training_args, output_args = parse_arguments(argv)
         if not (training_args.do_train or training_args.do_eval):
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
-def cli(argv: list[str] | None = None):
+def cli(argv: list[str] | None = None) -> "Trainer":
     """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
     return run_command(main, argv)
 

@@ -21,12 +21,20 @@ The output folder is a plain `HubertModel` folder (config.json, model.safetensor
 import logging
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from transformers import TrainingArguments
 
 from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
 from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import HubertConfig, Trainer, Wav2Vec2FeatureExtractor
+
+    from alhubert.training.hubert_pretraining import HubertForPreTraining
 
 
 logger = logging.getLogger(__name__)
@@ -78,7 +86,9 @@ def parse_arguments(argv: list[str]) -> tuple:
     return parser.parse(argv)
 
 
-def build_model(args: PretrainingArguments, num_clusters: int):
+def build_model(
+    args: PretrainingArguments, num_clusters: int
+) -> tuple["HubertForPreTraining", "Wav2Vec2FeatureExtractor"]:
     """`HubertForPreTraining` over the starting encoder, and the encoder's feature extractor."""
     from transformers import AutoFeatureExtractor, HubertModel, Wav2Vec2FeatureExtractor
 
@@ -104,7 +114,9 @@ def build_model(args: PretrainingArguments, num_clusters: int):
     return model, feature_extractor
 
 
-def load_labelled_data(data_args, training_args, labels_dir: str, config):
+def load_labelled_data(
+    data_args: DataArguments, training_args: TrainingArguments, labels_dir: str, config: "HubertConfig"
+) -> tuple["Dataset", "Dataset | None", dict]:
     """Training (and evaluation) audio with each utterance's labels, long clips dropped."""
     from alhubert.training.data import load_train_eval_datasets
     from alhubert.training.kmeans_targets import attach_labels, read_labels
@@ -120,7 +132,7 @@ def load_labelled_data(data_args, training_args, labels_dir: str, config):
     return train_dataset, eval_dataset, manifest
 
 
-def save_encoder_and_head(trainer, feature_extractor) -> None:
+def save_encoder_and_head(trainer: "Trainer", feature_extractor: "Wav2Vec2FeatureExtractor") -> None:
     """The output folder: the plain HubertModel and its feature extractor, the head in `pretraining_head/`."""
     import os
 
@@ -135,7 +147,7 @@ def save_encoder_and_head(trainer, feature_extractor) -> None:
     model.save_head(os.path.join(output_dir, HEAD_DIR))
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> "Trainer":
     """Run `alhubert pretrain-hubert`; set-up problems (arguments, output folder, labels, data) are marked for `cli`,
     which prints them as one line."""
     with setup_errors():
@@ -183,7 +195,7 @@ def main(argv: list[str] | None = None):
     return trainer
 
 
-def cli(argv: list[str] | None = None):
+def cli(argv: list[str] | None = None) -> "Trainer":
     """`main` for the command line: set-up problems are one `error: ...` line (`alhubert.training.commands`)."""
     return run_command(main, argv)
 

@@ -2,9 +2,10 @@
 """Initialise an ALHuBERT student from a Transformers HuBERT teacher, as DistilALHuBERT does before distillation."""
 
 import logging
+from typing import Any
 
 import torch
-from transformers import HubertModel
+from transformers import HubertModel, PretrainedConfig
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..models.modeling_alhubert import AlHubertModel
@@ -18,7 +19,8 @@ _NOT_COPIED = (
     "id2label", "label2id", "problem_type", "num_hidden_layers",
 )
 
-# The released students' regularisation (spec section 4): the teacher's own dropouts and layer drop are not copied.
+# The DistilALHuBERT paper's student regularisation (dropout and attention dropout 0.1, activation dropout 0, no
+# layer drop), as in the released students' configs: the teacher's own dropouts and layer drop are not copied.
 STUDENT_DROPOUTS = {
     "hidden_dropout": 0.1,
     "attention_dropout": 0.1,
@@ -29,8 +31,8 @@ STUDENT_DROPOUTS = {
 
 
 def student_config_from_teacher(
-    teacher_config, num_hidden_groups: int, num_hidden_layers: int | None = None, layer_sharing: str = "cycle",
-    **config_overrides,
+    teacher_config: PretrainedConfig, num_hidden_groups: int, num_hidden_layers: int | None = None,
+    layer_sharing: str = "cycle", **config_overrides: Any,
 ) -> AlHubertConfig:
     """An `AlHubertConfig` with the teacher's dimensions, feature encoder and layer-norm order.
 
@@ -60,7 +62,7 @@ def init_student_from_teacher(
     num_hidden_groups: int,
     num_hidden_layers: int | None = None,
     layer_sharing: str = "cycle",
-    **config_overrides,
+    **config_overrides: Any,
 ) -> AlHubertModel:
     """Build an `AlHubertModel` with the teacher's dimensions and copy its weights into it.
 

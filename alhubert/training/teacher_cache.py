@@ -23,13 +23,23 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset, IterableDataset
 from safetensors import safe_open
 from safetensors.torch import save_file
-from transformers import TrainerCallback
+from transformers import (
+    FeatureExtractionMixin,
+    PreTrainedModel,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 from transformers.utils import logging
 
 from ..utils.files import atomic_write
@@ -61,7 +71,7 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def audio_signature(audio) -> str:
+def audio_signature(audio: str | dict) -> str:
     """What identifies the audio of a row: its file's path, size and mtime, or a hash of its bytes or samples."""
     if isinstance(audio, dict):
         if audio.get("bytes") is not None:
@@ -87,7 +97,10 @@ class TeacherCacheCollator:
     batch and none are added (that batch runs the teacher).
     """
 
-    def __init__(self, collator, id_column: str = "id", audio_column: str = "audio", length_column: str = "length"):
+    def __init__(
+        self, collator: Callable[[list[dict]], dict], id_column: str = "id", audio_column: str = "audio",
+        length_column: str = "length",
+    ):
         self.collator = collator
         self.id_column, self.audio_column, self.length_column = id_column, audio_column, length_column
         if not hasattr(collator, "max_length_samples"):
@@ -98,7 +111,7 @@ class TeacherCacheCollator:
             )
         self.max_length_samples = collator.max_length_samples
 
-    def __getattr__(self, name):  # e.g. num_skipped of the wrapped AudioCollator
+    def __getattr__(self, name: str) -> Any:  # e.g. num_skipped of the wrapped AudioCollator
         if name == "collator":
             raise AttributeError(name)
         return getattr(self.collator, name)
@@ -126,7 +139,9 @@ class TeacherCacheCollator:
         return batch
 
 
-def check_no_cropping(dataset, max_length_samples: int | None, length_column: str = "length") -> None:
+def check_no_cropping(
+    dataset: Dataset | IterableDataset | None, max_length_samples: int | None, length_column: str = "length"
+) -> None:
     """Raise a `ValueError` when a clip of `dataset` (read from its length column) would be randomly cropped."""
     if not max_length_samples or dataset is None or length_column not in (dataset.column_names or []):
         return
@@ -222,7 +237,10 @@ class TeacherCache:
         self.hits = self.misses = 0
 
     @classmethod
-    def for_teacher(cls, directory, teacher, layers, pre_ln: bool, feature_extractor=None, rank: int = 0):
+    def for_teacher(
+        cls, directory: str | os.PathLike, teacher: PreTrainedModel, layers: list[int], pre_ln: bool,
+        feature_extractor: FeatureExtractionMixin | None = None, rank: int = 0,
+    ) -> "TeacherCache":
         """A cache whose manifest describes `teacher` (in its current dtype), `layers`, `pre_ln` and the input."""
         config = teacher.config.to_json_string(use_diff=False)
         manifest = {
@@ -275,7 +293,9 @@ class TeacherCache:
             return self._buffer_signatures[key] == signature
         return key in self._index and self._index[key][1] == signature
 
-    def lookup(self, keys: list[tuple[str, str]], num_frames: int, device=None) -> list[torch.Tensor] | None:
+    def lookup(
+        self, keys: list[tuple[str, str]], num_frames: int, device: torch.device | str | None = None
+    ) -> list[torch.Tensor] | None:
         """The stored targets of a batch, zero-padded to `num_frames`: one float32 `(B, num_frames, D)` tensor per
         layer; `None` unless every utterance is stored with the same audio signature."""
         if not all(self._has(key, signature) for key, signature in keys):
@@ -291,7 +311,7 @@ class TeacherCache:
         padded = padded.to(device=device, dtype=torch.float32, non_blocking=True)
         return list(padded.unbind(0))
 
-    def store(self, keys: list[tuple[str, str]], states: list[torch.Tensor], frame_lengths) -> None:
+    def store(self, keys: list[tuple[str, str]], states: list[torch.Tensor], frame_lengths: torch.Tensor) -> None:
         """Keep the real frames (`frame_lengths[i]` of them) of each utterance of a batch; written by `flush`."""
         stacked = torch.stack([state.detach() for state in states]).to("cpu", torch.float16)  # (L, B, T, D)
         for index, (key, signature) in enumerate(keys):
@@ -323,11 +343,15 @@ class TeacherCacheCallback(TrainerCallback):
     def __init__(self, cache: TeacherCache):
         self.cache = cache
 
-    def on_epoch_end(self, args, state, control, **kwargs):
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self.cache.flush()
         self.cache.refresh()
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self.cache.flush()
         logger.info(f"Teacher cache {self.cache.directory}: {len(self.cache)} utterances, "
                     f"{self.cache.hits} batches read, {self.cache.misses} computed.")

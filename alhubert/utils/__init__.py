@@ -1,2 +1,4 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Small helpers shared by the package's commands: atomic writes (`files`) and one-line error text (`errors`)."""
+"""Small helpers shared by the package's commands: atomic writes and the rule for replacing an output folder
+(`files`), one-line error text (`errors`), and checks that a loaded model is whole with finite outputs
+(`model_checks`)."""

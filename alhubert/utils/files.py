@@ -6,11 +6,14 @@ unreadable by the user's group even where the umask allows it. These helpers giv
 `mkdir()` would (`0o666 & ~umask`, `0o777 & ~umask`). (`alhubert/models/` is remote code and does not use them.)
 """
 
+import fnmatch
+import json
 import os
 import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -41,7 +44,7 @@ def current_umask() -> int:
         os.rmdir(probe)
 
 
-def apply_umask(path) -> None:
+def apply_umask(path: str | os.PathLike) -> None:
     """Give `path` (and, for a folder, everything inside it) the mode a plain `open()` / `mkdir()` would give."""
     umask = current_umask()
     path = Path(path)
@@ -54,7 +57,7 @@ def apply_umask(path) -> None:
         os.chmod(path, 0o666 & ~umask)
 
 
-def check_writable_folder(folder, what: str = "output") -> None:
+def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> None:
     """Raise `PermissionError` unless files can be created in `folder` (or in its nearest existing ancestor)."""
     folder = Path(os.path.abspath(folder))
     existing = folder
@@ -72,7 +75,48 @@ def check_writable_folder(folder, what: str = "output") -> None:
         ) from None
 
 
-def atomic_write(path, write) -> None:
+def check_replaceable_folder(folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str) -> None:
+    """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
+    `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
+
+    `written` lists the relative paths (glob patterns, "/" between folders) the command writes; any other file,
+    folder or link in `folder` is the user's and makes it a `FileExistsError` naming it. With `model_types`, the
+    folder's `config.json` must also be a model config of one of those types. The file system root, the current
+    folder and its parents are never replaced. Nothing is deleted here.
+    """
+    folder = Path(os.path.abspath(folder))
+    if folder == Path(folder.anchor) or folder in [Path.cwd(), *Path.cwd().parents]:
+        raise ValueError(
+            f"{folder} is the current directory or one of its parents; it cannot be replaced. Choose a new folder."
+        )
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    refusal = f"{folder} is not replaced: it holds {{}}, which {what} does not write; choose a new folder"
+    for root, folders, files in os.walk(folder):
+        for name in sorted(folders) + sorted(files):
+            path = Path(root) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                raise FileExistsError(refusal.format(f"the link {relative}") + ".")
+            if name in folders:
+                if not any(pattern.startswith(relative + "/") for pattern in written):
+                    raise FileExistsError(refusal.format(f"the folder {relative}/") + ".")
+            elif not any(fnmatch.fnmatchcase(relative, pattern) for pattern in written):
+                raise FileExistsError(refusal.format(relative) + ".")
+    if model_types is None:
+        return
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    if not isinstance(config, dict) or config.get("model_type") not in model_types:
+        raise FileExistsError(
+            f"{folder} is not replaced: its config.json is not the config of a {' or '.join(model_types)} model, "
+            f"so the folder was not written by {what}; choose a new folder."
+        )
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
 
     The file gets the umask's mode; the temporary file is removed on any failure.
@@ -90,13 +134,13 @@ def atomic_write(path, write) -> None:
             os.remove(temporary)
 
 
-def make_staging_folder(target) -> Path:
+def make_staging_folder(target: str | os.PathLike) -> Path:
     """An empty hidden folder next to `target` in which to build it (see `replace_folder`)."""
     target = Path(target)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
 
 
-def replace_folder(new, target, keep_existing: bool = False) -> None:
+def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_existing: bool = False) -> None:
     """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
     is complete. On failure the old `target` is put back and no `.old.*` folder is left behind.
 
@@ -128,5 +172,6 @@ def replace_folder(new, target, keep_existing: bool = False) -> None:
     shutil.rmtree(old)
 
 
-__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_writable_folder", "current_umask",
+__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_replaceable_folder", "check_writable_folder",
+           "current_umask",
            "make_staging_folder", "replace_folder"]

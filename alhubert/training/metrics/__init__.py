@@ -21,7 +21,7 @@ def error_rates(predictions: list[str], references: list[str]) -> dict[str, floa
             "cer": jiwer.process_characters(references, predictions).cer}
 
 
-def accuracy(predictions, references) -> dict[str, float]:
+def accuracy(predictions: np.ndarray | list[int], references: np.ndarray | list[int]) -> dict[str, float]:
     """`{"accuracy": ...}`: the fraction of predicted label ids equal to their reference."""
     return {"accuracy": float(np.mean(np.asarray(predictions) == np.asarray(references)))}
 
