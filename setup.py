@@ -6,6 +6,9 @@ TRAIN = [
     "jiwer>=3,<5",  # WER/CER (alhubert.training.metrics) use jiwer 3's API
     "pyyaml>=6",
     "tensorboard>=2.14",
+    # `alhubert kmeans-targets`: MFCC features and MiniBatchKMeans (HuBERT pre-training targets)
+    "librosa>=0.11,<1",
+    "scikit-learn>=1.9,<2",
 ]
 
 setup(

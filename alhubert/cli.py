@@ -1,7 +1,8 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape),
 `alhubert export onnx` (ONNX and int8 files for ONNX Runtime), and the training, conversion and upload commands
-(`distill`, `finetune-ctc`, `finetune-classification`, `convert`, `push-to-hub`), which forward their arguments to the
+(`distill`, `finetune-ctc`, `finetune-classification`, `kmeans-targets`, `pretrain-hubert`, `convert`,
+`push-to-hub`), which forward their arguments to the
 HfArgumentParser-based `main(argv)` of their module.
 
 Built with Typer, like Transformers' own `transformers` command.
@@ -411,6 +412,11 @@ FORWARDED = {
                      "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
     "finetune-classification": ("alhubert.training.run_finetune_classification", "cli",
                                 "Fine-tune for audio classification and evaluate accuracy."),
+    "kmeans-targets": ("alhubert.training.kmeans_targets", "cli",
+                       "HuBERT pre-training targets: k-means on MFCC or on a model's hidden states, one label per "
+                       "frame."),
+    "pretrain-hubert": ("alhubert.training.run_pretrain_hubert", "cli",
+                        "Pre-train a HuBERT encoder (masked prediction of k-means targets) into a HubertModel folder."),
     "convert": ("alhubert.original.run_conversion", "cli",
                 "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
     "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder (or `space`: the browser demo) to the Hub."),

@@ -1,29 +1,36 @@
 #!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The paper in miniature: does distillation transfer a trained teacher's knowledge, and does ALHuBERT keep more of
-it than a DistilHuBERT-shaped student of the same size?
+"""The paper in miniature, with two teachers: does distillation transfer a teacher's knowledge, and does ALHuBERT keep
+more of it than a DistilHuBERT-shaped student of the same size, on content and speaker tasks?
 
 Runs, with the project's own scripts (each stage a subprocess, as a user would run it):
 
-1. `scripts/make_speech_corpus.py`: an espeak-ng corpus (train / dev / test; dev and test sentences and voices are
-   never in train), cached in --corpus_dir;
-2. `scripts/make_hubert.py` + `scripts/finetune_ctc.py --recipe full`: a 12-layer pre-LN HuBERT-shaped teacher
-   trained from random weights with CTC on train, until its dev CER stops improving (early stopping, best checkpoint);
-3. `scripts/distill.py`: students initialised from the teacher and distilled on the same audio with the same steps
-   and optimiser: ALHuBERT 2 distinct layers x 12 applications and 3 x 12 (targets hidden states 2, 4, ..., 12, L2 +
-   cosine), and a DistilHuBERT-shaped 2-layer student with prediction heads from its last layer to teacher layers 4,
-   8 and 12 (L1 + cosine; the heads are dropped after distillation);
-4. `scripts/init_student.py`: the floors (the teacher-initialised ALHuBERT before distillation and a random one) and
-   the teacher as an ALHuBERT (same weights, same outputs) for the probe;
-5. `scripts/finetune_ctc.py --recipe superb`: every frozen encoder probed with one fixed budget (weighted layer sum,
-   BiLSTM, CTC), then greedy CER / WER on the held-out test split.
+1. `scripts/make_speech_corpus.py`: an espeak-ng corpus (train / dev / test, dev and test sentences and voices never
+   in train; sid-test: new sentences by the training voices; espeak-ng's own phonemes for every utterance), cached;
+2. two 12-layer pre-LN HuBERT-shaped teachers of the same shape (`scripts/make_hubert.py`):
+   - `ssl` (teacher A), self-supervised as in the HuBERT paper, in two iterations: `scripts/kmeans_targets.py` on
+     MFCC, `scripts/pretrain_hubert.py` from random weights; k-means on the hidden states of that model's middle
+     layer, `scripts/pretrain_hubert.py` again from random weights on the new targets;
+   - `ctc` (teacher B): trained from random weights with character CTC (`scripts/finetune_ctc.py --recipe full`,
+     early stopping on dev CER, best checkpoint kept);
+3. for each teacher, `scripts/distill.py`: students initialised from it and distilled on the same audio with the same
+   steps and optimiser: ALHuBERT 2 distinct layers x 12 applications and 3 x 12 (targets hidden states 2, 4, ..., 12,
+   L2 + cosine), and a DistilHuBERT-shaped 2-layer student with prediction heads from its last layer to teacher layers
+   4, 8 and 12 (L1 + cosine; the heads are dropped after distillation);
+4. `scripts/init_student.py`: the floors (the teacher-initialised ALHuBERT 2 x 12 before distillation, and a random
+   one, shared by both tables) and each teacher as an ALHuBERT (same weights, same outputs) for the probes;
+5. SUPERB-style probes, every encoder frozen, a softmax-weighted sum of all its hidden states, one fixed budget per
+   task: ASR (`finetune_ctc.py --recipe superb`: BiLSTM + character CTC, test CER / WER), PR (the same head over
+   espeak-ng's phonemes, test phoneme error rate) and SID (`finetune_classification.py --freeze_base_model
+   --use_weighted_layer_sum`: mean pooling + linear classifier over the training voices, accuracy on sid-test).
 
-Writes `replication.{md,json,png}` to --results_dir. Finished stages are reused from --work_dir when their command
-has not changed (delete the folder, or pass --fresh, to start over). The teacher's training runs alone with --jobs
-intra-op threads; after it, --jobs stages run at once with one thread each.
+Writes `replication.{md,json,png}` to --results_dir: one table per teacher, one column per task (seed ranges).
+Finished stages are reused from --work_dir when their command has not changed (delete the folder, or pass --fresh,
+to start over). The teachers' training runs alone with --jobs intra-op threads; after it, --jobs stages run at once
+with one thread each. `--plan` prints the stages and an estimate of the wall time without running anything.
 
-    python benchmarks/replication.py             # the full run (46 min on 2 quiet CPU cores)
-    python benchmarks/replication.py --quick     # a tiny end-to-end version (plumbing only, about a minute)
+    python benchmarks/replication.py             # the full run (estimated about two hours on 2 CPU cores)
+    python benchmarks/replication.py --quick     # a tiny end-to-end version (plumbing only)
 """
 
 import importlib.util
@@ -48,13 +55,15 @@ SCRIPTS = REPO / "scripts"
 STAGE_MARKER = "replication_stage.json"
 _SCRIPT_MODULES = {}
 TARGETS = [2, 4, 6, 8, 10, 12]
+TEACHERS = ("ssl", "ctc")
+TASKS = ("asr", "pr", "sid")
 
 logger = logging.getLogger("replication")
 
 
 @dataclass
 class ReplicationArguments:
-    """Sizes and budgets of the miniature replication (defaults: the full run of the README)."""
+    """Sizes and budgets of the miniature replication (defaults: the full run)."""
 
     quick: bool = field(default=False, metadata={"help": "A tiny version of everything (plumbing check)."})
     corpus_dir: str = field(default=str(REPO / "data" / "speech_corpus"), metadata={"help": "Corpus folder (cache)."})
@@ -66,8 +75,15 @@ class ReplicationArguments:
         default=False, metadata={"help": "Run nothing: report the stages already finished in --work_dir (rows or "
                                          "seeds whose stages are missing are left out and listed)."}
     )
+    plan: bool = field(default=False, metadata={"help": "Print the stages and the estimated wall time; run nothing."})
+    teachers: list[str] = field(default_factory=lambda: ["ssl", "ctc"], metadata={
+        "help": "Teachers to run: ssl (self-supervised HuBERT, two iterations) and/or ctc (CTC-trained)."})
+    tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"Probe tasks: {TASKS}."})
+    device: str = field(default="cpu", metadata={"help": "Where the training stages run: cpu, or cuda (the "
+                                                        "Trainer's default device; budgets unchanged).",
+                                                "choices": ("cpu", "cuda")})
     jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread; the "
-                                                        "teacher's training, which runs alone, with this many)."})
+                                                        "teachers' training, which runs alone, with this many)."})
     in_process: bool | None = field(
         default=None, metadata={"help": "Run the scripts' main() in this process, one stage at a time, instead of as "
                                         "subprocesses (saves the start-up time of each; default: with --quick)."}
@@ -75,32 +91,47 @@ class ReplicationArguments:
     # corpus
     train_utterances: int = field(default=2000, metadata={"help": "Training utterances in the corpus."})
     dev_utterances: int = field(default=200, metadata={"help": "Dev utterances (teacher early stopping)."})
-    test_utterances: int = field(default=300, metadata={"help": "Test utterances (all reported CER / WER)."})
-    # teacher
+    test_utterances: int = field(default=300, metadata={"help": "Test utterances (ASR and PR results)."})
+    sid_test_utterances: int = field(default=320, metadata={"help": "Held-out sentences of the training voices "
+                                                                    "(SID results)."})
+    # teachers' shape (both)
     teacher_hidden_size: int = field(default=128, metadata={"help": "Teacher width."})
     teacher_layers: int = field(default=12, metadata={"help": "Teacher layers."})
     teacher_heads: int = field(default=4, metadata={"help": "Teacher attention heads."})
     teacher_conv_channels: int = field(default=32, metadata={"help": "Channels of the 7 conv layers."})
-    teacher_max_steps: int = field(default=3000, metadata={"help": "Teacher CTC training: at most this many steps."})
-    teacher_eval_steps: int = field(default=250, metadata={"help": "Teacher: dev CER every N steps."})
-    teacher_patience: int = field(default=3, metadata={"help": "Teacher: stop after N evaluations without a better "
-                                                               "dev CER (the best checkpoint is kept)."})
     teacher_dropout: float = field(
-        default=0.0, metadata={"help": "Teacher: dropout and layerdrop during its CTC training (0 learned fastest)."}
+        default=0.0, metadata={"help": "Teachers: dropout and layerdrop during their training (0 learned fastest)."}
     )
-    teacher_learning_rate: float = field(default=2e-3, metadata={"help": "Teacher: peak learning rate."})
+    # teacher B: CTC
+    teacher_max_steps: int = field(default=3000, metadata={"help": "CTC teacher: at most this many steps."})
+    teacher_eval_steps: int = field(default=250, metadata={"help": "CTC teacher: dev CER every N steps."})
+    teacher_patience: int = field(default=3, metadata={"help": "CTC teacher: stop after N evaluations without a "
+                                                               "better dev CER (the best checkpoint is kept)."})
+    teacher_learning_rate: float = field(default=2e-3, metadata={"help": "CTC teacher: peak learning rate."})
+    # teacher A: self-supervised HuBERT
+    ssl_clusters: list[int] = field(default_factory=lambda: [50, 100], metadata={
+        "help": "k-means clusters of iteration 1 (MFCC) and iteration 2 (hidden states)."})
+    ssl_layer: int | None = field(default=None, metadata={
+        "help": "Hidden states clustered for iteration 2 (default: the middle layer, teacher_layers / 2)."})
+    ssl_fit_utterances: int = field(default=1000, metadata={"help": "Utterances k-means is fitted on."})
+    ssl_steps: list[int] = field(default_factory=lambda: [1500, 1500], metadata={
+        "help": "Pre-training steps of iteration 1 and iteration 2."})
+    ssl_learning_rate: float = field(default=1e-3, metadata={"help": "Pre-training peak learning rate."})
+    ssl_final_dim: int = field(default=64, metadata={"help": "Pre-training head: projection / label embedding width."})
     # distillation
     distill_steps: int = field(default=800, metadata={"help": "Distillation steps (every student)."})
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
     distill_crop_samples: int = field(default=48000, metadata={"help": "Distillation: crop clips to this length."})
-    seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probe for the two small students."})
-    other_seeds: int = field(default=1, metadata={"help": "Seeds of the probe for the other rows (teacher, 3x4, "
+    seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probes for the two small students."})
+    other_seeds: int = field(default=1, metadata={"help": "Seeds of the probes for the other rows (teacher, 3x12, "
                                                           "floors)."})
-    # probe
-    probe_steps: int = field(default=600, metadata={"help": "SUPERB probe: training steps (every encoder)."})
-    probe_learning_rate: float = field(default=3e-3, metadata={"help": "SUPERB probe: Adam learning rate."})
-    probe_lstm_size: int = field(default=128, metadata={"help": "SUPERB probe: LSTM units per direction."})
-    batch_size: int = field(default=8, metadata={"help": "Utterances per step (teacher, distillation, probe)."})
+    # probes
+    probe_steps: int = field(default=600, metadata={"help": "ASR and PR probes: training steps (every encoder)."})
+    probe_learning_rate: float = field(default=3e-3, metadata={"help": "ASR and PR probes: Adam learning rate."})
+    probe_lstm_size: int = field(default=128, metadata={"help": "ASR and PR probes: LSTM units per direction."})
+    sid_steps: int = field(default=300, metadata={"help": "SID probe: training steps (every encoder)."})
+    sid_learning_rate: float = field(default=1e-3, metadata={"help": "SID probe: AdamW learning rate."})
+    batch_size: int = field(default=8, metadata={"help": "Utterances per step (teachers, distillation, probes)."})
 
     def __post_init__(self):
         if self.quick:
@@ -108,15 +139,23 @@ class ReplicationArguments:
                 REPO / "outputs" / "replication-quick" / "corpus")
             if self.work_dir == ReplicationArguments.work_dir:
                 self.work_dir = str(REPO / "outputs" / "replication-quick")
-            if self.results_dir == ReplicationArguments.results_dir:  # never overwrite the full run's published results
+            # never overwrite the full run's published results
+            if self.results_dir == ReplicationArguments.results_dir:
                 self.results_dir = str(Path(self.work_dir) / "results")
-            self.train_utterances, self.dev_utterances, self.test_utterances = 16, 4, 4
+            self.train_utterances, self.dev_utterances, self.test_utterances, self.sid_test_utterances = 16, 4, 4, 4
             self.teacher_hidden_size, self.teacher_heads, self.teacher_conv_channels = 32, 2, 8
             self.teacher_max_steps, self.teacher_eval_steps, self.teacher_patience = 4, 2, 1
-            self.distill_steps, self.probe_steps, self.probe_lstm_size = 2, 2, 16
+            self.ssl_clusters, self.ssl_fit_utterances, self.ssl_steps, self.ssl_final_dim = [8, 8], 8, [2, 2], 16
+            self.distill_steps, self.probe_steps, self.sid_steps, self.probe_lstm_size = 2, 2, 2, 16
             self.other_seeds, self.batch_size = 1, 4
             if self.seeds == ReplicationArguments.seeds:  # --quick --seeds N keeps N
                 self.seeds = 1
+        if self.ssl_layer is None:
+            self.ssl_layer = self.teacher_layers // 2
+        unknown = sorted(set(self.teachers) - set(TEACHERS)) + sorted(set(self.tasks) - set(TASKS))
+        if unknown or len(self.ssl_clusters) != 2 or len(self.ssl_steps) != 2:
+            raise ValueError(f"Unknown teachers or tasks {unknown} (teachers: {TEACHERS}, tasks: {TASKS}), or "
+                             "--ssl_clusters / --ssl_steps without exactly two values.")
         if self.in_process is None:
             self.in_process = self.quick
         if self.in_process:
@@ -177,7 +216,8 @@ class Stage:
             return self
         if self.output_dir.exists():
             shutil.rmtree(self.output_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads), "TOKENIZERS_PARALLELISM": "false",
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         logger.info("%s: running (log: %s)", self.name, self.log)
         began = time.perf_counter()
@@ -209,8 +249,9 @@ class Stage:
         return self
 
 
-def _common_training_flags(seed: int) -> list:
-    return ["--report_to", "none", "--use_cpu", "--dataloader_num_workers", "0", "--disable_tqdm", "True",
+def _common_training_flags(args, seed: int) -> list:
+    device = ["--use_cpu"] if args.device == "cpu" else []
+    return ["--report_to", "none", *device, "--dataloader_num_workers", "0", "--disable_tqdm", "True",
             "--seed", seed, "--train_sampling_strategy", "group_by_length"]
 
 
@@ -248,24 +289,28 @@ def corpus_stage(args, log_dir: Path) -> Stage:
     """The corpus (the generator has its own cache; the stage only records the command)."""
     argv = _python() + [SCRIPTS / "make_speech_corpus.py", "--output_dir", args.corpus_dir,
                         "--train_utterances", args.train_utterances, "--dev_utterances", args.dev_utterances,
-                        "--test_utterances", args.test_utterances]
+                        "--test_utterances", args.test_utterances, "--sid_test_utterances", args.sid_test_utterances]
     if args.quick:
         argv += ["--train_speakers", 4, "--dev_speakers", 2, "--test_speakers", 2, "--num_proc", 1]
     return Stage("corpus", Path(args.work_dir) / "corpus-stage", argv, log_dir)
 
 
-def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
-    """Random HuBERT, its CTC training (early stopping on dev CER) and its ALHuBERT copy for the probe."""
-    random_dir, teacher_dir = work / "teacher-random", work / "teacher"
-    make = _python() + [SCRIPTS / "make_hubert.py", "--output_dir", random_dir,
+def random_teacher_stage(args, work: Path, log_dir: Path) -> Stage:
+    """The random HuBERT both teachers start from (and whose shape the random floor takes)."""
+    argv = _python() + [SCRIPTS / "make_hubert.py", "--output_dir", work / "teacher-random",
                         "--hidden_size", args.teacher_hidden_size, "--num_hidden_layers", args.teacher_layers,
                         "--num_attention_heads", args.teacher_heads, "--conv_channels", args.teacher_conv_channels,
                         "--mask_feature_prob", 0.0, "--dropout", args.teacher_dropout, "--seed", 0]
-    steps = args.teacher_max_steps
+    return Stage("teacher-random", work / "teacher-random", argv, log_dir)
+
+
+def ctc_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
+    """Teacher B: CTC training from the random HuBERT (early stopping on dev CER), and its own head's test CER."""
+    folder, steps = work / "ctc", args.teacher_max_steps
     train = _python() + [
-        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", random_dir, "--recipe", "full",
+        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", work / "teacher-random", "--recipe", "full",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "dev",
-        "--output_dir", teacher_dir, "--overwrite_output_dir", "--do_train", "--do_eval",
+        "--output_dir", folder / "teacher", "--overwrite_output_dir", "--do_train", "--do_eval",
         "--max_steps", steps, "--per_device_train_batch_size", args.batch_size, "--per_device_eval_batch_size", 1,
         "--learning_rate", args.teacher_learning_rate, "--warmup_steps", max(1, steps // 20),
         "--eval_strategy", "steps", "--eval_steps", args.teacher_eval_steps, "--save_strategy", "steps",
@@ -273,72 +318,122 @@ def teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
         "--metric_for_best_model", "cer", "--greater_is_better", "false",
         "--early_stopping_patience", args.teacher_patience, "--logging_steps", max(1, min(20, steps // 4)),
         "--freeze_feature_encoder", "False", "--mask_time_prob", 0.05, "--layerdrop", args.teacher_dropout,
-        *_common_training_flags(0),
+        *_common_training_flags(args, 0),
     ]  # fmt: skip
     test = _python() + [
-        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", teacher_dir, "--recipe", "full",
+        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", folder / "teacher", "--recipe", "full",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "test",
-        "--output_dir", work / "teacher-test", "--do_eval", "--per_device_eval_batch_size", 1,
-        *_common_training_flags(0),
+        "--output_dir", folder / "teacher-test", "--do_eval", "--per_device_eval_batch_size", 1,
+        *_common_training_flags(args, 0),
     ]  # fmt: skip
-    as_alhubert = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", teacher_dir,
-                               "--num_hidden_groups", args.teacher_layers, "--num_hidden_layers", args.teacher_layers,
-                               "--output_dir", work / "teacher-as-alhubert"]
-    return [
-        Stage("teacher-random", random_dir, make, log_dir),
-        Stage("teacher", teacher_dir, train, log_dir, threads=args.jobs),  # runs alone: every core
-        Stage("teacher-test", work / "teacher-test", test, log_dir),
-        Stage("teacher-as-alhubert", work / "teacher-as-alhubert", as_alhubert, log_dir),
-    ]
+    return [Stage("ctc-teacher", folder / "teacher", train, log_dir, threads=args.jobs),  # runs alone: every core
+            Stage("ctc-teacher-test", folder / "teacher-test", test, log_dir)]
 
 
-def floor_stage(args, work: Path, log_dir: Path, from_teacher: bool) -> Stage:
-    name = "floor-teacher-init" if from_teacher else "floor-random"
-    argv = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", work / "teacher",
+def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
+    """Teacher A, HuBERT's two iterations: MFCC k-means, pre-training from random weights; k-means on the middle
+    layer of that model, pre-training from random weights again."""
+    folder, stages = work / "ssl", []
+    data = ["--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--min_length_samples", 400]
+    for iteration in (1, 2):
+        targets, model = folder / f"targets-it{iteration}", folder / ("teacher" if iteration == 2 else "hubert-it1")
+        features = [] if iteration == 1 else ["--model_name_or_path", folder / "hubert-it1", "--layer", args.ssl_layer]
+        kmeans = _python() + [SCRIPTS / "kmeans_targets.py", *data, "--output_dir", targets, "--overwrite_output_dir",
+                              "--num_clusters", args.ssl_clusters[iteration - 1], "--fit_utterances",
+                              args.ssl_fit_utterances, "--seed", 0, *features]
+        steps = args.ssl_steps[iteration - 1]
+        pretrain = _python() + [
+            SCRIPTS / "pretrain_hubert.py", "--model_name_or_path", work / "teacher-random", "--labels_dir", targets,
+            *data, "--output_dir", model, "--overwrite_output_dir", "--final_dim", args.ssl_final_dim,
+            "--layerdrop", args.teacher_dropout,
+            "--max_steps", steps, "--per_device_train_batch_size", args.batch_size,
+            "--learning_rate", args.ssl_learning_rate, "--warmup_steps", max(1, steps // 12),
+            "--lr_scheduler_type", "linear", "--weight_decay", 0.01, "--adam_beta2", 0.98, "--adam_epsilon", 1e-6,
+            "--logging_steps", max(1, min(20, steps // 4)), "--save_strategy", "no", "--eval_strategy", "no",
+            *_common_training_flags(args, 0),
+        ]  # fmt: skip
+        stages += [Stage(f"ssl-targets-it{iteration}", targets, kmeans, log_dir, threads=args.jobs),
+                   Stage(f"ssl-{model.name}", model, pretrain, log_dir, threads=args.jobs)]
+    return stages
+
+
+def teacher_copy_stage(args, folder: Path, teacher: str, log_dir: Path) -> Stage:
+    """The teacher as an ALHuBERT with one distinct layer per teacher layer (same weights and outputs): the probes
+    take ALHuBERT encoders."""
+    argv = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", folder / "teacher",
+                        "--num_hidden_groups", args.teacher_layers, "--num_hidden_layers", args.teacher_layers,
+                        "--output_dir", folder / "teacher-as-alhubert"]
+    return Stage(f"{teacher}-teacher-as-alhubert", folder / "teacher-as-alhubert", argv, log_dir)
+
+
+def floor_stage(args, source: Path, output_dir: Path, stage_name: str, from_teacher: bool, log_dir: Path) -> Stage:
+    """ALHuBERT 2 x 12 initialised from the teacher in `source` (not distilled), or random with its shape."""
+    argv = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", source,
                         "--num_hidden_groups", 2, "--num_hidden_layers", args.teacher_layers,
-                        "--init_from_teacher", str(from_teacher), "--seed", 0, "--output_dir", work / name]
-    return Stage(name, work / name, argv, log_dir)
+                        "--init_from_teacher", str(from_teacher), "--seed", 0, "--output_dir", output_dir]
+    return Stage(stage_name, output_dir, argv, log_dir)
 
 
-def distill_stage(args, work: Path, log_dir: Path, student: Student, seed: int) -> Stage:
+def distill_stage(args, folder: Path, log_dir: Path, student: Student, seed: int) -> Stage:
     name = f"{student.name}-seed{seed}"
     argv = _python() + [
-        SCRIPTS / "distill.py", "--teacher_name_or_path", work / "teacher", "--teacher_dtype", "float32",
+        SCRIPTS / "distill.py", "--teacher_name_or_path", folder / "teacher", "--teacher_dtype", "float32",
         "--num_hidden_groups", student.num_hidden_groups,
         "--num_hidden_layers", student.num_hidden_layers, "--init_from_teacher", "true",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train",
         "--max_length_samples", args.distill_crop_samples,
         "--student_layers", *student.student_layers, "--teacher_layers", *student.teacher_layers,
         "--loss_type", student.loss_type, "--cosine_weight", 1.0, "--prediction_heads", str(student.prediction_heads),
-        "--output_dir", work / name, "--max_steps", args.distill_steps,
+        "--output_dir", folder / name, "--max_steps", args.distill_steps,
         "--per_device_train_batch_size", args.batch_size, "--learning_rate", args.distill_learning_rate,
         "--adam_beta1", 0.9, "--adam_beta2", 0.98, "--adam_epsilon", 1e-6, "--weight_decay", 1e-6,
         "--lr_scheduler_type", "linear", "--warmup_steps", 0.07, "--max_grad_norm", 5.0,
         "--logging_steps", max(1, min(10, args.distill_steps // 2)), "--save_strategy", "no",
-        "--eval_strategy", "no", *_common_training_flags(seed),
+        "--eval_strategy", "no", *_common_training_flags(args, seed),
     ]  # fmt: skip
-    return Stage(name, work / name, argv, log_dir)
+    return Stage(f"{folder.name}-{name}", folder / name, argv, log_dir)
 
 
-def probe_stage(args, work: Path, log_dir: Path, encoder: str, seed: int) -> Stage:
-    name = f"probe-{encoder}" if encoder.endswith(f"seed{seed}") else f"probe-{encoder}-seed{seed}"
+def probe_stage(args, encoder: Path, task: str, seed: int, log_dir: Path) -> Stage:
+    """One SUPERB-style probe of the frozen `encoder`: `asr`, `pr` or `sid`."""
+    suffix = "" if encoder.name.endswith(f"seed{seed}") else f"-seed{seed}"
+    output_dir = encoder.parent / f"probe-{task}-{encoder.name}{suffix}"
+    name = output_dir.name if encoder.parent == Path(args.work_dir) else f"{encoder.parent.name}-{output_dir.name}"
+    data = ["--librispeech_root", args.corpus_dir, "--librispeech_sets", "train"]
+    common = ["--model_name_or_path", encoder, *data, "--output_dir", output_dir, "--overwrite_output_dir",
+              "--do_train", "--do_eval", "--per_device_train_batch_size", args.batch_size, "--weight_decay", 0,
+              "--eval_strategy", "no", "--save_strategy", "no", *_common_training_flags(args, seed)]
+    if task == "sid":
+        steps = args.sid_steps
+        argv = _python() + [
+            SCRIPTS / "finetune_classification.py", *common, "--freeze_base_model", "true",
+            "--use_weighted_layer_sum", "true", "--label_column_name", "speaker",
+            "--eval_librispeech_sets", "sid-test",
+            "--min_length_samples", 400, "--max_steps", steps, "--per_device_eval_batch_size", args.batch_size,
+            "--learning_rate", args.sid_learning_rate, "--warmup_steps", max(1, steps // 10),
+            "--logging_steps", max(1, min(25, steps // 2)),
+        ]  # fmt: skip
+        return Stage(name, output_dir, argv, log_dir)
     steps = args.probe_steps
+    phonemes = ["--transcripts", "phonemes", "--text_column_name", "phonemes"] if task == "pr" else []
     argv = _python() + [
-        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", work / encoder, "--recipe", "superb",
-        "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "test",
-        "--output_dir", work / name, "--overwrite_output_dir", "--do_train", "--do_eval",
-        "--max_steps", steps, "--per_device_train_batch_size", args.batch_size,
+        SCRIPTS / "finetune_ctc.py", *common, "--recipe", "superb", *phonemes, "--eval_librispeech_sets", "test",
+        "--max_steps", steps,
         # Unpadded evaluation (batch 1): greedy decoding of a padded batch also reads padding frames.
-        "--per_device_eval_batch_size", 1, "--learning_rate", args.probe_learning_rate, "--weight_decay", 0,
+        "--per_device_eval_batch_size", 1, "--learning_rate", args.probe_learning_rate,
         "--warmup_steps", max(1, steps // 10), "--superb_lstm_size", args.probe_lstm_size,
-        "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", max(1, min(25, steps // 2)),
-        *_common_training_flags(seed),
+        "--logging_steps", max(1, min(25, steps // 2)),
     ]  # fmt: skip
-    return Stage(name, work / name, argv, log_dir)
+    return Stage(name, output_dir, argv, log_dir)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Results
+
+METRICS = {"asr": (("asr_cer", "eval_cer"), ("asr_wer", "eval_wer")), "pr": (("pr_per", "eval_per"),),
+           "sid": (("sid_accuracy", "eval_accuracy"),)}
+COLUMNS = {"asr_cer": "ASR test CER", "asr_wer": "ASR test WER", "pr_per": "PR test PER",
+           "sid_accuracy": "SID accuracy"}
 
 
 def _json(path: Path) -> dict:
@@ -365,9 +460,9 @@ def encoder_parameters(folder: Path) -> int:
     return total
 
 
-def probe_result(stage: Stage) -> dict:
+def probe_result(stage: Stage, task: str) -> dict:
     metrics = _json(stage.output_dir / "eval_results.json")
-    return {"cer": metrics["eval_cer"], "wer": metrics["eval_wer"], "wall_seconds": stage.wall_seconds}
+    return {**{name: metrics[key] for name, key in METRICS[task]}, "wall_seconds": stage.wall_seconds}
 
 
 def loss_curve(distill_dir: Path) -> list[list[float]]:
@@ -376,7 +471,7 @@ def loss_curve(distill_dir: Path) -> list[list[float]]:
 
 
 def write_results(results: dict, results_dir: Path):
-    """replication.json, replication.md (table) and replication.png (CER bars with seed ranges, loss curves)."""
+    """replication.json, replication.md (one table per teacher) and replication.png (bars with seed ranges)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "replication.json").write_text(json.dumps(results, indent=2) + "\n")
     (results_dir / "replication.md").write_text(markdown(results))
@@ -384,46 +479,54 @@ def write_results(results: dict, results_dir: Path):
 
 
 def _range(entry: dict, key: str) -> str:
-    value = entry[key]
+    value = entry.get(key)
+    if value is None:
+        return "-"
     if value["n"] == 1:
         return f"{value['mean']:.3f}"
     return f"{value['mean']:.3f} [{value['min']:.3f}, {value['max']:.3f}]"
 
 
 def markdown(results: dict) -> str:
-    lines = [
-        "# The paper in miniature: test CER / WER of a SUPERB-style probe on each frozen encoder",
-        "",
-        f"Corpus: {results['corpus']}. Teacher: {results['teacher']['description']}; "
-        f"its own CTC head on test: CER {results['teacher']['own_head_test_cer']:.3f}, "
-        f"WER {results['teacher']['own_head_test_wer']:.3f}.",
-        "",
-        "| Encoder | Role | Encoder parameters | Seeds | Test CER mean [min, max] | Test WER mean [min, max] | "
-        "Final distillation loss |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in results["rows"]:
-        loss = row.get("final_distillation_loss")
-        loss_text = "-" if loss is None else (f"{loss['mean']:.3f}" if loss["n"] == 1 else
-                                              f"{loss['mean']:.3f} [{loss['min']:.3f}, {loss['max']:.3f}]")
-        lines.append(f"| {row['label']} | {row['role']} | {row['encoder_parameters'] / 1e6:.2f} M | "
-                     f"{row['cer']['n']} | {_range(row, 'cer')} | {_range(row, 'wer')} | {loss_text} |")
+    columns = [column for column in COLUMNS if any(column in row for teacher in results["teachers"].values()
+                                                   for row in teacher["rows"])]
+    lines = ["# The paper in miniature: SUPERB-style probes of each frozen encoder, per teacher", "",
+             f"Corpus: {results['corpus']}.", ""]
+    for key, teacher in results["teachers"].items():
+        lines += [f"## Teacher {key}: {teacher['description']}", ""]
+        lines += [f"{teacher['summary']}", ""] if teacher.get("summary") else []
+        if teacher.get("beats_random_floor"):
+            lines += ["Teacher better than the random floor on: " + ", ".join(
+                f"{COLUMNS[metric]} {'yes' if better else 'NO'}" for metric, better in
+                teacher["beats_random_floor"].items()) + ".", ""]
+        lines += ["| Encoder | Role | Encoder parameters | Seeds | "
+                  + " | ".join(f"{COLUMNS[column]} mean [min, max]" for column in columns)
+                  + " | Final distillation loss |",
+                  "|---|---|---|---|" + "---|" * len(columns) + "---|"]
+        for row in teacher["rows"]:
+            seeds = max(row[column]["n"] for column in columns if column in row)
+            lines.append(f"| {row['label']} | {row['role']} | {row['encoder_parameters'] / 1e6:.2f} M | {seeds} | "
+                         + " | ".join(_range(row, column) for column in columns)
+                         + f" | {_range(row, 'final_distillation_loss')} |")
+        lines.append("")
     settings = results["settings"]
     lines += [
-        "",
         f"Distillation: {settings['distill_steps']} steps x batch {settings['batch_size']}, AdamW lr "
         f"{settings['distill_learning_rate']} (linear, 7 % warm-up), clips cropped to "
-        f"{settings['distill_crop_samples']} samples, same for every student. Probe: {settings['probe_steps']} "
-        f"steps x batch {settings['batch_size']}, Adam lr {settings['probe_learning_rate']}, 2-layer BiLSTM "
-        f"{settings['probe_lstm_size']}, greedy decoding, test utterances one at a time.",
+        f"{settings['distill_crop_samples']} samples, same for every student. ASR and PR probes: "
+        f"{settings['probe_steps']} steps x batch {settings['batch_size']}, Adam lr "
+        f"{settings['probe_learning_rate']}, "
+        f"2-layer BiLSTM {settings['probe_lstm_size']}, greedy decoding, test utterances one at a time. SID probe: "
+        f"{settings['sid_steps']} steps, lr {settings['sid_learning_rate']}, mean pooling and a linear classifier. "
+        "Every probe reads a softmax-weighted sum of all hidden states of the frozen encoder.",
         "",
         f"Wall time: {results['wall_seconds'] / 60:.1f} min for this invocation, {results['stages_reused']} of "
         f"{results['stages']} stages reused from an earlier invocation (they took "
-        f"{results['reused_wall_seconds'] / 60:.1f} min when they ran); teacher training "
-        f"{results['teacher']['wall_seconds'] / 60:.1f} min. Load average (1, 5, 15 min) at start "
-        f"{results['load_start']}, at end {results['load_end']}; the teacher's training alone with "
+        f"{results['reused_wall_seconds'] / 60:.1f} min when they ran). Load average (1, 5, 15 min) at start "
+        f"{results['load_start']}, at end {results['load_end']}; the teachers' training alone with "
         f"{results['jobs']} intra-op threads, then {results['jobs']} stage(s) at once with one thread each.",
-        *([f"Not run (left out of the table): {', '.join(results['not_run'])}.", ""] if results.get("not_run") else []),
+        *([f"Not run (left out of the tables): {', '.join(results['not_run'])}.", ""]
+          if results.get("not_run") else []),
         "",
     ]
     return "\n".join(lines)
@@ -435,37 +538,174 @@ def plot(results: dict, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = results["rows"]
-    figure, (bars, curves) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.1, 1]})
-    means = [row["cer"]["mean"] for row in rows]
-    errors = [[row["cer"]["mean"] - row["cer"]["min"] for row in rows],
-              [row["cer"]["max"] - row["cer"]["mean"] for row in rows]]
-    colours = {"ceiling": "tab:green", "student": "tab:blue", "floor": "tab:grey"}
-    positions = range(len(rows))
-    bars.barh(positions, means, xerr=errors, color=[colours[row["role"]] for row in rows], capsize=4)
-    bars.set_yticks(list(positions), [row["short"] for row in rows])
-    bars.invert_yaxis()
-    bars.set_xlabel("test CER (lower is better); bars: seed range")
-    bars.set_title("SUPERB-style probe on the frozen encoder")
-    for position, mean in zip(positions, means):
-        bars.text(mean, position, f" {mean:.3f}", va="center", ha="left", fontsize=8)
-    for row in rows:
-        for seed, curve in enumerate(row.get("loss_curves", [])):
-            if curve:
-                steps, losses = zip(*curve)
-                curves.plot(steps, losses, label=row["short"] if seed == 0 else None,
-                             color=row.get("colour"), alpha=0.8)
-    curves.set_yscale("log")
-    curves.set_xlabel("distillation step")
-    curves.set_ylabel("training loss (L2 or L1, + cosine; log scale)")
-    curves.set_title("Distillation loss (one line per seed)")
-    curves.legend(fontsize=8)
+    teachers = results["teachers"]
+    columns = [column for column in ("asr_cer", "pr_per", "sid_accuracy")
+               if any(column in row for teacher in teachers.values() for row in teacher["rows"])]
+    figure, axes = plt.subplots(len(teachers), len(columns), figsize=(5 * len(columns), 3.6 * len(teachers)),
+                                squeeze=False)
+    colours = {"ceiling": "tab:green", "student": "tab:blue", "floor": "tab:grey", "baseline": "tab:orange"}
+    for line, (key, teacher) in zip(axes, teachers.items()):
+        for axis, column in zip(line, columns):
+            rows = [row for row in teacher["rows"] if column in row]
+            means = [row[column]["mean"] for row in rows]
+            errors = [[row[column]["mean"] - row[column]["min"] for row in rows],
+                      [row[column]["max"] - row[column]["mean"] for row in rows]]
+            positions = range(len(rows))
+            axis.barh(positions, means, xerr=errors, color=[colours[row["role"]] for row in rows], capsize=3)
+            axis.set_yticks(list(positions), [row["short"] for row in rows], fontsize=7)
+            axis.invert_yaxis()
+            better = "higher" if column == "sid_accuracy" else "lower"
+            axis.set_title(f"teacher {key}: {COLUMNS[column]} ({better} is better)", fontsize=9)
+            for position, mean in zip(positions, means):
+                axis.text(mean, position, f" {mean:.3f}", va="center", ha="left", fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The time each kind of stage takes, in seconds per step, for --plan: measured in the published CTC-teacher run on 2
+# quiet AMD EPYC cores (teacher 0.28 s per step on 2 threads; per thread: ALHuBERT distillation 0.40, DistilHuBERT-
+# shaped 0.21, ASR probe 0.25 including the test decoding; the PR probe is the same head). The pre-training step and
+# the SID probe step are scaled from them by ratios measured in a short interleaved trial (12 steps x batch 8 of each,
+# one thread, two rounds, on the same 2-core machine under load 10 to 12): a pre-training step took 0.93 to 1.01
+# times a CTC-teacher step, a SID probe step 0.76 to 0.95 times an ASR probe step.
+SECONDS_PER_STEP = {"ctc-teacher": 0.28, "pretrain": 0.28, "alhubert": 0.40, "distilhubert": 0.21, "asr": 0.25,
+                    "pr": 0.25, "sid": 0.22}
+SECONDS_OTHER = {"kmeans": 60, "small": 10}
+
+
+def estimate_seconds(args: ReplicationArguments, stage: Stage) -> float:
+    """The --plan estimate of one stage's wall time (its own threads)."""
+    name = stage.name
+    if "targets-it" in name:
+        return SECONDS_OTHER["kmeans"]
+    if name == "ctc-teacher":
+        return SECONDS_PER_STEP["ctc-teacher"] * args.teacher_max_steps
+    if name.startswith("ssl-hubert-it1") or name == "ssl-teacher":
+        return SECONDS_PER_STEP["pretrain"] * args.ssl_steps[name == "ssl-teacher"]
+    for task in TASKS:
+        if f"probe-{task}-" in name:
+            return SECONDS_PER_STEP[task] * (args.sid_steps if task == "sid" else args.probe_steps)
+    if "distilhubert" in name:
+        return SECONDS_PER_STEP["distilhubert"] * args.distill_steps
+    if "alhubert-" in name and "teacher" not in name and "floor" not in name:
+        return SECONDS_PER_STEP["alhubert"] * args.distill_steps
+    return SECONDS_OTHER["small"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
+    """The stages that run alone (in order) and the chains of stages that run --jobs at a time:
+    (teacher, row key, seed, [stages]) each."""
+    work = Path(args.work_dir)
+    log_dir = work / "logs"
+    serial = [corpus_stage(args, log_dir), random_teacher_stage(args, work, log_dir)]
+    teacher_tests = {}
+    for teacher in args.teachers:
+        if teacher == "ctc":
+            train, test = ctc_teacher_stages(args, work, log_dir)
+            serial.append(train)
+            teacher_tests[teacher] = test
+        else:
+            serial += ssl_teacher_stages(args, work, log_dir)
+    floor_random = floor_stage(args, work / "teacher-random", work / "floor-random", "floor-random", False, log_dir)
+    serial.append(floor_random)
+    for teacher in args.teachers:
+        folder = work / teacher
+        serial += [teacher_copy_stage(args, folder, teacher, log_dir),
+                   floor_stage(args, folder / "teacher", folder / "floor-teacher-init",
+                               f"{teacher}-floor-teacher-init", True, log_dir)]
+    recipes = students(args)
+    chains = []
+    # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row. Within a
+    # seed: the two small students, the teachers and the floors, then the 3-layer student.
+    for seed in range(max(args.seeds, args.other_seeds)):
+        for teacher in args.teachers:
+            folder = work / teacher
+            distilled = {}
+            for student in recipes:
+                if seed < student.seeds:
+                    distill = distill_stage(args, folder, log_dir, student, seed)
+                    probes = [probe_stage(args, distill.output_dir, task, seed, log_dir) for task in args.tasks]
+                    distilled[student.name] = (teacher, student.name, seed, [distill, *probes])
+            chains += [distilled.pop(name) for name in ("distilhubert-2", "alhubert-2x12") if name in distilled]
+            if seed < args.other_seeds:
+                for key in ("teacher-as-alhubert", "floor-teacher-init"):
+                    for task in args.tasks:
+                        chains.append((teacher, key, seed, [probe_stage(args, folder / key, task, seed, log_dir)]))
+            if seed == 0 and teacher in teacher_tests:
+                chains.append((teacher, "teacher-test", 0, [teacher_tests[teacher]]))
+            chains += list(distilled.values())
+        if seed < args.other_seeds:
+            for task in args.tasks:
+                chains.append((None, "floor-random", seed, [probe_stage(args, work / "floor-random", task, seed,
+                                                                         log_dir)]))
+    return serial, chains
+
+
+def print_plan(args: ReplicationArguments, serial: list[Stage], chains: list[tuple]) -> float:
+    """Print every stage with its estimated time; return the estimated wall time in seconds."""
+    alone = sum(estimate_seconds(args, stage) for stage in serial)
+    parallel = sum(estimate_seconds(args, stage) for *_, stages in chains for stage in stages)
+    for stage in serial:
+        print(f"{stage.name:<48} {estimate_seconds(args, stage) / 60:6.1f} min (alone)")
+    for *_, stages in chains:
+        for stage in stages:
+            print(f"{stage.name:<48} {estimate_seconds(args, stage) / 60:6.1f} min")
+    total = alone + parallel / args.jobs
+    print(f"{len(serial) + sum(len(stages) for *_, stages in chains)} stages; estimated wall time {total / 60:.0f} "
+          f"min ({alone / 60:.0f} min alone, then {parallel / 60:.0f} min of one-thread stages on {args.jobs} jobs)")
+    return total
+
+
+def teacher_summary(args, work: Path, teacher: str, stages: dict) -> dict:
+    """What the teacher is and how its training went."""
+    shape = (f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden {args.teacher_hidden_size}, "
+             f"{args.teacher_heads} heads, conv {args.teacher_conv_channels} channels")
+    if teacher == "ctc":
+        state = _json(work / "ctc" / "teacher" / "trainer_state.json")
+        test = _json(work / "ctc" / "teacher-test" / "eval_results.json")
+        info = {
+            "description": f"{shape}, trained from random weights with character CTC (supervised)",
+            "dev_cer_curve": [[entry["step"], entry["eval_cer"]] for entry in state.get("log_history", [])
+                              if "eval_cer" in entry],
+            "best_dev_cer": state.get("best_metric"), "steps": state.get("global_step"),
+            "own_head_test_cer": test.get("eval_cer"), "own_head_test_wer": test.get("eval_wer"),
+        }
+        if test:
+            info["summary"] = (f"Its own CTC head on test: CER {test['eval_cer']:.3f}, WER {test['eval_wer']:.3f}; "
+                               f"best dev CER {info['best_dev_cer']} after {info['steps']} steps.")
+        info["wall_seconds"] = stages["ctc-teacher"].wall_seconds if "ctc-teacher" in stages else None
+        return info
+    iterations = []
+    for iteration, model in ((1, "hubert-it1"), (2, "teacher")):
+        manifest = _json(work / "ssl" / f"targets-it{iteration}" / "kmeans.json")
+        state = _json(work / "ssl" / model / "trainer_state.json")
+        iterations.append({
+            "targets": manifest.get("features"), "layer": manifest.get("layer"),
+            "clusters": manifest.get("num_clusters"), "clusters_used": manifest.get("clusters_used"),
+            "steps": state.get("global_step"),
+            "loss_curve": [[entry["step"], round(entry["loss"], 4)] for entry in state.get("log_history", [])
+                           if "loss" in entry],
+        })
+    first, second = iterations
+    return {
+        "description": f"{shape}, self-supervised (HuBERT masked prediction, two iterations)",
+        "summary": (f"Iteration 1: {first['clusters']} k-means clusters of MFCC, {first['steps']} steps; iteration "
+                    f"2: {second['clusters']} clusters of iteration 1's hidden states {args.ssl_layer}, "
+                    f"{second['steps']} steps from random weights; masked-prediction loss "
+                    f"{_loss_span(first)} (iteration 1), {_loss_span(second)} (iteration 2)."),
+        "iterations": iterations,
+        "wall_seconds": sum(stages[name].wall_seconds or 0 for name in stages if name.startswith("ssl-")),
+    }
+
+
+def _loss_span(iteration: dict) -> str:
+    curve = iteration["loss_curve"]
+    return f"{curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "-"
 
 
 def run_all(args: ReplicationArguments) -> dict:
@@ -474,7 +714,8 @@ def run_all(args: ReplicationArguments) -> dict:
     log_dir.mkdir(parents=True, exist_ok=True)
     load_start = " ".join(f"{value:.2f}" for value in os.getloadavg())
     began = time.perf_counter()
-    all_stages = []
+    serial, chains = build_plan(args)
+    all_stages, failures, not_run = [], [], []
 
     def run(stage: Stage) -> Stage:
         all_stages.append(stage)
@@ -482,14 +723,8 @@ def run_all(args: ReplicationArguments) -> dict:
             raise MissingStage(stage.name)
         return stage.run(args.fresh, args.in_process)
 
-    run(corpus_stage(args, log_dir))
-    teacher_random, teacher, teacher_test, teacher_as_alhubert = teacher_stages(args, work, log_dir)
-    run(teacher_random)
-    run(teacher)
-    recipes = students(args)
-    chains = []  # (kind, key, seed, [stages]) run one after the other; the chains run --jobs at a time
-
-    failures, not_run = [], []
+    for stage in serial:
+        run(stage)
 
     def chain(stages: list[Stage]) -> list[Stage]:
         done = []
@@ -504,83 +739,13 @@ def run_all(args: ReplicationArguments) -> dict:
             failures.append(str(error).splitlines()[0])
         return done
 
-    run(teacher_as_alhubert)
-    floors = [run(floor_stage(args, work, log_dir, from_teacher)) for from_teacher in (True, False)]
-    # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row. Within a
-    # seed: the two small students, the teacher and the floors, then the 3-layer student.
-    for seed in range(max(args.seeds, args.other_seeds)):
-        distilled = {}
-        for student in recipes:
-            if seed < student.seeds:
-                distill = distill_stage(args, work, log_dir, student, seed)
-                probe = probe_stage(args, work, log_dir, distill.name, seed)
-                distilled[student.name] = (student.name, seed, [distill, probe])
-        chains += [distilled.pop(name) for name in ("distilhubert-2", "alhubert-2x12") if name in distilled]
-        if seed < args.other_seeds:
-            for key, encoder in [("teacher", teacher_as_alhubert), *((floor.name, floor) for floor in floors)]:
-                chains.append((key, seed, [probe_stage(args, work, log_dir, encoder.name, seed)]))
-        if seed == 0:
-            chains.append(("teacher-test", 0, [teacher_test]))
-        chains += list(distilled.values())
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        finished = list(pool.map(lambda item: (item[0], item[1], chain(item[2])), chains))
+        finished = list(pool.map(lambda item: (*item[:3], chain(item[3])), chains))
     load_end = " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-    # ---- collect
-    probes, distills = {}, {}
-    for key, seed, stages in finished:
-        for stage in stages:
-            if stage.name.startswith("probe-"):
-                probes.setdefault(key, []).append(probe_result(stage))
-            elif key in {student.name for student in recipes}:
-                distills.setdefault(key, []).append(stage)
-    colours = {"alhubert-2x12": "tab:blue", "distilhubert-2": "tab:orange", "alhubert-3x12": "tab:purple"}
-    rows = [{"key": "teacher", "label": f"Teacher ({args.teacher_layers}-layer HuBERT-shaped, CTC-trained)",
-             "short": "teacher", "role": "ceiling", "encoder": str(work / "teacher-as-alhubert")}]
-    for student in recipes:
-        rows.append({"key": student.name, "label": student.label, "short": student.name, "role": "student",
-                     "encoder": str(work / f"{student.name}-seed0"), "colour": colours[student.name],
-                     "loss_type": f"{student.loss_type} + cosine",
-                     "targets": [f"{s}->{t}" for s, t in zip(student.student_layers, student.teacher_layers)]})
-    rows.append({"key": "floor-teacher-init", "short": "2x12 teacher-init, not distilled", "role": "floor",
-                 "label": f"ALHuBERT 2 x {args.teacher_layers}, initialised from the teacher, not distilled",
-                 "encoder": str(work / "floor-teacher-init")})
-    rows.append({"key": "floor-random", "short": "2x12 random", "role": "floor",
-                 "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights", "encoder": str(work / "floor-random")})
-    rows = [row for row in rows if row["key"] in probes]  # rows whose probes all failed are left out
-    for row in rows:
-        runs = probes[row["key"]]
-        row["cer"] = spread([run["cer"] for run in runs])
-        row["wer"] = spread([run["wer"] for run in runs])
-        row["probe_runs"] = runs
-        row["encoder_parameters"] = encoder_parameters(Path(row["encoder"]))
-        if row["key"] in distills:
-            curves = [loss_curve(stage.output_dir) for stage in distills[row["key"]]]
-            row["loss_curves"] = curves
-            row["final_distillation_loss"] = spread([curve[-1][1] for curve in curves if curve])
-            row["distill_wall_seconds"] = [stage.wall_seconds for stage in distills[row["key"]]]
-    teacher_state = _json(teacher.output_dir / "trainer_state.json")
-    teacher_eval = _json(teacher_test.output_dir / "eval_results.json")
-    manifest = _json(Path(args.corpus_dir) / "manifest.json")
-    corpus = ", ".join(f"{split} {info['utterances']} utterances / {info['hours']:.2f} h / {len(info['speakers'])} "
-                       f"voices" for split, info in manifest.get("splits", {}).items())
     return {
         "settings": asdict(args),
-        "corpus": corpus + " (espeak-ng; dev and test sentences and voices never in train)",
-        "teacher": {
-            "description": f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden "
-                           f"{args.teacher_hidden_size}, {args.teacher_heads} heads, conv {args.teacher_conv_channels} "
-                           "channels, trained from random weights with CTC (supervised)",
-            "dev_cer_curve": [[entry["step"], entry["eval_cer"]] for entry in teacher_state.get("log_history", [])
-                              if "eval_cer" in entry],
-            "best_checkpoint": teacher_state.get("best_model_checkpoint"),
-            "best_dev_cer": teacher_state.get("best_metric"),
-            "steps": teacher_state.get("global_step"),
-            "own_head_test_cer": teacher_eval.get("eval_cer"),
-            "own_head_test_wer": teacher_eval.get("eval_wer"),
-            "wall_seconds": teacher.wall_seconds,
-        },
-        "rows": rows,
+        "corpus": corpus_description(args),
+        "teachers": collect(args, work, finished, {stage.name: stage for stage in all_stages}),
         "failures": failures,
         "not_run": not_run,
         "stages": len(all_stages),
@@ -594,9 +759,78 @@ def run_all(args: ReplicationArguments) -> dict:
     }
 
 
+def corpus_description(args) -> str:
+    manifest = _json(Path(args.corpus_dir) / "manifest.json")
+    splits = ", ".join(f"{split} {info['utterances']} utterances / {info['hours']:.2f} h / {len(info['speakers'])} "
+                       f"voices" for split, info in manifest.get("splits", {}).items())
+    return splits + " (espeak-ng; dev and test sentences and voices never in train; sid-test: new sentences of the " \
+                    "training voices)"
+
+
+def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
+    """One table per teacher: rows with a spread per metric (over seeds), parameters and distillation losses."""
+    probes, distills = {}, {}
+    for teacher, key, seed, done in finished:
+        for stage in done:
+            task = next((task for task in TASKS if f"probe-{task}-" in stage.name), None)
+            for owner in ([teacher] if teacher else args.teachers):
+                if task is not None:
+                    probes.setdefault((owner, key), {}).setdefault(task, []).append(probe_result(stage, task))
+                elif not stage.name.endswith("teacher-test"):
+                    distills.setdefault((owner, key), []).append(stage)
+    recipes = students(args)
+    colours = {"alhubert-2x12": "tab:blue", "distilhubert-2": "tab:orange", "alhubert-3x12": "tab:purple"}
+    tables = {}
+    for teacher in args.teachers:
+        folder = work / teacher
+        rows = [{"key": "teacher-as-alhubert", "short": "teacher", "role": "ceiling",
+                 "label": f"Teacher {teacher} ({args.teacher_layers}-layer HuBERT-shaped)",
+                 "encoder": str(folder / "teacher-as-alhubert")}]
+        for student in recipes:
+            rows.append({"key": student.name, "label": student.label, "short": student.name, "role": "student",
+                         "encoder": str(folder / f"{student.name}-seed0"), "colour": colours[student.name],
+                         "loss_type": f"{student.loss_type} + cosine",
+                         "targets": [f"{s}->{t}" for s, t in zip(student.student_layers, student.teacher_layers)]})
+        rows.append({"key": "floor-teacher-init", "short": "2x12 teacher-init, not distilled", "role": "floor",
+                     "label": f"ALHuBERT 2 x {args.teacher_layers}, initialised from the teacher, not distilled",
+                     "encoder": str(folder / "floor-teacher-init")})
+        rows.append({"key": "floor-random", "short": "2x12 random", "role": "floor",
+                     "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights",
+                     "encoder": str(work / "floor-random")})
+        rows = [row for row in rows if (teacher, row["key"]) in probes]  # rows whose probes all failed are left out
+        for row in rows:
+            for task, runs in probes[(teacher, row["key"])].items():
+                for name, _ in METRICS[task]:
+                    row[name] = spread([run[name] for run in runs])
+                row[f"{task}_runs"] = runs
+            row["encoder_parameters"] = encoder_parameters(Path(row["encoder"]))
+            if (teacher, row["key"]) in distills:
+                curves = [loss_curve(stage.output_dir) for stage in distills[(teacher, row["key"])]]
+                row["loss_curves"] = curves
+                row["final_distillation_loss"] = spread([curve[-1][1] for curve in curves if curve])
+                row["distill_wall_seconds"] = [stage.wall_seconds for stage in distills[(teacher, row["key"])]]
+        tables[teacher] = {**teacher_summary(args, work, teacher, stages), "rows": rows,
+                           "beats_random_floor": beats_random_floor(rows)}
+    return tables
+
+
+def beats_random_floor(rows: list[dict]) -> dict:
+    """Per metric, whether the teacher's mean is better than the random floor's (the pre-training sanity check)."""
+    by_key = {row["key"]: row for row in rows}
+    teacher, floor = by_key.get("teacher-as-alhubert"), by_key.get("floor-random")
+    if teacher is None or floor is None:
+        return {}
+    higher_is_better = {"sid_accuracy"}
+    return {metric: (teacher[metric]["mean"] > floor[metric]["mean"]) == (metric in higher_is_better)
+            for metric in COLUMNS if metric in teacher and metric in floor
+            and teacher[metric]["mean"] != floor[metric]["mean"]}
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     (args,) = HfArgumentParser(ReplicationArguments).parse_args_into_dataclasses(args=argv)
+    if args.plan:
+        return {"estimated_wall_seconds": print_plan(args, *build_plan(args))}
     if args.in_process:
         import torch
 

@@ -4,13 +4,17 @@
 
     python scripts/make_speech_corpus.py --output_dir data/speech_corpus
 
-writes `train/`, `dev/` and `test/`, each `SPEAKER/CHAPTER/SPEAKER-CHAPTER-NNNN.flac` (16 kHz mono, 16-bit) plus
-`SPEAKER-CHAPTER.trans.txt` with upper-case transcripts. It is the bigger sibling of `make_demo_corpus.py`:
+writes `train/`, `dev/`, `test/` and `sid-test/`, each `SPEAKER/CHAPTER/SPEAKER-CHAPTER-NNNN.flac` (16 kHz mono,
+16-bit) plus `SPEAKER-CHAPTER.trans.txt` with upper-case transcripts and `SPEAKER-CHAPTER.phonemes.txt` with the
+phonemes espeak-ng speaks (its own `--ipa` transcription for the utterance's voice, space-separated, stress marks
+dropped: exact labels for phoneme recognition). It is the bigger sibling of `make_demo_corpus.py`:
 
 - sentences come from a grammar of several sentence shapes over a vocabulary of about 400 words, and every sentence
   occurs in one split only (dev and test sentences never occur in training);
 - a "speaker" is an espeak-ng accent plus a voice variant (`en-us+m3`, `en-gb-scotland+f2`, ...); the variants that
   speak dev and test never speak in training, so the held-out splits are held-out voices too;
+- `sid-test` holds new sentences spoken by the TRAINING voices (same speaker ids as in `train/`), for speaker
+  identification: train a classifier on `train/`, measure its accuracy on `sid-test/`;
 - every utterance draws its speaking rate and pitch from a seeded generator, so the output is deterministic for a
   given espeak-ng and sox version.
 
@@ -40,7 +44,7 @@ from make_demo_corpus import synthesise as speak  # noqa: E402  (one synthesis p
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when the grammar, voices or audio processing change: cached corpora are regenerated
+GENERATOR_VERSION = 2  # bump when the grammar, voices or audio processing change: cached corpora are regenerated
 MANIFEST = "manifest.json"
 
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
@@ -127,6 +131,9 @@ class SpeechCorpusArguments:
     )
     dev_speakers: int = field(default=6, metadata={"help": "Dev speakers (from the dev-only variants)."})
     test_speakers: int = field(default=8, metadata={"help": "Test speakers (from the test-only variants)."})
+    sid_test_utterances: int = field(
+        default=320, metadata={"help": "Held-out sentences spoken by the training voices (speaker identification)."}
+    )
     min_rate: int = field(default=140, metadata={"help": "Lowest espeak-ng speaking rate (words per minute)."})
     max_rate: int = field(default=200, metadata={"help": "Highest espeak-ng speaking rate."})
     min_pitch: int = field(default=25, metadata={"help": "Lowest espeak-ng pitch (0-99)."})
@@ -236,23 +243,29 @@ def plan_corpus(args: SpeechCorpusArguments) -> list[Utterance]:
         ("train", args.train_utterances, args.train_speakers, TRAIN_VARIANTS, 1000),
         ("dev", args.dev_utterances, args.dev_speakers, DEV_VARIANTS, 2000),
         ("test", args.test_utterances, args.test_speakers, TEST_VARIANTS, 3000),
+        ("sid-test", args.sid_test_utterances, args.train_speakers, None, 1000),  # the training voices
     )
     total = sum(split[1] for split in splits)
     sentences = distinct_sentences(total, rng)  # distinct across splits: no sentence is in two splits
-    plan, start = [], 0
+    plan, start, chosen = [], 0, {}
     for split, count, speaker_count, variants, first_id in splits:
-        voices = [f"{accent}+{variant}" for accent in ACCENTS for variant in variants]
-        if speaker_count > len(voices):
-            raise ValueError(f"{split}: at most {len(voices)} speakers (accent x variant pairs), got {speaker_count}.")
+        if variants is None:  # sid-test: the training voices, new sentences, chapters 200 + speaker
+            voices = chosen["train"]
+        else:
+            voices = [f"{accent}+{variant}" for accent in ACCENTS for variant in variants]
+            if speaker_count > len(voices):
+                raise ValueError(f"{split}: at most {len(voices)} speakers (accent x variant pairs), got "
+                                 f"{speaker_count}.")
+            voices = rng.sample(voices, speaker_count)
+            chosen[split] = voices
         if speaker_count < 1 or count < speaker_count:
             raise ValueError(f"{split}: need at least one utterance per speaker ({count} for {speaker_count}).")
-        voices = rng.sample(voices, speaker_count)
         for index, text in enumerate(sentences[start : start + count]):
             speaker = index % speaker_count
             plan.append(Utterance(
                 split=split,
                 speaker=first_id + speaker,
-                chapter=100 + speaker,
+                chapter=(200 if variants is None else 100) + speaker,
                 number=index // speaker_count,
                 voice=voices[speaker],
                 rate=rng.randint(args.min_rate, args.max_rate),
@@ -274,32 +287,50 @@ def synthesise(utterance: Utterance, root: Path) -> Path:
     return path
 
 
-def _synthesise_job(job: tuple[Utterance, str]) -> str:
+STRESS_MARKS = str.maketrans("", "", "\u02c8\u02cc")  # IPA primary and secondary stress
+
+
+def phonemes(text: str, voice: str) -> str:
+    """The phonemes espeak-ng speaks for `text` in `voice` (IPA, space-separated, stress marks dropped)."""
+    output = subprocess.run(["espeak-ng", "-q", "--ipa", "--sep=_", "-v", voice, text.lower()], check=True,
+                            capture_output=True, text=True).stdout
+    return " ".join(phoneme for word in output.translate(STRESS_MARKS).split() for phoneme in word.split("_")
+                    if phoneme)
+
+
+def _synthesise_job(job: tuple[Utterance, str]) -> tuple[str, str]:
     utterance, root = job
-    return str(synthesise(utterance, Path(root)))
+    synthesise(utterance, Path(root))
+    return utterance.utterance_id, phonemes(utterance.text, utterance.voice)
 
 
 def write_corpus(plan: list[Utterance], root: Path, num_proc: int = 1):
     """Synthesise `plan` under `root` (LibriSpeech layout), with `num_proc` processes and a progress bar."""
-    transcripts: dict[Path, list[str]] = {}
+    transcripts: dict[Path, list[Utterance]] = {}
     for utterance in plan:
         chapter_dir = utterance.path(root).parent
         chapter_dir.mkdir(parents=True, exist_ok=True)
-        transcripts.setdefault(chapter_dir, []).append(f"{utterance.utterance_id} {utterance.text}\n")
+        transcripts.setdefault(chapter_dir, []).append(utterance)
     jobs = [(utterance, str(root)) for utterance in plan]
+    spoken = {}
     progress = tqdm(total=len(jobs), desc="espeak-ng", unit="utt")
     if num_proc > 1:
         with multiprocessing.get_context("spawn").Pool(num_proc) as pool:
-            for _ in pool.imap_unordered(_synthesise_job, jobs, chunksize=16):
+            for utterance_id, phoneme_text in pool.imap_unordered(_synthesise_job, jobs, chunksize=16):
+                spoken[utterance_id] = phoneme_text
                 progress.update()
     else:
         for job in jobs:
-            _synthesise_job(job)
+            utterance_id, phoneme_text = _synthesise_job(job)
+            spoken[utterance_id] = phoneme_text
             progress.update()
     progress.close()
-    for chapter_dir, lines in transcripts.items():
+    for chapter_dir, utterances in transcripts.items():
         speaker, chapter = chapter_dir.parent.name, chapter_dir.name
-        (chapter_dir / f"{speaker}-{chapter}.trans.txt").write_text("".join(lines))
+        (chapter_dir / f"{speaker}-{chapter}.trans.txt").write_text(
+            "".join(f"{u.utterance_id} {u.text}\n" for u in utterances))
+        (chapter_dir / f"{speaker}-{chapter}.phonemes.txt").write_text(
+            "".join(f"{u.utterance_id} {spoken[u.utterance_id]}\n" for u in utterances))
 
 
 def _tool_version(tool: str) -> str:

@@ -154,6 +154,8 @@ def test_info_prints_architecture_and_sharing(model_dir):
         ("distill", ["--teacher_name_or_path", "--librispeech_root", "--student_layers", "--learning_rate"]),
         ("finetune-ctc", ["--model_name_or_path", "--recipe", "--eval_librispeech_sets", "--do_train"]),
         ("finetune-classification", ["--model_name_or_path", "--label_column_name", "--do_eval"]),
+        ("kmeans-targets", ["--num_clusters", "--layer", "--model_name_or_path", "--fit_utterances"]),
+        ("pretrain-hubert", ["--labels_dir", "--model_preset", "--mask_prob", "--unmasked_weight"]),
         ("convert", ["--checkpoint", "--output_dir", "--trust_checkpoint"]),
         ("push-to-hub", ["--model_dir", "--repo_id", "--dry_run"]),
     ],
@@ -170,6 +172,8 @@ def test_scripts_are_thin_wrappers_of_the_package_commands():
     for name, module in [("distill", "alhubert.training.run_distillation"),
                          ("finetune_ctc", "alhubert.training.run_finetune_ctc"),
                          ("finetune_classification", "alhubert.training.run_finetune_classification"),
+                         ("kmeans_targets", "alhubert.training.kmeans_targets"),
+                         ("pretrain_hubert", "alhubert.training.run_pretrain_hubert"),
                          ("convert_original_checkpoint", "alhubert.original.run_conversion"),
                          ("push_to_hub", "alhubert.hub.run_upload")]:
         source = (scripts / f"{name}.py").read_text()

@@ -10,8 +10,15 @@ import pytest
 import typer
 
 from alhubert.cli import FORWARDED, app
-from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
+from alhubert.training import (
+    kmeans_targets,
+    run_distillation,
+    run_finetune_classification,
+    run_finetune_ctc,
+    run_pretrain_hubert,
+)
 from alhubert.training.arguments import SHIPPED_CONFIGS
+
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -21,6 +28,8 @@ PARSERS = {
     "distill": run_distillation.parse_arguments,
     "finetune-ctc": run_finetune_ctc.parse_arguments,
     "finetune-classification": run_finetune_classification.parse_arguments,
+    "kmeans-targets": kmeans_targets.parse_arguments,
+    "pretrain-hubert": run_pretrain_hubert.parse_arguments,
 }
 
 
@@ -65,7 +74,7 @@ def check_alhubert(arguments: list[str]):
     name, rest = arguments[0], arguments[1:]
     if name in PARSERS:
         stubs = []
-        if name != "distill" and "--model_name_or_path" not in rest:
+        if name not in ("distill", "kmeans-targets", "pretrain-hubert") and "--model_name_or_path" not in rest:
             stubs += ["--model_name_or_path", "stub"]
         if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and \
                 not (rest and rest[0] in SHIPPED_CONFIGS):
@@ -94,7 +103,9 @@ def check_python_script(arguments: list[str]):
     if module:  # a thin wrapper: the package command checks its flags
         command = {"alhubert.training.run_distillation": "distill",
                    "alhubert.training.run_finetune_ctc": "finetune-ctc",
-                   "alhubert.training.run_finetune_classification": "finetune-classification"}.get(module.group(1))
+                   "alhubert.training.run_finetune_classification": "finetune-classification",
+                   "alhubert.training.kmeans_targets": "kmeans-targets",
+                   "alhubert.training.run_pretrain_hubert": "pretrain-hubert"}.get(module.group(1))
         if command:
             return check_alhubert([command, *arguments[1:]])
         source = (REPO / (module.group(1).replace(".", "/") + ".py")).read_text()

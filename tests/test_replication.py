@@ -37,15 +37,20 @@ def replication():
 
 
 def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
-    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60)
+    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60,
+                                               sid_test_utterances=64)
     plan = corpus_script.plan_corpus(args)
     assert plan == corpus_script.plan_corpus(args)  # deterministic
-    by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test")}
-    assert [len(by_split[split]) for split in by_split] == [300, 40, 60]
+    by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test", "sid-test")}
+    assert [len(by_split[split]) for split in by_split] == [300, 40, 60, 64]
     texts = {split: {u.text for u in utterances} for split, utterances in by_split.items()}
-    assert len(texts["train"]) == 300 and not texts["train"] & (texts["dev"] | texts["test"])
-    assert not texts["dev"] & texts["test"]
-    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()}
+    assert len(texts["train"]) == 300 and not texts["train"] & (texts["dev"] | texts["test"] | texts["sid-test"])
+    assert not texts["dev"] & texts["test"] and not texts["sid-test"] & (texts["dev"] | texts["test"])
+    # speaker identification: new sentences by the training voices, under the same speaker ids
+    voices = {split: {(u.speaker, u.voice) for u in utterances} for split, utterances in by_split.items()}
+    assert voices["sid-test"] == voices["train"] and len(voices["train"]) == args.train_speakers
+    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()
+                if split != "sid-test"}
     assert not variants["train"] & (variants["dev"] | variants["test"]) and not variants["dev"] & variants["test"]
     assert len({u.voice for u in by_split["train"]}) == args.train_speakers
     assert all(args.min_rate <= u.rate <= args.max_rate and args.min_pitch <= u.pitch <= args.max_pitch for u in plan)
@@ -56,14 +61,20 @@ def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
 @needs_espeak
 def test_corpus_is_written_in_librispeech_layout_and_cached(corpus_script, tmp_path):
     argv = ["--output_dir", str(tmp_path / "corpus"), "--train_utterances", "4", "--dev_utterances", "2",
-            "--test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1", "--test_speakers", "1",
-            "--num_proc", "1"]
+            "--test_utterances", "2", "--sid_test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1",
+            "--test_speakers", "1", "--num_proc", "1"]
     root = corpus_script.main(argv)
     flacs = sorted(root.rglob("*.flac"))
-    assert len(flacs) == 8
+    assert len(flacs) == 10 and len(list((root / "sid-test").rglob("*.flac"))) == 2
     transcript = root / "train" / "1000" / "100" / "1000-100.trans.txt"
     lines = transcript.read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith("1000-100-0000 ") and lines[0].split(" ", 1)[1].isupper()
+    # the phonemes espeak-ng speaks, one line per utterance, space-separated IPA without stress marks
+    phonemes = (transcript.parent / "1000-100.phonemes.txt").read_text().splitlines()
+    assert [line.split()[0] for line in phonemes] == [line.split()[0] for line in lines]
+    voice = json.loads((root / "manifest.json").read_text())["splits"]["train"]["speakers"]
+    assert phonemes[0].split(" ", 1)[1] in {corpus_script.phonemes(lines[0].split(" ", 1)[1], v) for v in voice}
+    assert "\u02c8" not in phonemes[0] and len(phonemes[0].split()) > len(lines[0].split())
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["splits"]["train"]["utterances"] == 4 and manifest["splits"]["train"]["hours"] > 0
     stamp = flacs[0].stat().st_mtime_ns
@@ -118,6 +129,7 @@ def test_spread_and_markdown(replication):
     assert replication.spread([0.3, 0.1, 0.2]) == {"mean": 0.2, "min": 0.1, "max": 0.3, "n": 3}
     row = {"cer": replication.spread([0.5]), "wer": replication.spread([0.6, 0.8])}
     assert replication._range(row, "cer") == "0.500" and replication._range(row, "wer") == "0.700 [0.600, 0.800]"
+    assert replication._range(row, "per") == "-"
 
 
 @pytest.mark.slow
@@ -127,31 +139,62 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
             "--results_dir", str(tmp_path / "results")]
     results = replication.main(argv)
     assert not results["failures"]
-    rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == ["teacher", "alhubert-2x12", "distilhubert-2", "alhubert-3x12", "floor-teacher-init",
-                          "floor-random"]
-    assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
-    for key, row in rows.items():
-        assert row["cer"]["min"] <= row["cer"]["mean"] <= row["cer"]["max"] and row["cer"]["min"] >= 0
-        assert row["cer"]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
-        assert row["encoder_parameters"] > 0
-    for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
-        assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps logged
-    # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
-    assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
-    assert (tmp_path / "work" / "distilhubert-2-seed0" / "prediction_heads" / "model.safetensors").is_file()
-    assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
-    assert results["teacher"]["best_dev_cer"] is not None and results["teacher"]["own_head_test_cer"] is not None
+    assert list(results["teachers"]) == ["ssl", "ctc"]
+    for teacher, table in results["teachers"].items():
+        rows = {row["key"]: row for row in table["rows"]}
+        assert list(rows) == ["teacher-as-alhubert", "alhubert-2x12", "distilhubert-2", "alhubert-3x12",
+                              "floor-teacher-init", "floor-random"]
+        assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
+        for key, row in rows.items():
+            for metric in ("asr_cer", "asr_wer", "pr_per", "sid_accuracy"):
+                assert 0 <= row[metric]["min"] <= row[metric]["mean"] <= row[metric]["max"], (teacher, key, metric)
+                assert row[metric]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
+            assert row["sid_accuracy"]["max"] <= 1 and row["encoder_parameters"] > 0
+        for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
+            assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps
+        # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
+        assert rows["distilhubert-2"]["encoder_parameters"] == rows["floor-random"]["encoder_parameters"]
+        heads = tmp_path / "work" / teacher / "distilhubert-2-seed0" / "prediction_heads"
+        assert (heads / "model.safetensors").is_file()
+        assert rows["alhubert-3x12"]["encoder_parameters"] > rows["alhubert-2x12"]["encoder_parameters"]
+    ctc, ssl = results["teachers"]["ctc"], results["teachers"]["ssl"]
+    assert ctc["best_dev_cer"] is not None and ctc["own_head_test_cer"] is not None
+    assert [iteration["targets"] for iteration in ssl["iterations"]] == ["mfcc", "hidden_states"]
+    assert ssl["iterations"][1]["layer"] == 6 and all(iteration["steps"] == 2 for iteration in ssl["iterations"])
+    # the self-supervised teacher is a plain HubertModel folder, its head apart
+    hubert = HubertModel.from_pretrained(tmp_path / "work" / "ssl" / "teacher")
+    assert hubert.config.num_hidden_layers == 12
+    assert (tmp_path / "work" / "ssl" / "teacher" / "pretraining_head" / "model.safetensors").is_file()
 
     saved = json.loads((tmp_path / "results" / "replication.json").read_text())
-    assert [row["key"] for row in saved["rows"]] == list(rows)
+    assert list(saved["teachers"]) == ["ssl", "ctc"]
     table = (tmp_path / "results" / "replication.md").read_text()
-    assert "| Encoder | Role |" in table and all(row["label"] in table for row in rows.values())
+    assert table.count("| Encoder | Role |") == 2 and "PR test PER" in table and "SID accuracy" in table
+    assert all(row["label"] in table for row in ssl["rows"])
     assert (tmp_path / "results" / "replication.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     again = replication.main(argv)  # every stage is reused
     assert again["stages_reused"] == again["stages"] == results["stages"]
-    assert [row["cer"] for row in again["rows"]] == [row["cer"] for row in results["rows"]]
+    assert again["teachers"]["ssl"]["rows"] == ssl["rows"]
+
+
+def test_the_teacher_is_checked_against_the_random_floor(replication):
+    spread = replication.spread
+    rows = [{"key": "teacher-as-alhubert", "asr_cer": spread([0.4]), "sid_accuracy": spread([0.3])},
+            {"key": "floor-random", "asr_cer": spread([0.9]), "sid_accuracy": spread([0.5])}]
+    assert replication.beats_random_floor(rows) == {"asr_cer": True, "sid_accuracy": False}
+    assert replication.beats_random_floor(rows[:1]) == {}
+
+
+def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_path, capsys):
+    estimate = replication.main(["--plan", "--work_dir", str(tmp_path / "work")])["estimated_wall_seconds"]
+    output = capsys.readouterr().out
+    assert "ssl-teacher " in output and "ctc-probe-sid-alhubert-2x12-seed2" in output
+    args = replication.ReplicationArguments(device="cuda", work_dir=str(tmp_path / "work"))
+    assert "--use_cpu" not in replication._common_training_flags(args, 0)
+    assert "--use_cpu" in replication._common_training_flags(replication.ReplicationArguments(), 0)
+    assert 60 * 60 < estimate < 3 * 60 * 60  # about two hours on 2 cores
+    assert not (tmp_path / "work" / "ssl").exists()
 
 
 def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):

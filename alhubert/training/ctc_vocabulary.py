@@ -1,5 +1,6 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The character vocabulary of English CTC speech recognition: transcript normalisation, tokenizer, processor.
+"""The character vocabulary of English CTC speech recognition: transcript normalisation, tokenizer, processor; and
+a phoneme vocabulary read from the data (phoneme recognition, `build_phoneme_processor`).
 
 Vocabulary (as in the paper's SUPERB ASR task and LibriSpeech fine-tuning): `<pad>` (also the CTC blank), `<unk>`,
 `|` (word delimiter), the apostrophe and the 26 letters A-Z. Transcripts are upper-cased, accents are stripped, curly
@@ -13,8 +14,14 @@ import string
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 
-from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+from transformers import (
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2PhonemeCTCTokenizer,
+    Wav2Vec2Processor,
+)
 
 
 PAD_TOKEN, UNK_TOKEN, WORD_DELIMITER = "<pad>", "<unk>", "|"
@@ -53,3 +60,23 @@ def build_tokenizer() -> Wav2Vec2CTCTokenizer:
 def build_processor(feature_extractor: Wav2Vec2FeatureExtractor) -> Wav2Vec2Processor:
     """The processor saved next to a CTC model, so that `pipeline("automatic-speech-recognition")` can load it."""
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=build_tokenizer())
+
+
+def build_phoneme_processor(
+    feature_extractor: Wav2Vec2FeatureExtractor, transcripts: Iterable[str]
+) -> Wav2Vec2Processor:
+    """A processor whose tokenizer reads space-separated phonemes (`Wav2Vec2PhonemeCTCTokenizer`, no phonemizer):
+    `<pad>` (the CTC blank), `<unk>`, then every phoneme found in `transcripts`, sorted."""
+    phonemes = sorted({phoneme for transcript in transcripts for phoneme in transcript.split()})
+    if not phonemes:
+        raise ValueError("No phonemes in the training transcripts: the text column must hold space-separated "
+                         "phonemes.")
+    with tempfile.TemporaryDirectory() as folder:
+        vocab_file = os.path.join(folder, "vocab.json")
+        with open(vocab_file, "w", encoding="utf-8") as file:
+            json.dump({token: index for index, token in enumerate((PAD_TOKEN, UNK_TOKEN, *phonemes))}, file)
+        tokenizer = Wav2Vec2PhonemeCTCTokenizer(
+            vocab_file, do_phonemize=False, phone_delimiter_token=" ", word_delimiter_token=None,
+            unk_token=UNK_TOKEN, pad_token=PAD_TOKEN, bos_token=None, eos_token=None,
+        )
+    return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)

@@ -68,9 +68,12 @@ def _split_names(sets: str) -> list[str]:
 
 
 def _librispeech_table(root: str, sets: list[str]) -> Dataset:
-    """One row per utterance of the given sets, built from the `*.trans.txt` files (no audio is read)."""
+    """One row per utterance of the given sets, built from the `*.trans.txt` files (no audio is read): `id`,
+    `audio`, `text`, `speaker` (the id's first part) and, when every chapter has a `*.phonemes.txt` beside its
+    transcripts (`scripts/make_speech_corpus.py` writes them), `phonemes`."""
     root_path = Path(root).resolve()
-    rows = {"id": [], "audio": [], "text": []}
+    rows = {"id": [], "audio": [], "text": [], "speaker": []}
+    phonemes = {}
     for name in sets:
         set_path = root_path / name
         if not set_path.is_dir():
@@ -84,8 +87,16 @@ def _librispeech_table(root: str, sets: list[str]) -> Dataset:
                 rows["id"].append(utterance_id)
                 rows["audio"].append(str(transcript_file.parent / f"{utterance_id}.flac"))
                 rows["text"].append(text)
+                rows["speaker"].append(utterance_id.split("-")[0])
+            phoneme_file = transcript_file.with_name(transcript_file.name.replace(".trans.txt", ".phonemes.txt"))
+            if phoneme_file.is_file():
+                for line in phoneme_file.read_text().splitlines():
+                    utterance_id, _, text = line.strip().partition(" ")
+                    phonemes[utterance_id] = text
     if not rows["id"]:
         raise FileNotFoundError(f"No *.trans.txt transcripts found in {', '.join(sets)} under {root}.")
+    if all(utterance_id in phonemes for utterance_id in rows["id"]):
+        rows["phonemes"] = [phonemes[utterance_id] for utterance_id in rows["id"]]
     return Dataset.from_dict(rows)
 
 

@@ -61,6 +61,12 @@ class ModelArguments(EncoderArguments):
     )
     layerdrop: float = field(default=0.0, metadata={"help": "Full recipe: probability of skipping a layer."})
     final_dropout: float = field(default=0.0, metadata={"help": "Full recipe: dropout before the linear CTC head."})
+    transcripts: str = field(
+        default="characters",
+        metadata={"help": "'characters': English character CTC (WER, CER); 'phonemes': the text column holds "
+                          "space-separated phonemes, the vocabulary is the training data's phonemes (phoneme error "
+                          "rate, 'per').", "choices": ("characters", "phonemes")},
+    )
     superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
     superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
     superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
@@ -102,14 +108,18 @@ def parse_arguments(argv: list[str] | None = None) -> tuple:
 
 
 def prepare_transcripts(
-    dataset: "Dataset | IterableDataset", tokenizer: "PreTrainedTokenizerBase", split: str
+    dataset: "Dataset | IterableDataset", tokenizer: "PreTrainedTokenizerBase", split: str, phonemes: bool = False
 ) -> "Dataset | IterableDataset":
-    """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters."""
+    """Normalise transcripts into the vocabulary and tokenize them as `labels`; count dropped characters (phoneme
+    transcripts are only tokenized: a phoneme outside the vocabulary becomes `<unk>`)."""
     from datasets import IterableDataset
 
     from alhubert.training.ctc_vocabulary import normalize_transcript
 
     def tokenize(example):
+        if phonemes:
+            text = " ".join(example["text"].split())
+            return {"text": text, "labels": tokenizer(text).input_ids, "dropped": ""}
         text, dropped = normalize_transcript(example["text"])
         return {"text": text, "labels": tokenizer(text).input_ids, "dropped": "".join(dropped.elements())}
 
@@ -179,8 +189,11 @@ def load_model(model_args: ModelArguments, tokenizer: "PreTrainedTokenizerBase")
     return model
 
 
-def make_compute_metrics(tokenizer: "PreTrainedTokenizerBase") -> Callable[["EvalPrediction"], dict[str, float]]:
-    """Greedy-decoded WER and CER (`alhubert.training.metrics.error_rates`)."""
+def make_compute_metrics(
+    tokenizer: "PreTrainedTokenizerBase", phonemes: bool = False
+) -> Callable[["EvalPrediction"], dict[str, float]]:
+    """Greedy-decoded WER and CER (`alhubert.training.metrics.error_rates`); for phoneme transcripts the phoneme error
+    rate (`per`: the word error rate over space-separated phonemes)."""
     import numpy as np
 
     from alhubert.training.metrics import error_rates
@@ -190,7 +203,8 @@ def make_compute_metrics(tokenizer: "PreTrainedTokenizerBase") -> Callable[["Eva
         label_ids = np.where(prediction.label_ids < 0, tokenizer.pad_token_id, prediction.label_ids)
         predictions = tokenizer.batch_decode(predicted_ids)
         references = tokenizer.batch_decode(label_ids, group_tokens=False)
-        return error_rates(predictions, references)
+        rates = error_rates(predictions, references)
+        return {"per": rates["wer"]} if phonemes else rates
 
     return compute_metrics
 
@@ -212,7 +226,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
         from alhubert.models.configuration_alhubert import receptive_field
         from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
         from alhubert.training.checkpoints import check_output_dir
-        from alhubert.training.ctc_vocabulary import build_processor
+        from alhubert.training.ctc_vocabulary import build_phoneme_processor, build_processor
         from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
         setup_logging(training_args, logger)
@@ -225,18 +239,22 @@ def main(argv: list[str] | None = None) -> "Trainer":
         training_args.remove_unused_columns = False
 
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-        processor = build_processor(feature_extractor)
-        tokenizer = processor.tokenizer
+        phonemes = model_args.transcripts == "phonemes"
         with training_args.main_process_first(desc="dataset preprocessing"):
             train_dataset, eval_dataset = load_train_eval_datasets(
                 data_args, require_text=True, seed=training_args.seed
             )
-            train_dataset = prepare_transcripts(train_dataset, tokenizer, "train")
+            if phonemes:
+                processor = build_phoneme_processor(feature_extractor, train_dataset["text"])
+            else:
+                processor = build_processor(feature_extractor)
+            tokenizer = processor.tokenizer
+            train_dataset = prepare_transcripts(train_dataset, tokenizer, "train", phonemes)
             if data_args.max_length_samples:
                 limit = data_args.max_length_samples
                 train_dataset = train_dataset.filter(lambda example: example["length"] <= limit)
             if eval_dataset is not None:
-                eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval")
+                eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval", phonemes)
 
         if training_args.do_eval and eval_dataset is None:
             raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
             eval_dataset=eval_dataset,
             data_collator=collator,
             processing_class=processor,
-            compute_metrics=make_compute_metrics(tokenizer),
+            compute_metrics=make_compute_metrics(tokenizer, phonemes),
             preprocess_logits_for_metrics=greedy_ids,
             callbacks=callbacks,
         )
