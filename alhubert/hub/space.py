@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 from huggingface_hub import SpaceCard
@@ -52,7 +53,9 @@ def _check_repo_id(repo_id: str, what: str):
         raise ValueError(f"{what} must look like 'user-or-org/name', got {repo_id!r}.")
 
 
-def stage_space(staging_dir, space_dir=SPACE_DIR, model_id: str | None = None) -> list[str]:
+def stage_space(
+    staging_dir: str | os.PathLike, space_dir: str | os.PathLike = SPACE_DIR, model_id: str | None = None
+) -> list[str]:
     """Copy the Space's files and the bundled package into the new or empty folder `staging_dir`; with `model_id`,
     the README's `models:` becomes `[model_id]` (the model the app loads). Returns the staged files' relative paths.
     """
@@ -80,7 +83,9 @@ def stage_space(staging_dir, space_dir=SPACE_DIR, model_id: str | None = None) -
     return sorted(str(path.relative_to(staging_dir)) for path in staging_dir.rglob("*") if path.is_file())
 
 
-def upload_space(staging_dir, repo_id: str, private: bool = False, token=None) -> str:
+def upload_space(
+    staging_dir: str | os.PathLike, repo_id: str, private: bool = False, token: str | bool | None = None
+) -> str:
     """Create (or reuse) the Gradio Space `repo_id` and upload the staged folder in one commit; returns its URL."""
     from huggingface_hub import HfApi
 
@@ -105,7 +110,7 @@ class SpaceArguments:
     dry_run: bool = field(default=False, metadata={"help": "Stage and check, but do not upload."})
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> int | None:
     """`alhubert push-to-hub space ...`: stage the Space, then upload it (unless --dry_run)."""
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     (args,) = HfArgumentParser(SpaceArguments).parse_args_into_dataclasses(args=argv)

@@ -89,7 +89,7 @@ def receptive_field(config: PretrainedConfig) -> int:
     return field
 
 
-def estimated_parameters(config) -> int:
+def estimated_parameters(config: "AlHubertConfig") -> int:
     """About how many parameters the encoder of `config` has (weights of the convolutions, projections and the
     `num_hidden_groups` distinct layers), computed from the sizes alone; 0 for settings of the wrong type."""
     def size(name, default=0):

@@ -313,7 +313,13 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         return self.alhubert
 
     @can_return_tuple
-    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> CausalLMOutput:
+    def forward(
+        self,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutput:
         """HuBERT's CTC forward, except that the loss reads each item's real frames wherever they are (left padding
         or gaps: HuBERT takes the first frames, counted from the ones of the mask)."""
         if labels is None or attention_mask is None:

@@ -6,12 +6,14 @@ expert class is imported under a private alias, as S3PRL's own hubconfs do. In a
 `s3prl/upstream/alhubert_hf/hubconf.py` holds one line: `from alhubert.original.hubconf import *`.
 """
 
+from typing import Any
+
 from .upstream import UpstreamExpert as _UpstreamExpert
 
 
 __all__ = ["alhubert_hf"]
 
 
-def alhubert_hf(ckpt: str, *args, **kwargs) -> _UpstreamExpert:
+def alhubert_hf(ckpt: str, *args: Any, **kwargs: Any) -> _UpstreamExpert:
     """ALHuBERT from a converted directory, a Hub id or an original `.ckpt` (S3PRL's `-k` / `--upstream_ckpt`)."""
     return _UpstreamExpert(ckpt)

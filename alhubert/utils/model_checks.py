@@ -4,11 +4,18 @@ ONNX export: no weight left at its random initialisation, and finite outputs (we
 as x 1e30, give NaN features while every weight passes a NaN check)."""
 
 import math
+import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
-def refuse_missing_weights(missing_keys, config, source: str) -> None:
+if TYPE_CHECKING:
+    import torch
+    from transformers import FeatureExtractionMixin, PretrainedConfig
+
+
+def refuse_missing_weights(missing_keys: list[str], config: "PretrainedConfig", source: str) -> None:
     """Raise a `ValueError` when an ALHuBERT model loaded from `source` lacks weights (`missing_keys` of
     `from_pretrained(..., output_loading_info=True)`): Transformers fills them with random values and only reports
     them, which would give silently wrong features."""
@@ -22,7 +29,7 @@ def refuse_missing_weights(missing_keys, config, source: str) -> None:
     )
 
 
-def missing_saved_weights(model_dir, config) -> list[str]:
+def missing_saved_weights(model_dir: str | os.PathLike, config: "PretrainedConfig") -> list[str]:
     """Weights an ALHuBERT `config` needs that the safetensors files in `model_dir` lack, found from the files'
     headers and a model built without storage (nothing is loaded or allocated)."""
     import torch
@@ -45,7 +52,7 @@ def missing_saved_weights(model_dir, config) -> list[str]:
     return sorted(key for key in expected - saved if not any(re.search(pattern, key) for pattern in ignored))
 
 
-def refuse_non_boolean_flags(feature_extractor, source: str) -> None:
+def refuse_non_boolean_flags(feature_extractor: "FeatureExtractionMixin", source: str) -> None:
     """Raise a `ValueError` when a feature extractor's switches are not booleans (`"do_normalize": "no"` in a
     preprocessor_config.json would otherwise read as true)."""
     for name in ("do_normalize", "return_attention_mask"):
@@ -57,7 +64,7 @@ def refuse_non_boolean_flags(feature_extractor, source: str) -> None:
             )
 
 
-def refuse_non_finite_outputs(model, source: str) -> None:
+def refuse_non_finite_outputs(model: "torch.nn.Module", source: str) -> None:
     """Raise a `ValueError` naming `source` and the largest weight when `model` (eval mode) gives NaN or infinite
     outputs for one second of low-level noise."""
     import torch
