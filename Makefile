@@ -12,9 +12,9 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install ffmpeg speech-tools browser space test test-fast demo demo-corpus benchmark benchmark-long-audio clean
+.PHONY: install quality ffmpeg speech-tools browser space test test-fast demo demo-corpus benchmark benchmark-long-audio clean
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: setup.py pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)" "$(TORCHCODEC_SPEC)"
@@ -51,6 +51,11 @@ browser:
 		else echo "Chromium is not installed ('sudo apt-get install chromium chromium-driver'): the browser test is skipped."; \
 		fi; \
 	fi
+
+# Lint and formatting with the committed ruff settings (pyproject.toml: Transformers' rules, 119 characters).
+quality: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: install ffmpeg speech-tools browser
 	$(PY) -m pytest -n 2 -q tests

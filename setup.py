@@ -1,5 +1,6 @@
 from setuptools import find_packages, setup
 
+
 TRAIN = [
     "datasets>=4.0,<6",
     "accelerate>=1.0,<2",
@@ -41,7 +42,7 @@ setup(
         "onnx": ["onnx>=1.23,<2", "onnxscript>=0.7,<1", "onnx_ir>=1.1,<2", "onnxruntime>=1.32,<2"],
         # the browser demo (spaces/alhubert, `make space`); lower bounds = the versions tested
         "space": ["gradio>=6.31,<7", "matplotlib>=3.7", "onnxruntime>=1.32,<2"],
-        "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3", "selenium>=4.51,<5"],
+        "dev": TRAIN + ["matplotlib>=3.7", "pytest>=8", "pytest-xdist>=3", "selenium>=4.51,<5", "ruff>=0.15,<0.16"],
     },
     entry_points={"console_scripts": ["alhubert=alhubert.cli:main"]},
 )

@@ -115,8 +115,8 @@ def load_encoder(
 
     import torch
     import transformers
-    from safetensors import SafetensorError
     from huggingface_hub.errors import StrictDataclassError
+    from safetensors import SafetensorError
     from transformers import AutoFeatureExtractor, AutoModel  # ALHuBERT is registered on `import alhubert`
 
     transformers.utils.logging.disable_progress_bar()  # quiet: the command shows its own progress over the files
@@ -126,8 +126,16 @@ def load_encoder(
         model, loading = AutoModel.from_pretrained(
             model_name_or_path, output_loading_info=True, dtype=getattr(torch, dtype)
         )
-    except (OSError, ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, SafetensorError,
-            StrictDataclassError) as error:  # the last: a config.json that fails Transformers' own checks
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        RuntimeError,
+        pickle.UnpicklingError,
+        SafetensorError,
+        StrictDataclassError,
+    ) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
     try:
         refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
@@ -224,20 +232,26 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
 
 @app.command()
 def extract(
-    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; other formats with torchcodec); 16 kHz mono.")],
+    audio: Annotated[
+        list[Path],
+        typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; other formats with torchcodec); 16 kHz mono."),
+    ],
     model: Annotated[str, typer.Option("--model", "-m", help="Model folder or Hub model id.")],
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o",
+            "--output",
+            "-o",
             help="A .safetensors file (one entry per audio file, keyed by its path), a .npy file (one audio file) "
             "or a folder (one <name>.npy per audio file).",
         ),
     ],
     layer: Annotated[
         int | None,
-        typer.Option(help="hidden_states index: 0 = encoder input, k = output of layer application k. "
-                          "Default: the model's last_hidden_state."),
+        typer.Option(
+            help="hidden_states index: 0 = encoder input, k = output of layer application k. "
+            "Default: the model's last_hidden_state."
+        ),
     ] = None,
     chunk_length_s: Annotated[
         float, typer.Option(help="Longest audio (seconds) the model sees at once; longer files go in windows.")
@@ -248,17 +262,27 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass (grouped by length).")] = 8,
     device: Annotated[str | None, typer.Option(help="Torch device (default: cuda when available, else cpu).")] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for torch (default: OMP_NUM_THREADS when set, else all "
-                                             "cores); on a shared machine, your share of the cores.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads for torch (default: OMP_NUM_THREADS when set, else all "
+            "cores); on a shared machine, your share of the cores.",
+        ),
     ] = None,
     dtype: Annotated[
-        str, typer.Option(help="Weights and compute: float32, or bfloat16 (native bf16, fastest on CPUs with AMX or "
-                               "AVX-512-BF16 and on GPUs; features are written as float32 either way).")
+        str,
+        typer.Option(
+            help="Weights and compute: float32, or bfloat16 (native bf16, fastest on CPUs with AMX or "
+            "AVX-512-BF16 and on GPUs; features are written as float32 either way)."
+        ),
     ] = "float32",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     strict: Annotated[
-        bool, typer.Option(help="Stop at the first unreadable or too short audio file (default: skip it, name it "
-                                "and process the others).")
+        bool,
+        typer.Option(
+            help="Stop at the first unreadable or too short audio file (default: skip it, name it "
+            "and process the others)."
+        ),
     ] = False,
 ) -> None:
     """Extract one layer's features from audio files, in bounded memory for long recordings.
@@ -300,8 +324,10 @@ def extract(
         destinations = _output_plan(audio, output, overwrite)
         device = resolve_device(device)
         if dtype == "bfloat16" and device == "cpu" and not cpu_has_fast_bf16():
-            _warn("this CPU has no bf16 matrix instructions (AVX-512-BF16 or AMX) that torch uses: --dtype bfloat16 "
-                  "runs far slower than float32 here; use --dtype float32 (the default) on this machine.")
+            _warn(
+                "this CPU has no bf16 matrix instructions (AVX-512-BF16 or AMX) that torch uses: --dtype bfloat16 "
+                "runs far slower than float32 here; use --dtype float32 (the default) on this machine."
+            )
         durations = {}
         for path in audio:
             try:
@@ -324,8 +350,11 @@ def extract(
                     skip(path, one_line(error))
                     continue
                 if len(array) < needed:
-                    skip(path, f"{path} has {len(array)} samples at {rate} Hz ({1000 * len(array) / rate:.1f} ms), "
-                               f"fewer than the {needed} the model needs for one frame; drop or pad such short audio")
+                    skip(
+                        path,
+                        f"{path} has {len(array)} samples at {rate} Hz ({1000 * len(array) / rate:.1f} ms), "
+                        f"fewer than the {needed} the model needs for one frame; drop or pad such short audio",
+                    )
                     continue
                 declared = declared_frames(path)
                 if declared is not None and len(array) < round(declared[0] * rate / declared[1]) - rate // 100:
@@ -355,7 +384,13 @@ def extract(
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
             atomic_write(output, lambda name: save_file(features, name, metadata=metadata))
-    except (CommandError, FileNotFoundError, ValueError, OSError, AudioDecoderUnavailable) as error:  # e.g. a layer out of range
+    except (
+        CommandError,
+        FileNotFoundError,
+        ValueError,
+        OSError,
+        AudioDecoderUnavailable,
+    ) as error:  # e.g. a layer out of range
         _fail(str(error))
     done = f"Wrote features of {len(yielded)} file(s) to {output}"
     typer.echo(done + (f"; skipped {len(skipped)} file(s), named above." if skipped else ""))
@@ -368,8 +403,8 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
     from safetensors import SafetensorError
     from transformers import AutoConfig
 
-    from .models.configuration_alhubert import AlHubertConfig
     from .hub.model_cards import measure_saved_model, sharing_pattern
+    from .models.configuration_alhubert import AlHubertConfig
 
     if not (model_dir / "config.json").is_file():
         _fail(f"{model_dir} has no config.json; give a folder written by save_pretrained.")
@@ -381,7 +416,9 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
             _fail(_load_error(str(model_dir), error))
         _fail(f"Cannot read the model in {model_dir}: {error}")
     if not isinstance(config, AlHubertConfig):
-        _fail(f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model.")
+        _fail(
+            f"{model_dir} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT model."
+        )
     try:
         refuse_missing_weights(missing_saved_weights(model_dir, config), config, str(model_dir))
     except (ValueError, SafetensorError) as error:
@@ -391,7 +428,9 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
         "Distinct layers": config.num_hidden_groups,
         "Layer applications": config.num_hidden_layers,
         "Sharing": f"{config.layer_sharing}: {sharing_pattern(config)}",
-        "Hidden size / heads / FFN": f"{config.hidden_size} / {config.num_attention_heads} / {config.intermediate_size}",
+        "Hidden size / heads / FFN": (
+            f"{config.hidden_size} / {config.num_attention_heads} / {config.intermediate_size}"
+        ),
         "Layer norm": "pre-LN (stable)" if config.do_stable_layer_norm else "post-LN",
         "Feature encoder": f"{len(config.conv_dim)} convolutions, {config.conv_dim[-1]} channels, "
         f"{config.feat_extract_norm} norm, receptive field {config.receptive_field} samples",
@@ -405,21 +444,42 @@ def info(model_dir: Annotated[Path, typer.Argument(help="A folder written by sav
 
 # Commands whose arguments (and --help) belong to an HfArgumentParser in their module: Typer passes them through.
 FORWARDED = {
-    "distill": ("alhubert.training.run_distillation", "cli",
-                "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
-                "middle, large, demo or a YAML/JSON file)."),
-    "finetune-ctc": ("alhubert.training.run_finetune_ctc", "cli",
-                     "Fine-tune for speech recognition (character CTC) and evaluate WER/CER."),
-    "finetune-classification": ("alhubert.training.run_finetune_classification", "cli",
-                                "Fine-tune for audio classification and evaluate accuracy."),
-    "kmeans-targets": ("alhubert.training.kmeans_targets", "cli",
-                       "HuBERT pre-training targets: k-means on MFCC or on a model's hidden states, one label per "
-                       "frame."),
-    "pretrain-hubert": ("alhubert.training.run_pretrain_hubert", "cli",
-                        "Pre-train a HuBERT encoder (masked prediction of k-means targets) into a HubertModel folder."),
-    "convert": ("alhubert.original.run_conversion", "cli",
-                "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder."),
-    "push-to-hub": ("alhubert.hub.run_upload", "main", "Check, stage and upload a saved model folder (or `space`: the browser demo) to the Hub."),
+    "distill": (
+        "alhubert.training.run_distillation",
+        "cli",
+        "Distil a HuBERT teacher into an ALHuBERT student: alhubert distill CONFIG (CONFIG: small, "
+        "middle, large, demo or a YAML/JSON file).",
+    ),
+    "finetune-ctc": (
+        "alhubert.training.run_finetune_ctc",
+        "cli",
+        "Fine-tune for speech recognition (character CTC) and evaluate WER/CER.",
+    ),
+    "finetune-classification": (
+        "alhubert.training.run_finetune_classification",
+        "cli",
+        "Fine-tune for audio classification and evaluate accuracy.",
+    ),
+    "kmeans-targets": (
+        "alhubert.training.kmeans_targets",
+        "cli",
+        "HuBERT pre-training targets: k-means on MFCC or on a model's hidden states, one label per frame.",
+    ),
+    "pretrain-hubert": (
+        "alhubert.training.run_pretrain_hubert",
+        "cli",
+        "Pre-train a HuBERT encoder (masked prediction of k-means targets) into a HubertModel folder.",
+    ),
+    "convert": (
+        "alhubert.original.run_conversion",
+        "cli",
+        "Convert an original DistilALHuBERT checkpoint (S3PRL .ckpt) into a model folder.",
+    ),
+    "push-to-hub": (
+        "alhubert.hub.run_upload",
+        "main",
+        "Check, stage and upload a saved model folder (or `space`: the browser demo) to the Hub.",
+    ),
 }
 
 
@@ -430,7 +490,7 @@ def _forwarding_command(name: str, module: str, function: str, summary: str):
         try:
             entry = getattr(importlib.import_module(module), function)
         except ModuleNotFoundError as error:  # e.g. `pip install alhubert` without the training extra
-            _fail(f"alhubert {name} needs {error.name}, which is not installed: pip install \"alhubert[train]\".")
+            _fail(f'alhubert {name} needs {error.name}, which is not installed: pip install "alhubert[train]".')
         entry(list(context.args))
 
     command.__doc__ = f"{summary} Flags: alhubert {name} --help."
@@ -454,15 +514,19 @@ def export_onnx(
     model: Annotated[str, typer.Argument(help="ALHuBERT or HuBERT model folder or Hub model id (CTC heads too).")],
     output_dir: Annotated[
         Path,
-        typer.Argument(help="New folder for onnx/model.onnx and the config and preprocessing files; the model's own "
-                            "folder adds only onnx/ to it."),
+        typer.Argument(
+            help="New folder for onnx/model.onnx and the config and preprocessing files; the model's own "
+            "folder adds only onnx/ to it."
+        ),
     ],
     quantize: Annotated[
         str | None, typer.Option(help="'int8': also write onnx/model_quantized.onnx (int8 weights).")
     ] = None,
     all_hidden_states: Annotated[
-        bool, typer.Option(help="Add the output hidden_states: every hidden state, stacked (layers+1, batch, frames, "
-                                "hidden).")
+        bool,
+        typer.Option(
+            help="Add the output hidden_states: every hidden state, stacked (layers+1, batch, frames, hidden)."
+        ),
     ] = False,
     opset: Annotated[int | None, typer.Option(help="ONNX opset, 18 to 24 (default 18).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
@@ -471,11 +535,15 @@ def export_onnx(
     try:
         from .inference import onnx_export
     except ImportError as error:
-        _fail(f"ONNX export needs the onnx extra: pip install \"alhubert[onnx]\" ({error}).")
+        _fail(f'ONNX export needs the onnx extra: pip install "alhubert[onnx]" ({error}).')
     try:
         files = onnx_export.export_onnx(
-            model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states,
-            opset=onnx_export.DEFAULT_OPSET if opset is None else opset, overwrite=overwrite,
+            model,
+            output_dir,
+            quantize=quantize,
+            all_hidden_states=all_hidden_states,
+            opset=onnx_export.DEFAULT_OPSET if opset is None else opset,
+            overwrite=overwrite,
         )
     except (FileExistsError, ValueError, ImportError) as error:
         _fail(str(error))

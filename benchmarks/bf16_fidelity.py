@@ -25,11 +25,11 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import torch
+from onnx_fidelity import load_corpus
 from transformers import AutoModel, AutoModelForCTC, AutoProcessor, HfArgumentParser
 
 import alhubert  # noqa: F401  (registers ALHuBERT with the Auto classes)
 from alhubert.training.ctc_vocabulary import normalize_transcript
-from onnx_fidelity import load_corpus
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,9 +72,9 @@ def run(models: dict, setting: str, waveform: np.ndarray, **kwargs):
 def encoder_fidelity(args, utterances) -> dict:
     """Per hidden state: mean cosine to float32 over all frames, lowest per-utterance mean, largest difference."""
     models = load_pair(AutoModel, args.model_name_or_path)
-    sums = {setting: 0.0 for setting in SETTINGS}
-    lowest = {setting: None for setting in SETTINGS}
-    max_abs = {setting: 0.0 for setting in SETTINGS}
+    sums = dict.fromkeys(SETTINGS, 0.0)
+    lowest = dict.fromkeys(SETTINGS)
+    max_abs = dict.fromkeys(SETTINGS, 0.0)
     frames = 0
     for _, waveform, _ in utterances:
         reference = torch.stack(run(models, "float32", waveform, output_hidden_states=True).hidden_states)[:, 0]
@@ -109,7 +109,7 @@ def ctc_fidelity(args, utterances) -> dict:
     tokenizer = AutoProcessor.from_pretrained(args.ctc_model).tokenizer
     references = [normalize_transcript(text)[0] for _, _, text in utterances]
     predictions = {setting: [] for setting in ("float32", *SETTINGS)}
-    agreement = {setting: 0 for setting in SETTINGS}
+    agreement = dict.fromkeys(SETTINGS, 0)
     total_frames = 0
     for _, waveform, _ in utterances:
         best = run(models, "float32", waveform).logits.argmax(-1)[0]

@@ -30,6 +30,7 @@ from alhubert.training.distillation import DistillationTrainer, GradMultiply, di
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import UTTERANCE_KEYS
 
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -68,20 +69,48 @@ def setup(batch_size: int, seconds: float, num_batches: int):
     return teacher, student, clips, collate
 
 
-def training_arguments(output_dir: str, device: str, batch_size: int, max_steps: int, bf16: bool = False,
-                       optim: str = "adamw_torch", **distillation) -> DistillationConfig:
+def training_arguments(
+    output_dir: str,
+    device: str,
+    batch_size: int,
+    max_steps: int,
+    bf16: bool = False,
+    optim: str = "adamw_torch",
+    **distillation,
+) -> DistillationConfig:
     """The distillation recipe's optimizer settings (and `distillation`'s settings)."""
     use_cuda = device == "cuda"
     return DistillationConfig(
-        output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=max_steps,
-        learning_rate=2e-4, adam_beta2=0.98, adam_epsilon=1e-6, weight_decay=1e-6, max_grad_norm=5.0,
-        use_cpu=not use_cuda, bf16=bf16, save_strategy="no", report_to="none", logging_steps=1000,
-        disable_tqdm=True, dataloader_pin_memory=use_cuda, optim=optim, **distillation,
+        output_dir=output_dir,
+        per_device_train_batch_size=batch_size,
+        max_steps=max_steps,
+        learning_rate=2e-4,
+        adam_beta2=0.98,
+        adam_epsilon=1e-6,
+        weight_decay=1e-6,
+        max_grad_norm=5.0,
+        use_cpu=not use_cuda,
+        bf16=bf16,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1000,
+        disable_tqdm=True,
+        dataloader_pin_memory=use_cuda,
+        optim=optim,
+        **distillation,
     )
 
 
-def benchmark(device: str, steps: int, warmup: int, batch_size: int, seconds: float, bf16: bool = False,
-              teacher_dtype: torch.dtype = torch.float32, optim: str = "adamw_torch") -> dict:
+def benchmark(
+    device: str,
+    steps: int,
+    warmup: int,
+    batch_size: int,
+    seconds: float,
+    bf16: bool = False,
+    teacher_dtype: torch.dtype = torch.float32,
+    optim: str = "adamw_torch",
+) -> dict:
     """Run `warmup + steps` optimizer steps and return the mean step time of the last `steps` and peak memory."""
     teacher, student, clips, collate = setup(batch_size, seconds, steps + warmup)
     use_cuda = device == "cuda"
@@ -89,9 +118,13 @@ def benchmark(device: str, steps: int, warmup: int, batch_size: int, seconds: fl
         args = training_arguments(output_dir, device, batch_size, steps + warmup, bf16=bf16, optim=optim)
         timer = StepTimer()
         trainer = DistillationTrainer(
-            model=student, args=args, teacher=teacher,
+            model=student,
+            args=args,
+            teacher=teacher,
             teacher_dtype=teacher_dtype,
-            train_dataset=Dataset.from_dict({"audio": clips}), data_collator=collate, callbacks=[timer],
+            train_dataset=Dataset.from_dict({"audio": clips}),
+            data_collator=collate,
+            callbacks=[timer],
         )
         if use_cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -194,14 +227,24 @@ def compare_with_reference(device, steps, warmup, batch_size, seconds, variants,
     cache_dir = tempfile.mkdtemp(prefix="distill-step-cache-")
     for name in variants:
         bf16, teacher_dtype, cached, fast_path = VARIANTS[name]
-        args = training_arguments(cache_dir, device, batch_size, len(batches), bf16=bf16, optim=optim,
-                                  teacher_cache_dir=f"{cache_dir}/{name}" if cached else None,
-                                  teacher_fast_path=fast_path)
+        args = training_arguments(
+            cache_dir,
+            device,
+            batch_size,
+            len(batches),
+            bf16=bf16,
+            optim=optim,
+            teacher_cache_dir=f"{cache_dir}/{name}" if cached else None,
+            teacher_fast_path=fast_path,
+        )
         own_student = copy.deepcopy(student)
         own_student.set_fast_cpu_path(fast_path)
         trainer = DistillationTrainer(
-            model=own_student, args=args, teacher=copy.deepcopy(teacher),
-            teacher_dtype=teacher_dtype, data_collator=collate,
+            model=own_student,
+            args=args,
+            teacher=copy.deepcopy(teacher),
+            teacher_dtype=teacher_dtype,
+            data_collator=collate,
         )
         optimizer = trainer.create_optimizer()
         model = trainer.accelerator.prepare_model(trainer.model)  # bf16: autocast around the student's forward
@@ -277,8 +320,12 @@ def profile_step(device, batch_size, seconds, bf16, teacher_dtype, optim, rows=2
 
         callback = Profile()
         trainer = DistillationTrainer(
-            model=student, args=args, teacher=teacher,
-            teacher_dtype=teacher_dtype, train_dataset=Dataset.from_dict({"audio": clips}), data_collator=collate,
+            model=student,
+            args=args,
+            teacher=teacher,
+            teacher_dtype=teacher_dtype,
+            train_dataset=Dataset.from_dict({"audio": clips}),
+            data_collator=collate,
             callbacks=[callback],
         )
         trainer.train()
@@ -339,25 +386,51 @@ def main():
     parser.add_argument("--warmup", type=int, default=1, help="Optimizer steps run first and not measured.")
     parser.add_argument("--batch_size", type=int, default=2, help="Clips per batch.")
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each clip in seconds (16 kHz).")
-    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=["cpu", "cuda"],
-                        help="Devices to benchmark; cuda is skipped when no GPU is available.")
-    parser.add_argument("--bf16", action="store_true",
-                        help="Plain run and --profile: bf16 autocast for the student (TrainingArguments.bf16).")
-    parser.add_argument("--teacher_dtype", choices=list(DTYPES), default="float32",
-                        help="Plain run and --profile: the teacher's dtype.")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        default=["cpu", "cuda"],
+        choices=["cpu", "cuda"],
+        help="Devices to benchmark; cuda is skipped when no GPU is available.",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="Plain run and --profile: bf16 autocast for the student (TrainingArguments.bf16).",
+    )
+    parser.add_argument(
+        "--teacher_dtype",
+        choices=list(DTYPES),
+        default="float32",
+        help="Plain run and --profile: the teacher's dtype.",
+    )
     parser.add_argument("--optim", default="adamw_torch", help="TrainingArguments.optim of the ALHuBERT runs.")
-    parser.add_argument("--compare", action="store_true",
-                        help="Interleave optimizer steps of a plain PyTorch reference built from HubertModel modules "
-                             "(the original's arithmetic) with DistillationTrainer steps (--variants), on the same "
-                             "batches from the same weights; print median s/step, per-round speed-ups and losses.")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
-                        default=["alhubert fp32", "alhubert bf16", "alhubert bf16 + cached targets"],
-                        help="DistillationTrainer settings timed against the reference by --compare.")
-    parser.add_argument("--compare_teachers", action="store_true",
-                        help="Interleave steps with the plain HubertModel teacher and with the fast-path teacher.")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="Interleave optimizer steps of a plain PyTorch reference built from HubertModel modules "
+        "(the original's arithmetic) with DistillationTrainer steps (--variants), on the same "
+        "batches from the same weights; print median s/step, per-round speed-ups and losses.",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=["alhubert fp32", "alhubert bf16", "alhubert bf16 + cached targets"],
+        help="DistillationTrainer settings timed against the reference by --compare.",
+    )
+    parser.add_argument(
+        "--compare_teachers",
+        action="store_true",
+        help="Interleave steps with the plain HubertModel teacher and with the fast-path teacher.",
+    )
     parser.add_argument("--profile", action="store_true", help="Print a torch.profiler table of one Trainer step.")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads (default: torch's; 1 is faster on a shared, oversubscribed CPU).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's; 1 is faster on a shared, oversubscribed CPU).",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -368,21 +441,27 @@ def main():
             continue
         where = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
         if args.profile:
-            print(profile_step(device, args.batch_size, args.seconds, args.bf16, DTYPES[args.teacher_dtype],
-                               args.optim))
+            print(
+                profile_step(device, args.batch_size, args.seconds, args.bf16, DTYPES[args.teacher_dtype], args.optim)
+            )
             continue
         if args.compare:
-            results = compare_with_reference(device, args.steps, args.warmup, args.batch_size, args.seconds,
-                                             args.variants, args.optim)
-            print(f"{where}, batch {args.batch_size} x {args.seconds:g} s, {args.optim}, median of {args.steps} "
-                  f"interleaved rounds:")
+            results = compare_with_reference(
+                device, args.steps, args.warmup, args.batch_size, args.seconds, args.variants, args.optim
+            )
+            print(
+                f"{where}, batch {args.batch_size} x {args.seconds:g} s, {args.optim}, median of {args.steps} "
+                f"interleaved rounds:"
+            )
             reference_losses = results["plain reference"]["losses"]
             for name, result in results.items():
                 losses = ", ".join(f"{loss:.5f}" for loss in result["losses"])
                 rounds = ", ".join(f"{ratio:.2f}" for ratio in result["round_speed_ups"])
                 difference = max(abs(a - b) for a, b in zip(reference_losses, result["losses"]))
-                print(f"  {name}: {result['seconds_per_step']:.3f} s/step, x{result['speed_up']:.3f} the reference "
-                      f"(rounds {rounds}); losses {losses}; max |loss - reference| {difference:.2e}")
+                print(
+                    f"  {name}: {result['seconds_per_step']:.3f} s/step, x{result['speed_up']:.3f} the reference "
+                    f"(rounds {rounds}); losses {losses}; max |loss - reference| {difference:.2e}"
+                )
             continue
         if args.compare_teachers:
             results = compare_teachers(device, args.steps, args.warmup, args.batch_size, args.seconds)
@@ -392,13 +471,23 @@ def main():
                 losses = ", ".join(f"{loss:.6f}" for loss in result["losses"])
                 print(f"  {name}: {result['seconds_per_step']:.3f} s/step; losses {losses}")
             difference = max(abs(a - b) for a, b in zip(plain["losses"], fast["losses"]))
-            print(f"  speed-up {plain['seconds_per_step'] / fast['seconds_per_step']:.3f}x; "
-                  f"max loss difference {difference:.2e}")
+            print(
+                f"  speed-up {plain['seconds_per_step'] / fast['seconds_per_step']:.3f}x; "
+                f"max loss difference {difference:.2e}"
+            )
             continue
         bf16 = args.bf16 or device == "cuda"
         teacher_dtype = torch.bfloat16 if device == "cuda" else DTYPES[args.teacher_dtype]
-        result = benchmark(device, args.steps, args.warmup, args.batch_size, args.seconds, bf16=bf16,
-                           teacher_dtype=teacher_dtype, optim=args.optim)
+        result = benchmark(
+            device,
+            args.steps,
+            args.warmup,
+            args.batch_size,
+            args.seconds,
+            bf16=bf16,
+            teacher_dtype=teacher_dtype,
+            optim=args.optim,
+        )
         memory = {key: f"{value:.2f}" for key, value in result.items() if key.startswith("peak")}
         print(
             f"{result['device']} [{result['precision']}], small preset student, HuBERT-Base-shaped teacher, batch "

@@ -4,8 +4,9 @@
 
 Starts from `--model_name_or_path` or, without it, from a randomly initialised ALHuBERT with the "small" preset's
 sharing (HuBERT's conv stack, 2 distinct layers applied cyclically), narrow and shallow enough to train on 2 CPU cores,
-runs `alhubert finetune-ctc` (`alhubert.training.run_finetune_ctc`) with the chosen recipe, evaluates on dev-clean-demo (unpadded, one utterance at a time)
-before training and every `--eval_steps`, and prints the CER/WER curve, the training loss and the wall time as JSON.
+runs `alhubert finetune-ctc` (`alhubert.training.run_finetune_ctc`) with the chosen recipe, evaluates on
+dev-clean-demo (unpadded, one utterance at a time) before training and every `--eval_steps`, and prints the CER/WER
+curve, the training loss and the wall time as JSON.
 
 The random student differs from the presets in two ways, both measured on this corpus: pre-LN layers (a post-LN
 student from random weights stays on the all-blank CTC plateau for hundreds of steps), and dropout plus SpecAugment
@@ -49,8 +50,10 @@ class LearningBenchmarkArguments:
     )
     threads: int | None = field(
         default=None,
-        metadata={"help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
-                          "torch's default (all cores)."},
+        metadata={
+            "help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
+            "torch's default (all cores)."
+        },
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Start from this encoder instead of a random student."}
@@ -62,11 +65,14 @@ class LearningBenchmarkArguments:
     conv_channels: int = field(default=32, metadata={"help": "Random student: channels of each conv layer."})
     stable_layer_norm: bool = field(
         default=True,
-        metadata={"help": "Random student: pre-LN layers (HuBERT Large order). Post-LN (the presets' order) stays on "
-                          "the all-blank CTC plateau for hundreds of steps from random weights."},
+        metadata={
+            "help": "Random student: pre-LN layers (HuBERT Large order). Post-LN (the presets' order) stays on "
+            "the all-blank CTC plateau for hundreds of steps from random weights."
+        },
     )
-    dropout: float = field(default=0.1, metadata={"help": "Random student: hidden, attention, activation and "
-                                                           "feature-projection dropout."})
+    dropout: float = field(
+        default=0.1, metadata={"help": "Random student: hidden, attention, activation and feature-projection dropout."}
+    )
     mask_time_length: int = field(default=5, metadata={"help": "Random student: SpecAugment time-mask span (frames)."})
     mask_feature_prob: float = field(default=0.2, metadata={"help": "Random student: SpecAugment channel masking."})
     mask_feature_length: int = field(default=16, metadata={"help": "Random student: channel-mask span."})
@@ -75,15 +81,20 @@ class LearningBenchmarkArguments:
         default=1e-3, metadata={"help": "Full recipe: peak learning rate, reached after a tenth of the steps."}
     )
     freeze_feature_encoder: bool = field(
-        default=False, metadata={"help": "Full recipe: freeze the conv feature encoder (sensible for a pre-trained "
-                                         "--model_name_or_path, not for a random student)."}
+        default=False,
+        metadata={
+            "help": "Full recipe: freeze the conv feature encoder (sensible for a pre-trained "
+            "--model_name_or_path, not for a random student)."
+        },
     )
     mask_time_prob: float = field(default=0.2, metadata={"help": "Full recipe: SpecAugment time-masking probability."})
     superb_upstream: str = field(
         default="finetuned",
-        metadata={"help": "Superb recipe without --model_name_or_path: the frozen upstream is the encoder of a "
-                          "full-recipe run made first ('finetuned') or the random student ('random').",
-                  "choices": ("finetuned", "random")},
+        metadata={
+            "help": "Superb recipe without --model_name_or_path: the frozen upstream is the encoder of a "
+            "full-recipe run made first ('finetuned') or the random student ('random').",
+            "choices": ("finetuned", "random"),
+        },
     )
     superb_max_steps: int = field(default=600, metadata={"help": "Superb recipe: optimizer steps."})
     superb_learning_rate: float = field(default=1e-3, metadata={"help": "Superb recipe: Adam learning rate."})

@@ -79,8 +79,10 @@ SAMPLING_RATE = 16000
 class InferenceBenchmarkArguments:
     models: list[str] = field(
         default_factory=lambda: list(MODEL_NAMES),
-        metadata={"help": f"Any of {MODEL_NAMES + ONNX_MODEL_NAMES}; PyTorch models with optional suffixes "
-                          f"{tuple(PRECISION_SUFFIXES)} then {tuple(RUNNER_SUFFIXES)} (see the module docstring)."},
+        metadata={
+            "help": f"Any of {MODEL_NAMES + ONNX_MODEL_NAMES}; PyTorch models with optional suffixes "
+            f"{tuple(PRECISION_SUFFIXES)} then {tuple(RUNNER_SUFFIXES)} (see the module docstring)."
+        },
     )
     batch_sizes: list[int] = field(default_factory=lambda: [1, 4], metadata={"help": "Batch sizes to measure."})
     durations_s: list[float] = field(
@@ -487,8 +489,11 @@ def _percent(row: dict, key: str) -> str:
 
 def markdown_table(results: dict) -> str:
     rows = results["rows"]
-    matmuls = f"{statistics.median(r['matmul_gflops'] for r in rows if r['precision'] == 'float32'):.3g} GFLOP/s " \
-        "float32" if any(r["precision"] == "float32" for r in rows) else ""
+    matmuls = (
+        f"{statistics.median(r['matmul_gflops'] for r in rows if r['precision'] == 'float32'):.3g} GFLOP/s float32"
+        if any(r["precision"] == "float32" for r in rows)
+        else ""
+    )
     if any("bf16_matmul_gflops" in r for r in rows):
         bf16 = statistics.median(r["bf16_matmul_gflops"] for r in rows if "bf16_matmul_gflops" in r)
         matmuls += f"{', ' if matmuls else ''}{bf16:.3g} GFLOP/s bfloat16"
@@ -596,13 +601,17 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = {}
     for name, entry in entries.items():
         if entry.variant.runner == "onnx":
-            results["models"][name] = {"parameters": entry.module.num_parameters(),
-                                       "safetensors_mb": entry.module.file_megabytes()}
+            results["models"][name] = {
+                "parameters": entry.module.num_parameters(),
+                "safetensors_mb": entry.module.file_megabytes(),
+            }
             continue
         if id(entry.module) not in sizes:
             sizes[id(entry.module)] = safetensors_megabytes(entry.module)
-        results["models"][name] = {"parameters": entry.module.num_parameters(),
-                                   "safetensors_mb": sizes[id(entry.module)]}
+        results["models"][name] = {
+            "parameters": entry.module.num_parameters(),
+            "safetensors_mb": sizes[id(entry.module)],
+        }
 
     generator = torch.Generator().manual_seed(args.seed)
     shapes = [(b, d) for d in args.durations_s for b in args.batch_sizes]
@@ -613,7 +622,11 @@ def main(argv: list[str] | None = None) -> dict:
             logger.info(
                 "%s batch %d x %g s: %.4f s, %.1f audio s/s, x%.2f HuBERT Base, %.0f%% of the bf16 matmul, "
                 "cosine to fp32 %.6f",
-                row["model"], batch_size, duration_s, row["median_s"], row["audio_s_per_s"],
+                row["model"],
+                batch_size,
+                duration_s,
+                row["median_s"],
+                row["audio_s_per_s"],
                 row.get("speedup_vs_hubert_base", float("nan")),
                 100 * row["gflops"] / row.get("bf16_matmul_gflops", float("nan")),
                 row.get("mean_cosine", float("nan")),

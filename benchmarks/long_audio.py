@@ -3,7 +3,8 @@
 """Chunked long-audio feature extraction: how close to one pass, and how much memory for long recordings.
 
 `--mode compare` extracts `last_hidden_state` of `--duration_s` seconds of speech in one pass and in overlapping
-windows (alhubert.inference.long_audio) and prints the difference. `--mode memory` extracts `--duration_s` seconds in windows
+windows (alhubert.inference.long_audio) and prints the difference. `--mode memory` extracts `--duration_s` seconds
+in windows
 and prints the peak resident memory of the process (run it in a fresh process per measurement). The model is a
 preset with random weights; `--hidden_size`/`--conv_dim` shrink it (same layer structure) to make an hour of audio
 affordable on a CPU. The audio is English speech synthesised with espeak-ng, repeated to the duration.
@@ -45,7 +46,9 @@ class BenchmarkArguments:
     hidden_size: int | None = field(default=None, metadata={"help": "Shrink the encoder width (heads: hidden/16)."})
     conv_dim: int | None = field(default=None, metadata={"help": "Shrink the convolution channels."})
     duration_s: float = field(default=60.0, metadata={"help": "Seconds of audio."})
-    chunk_length_s: float = field(default=30.0, metadata={"help": "Window length (see alhubert.inference.long_audio)."})
+    chunk_length_s: float = field(
+        default=30.0, metadata={"help": "Window length (see alhubert.inference.long_audio)."}
+    )
     stride_length_s: float = field(default=5.0, metadata={"help": "Context dropped on each side of a window."})
     batch_size: int = field(default=1, metadata={"help": "Windows per forward pass."})
     threads: int = field(default=2, metadata={"help": "torch CPU threads."})
@@ -54,8 +57,10 @@ class BenchmarkArguments:
 def speech(duration_s: float, sampling_rate: int = 16000) -> np.ndarray:
     """espeak-ng speech repeated (with a little noise, so no two repeats are equal) to `duration_s` seconds."""
     if shutil.which("espeak-ng") is None:
-        sys.exit("error: espeak-ng not found: install it ('make benchmark-long-audio' does, or 'sudo apt-get install "
-                 "espeak-ng'); it synthesises the benchmark's speech.")
+        sys.exit(
+            "error: espeak-ng not found: install it ('make benchmark-long-audio' does, or 'sudo apt-get install "
+            "espeak-ng'); it synthesises the benchmark's speech."
+        )
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", wav.name, TEXT * 4], check=True)
         clip = load_audio(wav.name, sampling_rate)
@@ -71,8 +76,12 @@ def speech(duration_s: float, sampling_rate: int = 16000) -> np.ndarray:
 def build_model(args):
     overrides = {}
     if args.hidden_size:
-        overrides.update(hidden_size=args.hidden_size, num_attention_heads=max(args.hidden_size // 16, 1),
-                         intermediate_size=4 * args.hidden_size, num_conv_pos_embedding_groups=4)
+        overrides.update(
+            hidden_size=args.hidden_size,
+            num_attention_heads=max(args.hidden_size // 16, 1),
+            intermediate_size=4 * args.hidden_size,
+            num_conv_pos_embedding_groups=4,
+        )
     if args.conv_dim:
         overrides["conv_dim"] = (args.conv_dim,) * 7
     torch.manual_seed(0)
@@ -96,17 +105,28 @@ def main():
     model, feature_extractor = build_model(args)
     audio = speech(args.duration_s)
     parameters = sum(p.numel() for p in model.parameters())
-    logger.info("model: %s preset structure, hidden %d, %d parameters; audio %.0f s", args.preset,
-                model.config.hidden_size, parameters, len(audio) / 16000)
-    chunking = dict(chunk_length_s=args.chunk_length_s, stride_length_s=args.stride_length_s,
-                    batch_size=args.batch_size)
+    logger.info(
+        "model: %s preset structure, hidden %d, %d parameters; audio %.0f s",
+        args.preset,
+        model.config.hidden_size,
+        parameters,
+        len(audio) / 16000,
+    )
+    chunking = {
+        "chunk_length_s": args.chunk_length_s,
+        "stride_length_s": args.stride_length_s,
+        "batch_size": args.batch_size,
+    }
     if args.mode == "compare":
         with torch.no_grad():
             full = model(torch.from_numpy(audio)[None]).last_hidden_state[0].numpy()
         chunked = extract_long_features(model, feature_extractor, audio, **chunking)
         cosine = (full * chunked).sum(-1) / (np.linalg.norm(full, axis=-1) * np.linalg.norm(chunked, axis=-1))
         print(f"frames {len(full)}; chunk {args.chunk_length_s} s, stride {args.stride_length_s} s")
-        print(f"relative error ||chunked - full|| / ||full|| = {np.linalg.norm(chunked - full) / np.linalg.norm(full):.3e}")
+        print(
+            "relative error ||chunked - full|| / ||full|| = "
+            f"{np.linalg.norm(chunked - full) / np.linalg.norm(full):.3e}"
+        )
         print(f"max abs difference = {np.abs(chunked - full).max():.3e} (max abs value {np.abs(full).max():.3e})")
         print(f"per-frame cosine similarity: mean {cosine.mean():.6f}, min {cosine.min():.6f}")
     elif args.mode == "memory":
@@ -114,10 +134,14 @@ def main():
         start = time.perf_counter()
         features = extract_long_features(model, feature_extractor, audio, **chunking)
         seconds = time.perf_counter() - start
-        print(f"audio {len(audio) / 16000:.0f} s ({audio.nbytes / 2**20:.0f} MiB float32) -> features {features.shape} "
-              f"({features.nbytes / 2**20:.0f} MiB); {seconds:.0f} s")
-        print(f"RSS with model and audio loaded {before:.0f} MiB (peak so far {peak_before:.0f} MiB); "
-              f"peak RSS after extraction {peak_rss_mib():.0f} MiB")
+        print(
+            f"audio {len(audio) / 16000:.0f} s ({audio.nbytes / 2**20:.0f} MiB float32) -> features {features.shape} "
+            f"({features.nbytes / 2**20:.0f} MiB); {seconds:.0f} s"
+        )
+        print(
+            f"RSS with model and audio loaded {before:.0f} MiB (peak so far {peak_before:.0f} MiB); "
+            f"peak RSS after extraction {peak_rss_mib():.0f} MiB"
+        )
     else:
         raise ValueError(f"--mode must be 'compare' or 'memory', got {args.mode!r}.")
 

@@ -28,8 +28,8 @@ import torch
 from transformers import AutoProcessor, HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.training.ctc_vocabulary import normalize_transcript
 from alhubert.inference.onnx_export import export_onnx
+from alhubert.training.ctc_vocabulary import normalize_transcript
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,14 +86,14 @@ def encoder_fidelity(args, utterances, workdir: str) -> dict:
     files = export_onnx(model_dir, os.path.join(workdir, "export"), quantize="int8", all_hidden_states=True)
     model = AlHubertModel.from_pretrained(model_dir).eval()
     sessions = {kind: session(path, args.threads) for kind, path in files.items()}
-    sums = {kind: 0.0 for kind in files}
+    sums = dict.fromkeys(files, 0.0)
     max_abs = 0.0
     frames = 0
     for _, waveform, _ in utterances:
         with torch.inference_mode():
-            reference = torch.stack(
-                model(torch.from_numpy(waveform)[None], output_hidden_states=True).hidden_states
-            )[:, 0].numpy()
+            reference = torch.stack(model(torch.from_numpy(waveform)[None], output_hidden_states=True).hidden_states)[
+                :, 0
+            ].numpy()
         frames += reference.shape[1]
         for kind, onnx_session in sessions.items():
             hidden_states = onnx_session.run(["hidden_states"], onnx_inputs(waveform))[0][:, 0]
@@ -109,7 +109,9 @@ def encoder_fidelity(args, utterances, workdir: str) -> dict:
         "utterances": len(utterances),
         "frames": frames,
         "fp32_max_abs_diff": max_abs,
-        "mean_cosine_per_hidden_state": {kind: [round(float(v), 5) for v in total / frames] for kind, total in sums.items()},
+        "mean_cosine_per_hidden_state": {
+            kind: [round(float(v), 5) for v in total / frames] for kind, total in sums.items()
+        },
     }
 
 
@@ -139,10 +141,13 @@ def ctc_fidelity(args, utterances, workdir: str) -> dict:
         "utterances": len(utterances),
         "cer": {name: round(jiwer.cer(references, texts), 4) for name, texts in predictions.items()},
         "wer": {name: round(jiwer.wer(references, texts), 4) for name, texts in predictions.items()},
-        "frame_argmax_agreement_with_pytorch": {name: round(count / total_frames, 4) for name, count in agreement.items()},
+        "frame_argmax_agreement_with_pytorch": {
+            name: round(count / total_frames, 4) for name, count in agreement.items()
+        },
         "identical_transcripts_to_pytorch": {
             name: sum(a == b for a, b in zip(texts, predictions["pytorch-fp32"]))
-            for name, texts in predictions.items() if name != "pytorch-fp32"
+            for name, texts in predictions.items()
+            if name != "pytorch-fp32"
         },
     }
 

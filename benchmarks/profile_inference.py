@@ -19,12 +19,17 @@ import logging
 from dataclasses import dataclass, field
 
 import torch
+from inference import (
+    MODEL_NAMES,
+    SAMPLING_RATE,
+    InferenceBenchmarkArguments,
+    Variant,
+    build_model,
+    forward_flops,
+    matmul_seconds,
+)
 from torch.profiler import ProfilerActivity, profile
 from transformers import HfArgumentParser
-
-from inference import (
-    MODEL_NAMES, SAMPLING_RATE, InferenceBenchmarkArguments, Variant, build_model, forward_flops, matmul_seconds,
-)
 
 
 logger = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import matplotlib
 
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,8 +24,8 @@ import torch  # noqa: E402
 from transformers import AutoFeatureExtractor, AutoModel, HfArgumentParser, HubertModel  # noqa: E402
 
 import alhubert  # noqa: E402,F401  (registers ALHuBERT with the Auto classes)
-from alhubert.training.demo_teacher import demo_teacher_path  # noqa: E402
 from alhubert.models.audio import load_audio  # noqa: E402
+from alhubert.training.demo_teacher import demo_teacher_path  # noqa: E402
 from alhubert.training.student_init import init_student_from_teacher  # noqa: E402
 
 

@@ -59,7 +59,9 @@ def greedy_transcript(logits: np.ndarray, export_dir: Path) -> str:
     """Greedy CTC decoding with the exported `vocab.json`: best token per frame, repeats merged, blanks dropped."""
     vocabulary = json.loads((export_dir / "vocab.json").read_text(encoding="utf-8"))
     tokenizer_config_path = export_dir / "tokenizer_config.json"
-    tokenizer_config = json.loads(tokenizer_config_path.read_text(encoding="utf-8")) if tokenizer_config_path.exists() else {}
+    tokenizer_config = (
+        json.loads(tokenizer_config_path.read_text(encoding="utf-8")) if tokenizer_config_path.exists() else {}
+    )
     tokens = {index: token for token, index in vocabulary.items()}
     blank = tokenizer_config.get("pad_token", "<pad>")
     delimiter = tokenizer_config.get("word_delimiter_token", "|")
@@ -81,12 +83,17 @@ def main():
 
     model_path = args.export_dir / "onnx" / ("model_quantized.onnx" if args.quantized else "model.onnx")
     if not model_path.is_file():
-        parser.error(f"{model_path} not found; export with `alhubert export onnx` (and --quantize int8 for --quantized).")
+        parser.error(
+            f"{model_path} not found; export with `alhubert export onnx` (and --quantize int8 for --quantized)."
+        )
     preprocessor_path = args.export_dir / "preprocessor_config.json"
     preprocessor = json.loads(preprocessor_path.read_text(encoding="utf-8")) if preprocessor_path.exists() else {}
     try:
-        waveform = load_waveform(args.audio, preprocessor.get("sampling_rate", 16000),
-                                 read_flag(preprocessor, "do_normalize", preprocessor_path))
+        waveform = load_waveform(
+            args.audio,
+            preprocessor.get("sampling_rate", 16000),
+            read_flag(preprocessor, "do_normalize", preprocessor_path),
+        )
     except (OSError, RuntimeError) as error:  # soundfile: missing, unreadable or not audio
         raise SystemExit(f"error: cannot read {args.audio}: {' '.join(str(error).split())}") from None
     config_path = args.export_dir / "config.json"

@@ -37,8 +37,10 @@ def prepare_output_dir(output_dir: Path):
     """A new folder, or one this demo wrote before (replaced); anything else is refused, never deleted."""
     if output_dir.exists() and any(output_dir.iterdir()):
         if not (output_dir / DEMO_MARKER).is_file():
-            sys.exit(f"error: {output_dir} exists and was not written by the demo; choose another --output_dir "
-                     "(the demo never deletes what it did not create).")
+            sys.exit(
+                f"error: {output_dir} exists and was not written by the demo; choose another --output_dir "
+                "(the demo never deletes what it did not create)."
+            )
         print(f"Replacing the previous demo result in {output_dir}")
         shutil.rmtree(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -47,8 +49,11 @@ def prepare_output_dir(output_dir: Path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="outputs/demo-student",
-                        help="Where the demo student is written: a new folder, or a previous demo result (replaced).")
+    parser.add_argument(
+        "--output_dir",
+        default="outputs/demo-student",
+        help="Where the demo student is written: a new folder, or a previous demo result (replaced).",
+    )
     parser.add_argument("--max_steps", type=int, default=None, help="Override the demo's number of optimizer steps.")
     args = parser.parse_args(argv)
     output_dir = Path(args.output_dir).resolve()
@@ -60,7 +65,9 @@ def main(argv=None):
         overrides += ["--max_steps", str(args.max_steps)]
 
     start = time.perf_counter()
-    trainer = run_distillation.main(["demo", "--librispeech_root", str(REPO_ROOT / "data" / "demo_corpus"), *overrides])
+    trainer = run_distillation.main(
+        ["demo", "--librispeech_root", str(REPO_ROOT / "data" / "demo_corpus"), *overrides]
+    )
     wall_time = time.perf_counter() - start
 
     history = trainer.state.log_history
@@ -76,11 +83,15 @@ def main(argv=None):
     print("\n===== ALHuBERT demo distillation (teacher with RANDOM weights) =====")
     print(f"wall time: {wall_time:.1f} s for {trainer.state.global_step} optimizer steps")
     if eval_losses:
-        print(f"dev loss (eval mode): start {eval_losses[0][1]:.4f} (step {eval_losses[0][0]}) -> "
-              f"end {eval_losses[-1][1]:.4f} (step {eval_losses[-1][0]})")
+        print(
+            f"dev loss (eval mode): start {eval_losses[0][1]:.4f} (step {eval_losses[0][0]}) -> "
+            f"end {eval_losses[-1][1]:.4f} (step {eval_losses[-1][0]})"
+        )
     if train_losses:
-        print(f"training loss: start {train_losses[0][1]:.4f} (step {train_losses[0][0]}) -> "
-              f"end {train_losses[-1][1]:.4f} (step {train_losses[-1][0]})")
+        print(
+            f"training loss: start {train_losses[0][1]:.4f} (step {train_losses[0][0]}) -> "
+            f"end {train_losses[-1][1]:.4f} (step {train_losses[-1][0]})"
+        )
     print(f"reloaded with AutoModel: {type(model).__name__} from {output_dir}")
     print(f"input {clip.name}: {tuple(inputs['input_values'].shape)} samples")
     print(f"last_hidden_state: {tuple(outputs.last_hidden_state.shape)}")

@@ -43,12 +43,18 @@ class InitStudentArguments:
         default=None, metadata={"help": "Number of student layer applications (default: the teacher's layers)."}
     )
     layer_sharing: str = field(
-        default="cycle", metadata={"help": "Order of the shared layers: 'cycle' (L0 L1 L0 L1) or 'block' (L0 L0 L1 L1).",
-                                   "choices": ["cycle", "block"]}
+        default="cycle",
+        metadata={
+            "help": "Order of the shared layers: 'cycle' (L0 L1 L0 L1) or 'block' (L0 L0 L1 L1).",
+            "choices": ["cycle", "block"],
+        },
     )
     init_from_teacher: bool = field(
-        default=True, metadata={"help": "Copy the teacher's feature encoder, projection, positional convolution and "
-                                        "first layers (the distillation recipe); False: random weights."}
+        default=True,
+        metadata={
+            "help": "Copy the teacher's feature encoder, projection, positional convolution and "
+            "first layers (the distillation recipe); False: random weights."
+        },
     )
     seed: int = field(default=0, metadata={"help": "Seed of the random weights (those not copied)."})
 
@@ -74,7 +80,10 @@ def init_student(args: InitStudentArguments) -> Path:
         )
     else:
         config = student_config_from_teacher(
-            teacher.config, args.num_hidden_groups, args.num_hidden_layers, args.layer_sharing,
+            teacher.config,
+            args.num_hidden_groups,
+            args.num_hidden_layers,
+            args.layer_sharing,
             do_normalize=do_normalize,
         )
         student = AlHubertModel(config)
@@ -83,9 +92,14 @@ def init_student(args: InitStudentArguments) -> Path:
     output_dir = Path(args.output_dir)
     student.save_pretrained(output_dir)
     feature_extractor.save_pretrained(output_dir)
-    logger.info("Saved a %s %d x %d student (%.2f M parameters) to %s",
-                "teacher-initialised" if args.init_from_teacher else "random", student.config.num_hidden_groups,
-                student.config.num_hidden_layers, student.num_parameters() / 1e6, output_dir)
+    logger.info(
+        "Saved a %s %d x %d student (%.2f M parameters) to %s",
+        "teacher-initialised" if args.init_from_teacher else "random",
+        student.config.num_hidden_groups,
+        student.config.num_hidden_layers,
+        student.num_parameters() / 1e6,
+        output_dir,
+    )
     return output_dir
 
 

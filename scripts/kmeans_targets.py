@@ -6,8 +6,10 @@ A thin wrapper, kept so that `python scripts/kmeans_targets.py ...` works; the l
 `alhubert.training.kmeans_targets`.
 """
 
-from alhubert.training.kmeans_targets import cli
-from alhubert.training.kmeans_targets import main  # noqa: F401  (for `kmeans_targets.main(argv)`)
+from alhubert.training.kmeans_targets import (
+    cli,
+    main,  # noqa: F401  (for `kmeans_targets.main(argv)`)
+)
 
 
 if __name__ == "__main__":

@@ -111,8 +111,10 @@ def main():
             sys.exit(f"error: {output_dir} exists; pass --overwrite_output_dir to replace the corpus in it.")
         foreign = sorted(path.name for path in output_dir.iterdir() if path.name not in {name for name, _ in SPLITS})
         if foreign:  # only a corpus this script wrote is replaced; nothing else is deleted
-            sys.exit(f"error: {output_dir} holds files this script did not write ({', '.join(foreign[:3])}); "
-                     "choose another --output_dir.")
+            sys.exit(
+                f"error: {output_dir} holds files this script did not write ({', '.join(foreign[:3])}); "
+                "choose another --output_dir."
+            )
 
     rng = random.Random(args.seed)
     counts = (args.train_utterances_per_speaker, args.dev_utterances_per_speaker)

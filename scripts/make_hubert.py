@@ -33,8 +33,11 @@ class HubertShapeArguments:
     intermediate_size: int | None = field(default=None, metadata={"help": "Feed-forward width (default 4 x hidden)."})
     conv_channels: int = field(default=32, metadata={"help": "Channels of each of the 7 conv feature-encoder layers."})
     stable_layer_norm: bool = field(
-        default=True, metadata={"help": "Pre-LN layers and a layer-normalised conv encoder (HuBERT Large order); "
-                                        "False: post-LN layers and a group-normalised conv encoder (HuBERT Base)."}
+        default=True,
+        metadata={
+            "help": "Pre-LN layers and a layer-normalised conv encoder (HuBERT Large order); "
+            "False: post-LN layers and a group-normalised conv encoder (HuBERT Base)."
+        },
     )
     dropout: float = field(default=0.1, metadata={"help": "Hidden, attention, activation and projection dropout."})
     mask_time_length: int = field(default=5, metadata={"help": "SpecAugment time-mask span (frames)."})
@@ -75,8 +78,13 @@ def make_hubert(args: HubertShapeArguments) -> Path:
     Wav2Vec2FeatureExtractor(
         do_normalize=args.do_normalize, return_attention_mask=args.stable_layer_norm
     ).save_pretrained(output_dir)
-    logger.info("Saved a random %d-layer HuBERT (hidden %d, %.2f M parameters) to %s", args.num_hidden_layers,
-                args.hidden_size, model.num_parameters() / 1e6, output_dir)
+    logger.info(
+        "Saved a random %d-layer HuBERT (hidden %d, %.2f M parameters) to %s",
+        args.num_hidden_layers,
+        args.hidden_size,
+        model.num_parameters() / 1e6,
+        output_dir,
+    )
     return output_dir
 
 

@@ -46,11 +46,16 @@ def preset_card(preset: str, namespace: str):
         f"The weights are the authors' released DistilALHuBERT **{preset}** model (original configuration "
         f"`{ORIGINAL_CONFIGS[preset]}`, https://github.com/backspacetg/distilAlhubert), converted to Transformers "
         "format with `alhubert convert`. Parameter count and file size were measured by "
-        f"`scripts/make_model_cards.py` on a float32 model saved from `AlHubertConfig.from_preset(\"{preset}\")`."
+        f'`scripts/make_model_cards.py` on a float32 model saved from `AlHubertConfig.from_preset("{preset}")`.'
     )
     return build_model_card(
-        config, model_id=f"{namespace}/alhubert-{preset}", measured=measured, source=source, recipe=PAPER_RECIPE,
-        base_model="facebook/hubert-base-ls960", datasets=["librispeech_asr"],
+        config,
+        model_id=f"{namespace}/alhubert-{preset}",
+        measured=measured,
+        source=source,
+        recipe=PAPER_RECIPE,
+        base_model="facebook/hubert-base-ls960",
+        datasets=["librispeech_asr"],
     )
 
 

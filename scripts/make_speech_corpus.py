@@ -38,6 +38,7 @@ import soundfile
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_demo_corpus import synthesise as speak  # noqa: E402  (one synthesis pipeline for both corpora)
 
@@ -54,66 +55,430 @@ DEV_VARIANTS = ("m5", "f4", "michael")
 TEST_VARIANTS = ("m6", "m7", "f5", "david", "steph")
 
 NAMES = (
-    "ALICE", "BEN", "CLARA", "DAVID", "EMMA", "FRANK", "GRACE", "HENRY", "IRIS", "JACK", "KATE", "LEO", "MARY",
-    "NOAH", "OLIVIA", "PETER", "ROSE", "SAM", "TOM", "VICTOR", "WENDY", "ZOE", "ARTHUR", "LUCY", "OSCAR", "RUTH",
+    "ALICE",
+    "BEN",
+    "CLARA",
+    "DAVID",
+    "EMMA",
+    "FRANK",
+    "GRACE",
+    "HENRY",
+    "IRIS",
+    "JACK",
+    "KATE",
+    "LEO",
+    "MARY",
+    "NOAH",
+    "OLIVIA",
+    "PETER",
+    "ROSE",
+    "SAM",
+    "TOM",
+    "VICTOR",
+    "WENDY",
+    "ZOE",
+    "ARTHUR",
+    "LUCY",
+    "OSCAR",
+    "RUTH",
 )
 ADJECTIVES = (
-    "RED", "BLUE", "GREEN", "YELLOW", "BLACK", "WHITE", "BROWN", "GREY", "BIG", "SMALL", "TALL", "SHORT", "OLD",
-    "YOUNG", "NEW", "HAPPY", "SAD", "QUIET", "LOUD", "LAZY", "BRAVE", "CLEVER", "GENTLE", "HUNGRY", "SLEEPY",
-    "FRIENDLY", "STRANGE", "HEAVY", "LIGHT", "WARM", "COLD", "SOFT", "HARD", "BRIGHT", "DARK", "EMPTY", "FULL",
-    "CLEAN", "DIRTY", "FAMOUS", "FOOLISH", "WISE", "TINY", "HUGE", "ANCIENT", "MODERN", "SILENT", "NOISY", "CALM",
-    "ANGRY", "PROUD", "SHY", "RICH", "POOR", "SWEET", "BITTER", "WOODEN", "GOLDEN", "SILVER", "ROUND", "SQUARE",
+    "RED",
+    "BLUE",
+    "GREEN",
+    "YELLOW",
+    "BLACK",
+    "WHITE",
+    "BROWN",
+    "GREY",
+    "BIG",
+    "SMALL",
+    "TALL",
+    "SHORT",
+    "OLD",
+    "YOUNG",
+    "NEW",
+    "HAPPY",
+    "SAD",
+    "QUIET",
+    "LOUD",
+    "LAZY",
+    "BRAVE",
+    "CLEVER",
+    "GENTLE",
+    "HUNGRY",
+    "SLEEPY",
+    "FRIENDLY",
+    "STRANGE",
+    "HEAVY",
+    "LIGHT",
+    "WARM",
+    "COLD",
+    "SOFT",
+    "HARD",
+    "BRIGHT",
+    "DARK",
+    "EMPTY",
+    "FULL",
+    "CLEAN",
+    "DIRTY",
+    "FAMOUS",
+    "FOOLISH",
+    "WISE",
+    "TINY",
+    "HUGE",
+    "ANCIENT",
+    "MODERN",
+    "SILENT",
+    "NOISY",
+    "CALM",
+    "ANGRY",
+    "PROUD",
+    "SHY",
+    "RICH",
+    "POOR",
+    "SWEET",
+    "BITTER",
+    "WOODEN",
+    "GOLDEN",
+    "SILVER",
+    "ROUND",
+    "SQUARE",
 )
 ANIMATE_NOUNS = (
-    "DOG", "CAT", "BIRD", "FISH", "HORSE", "CHILD", "FARMER", "QUEEN", "KING", "FOX", "ZEBRA", "TEACHER", "DOCTOR",
-    "SAILOR", "SOLDIER", "BAKER", "PAINTER", "WRITER", "SINGER", "DANCER", "DRIVER", "PILOT", "NURSE", "STUDENT",
-    "GIRL", "BOY", "WOMAN", "MAN", "NEIGHBOUR", "STRANGER", "MONKEY", "RABBIT", "TIGER", "LION", "BEAR", "WOLF",
-    "OWL", "DUCK", "GOOSE", "SHEEP", "GOAT", "COW", "MOUSE", "SNAKE", "FROG", "PRINCE", "PRINCESS", "MERCHANT",
-    "HUNTER", "GARDENER", "FISHERMAN", "SHEPHERD", "TRAVELLER", "MUSICIAN", "ENGINEER", "LAWYER", "JUDGE", "POET",
+    "DOG",
+    "CAT",
+    "BIRD",
+    "FISH",
+    "HORSE",
+    "CHILD",
+    "FARMER",
+    "QUEEN",
+    "KING",
+    "FOX",
+    "ZEBRA",
+    "TEACHER",
+    "DOCTOR",
+    "SAILOR",
+    "SOLDIER",
+    "BAKER",
+    "PAINTER",
+    "WRITER",
+    "SINGER",
+    "DANCER",
+    "DRIVER",
+    "PILOT",
+    "NURSE",
+    "STUDENT",
+    "GIRL",
+    "BOY",
+    "WOMAN",
+    "MAN",
+    "NEIGHBOUR",
+    "STRANGER",
+    "MONKEY",
+    "RABBIT",
+    "TIGER",
+    "LION",
+    "BEAR",
+    "WOLF",
+    "OWL",
+    "DUCK",
+    "GOOSE",
+    "SHEEP",
+    "GOAT",
+    "COW",
+    "MOUSE",
+    "SNAKE",
+    "FROG",
+    "PRINCE",
+    "PRINCESS",
+    "MERCHANT",
+    "HUNTER",
+    "GARDENER",
+    "FISHERMAN",
+    "SHEPHERD",
+    "TRAVELLER",
+    "MUSICIAN",
+    "ENGINEER",
+    "LAWYER",
+    "JUDGE",
+    "POET",
 )
 THINGS = (
-    "BOOK", "LETTER", "APPLE", "ORANGE", "BASKET", "HAT", "COAT", "SHOE", "KEY", "DOOR", "WINDOW", "TABLE", "CHAIR",
-    "LAMP", "CANDLE", "CUP", "PLATE", "BOTTLE", "BOX", "BAG", "RING", "COIN", "MAP", "CLOCK", "PICTURE", "BLANKET",
-    "PILLOW", "ROPE", "STONE", "FLOWER", "TREE", "LEAF", "SHELL", "FEATHER", "BELL", "DRUM", "GUITAR", "VIOLIN",
-    "PENCIL", "PAPER", "NEWSPAPER", "RADIO", "CAMERA", "UMBRELLA", "BICYCLE", "CART", "BOAT", "TRAIN", "TICKET",
-    "GIFT", "CAKE", "BREAD", "CHEESE", "SOUP", "TEA", "COFFEE", "MILK", "HONEY", "EGG", "CARROT", "POTATO",
-    "TOMATO", "LEMON", "PEAR", "PLUM", "CHERRY", "SANDWICH", "SPOON", "KNIFE", "FORK", "MIRROR", "BRUSH", "TOWEL",
+    "BOOK",
+    "LETTER",
+    "APPLE",
+    "ORANGE",
+    "BASKET",
+    "HAT",
+    "COAT",
+    "SHOE",
+    "KEY",
+    "DOOR",
+    "WINDOW",
+    "TABLE",
+    "CHAIR",
+    "LAMP",
+    "CANDLE",
+    "CUP",
+    "PLATE",
+    "BOTTLE",
+    "BOX",
+    "BAG",
+    "RING",
+    "COIN",
+    "MAP",
+    "CLOCK",
+    "PICTURE",
+    "BLANKET",
+    "PILLOW",
+    "ROPE",
+    "STONE",
+    "FLOWER",
+    "TREE",
+    "LEAF",
+    "SHELL",
+    "FEATHER",
+    "BELL",
+    "DRUM",
+    "GUITAR",
+    "VIOLIN",
+    "PENCIL",
+    "PAPER",
+    "NEWSPAPER",
+    "RADIO",
+    "CAMERA",
+    "UMBRELLA",
+    "BICYCLE",
+    "CART",
+    "BOAT",
+    "TRAIN",
+    "TICKET",
+    "GIFT",
+    "CAKE",
+    "BREAD",
+    "CHEESE",
+    "SOUP",
+    "TEA",
+    "COFFEE",
+    "MILK",
+    "HONEY",
+    "EGG",
+    "CARROT",
+    "POTATO",
+    "TOMATO",
+    "LEMON",
+    "PEAR",
+    "PLUM",
+    "CHERRY",
+    "SANDWICH",
+    "SPOON",
+    "KNIFE",
+    "FORK",
+    "MIRROR",
+    "BRUSH",
+    "TOWEL",
 )
 PLACES = (
-    "THE GARDEN", "THE KITCHEN", "THE MARKET", "THE STATION", "THE RIVER", "THE FOREST", "THE CASTLE", "THE VILLAGE",
-    "THE CITY", "THE HARBOUR", "THE BEACH", "THE MOUNTAIN", "THE LIBRARY", "THE SCHOOL", "THE CHURCH", "THE BRIDGE",
-    "THE FIELD", "THE FARM", "THE HOSPITAL", "THE MUSEUM", "THE THEATRE", "THE OFFICE", "THE SHOP", "THE BAKERY",
-    "THE PARK", "THE LAKE", "THE ISLAND", "THE VALLEY", "THE PALACE", "THE CELLAR", "THE ATTIC", "THE HALL",
+    "THE GARDEN",
+    "THE KITCHEN",
+    "THE MARKET",
+    "THE STATION",
+    "THE RIVER",
+    "THE FOREST",
+    "THE CASTLE",
+    "THE VILLAGE",
+    "THE CITY",
+    "THE HARBOUR",
+    "THE BEACH",
+    "THE MOUNTAIN",
+    "THE LIBRARY",
+    "THE SCHOOL",
+    "THE CHURCH",
+    "THE BRIDGE",
+    "THE FIELD",
+    "THE FARM",
+    "THE HOSPITAL",
+    "THE MUSEUM",
+    "THE THEATRE",
+    "THE OFFICE",
+    "THE SHOP",
+    "THE BAKERY",
+    "THE PARK",
+    "THE LAKE",
+    "THE ISLAND",
+    "THE VALLEY",
+    "THE PALACE",
+    "THE CELLAR",
+    "THE ATTIC",
+    "THE HALL",
 )
 INTRANSITIVE_VERBS = (
-    "RUNS", "SLEEPS", "JUMPS", "SINGS", "WALKS", "SWIMS", "WAITS", "PLAYS", "LAUGHS", "CRIES", "DANCES", "SMILES",
-    "WHISTLES", "SHOUTS", "RESTS", "WORKS", "READS", "WRITES", "LISTENS", "TRAVELS", "HURRIES", "WANDERS", "SITS",
-    "STANDS", "FALLS", "CLIMBS", "RAN", "SLEPT", "JUMPED", "SANG", "WALKED", "SWAM", "WAITED", "PLAYED", "LAUGHED",
-    "DANCED", "SMILED", "RESTED", "WORKED", "TRAVELLED", "WANDERED", "CLIMBED",
+    "RUNS",
+    "SLEEPS",
+    "JUMPS",
+    "SINGS",
+    "WALKS",
+    "SWIMS",
+    "WAITS",
+    "PLAYS",
+    "LAUGHS",
+    "CRIES",
+    "DANCES",
+    "SMILES",
+    "WHISTLES",
+    "SHOUTS",
+    "RESTS",
+    "WORKS",
+    "READS",
+    "WRITES",
+    "LISTENS",
+    "TRAVELS",
+    "HURRIES",
+    "WANDERS",
+    "SITS",
+    "STANDS",
+    "FALLS",
+    "CLIMBS",
+    "RAN",
+    "SLEPT",
+    "JUMPED",
+    "SANG",
+    "WALKED",
+    "SWAM",
+    "WAITED",
+    "PLAYED",
+    "LAUGHED",
+    "DANCED",
+    "SMILED",
+    "RESTED",
+    "WORKED",
+    "TRAVELLED",
+    "WANDERED",
+    "CLIMBED",
 )
 TRANSITIVE_VERBS = (
-    "FINDS", "TAKES", "CARRIES", "BRINGS", "SEES", "WATCHES", "HOLDS", "OPENS", "CLOSES", "BREAKS", "FIXES",
-    "CLEANS", "PAINTS", "BUYS", "SELLS", "WANTS", "LIKES", "HATES", "DROPS", "THROWS", "CATCHES", "HIDES", "LOSES",
-    "FOUND", "TOOK", "CARRIED", "BROUGHT", "SAW", "WATCHED", "HELD", "OPENED", "CLOSED", "BROKE", "FIXED", "CLEANED",
-    "PAINTED", "BOUGHT", "SOLD", "WANTED", "LIKED", "DROPPED", "THREW", "CAUGHT", "HID", "LOST", "GAVE AWAY",
+    "FINDS",
+    "TAKES",
+    "CARRIES",
+    "BRINGS",
+    "SEES",
+    "WATCHES",
+    "HOLDS",
+    "OPENS",
+    "CLOSES",
+    "BREAKS",
+    "FIXES",
+    "CLEANS",
+    "PAINTS",
+    "BUYS",
+    "SELLS",
+    "WANTS",
+    "LIKES",
+    "HATES",
+    "DROPS",
+    "THROWS",
+    "CATCHES",
+    "HIDES",
+    "LOSES",
+    "FOUND",
+    "TOOK",
+    "CARRIED",
+    "BROUGHT",
+    "SAW",
+    "WATCHED",
+    "HELD",
+    "OPENED",
+    "CLOSED",
+    "BROKE",
+    "FIXED",
+    "CLEANED",
+    "PAINTED",
+    "BOUGHT",
+    "SOLD",
+    "WANTED",
+    "LIKED",
+    "DROPPED",
+    "THREW",
+    "CAUGHT",
+    "HID",
+    "LOST",
+    "GAVE AWAY",
 )
 ADVERBS = (
-    "SLOWLY", "QUICKLY", "QUIETLY", "LOUDLY", "HAPPILY", "SADLY", "CAREFULLY", "SUDDENLY", "TOGETHER", "ALONE",
-    "TODAY", "YESTERDAY", "TOMORROW", "AGAIN", "OFTEN", "RARELY", "SOMETIMES", "EARLY", "LATE", "AT NIGHT",
-    "IN THE MORNING", "AFTER LUNCH", "BEFORE DINNER", "ALL DAY", "EVERY WEEK", "ONCE MORE", "AT LAST",
+    "SLOWLY",
+    "QUICKLY",
+    "QUIETLY",
+    "LOUDLY",
+    "HAPPILY",
+    "SADLY",
+    "CAREFULLY",
+    "SUDDENLY",
+    "TOGETHER",
+    "ALONE",
+    "TODAY",
+    "YESTERDAY",
+    "TOMORROW",
+    "AGAIN",
+    "OFTEN",
+    "RARELY",
+    "SOMETIMES",
+    "EARLY",
+    "LATE",
+    "AT NIGHT",
+    "IN THE MORNING",
+    "AFTER LUNCH",
+    "BEFORE DINNER",
+    "ALL DAY",
+    "EVERY WEEK",
+    "ONCE MORE",
+    "AT LAST",
 )
 PREPOSITIONS = ("IN", "NEAR", "BEHIND", "ACROSS", "AROUND", "BESIDE", "INSIDE", "OUTSIDE", "TOWARDS", "UNDER", "OVER")
 DETERMINERS = ("THE", "A", "MY", "OUR", "YOUR", "HIS", "HER", "THEIR", "THAT", "THIS", "EVERY", "ONE")
 NUMBERS = ("TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN", "TWELVE", "TWENTY", "FIFTY")
 PLURAL_THINGS = (
-    "APPLES", "BOOKS", "LETTERS", "COINS", "FLOWERS", "CAKES", "EGGS", "KEYS", "CANDLES", "STONES", "SHELLS",
-    "CUPS", "PLATES", "TICKETS", "PICTURES", "BOTTLES", "CHERRIES", "PEARS", "LEMONS", "FEATHERS",
+    "APPLES",
+    "BOOKS",
+    "LETTERS",
+    "COINS",
+    "FLOWERS",
+    "CAKES",
+    "EGGS",
+    "KEYS",
+    "CANDLES",
+    "STONES",
+    "SHELLS",
+    "CUPS",
+    "PLATES",
+    "TICKETS",
+    "PICTURES",
+    "BOTTLES",
+    "CHERRIES",
+    "PEARS",
+    "LEMONS",
+    "FEATHERS",
 )
 CONNECTIVES = ("AND THEN", "BUT", "BECAUSE", "WHILE", "SO", "BEFORE", "AFTER", "UNTIL")
 QUESTION_WORDS = ("WHERE DID", "WHY DID", "WHEN DID", "HOW DID")
 BARE_VERBS = (
-    "RUN", "SLEEP", "JUMP", "SING", "WALK", "SWIM", "WAIT", "PLAY", "LAUGH", "DANCE", "HIDE", "TRAVEL", "WORK",
-    "LISTEN", "CLIMB", "WANDER",
+    "RUN",
+    "SLEEP",
+    "JUMP",
+    "SING",
+    "WALK",
+    "SWIM",
+    "WAIT",
+    "PLAY",
+    "LAUGH",
+    "DANCE",
+    "HIDE",
+    "TRAVEL",
+    "WORK",
+    "LISTEN",
+    "CLIMB",
+    "WANDER",
 )
 
 
@@ -126,8 +491,10 @@ class SpeechCorpusArguments:
     dev_utterances: int = field(default=200, metadata={"help": "Dev utterances (held-out sentences and voices)."})
     test_utterances: int = field(default=300, metadata={"help": "Test utterances (held-out sentences and voices)."})
     train_speakers: int = field(
-        default=32, metadata={"help": f"Training speakers, drawn from {len(ACCENTS)} accents x {len(TRAIN_VARIANTS)} "
-                                      "training variants."}
+        default=32,
+        metadata={
+            "help": f"Training speakers, drawn from {len(ACCENTS)} accents x {len(TRAIN_VARIANTS)} training variants."
+        },
     )
     dev_speakers: int = field(default=6, metadata={"help": "Dev speakers (from the dev-only variants)."})
     test_speakers: int = field(default=8, metadata={"help": "Test speakers (from the test-only variants)."})
@@ -191,8 +558,23 @@ def make_sentence(rng: random.Random) -> str:
 
 def vocabulary() -> set[str]:
     """Every word the grammar can produce."""
-    groups = (NAMES, ADJECTIVES, ANIMATE_NOUNS, THINGS, PLACES, INTRANSITIVE_VERBS, TRANSITIVE_VERBS, ADVERBS,
-              PREPOSITIONS, DETERMINERS, NUMBERS, PLURAL_THINGS, CONNECTIVES, QUESTION_WORDS, BARE_VERBS)
+    groups = (
+        NAMES,
+        ADJECTIVES,
+        ANIMATE_NOUNS,
+        THINGS,
+        PLACES,
+        INTRANSITIVE_VERBS,
+        TRANSITIVE_VERBS,
+        ADVERBS,
+        PREPOSITIONS,
+        DETERMINERS,
+        NUMBERS,
+        PLURAL_THINGS,
+        CONNECTIVES,
+        QUESTION_WORDS,
+        BARE_VERBS,
+    )
     words = {"IS", "VERY", "QUITE", "RATHER", "NOT", "FOR"}
     for group in groups:
         for phrase in group:
@@ -254,24 +636,27 @@ def plan_corpus(args: SpeechCorpusArguments) -> list[Utterance]:
         else:
             voices = [f"{accent}+{variant}" for accent in ACCENTS for variant in variants]
             if speaker_count > len(voices):
-                raise ValueError(f"{split}: at most {len(voices)} speakers (accent x variant pairs), got "
-                                 f"{speaker_count}.")
+                raise ValueError(
+                    f"{split}: at most {len(voices)} speakers (accent x variant pairs), got {speaker_count}."
+                )
             voices = rng.sample(voices, speaker_count)
             chosen[split] = voices
         if speaker_count < 1 or count < speaker_count:
             raise ValueError(f"{split}: need at least one utterance per speaker ({count} for {speaker_count}).")
         for index, text in enumerate(sentences[start : start + count]):
             speaker = index % speaker_count
-            plan.append(Utterance(
-                split=split,
-                speaker=first_id + speaker,
-                chapter=(200 if variants is None else 100) + speaker,
-                number=index // speaker_count,
-                voice=voices[speaker],
-                rate=rng.randint(args.min_rate, args.max_rate),
-                pitch=rng.randint(args.min_pitch, args.max_pitch),
-                text=text,
-            ))
+            plan.append(
+                Utterance(
+                    split=split,
+                    speaker=first_id + speaker,
+                    chapter=(200 if variants is None else 100) + speaker,
+                    number=index // speaker_count,
+                    voice=voices[speaker],
+                    rate=rng.randint(args.min_rate, args.max_rate),
+                    pitch=rng.randint(args.min_pitch, args.max_pitch),
+                    text=text,
+                )
+            )
         start += count
     return plan
 
@@ -292,10 +677,12 @@ STRESS_MARKS = str.maketrans("", "", "\u02c8\u02cc")  # IPA primary and secondar
 
 def phonemes(text: str, voice: str) -> str:
     """The phonemes espeak-ng speaks for `text` in `voice` (IPA, space-separated, stress marks dropped)."""
-    output = subprocess.run(["espeak-ng", "-q", "--ipa", "--sep=_", "-v", voice, text.lower()], check=True,
-                            capture_output=True, text=True).stdout
-    return " ".join(phoneme for word in output.translate(STRESS_MARKS).split() for phoneme in word.split("_")
-                    if phoneme)
+    output = subprocess.run(
+        ["espeak-ng", "-q", "--ipa", "--sep=_", "-v", voice, text.lower()], check=True, capture_output=True, text=True
+    ).stdout
+    return " ".join(
+        phoneme for word in output.translate(STRESS_MARKS).split() for phoneme in word.split("_") if phoneme
+    )
 
 
 def _synthesise_job(job: tuple[Utterance, str]) -> tuple[str, str]:
@@ -328,9 +715,11 @@ def write_corpus(plan: list[Utterance], root: Path, num_proc: int = 1):
     for chapter_dir, utterances in transcripts.items():
         speaker, chapter = chapter_dir.parent.name, chapter_dir.name
         (chapter_dir / f"{speaker}-{chapter}.trans.txt").write_text(
-            "".join(f"{u.utterance_id} {u.text}\n" for u in utterances))
+            "".join(f"{u.utterance_id} {u.text}\n" for u in utterances)
+        )
         (chapter_dir / f"{speaker}-{chapter}.phonemes.txt").write_text(
-            "".join(f"{u.utterance_id} {spoken[u.utterance_id]}\n" for u in utterances))
+            "".join(f"{u.utterance_id} {spoken[u.utterance_id]}\n" for u in utterances)
+        )
 
 
 def _tool_version(tool: str) -> str:
@@ -340,8 +729,11 @@ def _tool_version(tool: str) -> str:
 
 def manifest_for(args: SpeechCorpusArguments) -> dict:
     """What determines the corpus: the generator version, its parameters and the synthesis tools' versions."""
-    parameters = {key: value for key, value in asdict(args).items()
-                  if key not in ("output_dir", "num_proc", "overwrite_output_dir")}
+    parameters = {
+        key: value
+        for key, value in asdict(args).items()
+        if key not in ("output_dir", "num_proc", "overwrite_output_dir")
+    }
     return {
         "generator_version": GENERATOR_VERSION,
         "parameters": parameters,
@@ -363,8 +755,9 @@ def make_speech_corpus(args: SpeechCorpusArguments) -> Path:
     """Build (or reuse) the corpus described by `args`; return its root folder."""
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
-            raise RuntimeError(f"{tool} not found: install it (e.g. `sudo apt-get install espeak-ng sox`, or `make "
-                               "speech-tools`).")
+            raise RuntimeError(
+                f"{tool} not found: install it (e.g. `sudo apt-get install espeak-ng sox`, or `make speech-tools`)."
+            )
     output_dir = Path(args.output_dir)
     manifest = manifest_for(args)
     if not args.overwrite_output_dir and cached(output_dir, manifest):
@@ -382,9 +775,14 @@ def make_speech_corpus(args: SpeechCorpusArguments) -> Path:
         for utterance in plan:
             duration = soundfile.info(str(utterance.path(staging))).duration
             seconds[utterance.split] = seconds.get(utterance.split, 0.0) + duration
-        summary = {split: {"utterances": sum(u.split == split for u in plan), "hours": round(total / 3600, 3),
-                           "speakers": sorted({u.voice for u in plan if u.split == split})}
-                   for split, total in seconds.items()}
+        summary = {
+            split: {
+                "utterances": sum(u.split == split for u in plan),
+                "hours": round(total / 3600, 3),
+                "speakers": sorted({u.voice for u in plan if u.split == split}),
+            }
+            for split, total in seconds.items()
+        }
         (staging / MANIFEST).write_text(json.dumps({**manifest, "splits": summary}, indent=2) + "\n")
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -392,8 +790,9 @@ def make_speech_corpus(args: SpeechCorpusArguments) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for split, info in summary.items():
-        logger.info("%s: %d utterances, %.2f h, %d speakers", split, info["utterances"], info["hours"],
-                    len(info["speakers"]))
+        logger.info(
+            "%s: %d utterances, %.2f h, %d speakers", split, info["utterances"], info["hours"], len(info["speakers"])
+        )
     return output_dir
 
 

@@ -6,8 +6,10 @@ A thin wrapper, kept so that `python scripts/pretrain_hubert.py ...` and `accele
 ...` work; the logic lives in `alhubert.training.run_pretrain_hubert`.
 """
 
-from alhubert.training.run_pretrain_hubert import cli
-from alhubert.training.run_pretrain_hubert import main  # noqa: F401  (for `pretrain_hubert.main(argv)`)
+from alhubert.training.run_pretrain_hubert import (
+    cli,
+    main,  # noqa: F401  (for `pretrain_hubert.main(argv)`)
+)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,17 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "spaces" / "alhubert"))
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1400,1350")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1350",
+)
 FAKE_MICROPHONE_FLAGS = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
 
 
@@ -42,8 +50,9 @@ def chromium_driver(profile_dir: str, fake_microphone: bool = False):
 
     paths = system_browser()
     if paths is None:
-        raise RuntimeError("Chromium and chromedriver are not installed: make browser (or apt-get install chromium "
-                           "chromium-driver).")
+        raise RuntimeError(
+            "Chromium and chromedriver are not installed: make browser (or apt-get install chromium chromium-driver)."
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = paths[0]
     flags = CHROMIUM_FLAGS + (FAKE_MICROPHONE_FLAGS if fake_microphone else ())
@@ -52,8 +61,9 @@ def chromium_driver(profile_dir: str, fake_microphone: bool = False):
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=paths[1]))
 
 
-def analyse_in_browser(driver, url: str, audio: str | None, record_seconds: float = 2.0,
-                       timeout: float = 60.0) -> dict:
+def analyse_in_browser(
+    driver, url: str, audio: str | None, record_seconds: float = 2.0, timeout: float = 60.0
+) -> dict:
     """Open the page, upload `audio` (or, when None, record `record_seconds` from the microphone), press Analyse and
     wait for the pictures; returns what the page shows: the `src` of the two pictures, the transcript (None without
     a CTC model) and the timing table's text."""
@@ -71,13 +81,22 @@ def analyse_in_browser(driver, url: str, audio: str | None, record_seconds: floa
         driver.find_element(By.CSS_SELECTOR, "#audio button[aria-label='Record audio']").click()
         wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio .record-button"))[0].click()
         time.sleep(record_seconds)  # the length of the recording
-        wait.until(lambda page: [button for button in page.find_elements(By.CSS_SELECTOR, "#audio .stop-button")
-                                 if button.is_displayed()])[0].click()
+        wait.until(
+            lambda page: [
+                button
+                for button in page.find_elements(By.CSS_SELECTOR, "#audio .stop-button")
+                if button.is_displayed()
+            ]
+        )[0].click()
     wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#audio audio"))  # the clip is on the server
     driver.find_element(By.ID, "analyse").click()
-    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#similarity img")
-               and page.find_elements(By.CSS_SELECTOR, "#features img")
-               and page.find_elements(By.CSS_SELECTOR, "#timing table"))
+    wait.until(
+        lambda page: (
+            page.find_elements(By.CSS_SELECTOR, "#similarity img")
+            and page.find_elements(By.CSS_SELECTOR, "#features img")
+            and page.find_elements(By.CSS_SELECTOR, "#timing table")
+        )
+    )
     transcripts = driver.find_elements(By.CSS_SELECTOR, "#transcript textarea")
     if transcripts:
         wait.until(lambda page: transcripts[0].get_attribute("value"))
@@ -114,7 +133,8 @@ def main(argv=None):
         demo.close()
     with Image.open(io.BytesIO(png)) as page:  # 256 colours: a few hundred KB at most, for the README
         page.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-            args.output, optimize=True)
+            args.output, optimize=True
+        )
     print(f"Saved {args.output}; transcript: {shown['transcript']!r}")
 
 

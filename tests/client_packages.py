@@ -52,7 +52,9 @@ def _pip(*args: str) -> None:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--quiet"],
-            capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
+            capture_output=True,
+            text=True,
+            timeout=PIP_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as error:
         raise Unavailable(f"pip {args[0]} took over {PIP_TIMEOUT_S} s (registry unreachable?)") from error

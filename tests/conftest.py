@@ -4,11 +4,13 @@ import os
 
 import pytest
 
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from alhubert import AlHubertConfig  # noqa: E402
 from helpers import tiny_config_kwargs  # noqa: E402
+
+from alhubert import AlHubertConfig  # noqa: E402
 
 
 @pytest.fixture

@@ -5,29 +5,30 @@ import torch
 
 def tiny_config_kwargs(**overrides):
     """HuBERT's conv stack (400-sample receptive field, 320x stride) with 16 channels and a 32-dim, 4-head encoder."""
-    kwargs = dict(
-        hidden_size=32,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_hidden_layers=6,
-        num_hidden_groups=2,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        final_dropout=0.0,
-        layerdrop=0.0,
-        vocab_size=12,
-    )
+    kwargs = {
+        "hidden_size": 32,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "num_hidden_layers": 6,
+        "num_hidden_groups": 2,
+        "conv_dim": (16,) * 7,
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 4,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "activation_dropout": 0.0,
+        "feat_proj_dropout": 0.0,
+        "final_dropout": 0.0,
+        "layerdrop": 0.0,
+        "vocab_size": 12,
+    }
     kwargs.update(overrides)
     return kwargs
 
 
 def perturbed_tiny_model(**overrides):
-    """A tiny `AlHubertModel` (seed 0, eval mode) with its norms and biases moved away from their 1/0 initialisation."""
+    """A tiny `AlHubertModel` (seed 0, eval mode) with its norms and biases moved away from their 1/0
+    initialisation."""
     from alhubert import AlHubertConfig, AlHubertModel
 
     torch.manual_seed(0)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+
 BLOCK_ALHUBERT = textwrap.dedent(
     """
     import sys

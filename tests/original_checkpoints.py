@@ -8,6 +8,7 @@ import torch
 
 from alhubert import AlHubertConfig, AlHubertModel
 
+
 FIXTURES = Path(__file__).parent / "fixtures" / "original"
 
 # Transformers key -> original key, written independently of alhubert.original.conversion's rule table.
@@ -66,8 +67,9 @@ def original_config(config: AlHubertConfig, conv_spec: str) -> dict:
     }
 
 
-def random_original_checkpoint(config: AlHubertConfig, conv_spec: str, projection: bool = True, seed: int = 0,
-                               hubert_heads: bool = False) -> tuple[dict, AlHubertModel]:
+def random_original_checkpoint(
+    config: AlHubertConfig, conv_spec: str, projection: bool = True, seed: int = 0, hubert_heads: bool = False
+) -> tuple[dict, AlHubertModel]:
     """A random `AlHubertModel` for `config` and the original-format checkpoint dict holding the same weights.
 
     Without `projection` the conv dim must equal the hidden size: the model gets an identity projection and the

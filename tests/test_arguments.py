@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import fake_checkpoint
 from transformers import TrainingArguments
 
 from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
 from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
 from alhubert.training.checkpoints import check_output_dir
 from alhubert.training.commands import setup_logging
-from helpers import fake_checkpoint
+
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "demo_corpus"
@@ -61,7 +62,9 @@ def test_a_yaml_value_can_be_cleared_from_the_command_line(tmp_path):
     )
     assert data_args.librispeech_root is None and data_args.audiofolder.endswith("clips")
     # `--report_to none` keeps Transformers' meaning
-    _, training_args, _ = parse_command_line(parser(), ["--audiofolder", "x", "--output_dir", "o", "--report_to", "none"])
+    _, training_args, _ = parse_command_line(
+        parser(), ["--audiofolder", "x", "--output_dir", "o", "--report_to", "none"]
+    )
     assert training_args.report_to in ([], ["none"], "none")
 
 
@@ -116,10 +119,30 @@ def test_every_command_refuses_a_non_empty_output_folder_before_loading_anything
     (folder / "keep.txt").write_text("user data")
     commands = [
         (run_distillation, ["demo", "--librispeech_root", str(CORPUS), "--output_dir", str(folder)]),
-        (run_finetune_ctc, ["--model_name_or_path", "missing", "--librispeech_root", str(CORPUS),
-                            "--output_dir", str(folder), "--do_train"]),
-        (run_finetune_classification, ["--model_name_or_path", "missing", "--audiofolder", str(tmp_path),
-                                       "--output_dir", str(folder), "--do_train"]),
+        (
+            run_finetune_ctc,
+            [
+                "--model_name_or_path",
+                "missing",
+                "--librispeech_root",
+                str(CORPUS),
+                "--output_dir",
+                str(folder),
+                "--do_train",
+            ],
+        ),
+        (
+            run_finetune_classification,
+            [
+                "--model_name_or_path",
+                "missing",
+                "--audiofolder",
+                str(tmp_path),
+                "--output_dir",
+                str(folder),
+                "--do_train",
+            ],
+        ),
     ]
     for module, argv in commands:
         with pytest.raises(ValueError, match="is not empty"):
@@ -167,8 +190,19 @@ def test_demo_never_deletes_a_folder_it_did_not_create(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "command", [[], ["distill"], ["finetune-ctc"], ["finetune-classification"], ["convert"], ["push-to-hub"],
-                ["extract"], ["info"], ["export", "onnx"]], ids=" ".join
+    "command",
+    [
+        [],
+        ["distill"],
+        ["finetune-ctc"],
+        ["finetune-classification"],
+        ["convert"],
+        ["push-to-hub"],
+        ["extract"],
+        ["info"],
+        ["export", "onnx"],
+    ],
+    ids=" ".join,
 )
 def test_help_imports_neither_the_model_code_nor_the_training_stack(command):
     # What makes --help slow is importing Transformers' HuBERT modeling and Trainer (about 2 s on 2 cores); the

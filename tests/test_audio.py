@@ -1,4 +1,5 @@
-"""The one audio loader (`alhubert.models.audio`): soundfile without torchcodec, one resampler, the same arrays on every
+"""The one audio loader (`alhubert.models.audio`): soundfile without torchcodec, one resampler, the same arrays on
+every
 path (training collator, feature pipeline, `alhubert extract`), and decoder failures told apart from bad files."""
 
 import os
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 from transformers import Wav2Vec2FeatureExtractor, pipeline
 from typer.testing import CliRunner
 
@@ -20,7 +22,7 @@ from alhubert.cli import app
 from alhubert.models import audio as audio_module
 from alhubert.models.audio import AudioDecoderUnavailable, audio_duration, load_audio, resample
 from alhubert.training.data import AudioCollator
-from helpers import tiny_config_kwargs
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_FLAC = sorted((REPO / "data" / "demo_corpus" / "dev-clean-demo").rglob("*.flac"))[0]
@@ -84,8 +86,9 @@ def test_collator_pipeline_and_cli_give_identical_arrays_for_a_44k_stereo_file(t
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -116,7 +119,12 @@ def test_collator_decodes_the_demo_corpus_with_torchcodec_absent(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchcodec", None)  # `import torchcodec` fails, as in an install without it
     monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)
     collator = AudioCollator(raw_extractor(), max_length_samples=None)
-    batch = collator([{"audio": {"path": str(DEMO_FLAC), "bytes": None}}, {"audio": {"path": None, "bytes": DEMO_FLAC.read_bytes()}}])
+    batch = collator(
+        [
+            {"audio": {"path": str(DEMO_FLAC), "bytes": None}},
+            {"audio": {"path": None, "bytes": DEMO_FLAC.read_bytes()}},
+        ]
+    )
     assert batch["input_values"].shape[0] == 2 and collator.num_skipped == 0
 
 

@@ -12,23 +12,22 @@ import resource
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
+from original_checkpoints import random_original_checkpoint
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel
-from alhubert.hub.model_cards import write_model_card
 from alhubert.cli import app
+from alhubert.hub.model_cards import write_model_card
 from alhubert.models.configuration_alhubert import ALHUBERT_AUTO_MAP
-from helpers import tiny_config_kwargs
-from original_checkpoints import random_original_checkpoint
-
 from alhubert.original import run_conversion
 
 
@@ -40,6 +39,7 @@ class conversion_script:  # noqa: N801 - the converter's command line, as a func
         except SystemExit as exit:
             return exit.code
         return 0
+
 
 HUBERT_CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
 CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)
@@ -93,6 +93,7 @@ def set_config(**values):
 def set_weight(key, value):
     def edit(checkpoint):
         checkpoint["alhubert"][key][0, 0] = value
+
     return edit
 
 
@@ -117,50 +118,122 @@ class ConverterRow:
 
 
 CONVERTER_ROWS = [
-    ConverterRow("3-nan-weights", set_weight("encoder.layers.0.fc1.weight", float("nan")),
-                 ("NaN or infinite", r"encoder\.layers\.0\.feed_forward\.intermediate_dense\.weight",
-                  "before training diverged")),
-    ConverterRow("3-inf-weights", set_weight("post_extract_proj.weight", float("inf")),
-                 ("NaN or infinite", r"feature_projection\.projection\.weight")),
-    ConverterRow("5-repeat-time-1e9", set_config(repeat_time=10**9),
-                 (r"2 x 1000000000 layer applications", "1024"), dos=True),
-    ConverterRow("5-encoder-layers-1e6", set_config(encoder_layers=10**6),
-                 ("encoder_layers.* is 1000000", "hold 2 distinct encoder layers"), dos=True),
-    ConverterRow("6-embed-dim-8192", set_config(encoder_embed_dim=8192),
-                 ("Tensor shapes in the checkpoint differ", r"checkpoint \(32,\), config \(8192,\)"), dos=True),
-    ConverterRow("6-ffn-dim-65536", set_config(encoder_ffn_embed_dim=65536),
-                 ("Tensor shapes in the checkpoint differ", "65536"), dos=True),
-    ConverterRow("6-embed-dim-65536", set_config(encoder_embed_dim=65536),
-                 (r"encoder_embed_dim'\] is 65,536, more than the 16,384 allowed", "corrupt or crafted"), dos=True),
-    ConverterRow("6-ffn-dim-2-30", set_config(encoder_ffn_embed_dim=2**30),
-                 (r"encoder_ffn_embed_dim'\] is 1,073,741,824, more than the 65,536",), dos=True),
-    ConverterRow("7-state-dict-is-a-list", weights_are([torch.zeros(3)]),
-                 (r"weights \('alhubert'\) are a list", "not a valid DistilALHuBERT checkpoint")),
-    ConverterRow("7-state-dict-holds-a-string", add_weight("encoder.layers.0.fc1.weight", "hello"),
-                 (r"'encoder\.layers\.0\.fc1\.weight' \(str\)", "not named tensors")),
-    ConverterRow("7-string-for-a-dimension", set_config(encoder_ffn_embed_dim="64"),
-                 (r"encoder_ffn_embed_dim'\] must be a positive integer", "'64'")),
-    ConverterRow("7-string-for-a-dropout", set_config(dropout="0.1"),
-                 (r"\['dropout'\] must be a number between 0 and 1",)),
-    ConverterRow("7-bool-for-layers", set_config(encoder_layers=True), (r"encoder_layers'\] must be a positive integer",)),
-    ConverterRow("7-heads-do-not-divide", set_config(encoder_attention_heads=3),
-                 ("describes no valid ALHuBERT model", "divisible")),
-    ConverterRow("7-read-only-output-parent", None, ("not writable", "choose another location"), output="{read_only}/out"),
-    ConverterRow("7-output-dir-dot-overwrite", None, ("current directory", "Choose a new folder"), output=".",
-                 extra=("--overwrite_output_dir",)),
-    ConverterRow("7-output-dir-parent-overwrite", None, ("current directory or one of its parents",), output="..",
-                 extra=("--overwrite_output_dir",)),
+    ConverterRow(
+        "3-nan-weights",
+        set_weight("encoder.layers.0.fc1.weight", float("nan")),
+        (
+            "NaN or infinite",
+            r"encoder\.layers\.0\.feed_forward\.intermediate_dense\.weight",
+            "before training diverged",
+        ),
+    ),
+    ConverterRow(
+        "3-inf-weights",
+        set_weight("post_extract_proj.weight", float("inf")),
+        ("NaN or infinite", r"feature_projection\.projection\.weight"),
+    ),
+    ConverterRow(
+        "5-repeat-time-1e9", set_config(repeat_time=10**9), (r"2 x 1000000000 layer applications", "1024"), dos=True
+    ),
+    ConverterRow(
+        "5-encoder-layers-1e6",
+        set_config(encoder_layers=10**6),
+        ("encoder_layers.* is 1000000", "hold 2 distinct encoder layers"),
+        dos=True,
+    ),
+    ConverterRow(
+        "6-embed-dim-8192",
+        set_config(encoder_embed_dim=8192),
+        ("Tensor shapes in the checkpoint differ", r"checkpoint \(32,\), config \(8192,\)"),
+        dos=True,
+    ),
+    ConverterRow(
+        "6-ffn-dim-65536",
+        set_config(encoder_ffn_embed_dim=65536),
+        ("Tensor shapes in the checkpoint differ", "65536"),
+        dos=True,
+    ),
+    ConverterRow(
+        "6-embed-dim-65536",
+        set_config(encoder_embed_dim=65536),
+        (r"encoder_embed_dim'\] is 65,536, more than the 16,384 allowed", "corrupt or crafted"),
+        dos=True,
+    ),
+    ConverterRow(
+        "6-ffn-dim-2-30",
+        set_config(encoder_ffn_embed_dim=2**30),
+        (r"encoder_ffn_embed_dim'\] is 1,073,741,824, more than the 65,536",),
+        dos=True,
+    ),
+    ConverterRow(
+        "7-state-dict-is-a-list",
+        weights_are([torch.zeros(3)]),
+        (r"weights \('alhubert'\) are a list", "not a valid DistilALHuBERT checkpoint"),
+    ),
+    ConverterRow(
+        "7-state-dict-holds-a-string",
+        add_weight("encoder.layers.0.fc1.weight", "hello"),
+        (r"'encoder\.layers\.0\.fc1\.weight' \(str\)", "not named tensors"),
+    ),
+    ConverterRow(
+        "7-string-for-a-dimension",
+        set_config(encoder_ffn_embed_dim="64"),
+        (r"encoder_ffn_embed_dim'\] must be a positive integer", "'64'"),
+    ),
+    ConverterRow(
+        "7-string-for-a-dropout", set_config(dropout="0.1"), (r"\['dropout'\] must be a number between 0 and 1",)
+    ),
+    ConverterRow(
+        "7-bool-for-layers", set_config(encoder_layers=True), (r"encoder_layers'\] must be a positive integer",)
+    ),
+    ConverterRow(
+        "7-heads-do-not-divide",
+        set_config(encoder_attention_heads=3),
+        ("describes no valid ALHuBERT model", "divisible"),
+    ),
+    ConverterRow(
+        "7-read-only-output-parent", None, ("not writable", "choose another location"), output="{read_only}/out"
+    ),
+    ConverterRow(
+        "7-output-dir-dot-overwrite",
+        None,
+        ("current directory", "Choose a new folder"),
+        output=".",
+        extra=("--overwrite_output_dir",),
+    ),
+    ConverterRow(
+        "7-output-dir-parent-overwrite",
+        None,
+        ("current directory or one of its parents",),
+        output="..",
+        extra=("--overwrite_output_dir",),
+    ),
     # already handled
-    ConverterRow("existing-output-needs-overwrite", None, ("not empty", "--overwrite"),
-                 prepare=lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "keep.txt").write_text("mine")),
-    ConverterRow("output-is-a-file", None, ("not a directory", "choose another --output_dir"),
-                 prepare=lambda tmp: (tmp / "out").write_text("a file")),
-    ConverterRow("foreign-global-needs-trust", lambda ck: ck.__setitem__("Args", Path("/x")),
-                 ("pickles Python objects", "PosixPath", "--trust_checkpoint")),
-    ConverterRow("missing-conv-setting", lambda ck: ck["Config"]["alhubert"].pop("conv_pos"),
-                 (r"lacks \['conv_pos'\]",)),
-    ConverterRow("code-in-conv-spec", set_config(extractor_conv_feature_layers="__import__('os').system('x')"),
-                 ("conv-layer grammar does not allow",)),
+    ConverterRow(
+        "existing-output-needs-overwrite",
+        None,
+        ("not empty", "--overwrite"),
+        prepare=lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "keep.txt").write_text("mine"),
+    ),
+    ConverterRow(
+        "output-is-a-file",
+        None,
+        ("not a directory", "choose another --output_dir"),
+        prepare=lambda tmp: (tmp / "out").write_text("a file"),
+    ),
+    ConverterRow(
+        "foreign-global-needs-trust",
+        lambda ck: ck.__setitem__("Args", Path("/x")),
+        ("pickles Python objects", "PosixPath", "--trust_checkpoint"),
+    ),
+    ConverterRow(
+        "missing-conv-setting", lambda ck: ck["Config"]["alhubert"].pop("conv_pos"), (r"lacks \['conv_pos'\]",)
+    ),
+    ConverterRow(
+        "code-in-conv-spec",
+        set_config(extractor_conv_feature_layers="__import__('os').system('x')"),
+        ("conv-layer grammar does not allow",),
+    ),
 ]
 
 
@@ -205,8 +278,12 @@ def test_converter_end_to_end_one_line_and_exit_code(tmp_path):
     checkpoint_path = tmp_path / "nan.ckpt"
     torch.save(checkpoint_with(set_weight("encoder.layers.0.fc1.weight", float("nan"))), checkpoint_path)
     script = Path(__file__).parents[1] / "scripts" / "convert_original_checkpoint.py"
-    result = subprocess.run([sys.executable, str(script), "--checkpoint", str(checkpoint_path), "--output_dir",
-                             str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), "--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     lines = stderr_lines(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: ") and "NaN" in lines[0], result.stderr
@@ -278,55 +355,158 @@ def extract_args(*names, model="model", extra=()):
 
 
 CLI_ROWS = [
-    CliRow("4-folder-with-bad-files-writes-the-rest", extract_args("good.wav", "short.wav", "cut.wav", "notes.wav"), 0,
-           (r"Wrote features of 2 file\(s\)", r"skipped 2 file\(s\)"), written=("good.npy", "cut.npy"),
-           warnings=(r"skipping .*short\.wav: .*100 samples.*fewer than the 400", r"skipping .*notes\.wav: Cannot read",
-                     r"cut\.wav looks truncated: its header announces 2\.00 s but only 1\.25 s decoded")),
-    CliRow("4-strict-stops-at-the-first-bad-file", extract_args("good.wav", "short.wav", extra=("--strict",)), 1,
-           (r"short\.wav has 100 samples", "drop or pad", "--strict")),
-    CliRow("4-safetensors-names-the-file-not-its-position", extract_args("short.wav", "good.wav"), 0,
-           (r"Wrote features of 1 file",), written=("out.safetensors",), out="out.safetensors",
-           warnings=(r"skipping .*short\.wav",)),
-    CliRow("4-every-file-bad", extract_args("short.wav", "notes.wav"), 1,
-           ("None of the 2 audio file", "nothing was written"),
-           warnings=(r"skipping .*short\.wav", r"skipping .*notes\.wav")),
-    CliRow("8-output-in-read-only-folder", extract_args("good.wav"), 1, ("not writable", "choose another location"),
-           out="{read_only}/features.safetensors"),
-    CliRow("8-folder-output-is-a-file", extract_args("good.wav"), 1, ("is a file", "give a folder"),
-           prepare=lambda out: out.write_text("a file"), written=("out",)),
-    CliRow("8-file-output-is-a-folder", extract_args("good.wav"), 1, ("is a folder", "file name"),
-           out="out.npy", prepare=lambda out: out.mkdir(), written=("out.npy",)),
-    CliRow("8-pickled-bin-model", extract_args("good.wav", model="pickled-model"), 1,
-           ("pickled weights", "not loaded because that could run code", "safetensors")),
-    CliRow("8-truncated-safetensors-extract", extract_args("good.wav", model="truncated-model"), 1,
-           ("damaged or truncated", "save the model again")),
-    CliRow("8-truncated-safetensors-info", lambda files, out: [str(files / "truncated-model")], 1,
-           ("damaged or truncated", "save the model again"), command="info"),
-    CliRow("8-device-cuda-without-cuda", extract_args("good.wav", extra=("--device", "cuda")), 1,
-           ("CUDA is not available", "--device cpu")),
-    CliRow("8-device-bogus", extract_args("good.wav", extra=("--device", "bogus")), 1,
-           ("Unknown --device 'bogus'", "cpu, cuda or cuda:N")),
-    CliRow("8-negative-stride", extract_args("good.wav", extra=("--stride-length-s", "-1")), 2,
-           ("--stride-length-s must be 0 or more",)),
-    CliRow("8-zero-chunk", extract_args("good.wav", extra=("--chunk-length-s", "0")), 2,
-           ("--chunk-length-s must be a positive number",)),
-    CliRow("8-zero-batch-size", extract_args("good.wav", extra=("--batch-size", "0")), 2,
-           ("--batch-size must be at least 1",)),
-    CliRow("8-dtype-bogus", extract_args("good.wav", extra=("--dtype", "float8")), 2,
-           ("--dtype must be one of float32, bfloat16, got 'float8'",)),
-    CliRow("5-info-on-a-config-with-1e9-applications", lambda files, out: [str(out)], 1,
-           (r"num_hidden_layers is 1,000,000,000, more than the 1,024 allowed", "fix it in config.json"),
-           command="info", prepare=lambda out: huge_layer_count_copy(out), written=("out",), max_seconds=5),
+    CliRow(
+        "4-folder-with-bad-files-writes-the-rest",
+        extract_args("good.wav", "short.wav", "cut.wav", "notes.wav"),
+        0,
+        (r"Wrote features of 2 file\(s\)", r"skipped 2 file\(s\)"),
+        written=("good.npy", "cut.npy"),
+        warnings=(
+            r"skipping .*short\.wav: .*100 samples.*fewer than the 400",
+            r"skipping .*notes\.wav: Cannot read",
+            r"cut\.wav looks truncated: its header announces 2\.00 s but only 1\.25 s decoded",
+        ),
+    ),
+    CliRow(
+        "4-strict-stops-at-the-first-bad-file",
+        extract_args("good.wav", "short.wav", extra=("--strict",)),
+        1,
+        (r"short\.wav has 100 samples", "drop or pad", "--strict"),
+    ),
+    CliRow(
+        "4-safetensors-names-the-file-not-its-position",
+        extract_args("short.wav", "good.wav"),
+        0,
+        (r"Wrote features of 1 file",),
+        written=("out.safetensors",),
+        out="out.safetensors",
+        warnings=(r"skipping .*short\.wav",),
+    ),
+    CliRow(
+        "4-every-file-bad",
+        extract_args("short.wav", "notes.wav"),
+        1,
+        ("None of the 2 audio file", "nothing was written"),
+        warnings=(r"skipping .*short\.wav", r"skipping .*notes\.wav"),
+    ),
+    CliRow(
+        "8-output-in-read-only-folder",
+        extract_args("good.wav"),
+        1,
+        ("not writable", "choose another location"),
+        out="{read_only}/features.safetensors",
+    ),
+    CliRow(
+        "8-folder-output-is-a-file",
+        extract_args("good.wav"),
+        1,
+        ("is a file", "give a folder"),
+        prepare=lambda out: out.write_text("a file"),
+        written=("out",),
+    ),
+    CliRow(
+        "8-file-output-is-a-folder",
+        extract_args("good.wav"),
+        1,
+        ("is a folder", "file name"),
+        out="out.npy",
+        prepare=lambda out: out.mkdir(),
+        written=("out.npy",),
+    ),
+    CliRow(
+        "8-pickled-bin-model",
+        extract_args("good.wav", model="pickled-model"),
+        1,
+        ("pickled weights", "not loaded because that could run code", "safetensors"),
+    ),
+    CliRow(
+        "8-truncated-safetensors-extract",
+        extract_args("good.wav", model="truncated-model"),
+        1,
+        ("damaged or truncated", "save the model again"),
+    ),
+    CliRow(
+        "8-truncated-safetensors-info",
+        lambda files, out: [str(files / "truncated-model")],
+        1,
+        ("damaged or truncated", "save the model again"),
+        command="info",
+    ),
+    CliRow(
+        "8-device-cuda-without-cuda",
+        extract_args("good.wav", extra=("--device", "cuda")),
+        1,
+        ("CUDA is not available", "--device cpu"),
+    ),
+    CliRow(
+        "8-device-bogus",
+        extract_args("good.wav", extra=("--device", "bogus")),
+        1,
+        ("Unknown --device 'bogus'", "cpu, cuda or cuda:N"),
+    ),
+    CliRow(
+        "8-negative-stride",
+        extract_args("good.wav", extra=("--stride-length-s", "-1")),
+        2,
+        ("--stride-length-s must be 0 or more",),
+    ),
+    CliRow(
+        "8-zero-chunk",
+        extract_args("good.wav", extra=("--chunk-length-s", "0")),
+        2,
+        ("--chunk-length-s must be a positive number",),
+    ),
+    CliRow(
+        "8-zero-batch-size",
+        extract_args("good.wav", extra=("--batch-size", "0")),
+        2,
+        ("--batch-size must be at least 1",),
+    ),
+    CliRow(
+        "8-dtype-bogus",
+        extract_args("good.wav", extra=("--dtype", "float8")),
+        2,
+        ("--dtype must be one of float32, bfloat16, got 'float8'",),
+    ),
+    CliRow(
+        "5-info-on-a-config-with-1e9-applications",
+        lambda files, out: [str(out)],
+        1,
+        (r"num_hidden_layers is 1,000,000,000, more than the 1,024 allowed", "fix it in config.json"),
+        command="info",
+        prepare=lambda out: huge_layer_count_copy(out),
+        written=("out",),
+        max_seconds=5,
+    ),
     # already handled
     CliRow("missing-audio", extract_args("missing.wav", extra=("--strict",)), 1, ("Audio file not found",)),
-    CliRow("layer-out-of-range", extract_args("good.wav", extra=("--layer", "5")), 1, ("layer must be between 0 and 4",)),
-    CliRow("npy-for-two-files", extract_args("good.wav", "cut.wav"), 1, ("holds one array", "use a .safetensors"),
-           out="out.npy"),
+    CliRow(
+        "layer-out-of-range", extract_args("good.wav", extra=("--layer", "5")), 1, ("layer must be between 0 and 4",)
+    ),
+    CliRow(
+        "npy-for-two-files",
+        extract_args("good.wav", "cut.wav"),
+        1,
+        ("holds one array", "use a .safetensors"),
+        out="out.npy",
+    ),
     CliRow("missing-model", extract_args("good.wav", model="no-model"), 1, ("Cannot load the model",)),
-    CliRow("existing-output", extract_args("good.wav"), 1, ("already exists", "--overwrite"), out="out.npy",
-           prepare=lambda out: np.save(out, np.zeros(3)), written=("out.npy",)),
-    CliRow("info-not-a-model-folder", lambda files, out: [str(files / "audio")], 1, ("has no config.json",),
-           command="info"),
+    CliRow(
+        "existing-output",
+        extract_args("good.wav"),
+        1,
+        ("already exists", "--overwrite"),
+        out="out.npy",
+        prepare=lambda out: np.save(out, np.zeros(3)),
+        written=("out.npy",),
+    ),
+    CliRow(
+        "info-not-a-model-folder",
+        lambda files, out: [str(files / "audio")],
+        1,
+        ("has no config.json",),
+        command="info",
+    ),
 ]
 
 
@@ -377,8 +557,9 @@ def test_row_ids_are_unique():
 @pytest.mark.parametrize("output", ["features", "features.safetensors", "one.npy"])
 def test_12_extracted_features_follow_the_umask(files, tmp_path, output):
     with umask(0o002):
-        result = CliRunner().invoke(app, ["extract", *audio(files, "good.wav"), "-m", str(files / "model"), "-o",
-                                          str(tmp_path / output)])
+        result = CliRunner().invoke(
+            app, ["extract", *audio(files, "good.wav"), "-m", str(files / "model"), "-o", str(tmp_path / output)]
+        )
     assert result.exit_code == 0, result.output
     written = [tmp_path / output] if "." in output else list((tmp_path / output).iterdir())
     assert written and all(path.stat().st_mode & 0o777 == 0o664 for path in written)
@@ -388,8 +569,10 @@ def test_12_converted_folder_and_model_card_follow_the_umask(tmp_path):
     checkpoint_path = tmp_path / "model.ckpt"
     torch.save(checkpoint_with(), checkpoint_path)
     with umask(0o002):
-        assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir",
-                                           str(tmp_path / "out")]) == 0
+        assert (
+            conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out")])
+            == 0
+        )
         modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "out").iterdir()}
         assert (tmp_path / "out").stat().st_mode & 0o777 == 0o775
         assert set(modes.values()) == {0o664}, modes
@@ -397,8 +580,12 @@ def test_12_converted_folder_and_model_card_follow_the_umask(tmp_path):
         write_model_card(tmp_path / "out")
         assert (tmp_path / "out" / "README.md").stat().st_mode & 0o777 == 0o664
     # replacing with --overwrite_output_dir leaves no .old.* folder
-    assert conversion_script.cli_main(["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out"),
-                                       "--overwrite_output_dir"]) == 0
+    assert (
+        conversion_script.cli_main(
+            ["--checkpoint", str(checkpoint_path), "--output_dir", str(tmp_path / "out"), "--overwrite_output_dir"]
+        )
+        == 0
+    )
     assert leftovers(tmp_path) == []
 
 
@@ -407,12 +594,14 @@ def test_12_converted_folder_and_model_card_follow_the_umask(tmp_path):
 
 def link_out(name):
     """Make `name` in the model folder a symbolic link to a secret file outside it."""
+
     def prepare(model_dir: Path):
         secret = model_dir.parent / "secret.txt"
         secret.write_text("not for the Hub")
         (model_dir / name).parent.mkdir(exist_ok=True)
         (model_dir / name).unlink(missing_ok=True)
         (model_dir / name).symlink_to(secret)
+
     return prepare
 
 
@@ -441,15 +630,30 @@ def staged_config(staging: Path) -> dict:
 
 PUSH_ROWS = [
     PushRow("23-push-vocab-links-out", link_out("vocab.json"), 1, (r"vocab\.json is a link to a file outside",)),
-    PushRow("23-push-special-tokens-link-out", link_out("special_tokens_map.json"), 1,
-            (r"special_tokens_map\.json is a link to a file outside", "copy the file into the folder")),
-    PushRow("23-push-onnx-links-out", link_out("onnx/model.onnx"), 1,
-            (r"onnx/model\.onnx is a link to a file outside",)),
-    PushRow("23-push-keeps-foreign-auto-map", foreign_auto_map, 0,
-            check=lambda staging: staged_config(staging)["auto_map"] == {
-                **ALHUBERT_AUTO_MAP, "AutoModelForPreTraining": "elsewhere.OtherModel"}),
-    PushRow("23-push-staged-files-follow-the-umask", lambda folder: (folder / "model.safetensors").chmod(0o600), 0,
-            check=lambda staging: {path.stat().st_mode & 0o777 for path in staging.iterdir()} == {0o644}),
+    PushRow(
+        "23-push-special-tokens-link-out",
+        link_out("special_tokens_map.json"),
+        1,
+        (r"special_tokens_map\.json is a link to a file outside", "copy the file into the folder"),
+    ),
+    PushRow(
+        "23-push-onnx-links-out", link_out("onnx/model.onnx"), 1, (r"onnx/model\.onnx is a link to a file outside",)
+    ),
+    PushRow(
+        "23-push-keeps-foreign-auto-map",
+        foreign_auto_map,
+        0,
+        check=lambda staging: (
+            staged_config(staging)["auto_map"]
+            == {**ALHUBERT_AUTO_MAP, "AutoModelForPreTraining": "elsewhere.OtherModel"}
+        ),
+    ),
+    PushRow(
+        "23-push-staged-files-follow-the-umask",
+        lambda folder: (folder / "model.safetensors").chmod(0o600),
+        0,
+        check=lambda staging: {path.stat().st_mode & 0o777 for path in staging.iterdir()} == {0o644},
+    ),
 ]
 
 
@@ -461,8 +665,19 @@ def test_push_to_hub_dry_run(row, tmp_path):
     row.prepare(model_dir)
     staging = tmp_path / "staged"
     with umask(0o022):
-        result = CliRunner().invoke(app, ["push-to-hub", "--model_dir", str(model_dir), "--repo_id", "someone/tiny",
-                                          "--dry_run", "--staging_dir", str(staging)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "push-to-hub",
+                "--model_dir",
+                str(model_dir),
+                "--repo_id",
+                "someone/tiny",
+                "--dry_run",
+                "--staging_dir",
+                str(staging),
+            ],
+        )
     assert result.exit_code == row.code, result.output
     assert "Traceback" not in result.output
     if row.code:  # (Click's runner shows the `sys.exit` message on stdout; a real process prints it on stderr)
@@ -471,8 +686,9 @@ def test_push_to_hub_dry_run(row, tmp_path):
         for pattern in row.patterns:
             assert re.search(pattern, lines[0]), f"{pattern!r} not in {lines[0]!r}"
         assert not staging.exists() or not any(staging.rglob("*")), "staged files after a refusal"
-        assert "not for the Hub" not in "".join(path.read_text(errors="ignore") for path in staging.rglob("*")
-                                                   if path.is_file())
+        assert "not for the Hub" not in "".join(
+            path.read_text(errors="ignore") for path in staging.rglob("*") if path.is_file()
+        )
     else:
         assert row.check(staging), sorted(path.name for path in staging.iterdir())
 

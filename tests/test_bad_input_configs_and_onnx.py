@@ -29,6 +29,7 @@ CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attent
 
 def with_config(**values):
     """A copy of the saved model whose config.json has `values` (written as JSON, bypassing AlHubertConfig)."""
+
     def make(files: Path) -> Path:
         folder = files / ("model-" + "-".join(f"{key}-{len(str(value))}" for key, value in values.items()))
         if not folder.exists():
@@ -37,6 +38,7 @@ def with_config(**values):
             config.update(values)
             (folder / "config.json").write_text(json.dumps(config))
         return folder
+
     return make
 
 
@@ -81,32 +83,84 @@ def command_rows():
     zero_heads = with_config(num_attention_heads=0)
     no_convs = with_config(conv_dim=[], conv_kernel=[], conv_stride=[])
     rows = []
-    for name, broken, pattern in (("zero-heads", zero_heads, "num_attention_heads=0"),
-                                  ("empty-conv-lists", no_convs, "0 convolutions")):
+    for name, broken, pattern in (
+        ("zero-heads", zero_heads, "num_attention_heads=0"),
+        ("empty-conv-lists", no_convs, "0 convolutions"),
+    ):
         rows += [
             Row(f"info-{name}", lambda f, o, b=broken: alhubert("info", str(b(f))), 1, (pattern, "fix config.json")),
-            Row(f"extract-{name}", lambda f, o, b=broken: alhubert("extract", str(f / "good.wav"), "-m", str(b(f)),
-                                                                   "-o", str(o / "x.npy")), 1, (pattern,)),
-            Row(f"export-{name}", lambda f, o, b=broken: alhubert("export", "onnx", str(b(f)), str(o / "onnx")), 1,
-                (pattern, "fix config.json")),
+            Row(
+                f"extract-{name}",
+                lambda f, o, b=broken: alhubert(
+                    "extract", str(f / "good.wav"), "-m", str(b(f)), "-o", str(o / "x.npy")
+                ),
+                1,
+                (pattern,),
+            ),
+            Row(
+                f"export-{name}",
+                lambda f, o, b=broken: alhubert("export", "onnx", str(b(f)), str(o / "onnx")),
+                1,
+                (pattern, "fix config.json"),
+            ),
         ]
     rows += [
-        Row("extract-chunk-length-inf", lambda f, o: alhubert("extract", str(f / "good.wav"), "-m", str(f / "model"),
-                                                              "-o", str(o / "x.npy"), "--chunk-length-s", "inf"), 2,
-            (r"--chunk-length-s must be a positive number of seconds \(finite\), got inf",)),
-        Row("extract-stride-length-inf", lambda f, o: alhubert("extract", str(f / "good.wav"), "-m", str(f / "model"),
-                                                               "-o", str(o / "x.npy"), "--stride-length-s", "inf"), 2,
-            ("--stride-length-s must be 0 or more seconds",)),
+        Row(
+            "extract-chunk-length-inf",
+            lambda f, o: alhubert(
+                "extract",
+                str(f / "good.wav"),
+                "-m",
+                str(f / "model"),
+                "-o",
+                str(o / "x.npy"),
+                "--chunk-length-s",
+                "inf",
+            ),
+            2,
+            (r"--chunk-length-s must be a positive number of seconds \(finite\), got inf",),
+        ),
+        Row(
+            "extract-stride-length-inf",
+            lambda f, o: alhubert(
+                "extract",
+                str(f / "good.wav"),
+                "-m",
+                str(f / "model"),
+                "-o",
+                str(o / "x.npy"),
+                "--stride-length-s",
+                "inf",
+            ),
+            2,
+            ("--stride-length-s must be 0 or more seconds",),
+        ),
         # the onnx extra missing: onnxscript made unimportable (sys.modules entry None) for the row
-        Row("export-without-the-onnx-extra",
-            lambda f, o: alhubert("export", "onnx", str(f / "model"), str(o / "onnx")), 1,
-            ("needs onnxscript", r'pip install "alhubert\[onnx\]"')),
-        Row("export-a-superb-model", lambda f, o: alhubert("export", "onnx", str(superb_model(f)), str(o / "onnx")), 1,
-            ("is a SUPERB model", "not exported to ONNX", "--recipe full")),
-        Row("replication-collect-only-before-any-run",
-            lambda f, o: [str(REPO / "benchmarks" / "replication.py"), "--collect_only", "--work_dir",
-                          str(f / "replication-work"), "--results_dir", str(f / "replication-results")], 1,
-            ("--collect_only: the stage corpus has not finished", "run `python benchmarks/replication.py` first")),
+        Row(
+            "export-without-the-onnx-extra",
+            lambda f, o: alhubert("export", "onnx", str(f / "model"), str(o / "onnx")),
+            1,
+            ("needs onnxscript", r'pip install "alhubert\[onnx\]"'),
+        ),
+        Row(
+            "export-a-superb-model",
+            lambda f, o: alhubert("export", "onnx", str(superb_model(f)), str(o / "onnx")),
+            1,
+            ("is a SUPERB model", "not exported to ONNX", "--recipe full"),
+        ),
+        Row(
+            "replication-collect-only-before-any-run",
+            lambda f, o: [
+                str(REPO / "benchmarks" / "replication.py"),
+                "--collect_only",
+                "--work_dir",
+                str(f / "replication-work"),
+                "--results_dir",
+                str(f / "replication-results"),
+            ],
+            1,
+            ("--collect_only: the stage corpus has not finished", "run `python benchmarks/replication.py` first"),
+        ),
     ]
     return rows
 
@@ -126,16 +180,32 @@ def example(export: str, audio: str, *extra):
 
 
 EXAMPLE_ROWS = [
-    Row("onnx-example-empty-audio", example("onnx-export", "empty.wav"), 1,
-        ("empty.wav has 0 samples", "fewer than the model's receptive field", "give longer audio")),
+    Row(
+        "onnx-example-empty-audio",
+        example("onnx-export", "empty.wav"),
+        1,
+        ("empty.wav has 0 samples", "fewer than the model's receptive field", "give longer audio"),
+    ),
     Row("onnx-example-short-audio", example("onnx-export", "short.wav"), 1, ("short.wav has 300 samples",)),
     Row("onnx-example-missing-audio", example("onnx-export", "missing.wav"), 1, ("cannot read .*missing.wav",)),
-    Row("onnx-example-layer-too-high", example("onnx-export", "good.wav", "--layer", "9"), 1,
-        ("--layer must be between 0 and 4",)),
-    Row("onnx-example-layer-negative", example("onnx-export", "good.wav", "--layer", "-1"), 1,
-        ("--layer must be between 0 and 4",)),
-    Row("onnx-example-damaged-onnx", example("damaged-export", "good.wav"), 1,
-        ("model.onnx is not a readable ONNX model", "export it again")),
+    Row(
+        "onnx-example-layer-too-high",
+        example("onnx-export", "good.wav", "--layer", "9"),
+        1,
+        ("--layer must be between 0 and 4",),
+    ),
+    Row(
+        "onnx-example-layer-negative",
+        example("onnx-export", "good.wav", "--layer", "-1"),
+        1,
+        ("--layer must be between 0 and 4",),
+    ),
+    Row(
+        "onnx-example-damaged-onnx",
+        example("damaged-export", "good.wav"),
+        1,
+        ("model.onnx is not a readable ONNX model", "export it again"),
+    ),
 ]
 ROWS = command_rows() + EXAMPLE_ROWS
 SUBPROCESS_ROWS = ("onnx-example", "replication")  # scripts run in a subprocess: marked slow
@@ -157,10 +227,13 @@ def run(argv: list[str], cwd: Path) -> tuple[int, str]:
     return result.returncode, result.stderr
 
 
-@pytest.mark.parametrize("row", [
-    pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row.id.startswith(SUBPROCESS_ROWS) else [])
-    for row in ROWS
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(row, id=row.id, marks=[pytest.mark.slow] if row.id.startswith(SUBPROCESS_ROWS) else [])
+        for row in ROWS
+    ],
+)
 def test_one_line_error(row, files, tmp_path, request, monkeypatch):
     if row in EXAMPLE_ROWS:
         request.getfixturevalue("onnx_export_dir")

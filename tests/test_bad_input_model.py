@@ -6,22 +6,27 @@ tests/test_bad_input_commands.py.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 from transformers import pipeline
 
 from alhubert import (
-    AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel, default_feature_extractor,
+    AlHubertConfig,
+    AlHubertForCTC,
+    AlHubertForSequenceClassification,
+    AlHubertModel,
+    default_feature_extractor,
 )
 from alhubert.inference.long_audio import LongAudioFeatureExtractor
 from alhubert.original.upstream import UpstreamExpert
 from alhubert.training.data import AudioCollator
-from helpers import tiny_config_kwargs
+
 
 # the issue's tiny configuration
 ISSUE_CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)
@@ -80,9 +85,11 @@ def forward(context, batch, mask=None, **kwargs):
 
 def masked(mask_edit):
     """Forward a 2 x 1000 batch whose mask is `mask_edit(ones mask)`."""
+
     def run(context):
         mask = torch.ones(2, 1000, dtype=torch.long)
         return forward(context, torch.randn(2, 1000), mask_edit(mask))
+
     return run
 
 
@@ -102,14 +109,19 @@ def superb_head(config):
 
 def run_left_padded(head):
     """The same 4000 samples alone, right-padded and left-padded by 2 frames (640 samples) of noise, with labels."""
+
     def run(context):
         model = layer_norm_model(head)
         audio, noise = torch.randn(1, 4000), torch.randn(1, 640)
         real, pad = torch.ones(1, 4000, dtype=torch.long), torch.zeros(1, 640, dtype=torch.long)
         labels = {"labels": torch.tensor([[1, 2, 3]])} if head is not AlHubertModel else {}
         with torch.no_grad():
-            return (model(audio, **labels), model(torch.cat([noise, audio], 1), torch.cat([pad, real], 1), **labels),
-                    model(torch.cat([audio, noise], 1), torch.cat([real, pad], 1), **labels))
+            return (
+                model(audio, **labels),
+                model(torch.cat([noise, audio], 1), torch.cat([pad, real], 1), **labels),
+                model(torch.cat([audio, noise], 1), torch.cat([real, pad], 1), **labels),
+            )
+
     return run
 
 
@@ -163,8 +175,10 @@ def check_cast(dtype):
     def check(value, context):
         expected = forward(context, value[0].float()).last_hidden_state
         assert value[1].last_hidden_state.dtype == torch.float32
-        torch.testing.assert_close(value[1].last_hidden_state, expected, atol=1e-3 if dtype == torch.float16 else 1e-6,
-                                   rtol=0)
+        torch.testing.assert_close(
+            value[1].last_hidden_state, expected, atol=1e-3 if dtype == torch.float16 else 1e-6, rtol=0
+        )
+
     return check
 
 
@@ -172,6 +186,7 @@ def run_cast(dtype):
     def run(context):
         batch = torch.randn(1, 4000).to(dtype)
         return batch, forward(context, batch)
+
     return run
 
 
@@ -227,14 +242,17 @@ def check_upstream_pad_mask(value, context):
 
 def run_collator_short_item(context):
     collator = AudioCollator(default_feature_extractor(context.config), max_length_samples=None)
-    rows = [{"audio": {"array": np.zeros(16000, np.float32), "sampling_rate": 16000, "path": "long.flac"}},
-            {"audio": {"array": np.zeros(100, np.float32), "sampling_rate": 16000, "path": "clip-7.flac"}}]
+    rows = [
+        {"audio": {"array": np.zeros(16000, np.float32), "sampling_rate": 16000, "path": "long.flac"}},
+        {"audio": {"array": np.zeros(100, np.float32), "sampling_rate": 16000, "path": "clip-7.flac"}},
+    ]
     return collator(rows)
 
 
 def run_pipeline(*args, **kwargs):
     def run(context):
         return context.extractor(*args, **kwargs)
+
     return run
 
 
@@ -250,66 +268,140 @@ WAVE = (0.1 * np.random.RandomState(0).randn(16000)).astype(np.float32)
 
 ROWS = [
     # 1. items shorter than the receptive field: 0 real frames (never negative lengths), finite outputs everywhere
-    Row("1-frame-mask-of-short-items",
-        lambda c: c.model._get_feature_vector_attention_mask(49, short_item_batch()[1]).sum(1), check_frame_counts),
-    Row("1-output-lengths-never-negative",
-        lambda c: c.model._get_feat_extract_output_lengths(torch.tensor([16000, 100, 0])), check_frame_counts),
-    Row("1-output-length-of-an-int", lambda c: c.model._get_feat_extract_output_lengths(100),
-        lambda value, c: value == 0),
+    Row(
+        "1-frame-mask-of-short-items",
+        lambda c: c.model._get_feature_vector_attention_mask(49, short_item_batch()[1]).sum(1),
+        check_frame_counts,
+    ),
+    Row(
+        "1-output-lengths-never-negative",
+        lambda c: c.model._get_feat_extract_output_lengths(torch.tensor([16000, 100, 0])),
+        check_frame_counts,
+    ),
+    Row(
+        "1-output-length-of-an-int",
+        lambda c: c.model._get_feat_extract_output_lengths(100),
+        lambda value, c: value == 0,
+    ),
     Row("1-forward-sdpa-finite-with-0-frame-rows", run_short_items_all_paths, check_short_items_are_finite),
     Row("1-forward-eager-finite-with-0-frame-rows", run_short_items_eager, check_short_items_are_finite),
     Row("1-training-spec-augment-finite-with-0-frame-rows", run_short_items_training, check_short_items_are_finite),
     Row("1-classification-pooling-finite", run_classification_pooling, check_finite_logits),
     Row("1-upstream-pad-mask", run_upstream_pad_mask, check_upstream_pad_mask),
-    Row("1-collator-refuses-short-item-naming-it", run_collator_short_item,
-        Raises(ValueError, (r"clip-7\.flac", "100 samples", "fewer than the 400", "remove it"))),
+    Row(
+        "1-collator-refuses-short-item-naming-it",
+        run_collator_short_item,
+        Raises(ValueError, (r"clip-7\.flac", "100 samples", "fewer than the 400", "remove it")),
+    ),
     # 2. bool is not an int
-    Row("2-depth-True", lambda c: forward(c, torch.randn(1, 1000), depth=True),
-        Raises(ValueError, ("depth must be an integer between 1 and 4", "True"))),
-    Row("2-pipeline-layer-True", run_pipeline(WAVE, layer=True),
-        Raises(ValueError, ('layer must be "all" or an integer', "True"))),
+    Row(
+        "2-depth-True",
+        lambda c: forward(c, torch.randn(1, 1000), depth=True),
+        Raises(ValueError, ("depth must be an integer between 1 and 4", "True")),
+    ),
+    Row(
+        "2-pipeline-layer-True",
+        run_pipeline(WAVE, layer=True),
+        Raises(ValueError, ('layer must be "all" or an integer', "True")),
+    ),
     Row("2-long-audio-layer-True", run_long_audio_bool_layer, Raises(ValueError, ("layer must be between 0 and 4",))),
     # (already handled) depth out of range, not an integer
-    *[Row(f"depth-{depth}", lambda c, d=depth: forward(c, torch.randn(1, 1000), depth=d),
-          Raises(ValueError, ("depth must be an integer between 1 and 4",))) for depth in (0, 5, -1, 2.5)],
+    *[
+        Row(
+            f"depth-{depth}",
+            lambda c, d=depth: forward(c, torch.randn(1, 1000), depth=d),
+            Raises(ValueError, ("depth must be an integer between 1 and 4",)),
+        )
+        for depth in (0, 5, -1, 2.5)
+    ],
     # 11. dtypes, empty batches, masks, sampling rates
     Row("11-float64-input-cast", run_cast(torch.float64), check_cast(torch.float64)),
     Row("11-float16-input-cast", run_cast(torch.float16), check_cast(torch.float16)),
-    Row("11-empty-batch", lambda c: forward(c, torch.randn(0, 1000)),
-        Raises(ValueError, ("empty batch", "at least one waveform"))),
-    Row("11-mask-value-2", masked(lambda m: m * 2), Raises(ValueError, ("only 0", "and 1", "Wav2Vec2FeatureExtractor"))),
-    Row("11-mask-fractional", masked(lambda m: m.float() * 0.5),
-        Raises(ValueError, ("only 0", "and 1", "Wav2Vec2FeatureExtractor"))),
+    Row(
+        "11-empty-batch",
+        lambda c: forward(c, torch.randn(0, 1000)),
+        Raises(ValueError, ("empty batch", "at least one waveform")),
+    ),
+    Row(
+        "11-mask-value-2", masked(lambda m: m * 2), Raises(ValueError, ("only 0", "and 1", "Wav2Vec2FeatureExtractor"))
+    ),
+    Row(
+        "11-mask-fractional",
+        masked(lambda m: m.float() * 0.5),
+        Raises(ValueError, ("only 0", "and 1", "Wav2Vec2FeatureExtractor")),
+    ),
     Row("11-mask-negative", masked(lambda m: -m), Raises(ValueError, ("only 0", "and 1"))),
     # masks with left padding or gaps: frames read from where the real samples are (issue 23; HuBERT misreads them)
     Row("11-mask-left-padded-gives-the-unpadded-features", run_left_padded(AlHubertModel), check_left_padded),
     Row("11-mask-left-padded-ctc-loss-reads-the-real-frames", run_left_padded(AlHubertForCTC), check_left_padded),
     Row("11-mask-left-padded-superb-head-reads-the-real-frames", run_left_padded(superb_head), check_left_padded),
     Row("11-mask-with-a-gap-frames-ignore-the-gap", run_gap, check_gap),
-    Row("11-pipeline-sampling-rate-0", run_pipeline({"array": WAVE, "sampling_rate": 0}),
-        Raises(ValueError, ("sampling_rate must be a positive number", "0"))),
-    Row("11-pipeline-sampling-rate-negative", run_pipeline({"array": WAVE, "sampling_rate": -16000}),
-        Raises(ValueError, ("sampling_rate must be a positive number",))),
-    Row("11-long-audio-negative-stride", run_long_audio_negative_stride,
-        Raises(ValueError, ("stride_length_s must be 0 or more",))),
+    Row(
+        "11-pipeline-sampling-rate-0",
+        run_pipeline({"array": WAVE, "sampling_rate": 0}),
+        Raises(ValueError, ("sampling_rate must be a positive number", "0")),
+    ),
+    Row(
+        "11-pipeline-sampling-rate-negative",
+        run_pipeline({"array": WAVE, "sampling_rate": -16000}),
+        Raises(ValueError, ("sampling_rate must be a positive number",)),
+    ),
+    Row(
+        "11-long-audio-negative-stride",
+        run_long_audio_negative_stride,
+        Raises(ValueError, ("stride_length_s must be 0 or more",)),
+    ),
     # (already handled) input values the model cannot take
-    Row("input-1-D", lambda c: forward(c, torch.randn(1000)), Raises(ValueError, ("2-D float tensor", "input_values\\[None\\]"))),
+    Row(
+        "input-1-D",
+        lambda c: forward(c, torch.randn(1000)),
+        Raises(ValueError, ("2-D float tensor", "input_values\\[None\\]")),
+    ),
     Row("input-3-D", lambda c: forward(c, torch.randn(1, 1, 1000)), Raises(ValueError, ("2-D float tensor",))),
-    Row("input-integer", lambda c: forward(c, torch.ones(1, 1000, dtype=torch.long)), Raises(ValueError, ("2-D float tensor",))),
+    Row(
+        "input-integer",
+        lambda c: forward(c, torch.ones(1, 1000, dtype=torch.long)),
+        Raises(ValueError, ("2-D float tensor",)),
+    ),
     Row("input-list", lambda c: forward(c, [[0.0] * 1000]), Raises(ValueError, ("2-D float tensor", "got list"))),
-    Row("input-shorter-than-receptive-field", lambda c: forward(c, torch.randn(1, 399)),
-        Raises(ValueError, ("399 samples", "receptive field", "pad or drop"))),
-    Row("input-nan", lambda c: forward(c, torch.tensor([[float("nan")] * 1000])),
-        Raises(ValueError, ("NaN or infinite", "clean the audio"))),
-    Row("input-inf", lambda c: forward(c, torch.full((1, 1000), float("inf"))), Raises(ValueError, ("NaN or infinite",))),
-    Row("11-mask-a-list", lambda c: forward(c, torch.randn(1, 1000), [[1] * 1000]),
-        Raises(ValueError, ("attention_mask must be a tensor", "got list"))),
-    Row("mask-shape-mismatch", lambda c: forward(c, torch.randn(2, 1000), torch.ones(2, 999, dtype=torch.long)),
-        Raises(ValueError, ("attention_mask has shape", "must match"))),
-    Row("pipeline-2-D-array", run_pipeline(np.zeros((2, 3, 4), dtype=np.float32)), Raises(ValueError, ("1-D waveform",))),
-    Row("pipeline-missing-file", run_pipeline("/nonexistent/missing.wav"), Raises(FileNotFoundError, ("missing.wav",))),
-    Row("upstream-not-a-list", lambda c: UpstreamExpert(str(c.directory))(torch.randn(2, 16000)),
-        Raises(ValueError, ("non-empty list",))),
+    Row(
+        "input-shorter-than-receptive-field",
+        lambda c: forward(c, torch.randn(1, 399)),
+        Raises(ValueError, ("399 samples", "receptive field", "pad or drop")),
+    ),
+    Row(
+        "input-nan",
+        lambda c: forward(c, torch.tensor([[float("nan")] * 1000])),
+        Raises(ValueError, ("NaN or infinite", "clean the audio")),
+    ),
+    Row(
+        "input-inf",
+        lambda c: forward(c, torch.full((1, 1000), float("inf"))),
+        Raises(ValueError, ("NaN or infinite",)),
+    ),
+    Row(
+        "11-mask-a-list",
+        lambda c: forward(c, torch.randn(1, 1000), [[1] * 1000]),
+        Raises(ValueError, ("attention_mask must be a tensor", "got list")),
+    ),
+    Row(
+        "mask-shape-mismatch",
+        lambda c: forward(c, torch.randn(2, 1000), torch.ones(2, 999, dtype=torch.long)),
+        Raises(ValueError, ("attention_mask has shape", "must match")),
+    ),
+    Row(
+        "pipeline-2-D-array",
+        run_pipeline(np.zeros((2, 3, 4), dtype=np.float32)),
+        Raises(ValueError, ("1-D waveform",)),
+    ),
+    Row(
+        "pipeline-missing-file", run_pipeline("/nonexistent/missing.wav"), Raises(FileNotFoundError, ("missing.wav",))
+    ),
+    Row(
+        "upstream-not-a-list",
+        lambda c: UpstreamExpert(str(c.directory))(torch.randn(2, 16000)),
+        Raises(ValueError, ("non-empty list",)),
+    ),
 ]
 
 

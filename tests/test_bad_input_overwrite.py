@@ -5,19 +5,20 @@ it, and every byte in it stays. One row per case."""
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
+from helpers import tiny_config_kwargs
+from original_checkpoints import random_original_checkpoint
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.cli import app
 from alhubert.original import run_conversion
-from helpers import tiny_config_kwargs
-from original_checkpoints import random_original_checkpoint
+
 
 CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)
 CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
@@ -58,6 +59,7 @@ def with_extra(make, extra: Callable):
     def prepare(folder, checkpoint):
         make(folder, checkpoint)
         extra(folder)
+
     return prepare
 
 
@@ -69,29 +71,45 @@ class ConvertRow:
 
 
 CONVERT_ROWS = [
-    ConvertRow("convert-settings-config-and-user-files",
-               lambda out, ck: user_files(out, {"learning_rate": 0.1, "notes": "my experiment"}),
-               ("is not replaced", "notes.txt|results/", "alhubert convert does not write", "choose a new folder")),
-    ConvertRow("convert-model-config-and-a-user-file",
-               with_extra(converted, lambda out: (out / "thesis.txt").write_text("chapter 1")),
-               ("holds thesis.txt", "alhubert convert does not write")),
-    ConvertRow("convert-model-folder-with-a-user-sub-folder",
-               with_extra(converted, lambda out: (out / "runs").mkdir() or (out / "runs" / "log.txt").write_text("x")),
-               (r"the folder runs/",)),
-    ConvertRow("convert-model-folder-with-a-link",
-               with_extra(converted, lambda out: os.symlink("/etc/hostname", out / "vocab.json")),
-               ("the link vocab.json",)),
-    ConvertRow("convert-model-file-names-but-a-bert-config",
-               lambda out, ck: out.mkdir() or (out / "config.json").write_text('{"model_type": "bert"}')
-               or (out / "model.safetensors").write_bytes(b"mine"),
-               ("config.json is not the config of a alhubert model",)),
-    ConvertRow("convert-config-that-is-not-json",
-               lambda out, ck: out.mkdir() or (out / "config.json").write_text("name = my settings"),
-               ("config.json is not the config",)),
-    ConvertRow("convert-replaces-its-own-folder-with-an-onnx-export",
-               with_extra(converted,
-                          lambda out: (out / "onnx").mkdir() or (out / "onnx" / "model.onnx").write_bytes(b"x")),
-               ()),
+    ConvertRow(
+        "convert-settings-config-and-user-files",
+        lambda out, ck: user_files(out, {"learning_rate": 0.1, "notes": "my experiment"}),
+        ("is not replaced", "notes.txt|results/", "alhubert convert does not write", "choose a new folder"),
+    ),
+    ConvertRow(
+        "convert-model-config-and-a-user-file",
+        with_extra(converted, lambda out: (out / "thesis.txt").write_text("chapter 1")),
+        ("holds thesis.txt", "alhubert convert does not write"),
+    ),
+    ConvertRow(
+        "convert-model-folder-with-a-user-sub-folder",
+        with_extra(converted, lambda out: (out / "runs").mkdir() or (out / "runs" / "log.txt").write_text("x")),
+        (r"the folder runs/",),
+    ),
+    ConvertRow(
+        "convert-model-folder-with-a-link",
+        with_extra(converted, lambda out: os.symlink("/etc/hostname", out / "vocab.json")),
+        ("the link vocab.json",),
+    ),
+    ConvertRow(
+        "convert-model-file-names-but-a-bert-config",
+        lambda out, ck: (
+            out.mkdir()
+            or (out / "config.json").write_text('{"model_type": "bert"}')
+            or (out / "model.safetensors").write_bytes(b"mine")
+        ),
+        ("config.json is not the config of a alhubert model",),
+    ),
+    ConvertRow(
+        "convert-config-that-is-not-json",
+        lambda out, ck: out.mkdir() or (out / "config.json").write_text("name = my settings"),
+        ("config.json is not the config",),
+    ),
+    ConvertRow(
+        "convert-replaces-its-own-folder-with-an-onnx-export",
+        with_extra(converted, lambda out: (out / "onnx").mkdir() or (out / "onnx" / "model.onnx").write_bytes(b"x")),
+        (),
+    ),
 ]
 
 
@@ -149,6 +167,7 @@ def export_into_user_folder(config=None):
     def prepare(work, model):
         user_files(work / "mine", config)
         return str(model), str(work / "mine"), work / "mine"
+
     return prepare
 
 
@@ -170,14 +189,22 @@ def export_in_place_with_user_file(work, model):
 
 
 EXPORT_ROWS = [
-    ExportRow("export-user-folder", export_into_user_folder(), ("is not replaced", "notes.txt|results/",
-                                                               "alhubert export onnx does not write")),
-    ExportRow("export-user-folder-with-a-model-config",
-              export_into_user_folder(json.loads(AlHubertConfig(**CONFIG).to_json_string())),
-              ("is not replaced", "notes.txt|results/")),
+    ExportRow(
+        "export-user-folder",
+        export_into_user_folder(),
+        ("is not replaced", "notes.txt|results/", "alhubert export onnx does not write"),
+    ),
+    ExportRow(
+        "export-user-folder-with-a-model-config",
+        export_into_user_folder(json.loads(AlHubertConfig(**CONFIG).to_json_string())),
+        ("is not replaced", "notes.txt|results/"),
+    ),
     ExportRow("export-current-directory-as-an-absolute-path", export_into_cwd, ("current directory",)),
-    ExportRow("export-in-place-onnx-folder-with-a-user-file", export_in_place_with_user_file,
-              ("holds benchmark.txt", "alhubert export onnx does not write")),
+    ExportRow(
+        "export-in-place-onnx-folder-with-a-user-file",
+        export_in_place_with_user_file,
+        ("holds benchmark.txt", "alhubert export onnx does not write"),
+    ),
 ]
 
 

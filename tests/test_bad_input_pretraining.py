@@ -16,8 +16,23 @@ from alhubert.training import kmeans_targets, run_pretrain_hubert
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
 DATA = ["--librispeech_root", str(CORPUS), "--librispeech_sets", "train-clean-demo", "--max_train_samples", "3"]
-PRETRAIN = [*DATA, "--model_preset", "demo", "--final_dim", "8", "--max_steps", "1", "--report_to", "none",
-            "--disable_tqdm", "true", "--per_device_train_batch_size", "1", "--dataloader_num_workers", "0"]
+PRETRAIN = [
+    *DATA,
+    "--model_preset",
+    "demo",
+    "--final_dim",
+    "8",
+    "--max_steps",
+    "1",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--per_device_train_batch_size",
+    "1",
+    "--dataloader_num_workers",
+    "0",
+]
 FIRST = "1001-100-0000"
 
 
@@ -33,6 +48,7 @@ def edit_labels(edit):
         path = folder / kmeans_targets.LABELS_FILE
         rows = [json.loads(line) for line in path.read_text().splitlines()]
         path.write_text("".join(line if isinstance(line, str) else json.dumps(line) + "\n" for line in edit(rows)))
+
     return apply
 
 
@@ -116,7 +132,8 @@ def test_kmeans_targets_keep_an_existing_folder_unless_told(labels_dir, tmp_path
     with pytest.raises(ValueError, match="is not empty"):
         kmeans_targets.main([*DATA, "--num_clusters", "3", "--kmeans_init", "1", "--output_dir", str(output_dir)])
     assert (output_dir / kmeans_targets.LABELS_FILE).read_bytes() == before
-    kmeans_targets.main([*DATA, "--num_clusters", "3", "--kmeans_init", "1", "--output_dir", str(output_dir),
-                         "--overwrite_output_dir"])
+    kmeans_targets.main(
+        [*DATA, "--num_clusters", "3", "--kmeans_init", "1", "--output_dir", str(output_dir), "--overwrite_output_dir"]
+    )
     assert json.loads((output_dir / kmeans_targets.MANIFEST_FILE).read_text())["num_clusters"] == 3
     assert not leftovers(tmp_path)

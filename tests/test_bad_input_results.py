@@ -9,14 +9,16 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
+from original_checkpoints import random_original_checkpoint
 from safetensors.torch import load_file, save_file
 from transformers import pipeline
 from typer.testing import CliRunner
@@ -27,8 +29,7 @@ from alhubert.models.audio import AudioRefused
 from alhubert.original import run_conversion
 from alhubert.original.conversion import config_from_original
 from alhubert.original.upstream import UpstreamExpert
-from helpers import tiny_config_kwargs
-from original_checkpoints import random_original_checkpoint
+
 
 CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)
 CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
@@ -53,8 +54,11 @@ def files(tmp_path_factory):
     times_1e30(model).save_pretrained(root / "huge-weights")
     shutil.copytree(root / "model", root / "missing-layer")
     weights = load_file(root / "missing-layer" / "model.safetensors")
-    save_file({key: value for key, value in weights.items() if not key.startswith("encoder.layers.1.")},
-              root / "missing-layer" / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {key: value for key, value in weights.items() if not key.startswith("encoder.layers.1.")},
+        root / "missing-layer" / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     shutil.copytree(root / "model", root / "string-flag")
     settings = json.loads((root / "string-flag" / "preprocessor_config.json").read_text())
     (root / "string-flag" / "preprocessor_config.json").write_text(json.dumps({**settings, "do_normalize": "no"}))
@@ -82,34 +86,81 @@ class CommandRow:
 
 
 def extract(*names, model="model", extra=()):
-    return lambda files, out: ["extract", *[str(files / "audio" / name) for name in names], "-m", str(files / model),
-                               "-o", str(out), *extra]
+    return lambda files, out: [
+        "extract",
+        *[str(files / "audio" / name) for name in names],
+        "-m",
+        str(files / model),
+        "-o",
+        str(out),
+        *extra,
+    ]
 
 
 COMMAND_ROWS = [
-    CommandRow("extract-huge-weights-safetensors", extract("good.wav", model="huge-weights"), 1,
-               (r"features of \S+good\.wav are NaN or infinite", r"huge-weights is damaged", "not saved"),
-               out="out.safetensors"),
-    CommandRow("extract-huge-weights-folder", extract("good.wav", model="huge-weights"), 1,
-               (r"good\.wav are NaN or infinite",)),
-    CommandRow("extract-good-and-nan-files", extract("good.wav", "nan.wav"), 0,
-               (r"Wrote features of 1 file\(s\)", r"skipped 1 file"), written=("out",),
-               warnings=(r"skipping \S+nan\.wav: \S+nan\.wav holds NaN or infinite samples",)),
-    CommandRow("extract-nan-file-strict", extract("good.wav", "nan.wav", extra=("--strict",)), 1,
-               (r"nan\.wav holds NaN or infinite samples", "--strict")),
-    CommandRow("extract-missing-layer", extract("good.wav", model="missing-layer"), 1,
-               (r"lacks \d+ weight\(s\)", r"encoder\.layers\.1\.", "save or download the model again")),
-    CommandRow("info-missing-layer", lambda files, out: ["info", str(files / "missing-layer")], 1,
-               (r"lacks \d+ weight\(s\)", r"encoder\.layers\.1\.")),
-    CommandRow("export-missing-layer", lambda files, out: ["export", "onnx", str(files / "missing-layer"), str(out)],
-               1, (r"lacks \d+ weight\(s\)",)),
-    CommandRow("extract-do-normalize-string", extract("good.wav", model="string-flag"), 1,
-               (r"preprocessor_config\.json of \S+string-flag sets do_normalize to 'no'", "fix the file")),
-    CommandRow("export-do-normalize-string",
-               lambda files, out: ["export", "onnx", str(files / "string-flag"), str(out)], 1,
-               (r"sets do_normalize to 'no', not true or false",)),
-    CommandRow("export-huge-weights", lambda files, out: ["export", "onnx", str(files / "huge-weights"), str(out)], 1,
-               ("gives NaN or infinite outputs", r"largest \|weight\| \S+e\+\d\d", "earlier checkpoint")),
+    CommandRow(
+        "extract-huge-weights-safetensors",
+        extract("good.wav", model="huge-weights"),
+        1,
+        (r"features of \S+good\.wav are NaN or infinite", r"huge-weights is damaged", "not saved"),
+        out="out.safetensors",
+    ),
+    CommandRow(
+        "extract-huge-weights-folder",
+        extract("good.wav", model="huge-weights"),
+        1,
+        (r"good\.wav are NaN or infinite",),
+    ),
+    CommandRow(
+        "extract-good-and-nan-files",
+        extract("good.wav", "nan.wav"),
+        0,
+        (r"Wrote features of 1 file\(s\)", r"skipped 1 file"),
+        written=("out",),
+        warnings=(r"skipping \S+nan\.wav: \S+nan\.wav holds NaN or infinite samples",),
+    ),
+    CommandRow(
+        "extract-nan-file-strict",
+        extract("good.wav", "nan.wav", extra=("--strict",)),
+        1,
+        (r"nan\.wav holds NaN or infinite samples", "--strict"),
+    ),
+    CommandRow(
+        "extract-missing-layer",
+        extract("good.wav", model="missing-layer"),
+        1,
+        (r"lacks \d+ weight\(s\)", r"encoder\.layers\.1\.", "save or download the model again"),
+    ),
+    CommandRow(
+        "info-missing-layer",
+        lambda files, out: ["info", str(files / "missing-layer")],
+        1,
+        (r"lacks \d+ weight\(s\)", r"encoder\.layers\.1\."),
+    ),
+    CommandRow(
+        "export-missing-layer",
+        lambda files, out: ["export", "onnx", str(files / "missing-layer"), str(out)],
+        1,
+        (r"lacks \d+ weight\(s\)",),
+    ),
+    CommandRow(
+        "extract-do-normalize-string",
+        extract("good.wav", model="string-flag"),
+        1,
+        (r"preprocessor_config\.json of \S+string-flag sets do_normalize to 'no'", "fix the file"),
+    ),
+    CommandRow(
+        "export-do-normalize-string",
+        lambda files, out: ["export", "onnx", str(files / "string-flag"), str(out)],
+        1,
+        (r"sets do_normalize to 'no', not true or false",),
+    ),
+    CommandRow(
+        "export-huge-weights",
+        lambda files, out: ["export", "onnx", str(files / "huge-weights"), str(out)],
+        1,
+        ("gives NaN or infinite outputs", r"largest \|weight\| \S+e\+\d\d", "earlier checkpoint"),
+    ),
 ]
 
 
@@ -150,8 +201,9 @@ def test_converter_refuses_weights_that_overflow(tmp_path, capsys):
         run_conversion.cli(["--checkpoint", str(tmp_path / "huge.ckpt"), "--output_dir", str(tmp_path / "out")])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert exit.value.code == 1 and len(lines) == 1
-    assert re.search(r"huge\.ckpt gives NaN or infinite outputs .*largest \|weight\| [\d.]+e\+\d\d, in encoder\.",
-                     lines[0]), lines[0]
+    assert re.search(
+        r"huge\.ckpt gives NaN or infinite outputs .*largest \|weight\| [\d.]+e\+\d\d, in encoder\.", lines[0]
+    ), lines[0]
     assert not (tmp_path / "out").exists()
 
 
@@ -161,6 +213,7 @@ def test_converter_refuses_weights_that_overflow(tmp_path, capsys):
 def run_pipeline(model, audio):
     def run(files):
         return pipeline("audio-feature-extraction", model=str(files / model))(str(files / "audio" / audio))
+
     return run
 
 
@@ -169,17 +222,24 @@ def converted_setting(**settings):
         original = dict(random_original_checkpoint(AlHubertConfig(**CONFIG), CONV_SPEC)[0]["Config"]["alhubert"])
         config = config_from_original({**original, **settings})
         return config.do_stable_layer_norm, config.do_normalize, config.conv_bias
+
     return run
 
 
 def upstream_train_equals_eval(**settings):
     """UpstreamExpert in training mode (S3PRL's -f) gives the eval-mode features: no SpecAugment (dropout off)."""
+
     def run(files):
         config = AlHubertConfig(**{**CONFIG, **settings})
         checkpoint, _ = random_original_checkpoint(config, CONV_SPEC)
         checkpoint["Config"]["alhubert"].update(
-            mask_prob=settings.get("mask_time_prob", 0.0), mask_channel_prob=settings.get("mask_feature_prob", 0.0),
-            dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0, encoder_layerdrop=0.0,
+            mask_prob=settings.get("mask_time_prob", 0.0),
+            mask_channel_prob=settings.get("mask_feature_prob", 0.0),
+            dropout=0.0,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            dropout_input=0.0,
+            encoder_layerdrop=0.0,
         )
         torch.save(checkpoint, files / "masking.ckpt")
         expert = UpstreamExpert(str(files / "masking.ckpt"))
@@ -189,6 +249,7 @@ def upstream_train_equals_eval(**settings):
             trained = expert.train()(wavs)["hidden_states"]
         assert expert.model.training and expert.model.config.mask_time_prob == settings.get("mask_time_prob", 0.0)
         return evaluated, trained
+
     return run
 
 
@@ -207,21 +268,39 @@ class Row:
 
 
 ROWS = [
-    Row("pipeline-huge-weights", run_pipeline("huge-weights", "good.wav"),
-        (ValueError, (r"features of \S+good\.wav are NaN or infinite", r"huge-weights is damaged"))),
-    Row("pipeline-nan-file", run_pipeline("model", "nan.wav"),
-        (AudioRefused, (r"\S+nan\.wav holds NaN or infinite samples", "re-encode"))),
-    Row("original-layer-norm-first-string-False", converted_setting(layer_norm_first="False"),
-        lambda value: value[0] is False),
+    Row(
+        "pipeline-huge-weights",
+        run_pipeline("huge-weights", "good.wav"),
+        (ValueError, (r"features of \S+good\.wav are NaN or infinite", r"huge-weights is damaged")),
+    ),
+    Row(
+        "pipeline-nan-file",
+        run_pipeline("model", "nan.wav"),
+        (AudioRefused, (r"\S+nan\.wav holds NaN or infinite samples", "re-encode")),
+    ),
+    Row(
+        "original-layer-norm-first-string-False",
+        converted_setting(layer_norm_first="False"),
+        lambda value: value[0] is False,
+    ),
     Row("original-normalize-string-false", converted_setting(normalize="false"), lambda value: value[1] is False),
     Row("original-conv-bias-string-True", converted_setting(conv_bias="True"), lambda value: value[2] is True),
-    Row("original-normalize-unknown-string", converted_setting(normalize="maybe"),
-        (ValueError, (r"\['normalize'\] must be a boolean", "'maybe'"))),
-    Row("original-layer-norm-first-number-2", converted_setting(layer_norm_first=2),
-        (ValueError, (r"\['layer_norm_first'\] must be a boolean",))),
+    Row(
+        "original-normalize-unknown-string",
+        converted_setting(normalize="maybe"),
+        (ValueError, (r"\['normalize'\] must be a boolean", "'maybe'")),
+    ),
+    Row(
+        "original-layer-norm-first-number-2",
+        converted_setting(layer_norm_first=2),
+        (ValueError, (r"\['layer_norm_first'\] must be a boolean",)),
+    ),
     Row("upstream-train-mode-never-masks-time", upstream_train_equals_eval(mask_time_prob=0.65), same_features),
-    Row("upstream-train-mode-never-masks-features",
-        upstream_train_equals_eval(mask_time_prob=0.65, mask_feature_prob=0.5), same_features),
+    Row(
+        "upstream-train-mode-never-masks-features",
+        upstream_train_equals_eval(mask_time_prob=0.65, mask_feature_prob=0.5),
+        same_features,
+    ),
 ]
 
 
@@ -253,12 +332,17 @@ def overflowing_onnx_export(folder: Path):
         helper.make_node("Unsqueeze", ["twice", "axes"], ["last_hidden_state"]),
     ]
     graph = helper.make_graph(
-        nodes, "overflow",
-        [helper.make_tensor_value_info("input_values", TensorProto.FLOAT, [1, "samples"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "samples"])],
+        nodes,
+        "overflow",
+        [
+            helper.make_tensor_value_info("input_values", TensorProto.FLOAT, [1, "samples"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "samples"]),
+        ],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [1, "samples", 1])],
-        [numpy_helper.from_array(np.array(1e30, np.float32), "scale"),
-         numpy_helper.from_array(np.array([2], np.int64), "axes")],
+        [
+            numpy_helper.from_array(np.array(1e30, np.float32), "scale"),
+            numpy_helper.from_array(np.array([2], np.int64), "axes"),
+        ],
     )
     (folder / "onnx").mkdir(parents=True)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), folder / "onnx" / "model.onnx")
@@ -271,6 +355,7 @@ def with_preprocessor(**settings):
         overflowing_onnx_export(folder)
         (folder / "preprocessor_config.json").write_text(json.dumps({"sampling_rate": 16000, **settings}))
         return folder
+
     return prepare
 
 
@@ -284,10 +369,18 @@ class ExampleRow:
 
 
 EXAMPLE_ROWS = [
-    ExampleRow("example-overflowing-outputs", overflowing_onnx_export, "good.wav",
-               ("gives NaN or infinite outputs", r"good\.wav", "nothing was saved")),
-    ExampleRow("example-do-normalize-no", with_preprocessor(do_normalize="no"), "good.wav",
-               (r"preprocessor_config\.json: do_normalize must be true or false", "'no'")),
+    ExampleRow(
+        "example-overflowing-outputs",
+        overflowing_onnx_export,
+        "good.wav",
+        ("gives NaN or infinite outputs", r"good\.wav", "nothing was saved"),
+    ),
+    ExampleRow(
+        "example-do-normalize-no",
+        with_preprocessor(do_normalize="no"),
+        "good.wav",
+        (r"preprocessor_config\.json: do_normalize must be true or false", "'no'"),
+    ),
     ExampleRow("example-nan-audio", overflowing_onnx_export, "nan.wav", (r"nan\.wav holds NaN or infinite samples",)),
 ]
 
@@ -298,7 +391,11 @@ def test_onnx_example(row, files, tmp_path):
     export = row.prepare(tmp_path / "export")
     result = subprocess.run(
         [sys.executable, str(EXAMPLE), str(export), str(files / "audio" / row.audio), "--output", "f.npy"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ""},
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr

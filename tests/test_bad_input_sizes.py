@@ -9,14 +9,16 @@ import struct
 import time
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
+from original_checkpoints import random_original_checkpoint
 from transformers import AutoModel
 from typer.testing import CliRunner
 
@@ -25,8 +27,7 @@ from alhubert.cli import app
 from alhubert.models import audio
 from alhubert.models.configuration_alhubert import AlHubertSuperbConfig
 from alhubert.original.conversion import config_from_original, load_original_model, parse_conv_layers
-from helpers import tiny_config_kwargs
-from original_checkpoints import random_original_checkpoint
+
 
 CONFIG = tiny_config_kwargs(num_hidden_layers=4, num_hidden_groups=2, num_attention_heads=2)
 CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
@@ -37,19 +38,30 @@ HANG_SECONDS = 20  # every row here answers in well under a second on an idle ma
 
 HUGE_SETTINGS = {
     "layers-1e9": ({"num_hidden_layers": 10**9}, r"num_hidden_layers is 1,000,000,000, more than the 1,024"),
-    "layers-1e6-block": ({"num_hidden_layers": 10**6, "num_hidden_groups": 1000, "layer_sharing": "block"},
-                         r"num_hidden_layers is 1,000,000, more than the 1,024"),
+    "layers-1e6-block": (
+        {"num_hidden_layers": 10**6, "num_hidden_groups": 1000, "layer_sharing": "block"},
+        r"num_hidden_layers is 1,000,000, more than the 1,024",
+    ),
     "applications-1e5": ({"num_hidden_layers": 10**5}, r"num_hidden_layers is 100,000"),
     "hidden-and-heads-1e9": ({"hidden_size": 10**9, "num_attention_heads": 10**9}, r"hidden_size is 1,000,000,000"),
     "intermediate-1e9": ({"intermediate_size": 10**9}, r"intermediate_size is 1,000,000,000"),
     "conv-dim-1e9": ({"conv_dim": [10**9] * 7}, r"conv_dim is 1,000,000,000"),
-    "conv-layers-1000": ({"conv_dim": [16] * 1000, "conv_kernel": [2] * 1000, "conv_stride": [1] * 1000},
-                         r"conv_dim lists 1000 convolutions, more than 64"),
+    "conv-layers-1000": (
+        {"conv_dim": [16] * 1000, "conv_kernel": [2] * 1000, "conv_stride": [1] * 1000},
+        r"conv_dim lists 1000 convolutions, more than 64",
+    ),
     "vocab-1e9": ({"vocab_size": 10**9}, r"vocab_size is 1,000,000,000"),
     "positional-kernel-1e9": ({"num_conv_pos_embeddings": 10**9}, r"num_conv_pos_embeddings is 1,000,000,000"),
     "parameters-of-1024-wide-groups": (
-        {"hidden_size": 16384, "num_attention_heads": 16, "intermediate_size": 65536, "num_hidden_layers": 1024,
-         "num_hidden_groups": 1024}, r"describes about [\d,]+ parameters, more than 2,147,483,648"),
+        {
+            "hidden_size": 16384,
+            "num_attention_heads": 16,
+            "intermediate_size": 65536,
+            "num_hidden_layers": 1024,
+            "num_hidden_groups": 1024,
+        },
+        r"describes about [\d,]+ parameters, more than 2,147,483,648",
+    ),
 }
 
 
@@ -85,6 +97,7 @@ def via_command(*command):
         assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), result.output
         assert not (tmp_path / "out").exists()
         raise ValueError(lines[0])
+
     return run
 
 
@@ -92,8 +105,17 @@ def via_push_to_hub(folder, settings, tmp_path):
     from alhubert.hub import run_upload
 
     with pytest.raises(SystemExit) as exit:
-        run_upload.main(["--model_dir", str(folder), "--repo_id", "someone/model", "--dry_run", "--staging_dir",
-                         str(tmp_path / "staged")])
+        run_upload.main(
+            [
+                "--model_dir",
+                str(folder),
+                "--repo_id",
+                "someone/model",
+                "--dry_run",
+                "--staging_dir",
+                str(tmp_path / "staged"),
+            ]
+        )
     assert not (tmp_path / "staged").exists()
     raise ValueError(str(exit.value.code))
 
@@ -130,8 +152,9 @@ def test_released_and_large_models_are_within_the_bounds():
     """The bounds refuse nothing real: the presets and HuBERT X-Large's dimensions, unshared."""
     for name in ("small", "middle", "large"):
         AlHubertConfig.from_preset(name)
-    AlHubertConfig(hidden_size=1280, num_attention_heads=16, intermediate_size=5120, num_hidden_layers=48,
-                   num_hidden_groups=48)
+    AlHubertConfig(
+        hidden_size=1280, num_attention_heads=16, intermediate_size=5120, num_hidden_layers=48, num_hidden_groups=48
+    )
 
 
 # --- 2. original checkpoints ----------------------------------------------------------------------------------
@@ -164,6 +187,7 @@ def conv_spec(spec: str):
     def run(tmp_path):
         settings = dict(original_checkpoint()["Config"]["alhubert"], extractor_conv_feature_layers=spec)
         return config_from_original(settings)
+
     return run
 
 
@@ -175,17 +199,32 @@ class CheckpointRow:
 
 
 CHECKPOINT_ROWS = [
-    CheckpointRow("deflated-dropped-record-of-64-MiB", lambda tmp: load_original_model(with_deflated_record(tmp)),
-                  (r"the record \S+/data/\d+ is compressed", "claiming 67,108,864", "torch.save stores records "
-                   "uncompressed", "save the checkpoint again")),
-    CheckpointRow("conv-string-of-2e6-tuples", conv_spec("[" + "(512,10,5)," * 2_000_000 + "]"),
-                  (r"is 22,000,002 characters long, more than the 4096", "corrupt or crafted")),
-    CheckpointRow("conv-string-of-20000-nested-plus", conv_spec("[]+" * 20000 + "[(512,10,5)]"),
-                  (r"characters long, more than the 4096",)),
-    CheckpointRow("conv-string-of-1300-chained-plus", conv_spec("[]+" * 1300 + "[(512,10,5)]"),
-                  (r"nests more than 128 levels",)),
-    CheckpointRow("conv-string-of-2000-nested-lists", conv_spec("[" * 2000 + "]" * 2000),
-                  ("is not a valid expression",)),
+    CheckpointRow(
+        "deflated-dropped-record-of-64-MiB",
+        lambda tmp: load_original_model(with_deflated_record(tmp)),
+        (
+            r"the record \S+/data/\d+ is compressed",
+            "claiming 67,108,864",
+            "torch.save stores records uncompressed",
+            "save the checkpoint again",
+        ),
+    ),
+    CheckpointRow(
+        "conv-string-of-2e6-tuples",
+        conv_spec("[" + "(512,10,5)," * 2_000_000 + "]"),
+        (r"is 22,000,002 characters long, more than the 4096", "corrupt or crafted"),
+    ),
+    CheckpointRow(
+        "conv-string-of-20000-nested-plus",
+        conv_spec("[]+" * 20000 + "[(512,10,5)]"),
+        (r"characters long, more than the 4096",),
+    ),
+    CheckpointRow(
+        "conv-string-of-1300-chained-plus", conv_spec("[]+" * 1300 + "[(512,10,5)]"), (r"nests more than 128 levels",)
+    ),
+    CheckpointRow(
+        "conv-string-of-2000-nested-lists", conv_spec("[" * 2000 + "]" * 2000), ("is not a valid expression",)
+    ),
 ]
 
 
@@ -227,11 +266,13 @@ def set_flac_length(path: Path, frames: int) -> None:
 
 def flac_declaring_hours(hours):
     """A 1 s FLAC (192 kHz, 8 channels) whose STREAMINFO announces `hours` hours."""
+
     def run(tmp_path):
         path = tmp_path / "long.flac"
         soundfile.write(path, np.zeros((192000, 8), np.float32), 192000, subtype="PCM_16")
         set_flac_length(path, int(hours * 3600 * 192000))
         return audio.load_audio(path)
+
     return run
 
 
@@ -244,13 +285,21 @@ class AudioRow:
 
 AUDIO_ROWS = [
     AudioRow("wav-at-1-hz", wav_at_1_hz, (r"slow\.wav has a sampling rate of 1 Hz", "outside the 1000 to 768000 Hz")),
-    AudioRow("flac-header-announcing-5-hours", flac_declaring_hours(5),
-             (r"long\.flac lasts 5\.0 hours, longer than the 4\.0 hours", "split it first")),
-    AudioRow("array-at-1-hz", lambda tmp: audio.resample(np.zeros(400_000, np.float32), 1, 16000),
-             ("sampling rate of 1 Hz",)),
-    AudioRow("array-of-5-hours", lambda tmp: audio.load_audio({"array": np.zeros(5 * 3600 * 1000, np.float32),
-                                                               "sampling_rate": 1000}),
-             ("lasts 5.0 hours",)),
+    AudioRow(
+        "flac-header-announcing-5-hours",
+        flac_declaring_hours(5),
+        (r"long\.flac lasts 5\.0 hours, longer than the 4\.0 hours", "split it first"),
+    ),
+    AudioRow(
+        "array-at-1-hz",
+        lambda tmp: audio.resample(np.zeros(400_000, np.float32), 1, 16000),
+        ("sampling rate of 1 Hz",),
+    ),
+    AudioRow(
+        "array-of-5-hours",
+        lambda tmp: audio.load_audio({"array": np.zeros(5 * 3600 * 1000, np.float32), "sampling_rate": 1000}),
+        ("lasts 5.0 hours",),
+    ),
 ]
 
 

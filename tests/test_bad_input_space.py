@@ -10,11 +10,12 @@ import math
 import numpy as np
 import pytest
 import soundfile
+from helpers import save_tiny_ctc
+from space_app import DEMO_CLIP, SPACE_DIR
+from space_app import space_analysis as analysis
 from typer.testing import CliRunner
 
 from alhubert.cli import app as cli
-from helpers import save_tiny_ctc
-from space_app import DEMO_CLIP, SPACE_DIR, space_analysis as analysis
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +50,24 @@ PAGE_CASES = {
     "silence only": (lambda folder: _wav(folder, "silence.wav", np.zeros(32000)), {}, "silent"),
     "near silence": (lambda folder: _wav(folder, "hiss.wav", np.full(32000, 1e-5)), {}, "silent"),
     "shorter than the receptive field": (
-        lambda folder: _wav(folder, "click.wav", 0.5 * np.ones(399)), {}, "too short: 399 samples"),
+        lambda folder: _wav(folder, "click.wav", 0.5 * np.ones(399)),
+        {},
+        "too short: 399 samples",
+    ),
     "empty file": (lambda folder: _wav(folder, "empty.wav", np.zeros(0)), {}, "too short: 0 samples"),
     "NaN samples from the microphone": (
-        lambda folder: (16000, np.full(16000, math.nan, dtype=np.float32)), {}, "NaN or infinite"),
+        lambda folder: (16000, np.full(16000, math.nan, dtype=np.float32)),
+        {},
+        "NaN or infinite",
+    ),
     "depth 0": (lambda folder: str(DEMO_CLIP), {"depth": 0}, "depth must be between 1 and 6"),
     "depth beyond the model": (lambda folder: str(DEMO_CLIP), {"depth": 7}, "depth must be between 1 and 6"),
     "unknown similarity": (lambda folder: str(DEMO_CLIP), {"measure": "euclid"}, "Unknown similarity"),
     "ONNX backend without an export": (
-        lambda folder: str(DEMO_CLIP), {"backend": "ONNX int8"}, "no onnx/model_quantized.onnx"),
+        lambda folder: str(DEMO_CLIP),
+        {"backend": "ONNX int8"},
+        "no onnx/model_quantized.onnx",
+    ),
     "unknown backend": (lambda folder: str(DEMO_CLIP), {"backend": "TensorRT"}, "Unknown backend 'TensorRT'"),
 }
 
@@ -98,9 +108,13 @@ UPLOAD_CASES = {
     "bad model id": (lambda tmp_path: ["--repo_id", "me/space", "--model_id", "a/b/c"], "--model_id"),
     "staging folder not empty": (lambda tmp_path: ["--repo_id", "me/space", *_full_staging(tmp_path)], "not empty"),
     "space folder without README": (
-        lambda tmp_path: ["--repo_id", "me/space", *_space_without_readme(tmp_path)], "lacks README.md"),
+        lambda tmp_path: ["--repo_id", "me/space", *_space_without_readme(tmp_path)],
+        "lacks README.md",
+    ),
     "README without Space metadata": (
-        lambda tmp_path: ["--repo_id", "me/space", *_space_without_metadata(tmp_path)], "lacks the Space metadata"),
+        lambda tmp_path: ["--repo_id", "me/space", *_space_without_metadata(tmp_path)],
+        "lacks the Space metadata",
+    ),
 }
 
 

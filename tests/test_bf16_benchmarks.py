@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_config_kwargs
 
 from alhubert import AlHubertConfig, AlHubertModel
-from helpers import tiny_config_kwargs
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,11 +25,29 @@ def benchmarks(monkeypatch):
 def test_inference_benchmark_rows_for_every_precision(benchmarks, tmp_path):
     inference = benchmarks("inference")
     models = ["alhubert-small-bf16", "alhubert-small-autocast", "alhubert-small", "hubert-base-bf16", "hubert-base"]
-    results = inference.main([
-        "--tiny", "--models", *models, "--batch_sizes", "2", "--durations_s", "0.5", "--repeats", "1",
-        "--matmul_size", "32", "--plot", "false", "--threads", "1", "--output_dir", str(tmp_path),
-        "--output_name", "smoke",
-    ])
+    results = inference.main(
+        [
+            "--tiny",
+            "--models",
+            *models,
+            "--batch_sizes",
+            "2",
+            "--durations_s",
+            "0.5",
+            "--repeats",
+            "1",
+            "--matmul_size",
+            "32",
+            "--plot",
+            "false",
+            "--threads",
+            "1",
+            "--output_dir",
+            str(tmp_path),
+            "--output_name",
+            "smoke",
+        ]
+    )
     rows = {row["model"]: row for row in results["rows"]}
     assert list(rows) == models and not results["failed"]
     assert rows["alhubert-small-bf16"]["precision"] == "bfloat16"
@@ -49,21 +67,26 @@ def test_inference_benchmark_rows_for_every_precision(benchmarks, tmp_path):
 def test_inference_benchmark_names_and_failures(benchmarks, monkeypatch):
     inference = benchmarks("inference")
     args = inference.InferenceBenchmarkArguments()
-    assert inference.Variant.parse("hubert-base-bf16-graphs", inference.InferenceBenchmarkArguments(device="cuda")) \
-        == inference.Variant("hubert-base", "bfloat16", "graphs")
-    assert inference.Variant.parse("alhubert-small-autocast-compiled", args) == \
-        inference.Variant("alhubert-small", "autocast", "compiled")
+    assert inference.Variant.parse(
+        "hubert-base-bf16-graphs", inference.InferenceBenchmarkArguments(device="cuda")
+    ) == inference.Variant("hubert-base", "bfloat16", "graphs")
+    assert inference.Variant.parse("alhubert-small-autocast-compiled", args) == inference.Variant(
+        "alhubert-small", "autocast", "compiled"
+    )
     with pytest.raises(ValueError, match="Unknown model 'hubert-large'"):
         inference.Variant.parse("hubert-large", args)
     with pytest.raises(ValueError, match="CUDA graphs need --device cuda"):
         inference.Variant.parse("alhubert-small-bf16-graphs", args)
     rows = {"hubert-base-bf16": None, "hubert-base": None}
     assert inference.reference_row(rows, args) == "hubert-base"
-    assert inference.reference_row(rows, inference.InferenceBenchmarkArguments(reference_model="hubert-base-bf16")) \
+    assert (
+        inference.reference_row(rows, inference.InferenceBenchmarkArguments(reference_model="hubert-base-bf16"))
         == "hubert-base-bf16"
+    )
     # a row that fails (say, a compiler error) is dropped with its error; the others are still measured
-    args = inference.InferenceBenchmarkArguments(models=["alhubert-small", "hubert-base"], tiny=True, repeats=1,
-                                                 matmul_size=16, measure_memory=False)
+    args = inference.InferenceBenchmarkArguments(
+        models=["alhubert-small", "hubert-base"], tiny=True, repeats=1, matmul_size=16, measure_memory=False
+    )
     entries, bases = inference.build_entries(args, "unused")
     monkeypatch.setattr(entries["hubert-base"], "model", lambda inputs: 1 / 0)
     failed = {}
@@ -80,10 +103,18 @@ def test_bf16_fidelity_on_the_demo_corpus(benchmarks, tmp_path):
 
     ctc_dir.mkdir()
     save_ctc_model(ctc_dir)
-    results = benchmarks("bf16_fidelity").main([
-        "--model_name_or_path", str(tmp_path / "encoder"), "--ctc_model", str(ctc_dir), "--max_utterances", "3",
-        "--threads", "1",
-    ])
+    results = benchmarks("bf16_fidelity").main(
+        [
+            "--model_name_or_path",
+            str(tmp_path / "encoder"),
+            "--ctc_model",
+            str(ctc_dir),
+            "--max_utterances",
+            "3",
+            "--threads",
+            "1",
+        ]
+    )
     encoder = results["encoder"]
     assert encoder["utterances"] == 3 and encoder["frames"] > 0
     for setting in ("bf16-native", "bf16-autocast"):

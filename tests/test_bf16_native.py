@@ -9,6 +9,8 @@ import copy
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
+from helpers import perturbed_tiny_model as build
 from torch.nn import functional as F
 from torch.profiler import ProfilerActivity, profile
 from transformers import HubertConfig, HubertModel
@@ -17,7 +19,6 @@ from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder, Hub
 from alhubert import AlHubertModel
 from alhubert.models import fast_cpu_path
 from alhubert.models.fast_cpu_path import grouped_conv_on_frames, use_fast_cpu_path, uses_fast_cpu_path
-from helpers import padded_batch, perturbed_tiny_model as build, tiny_config_kwargs
 
 
 U = torch.finfo(torch.bfloat16).eps / 2  # unit roundoff: one rounding to bf16 is off by at most U, relatively
@@ -57,8 +58,9 @@ def test_grouped_conv_matches_float64(shape):
     hidden = torch.randn(2, frames, channels, generator=generator).to(torch.bfloat16)
     weight = (torch.randn(channels, channels // groups, kernel, generator=generator) / kernel**0.5).to(torch.bfloat16)
     bias = torch.randn(channels, generator=generator).to(torch.bfloat16)
-    expected = F.conv1d(hidden.double().transpose(1, 2), weight.double(), bias.double(), padding=kernel // 2,
-                        groups=groups)[:, :, :frames].transpose(1, 2)
+    expected = F.conv1d(
+        hidden.double().transpose(1, 2), weight.double(), bias.double(), padding=kernel // 2, groups=groups
+    )[:, :, :frames].transpose(1, 2)
     for block_elements in (1 << 24, 1):  # one block, and one output frame per block
         output = grouped_conv_on_frames(hidden, weight, bias, kernel // 2, groups, block_elements=block_elements)
         assert output.dtype == torch.bfloat16 and output.shape == expected.shape
@@ -72,8 +74,9 @@ def test_positional_conv_module_in_bf16_matches_float64(shape, monkeypatch):
     config = HubertConfig(hidden_size=channels, num_conv_pos_embeddings=kernel, num_conv_pos_embedding_groups=groups)
     module, reference = bf16_and_float64(HubertPositionalConvEmbedding(config))
     calls = []
-    monkeypatch.setattr(fast_cpu_path, "grouped_conv_on_frames", lambda *a, **k: calls.append(1) or
-                        grouped_conv_on_frames(*a, **k))
+    monkeypatch.setattr(
+        fast_cpu_path, "grouped_conv_on_frames", lambda *a, **k: calls.append(1) or grouped_conv_on_frames(*a, **k)
+    )
     hidden = torch.randn(2, frames, channels).to(torch.bfloat16)
     with torch.no_grad():
         output = module(hidden)
@@ -98,7 +101,8 @@ def test_feature_encoder_in_bf16_matches_float64(norm):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{}, dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True)],
+    "overrides",
+    [{}, {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True}],
     ids=["post-ln-groupnorm", "pre-ln-layernorm"],
 )
 def test_native_bf16_model_matches_float64_per_hidden_state(overrides):
@@ -107,8 +111,9 @@ def test_native_bf16_model_matches_float64_per_hidden_state(overrides):
     with torch.no_grad():
         hidden_states = model(batch.to(torch.bfloat16), attention_mask=mask, output_hidden_states=True).hidden_states
         model.set_fast_cpu_path(False)
-        expected = model.double()(batch.to(torch.bfloat16).double(), attention_mask=mask,
-                                  output_hidden_states=True).hidden_states
+        expected = model.double()(
+            batch.to(torch.bfloat16).double(), attention_mask=mask, output_hidden_states=True
+        ).hidden_states
     frames = model._get_feature_vector_attention_mask(hidden_states[0].shape[1], mask)
     assert len(hidden_states) == model.config.num_hidden_layers + 1
     for index, (output, reference) in enumerate(zip(hidden_states, expected)):
@@ -142,8 +147,9 @@ def test_from_pretrained_in_bf16_uses_the_fast_path(tmp_path, monkeypatch):
     assert model.dtype == torch.bfloat16
     assert uses_fast_cpu_path(model.feature_extractor) and uses_fast_cpu_path(model.encoder.pos_conv_embed)
     calls = []
-    monkeypatch.setattr(fast_cpu_path, "grouped_conv_on_frames", lambda *a, **k: calls.append(1) or
-                        grouped_conv_on_frames(*a, **k))
+    monkeypatch.setattr(
+        fast_cpu_path, "grouped_conv_on_frames", lambda *a, **k: calls.append(1) or grouped_conv_on_frames(*a, **k)
+    )
     batch, mask = padded_batch()
     with torch.no_grad():
         loaded = model(batch, attention_mask=mask).last_hidden_state  # float32 audio: cast once at the input

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
@@ -11,7 +12,7 @@ from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.cli import app
 from alhubert.inference.long_audio import num_frames
 from alhubert.models.audio import load_audio
-from helpers import tiny_config_kwargs
+
 
 runner = CliRunner()
 
@@ -43,8 +44,18 @@ def reference_features(model_dir, path, layer):
 
 def test_extract_to_safetensors_one_entry_per_file(model_dir, audio_files, tmp_path):
     output = tmp_path / "features.safetensors"
-    args = ["extract", *map(str, audio_files), "--model", str(model_dir), "--layer", "3", "--output", str(output),
-            "--threads", "1"]
+    args = [
+        "extract",
+        *map(str, audio_files),
+        "--model",
+        str(model_dir),
+        "--layer",
+        "3",
+        "--output",
+        str(output),
+        "--threads",
+        "1",
+    ]
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -67,10 +78,14 @@ def test_extract_to_npy_and_to_a_folder(model_dir, audio_files, tmp_path):
     assert np.load(single).shape == (num_frames(16000, AlHubertConfig(**tiny_config_kwargs())), 32)
 
     folder = tmp_path / "features"
-    result = runner.invoke(app, ["extract", *map(str, audio_files), "-m", str(model_dir), "-o", str(folder), "--layer", "0"])
+    result = runner.invoke(
+        app, ["extract", *map(str, audio_files), "-m", str(model_dir), "-o", str(folder), "--layer", "0"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(path.name for path in folder.iterdir()) == ["long.npy", "short.npy"]
-    np.testing.assert_allclose(np.load(folder / "long.npy"), reference_features(model_dir, audio_files[1], 0), atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(folder / "long.npy"), reference_features(model_dir, audio_files[1], 0), atol=1e-5
+    )
 
 
 def test_extract_in_bfloat16_writes_float32_features_close_to_float32(model_dir, audio_files, tmp_path, monkeypatch):
@@ -94,14 +109,25 @@ def test_extract_in_bfloat16_writes_float32_features_close_to_float32(model_dir,
 
 
 @pytest.mark.parametrize("fast_bf16", [True, False])
-def test_extract_in_bfloat16_warns_on_a_cpu_without_bf16_instructions(model_dir, audio_files, tmp_path, monkeypatch,
-                                                                      fast_bf16):
+def test_extract_in_bfloat16_warns_on_a_cpu_without_bf16_instructions(
+    model_dir, audio_files, tmp_path, monkeypatch, fast_bf16
+):
     import alhubert.cli
 
     monkeypatch.setattr(alhubert.cli, "cpu_has_fast_bf16", lambda: fast_bf16)
     output = tmp_path / "out.npy"
-    args = ["extract", str(audio_files[0]), "-m", str(model_dir), "-o", str(output), "--dtype", "bfloat16",
-            "--device", "cpu"]
+    args = [
+        "extract",
+        str(audio_files[0]),
+        "-m",
+        str(model_dir),
+        "-o",
+        str(output),
+        "--dtype",
+        "bfloat16",
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert ("no bf16 matrix instructions" in result.output) is not fast_bf16
@@ -111,10 +137,22 @@ def test_extract_in_bfloat16_warns_on_a_cpu_without_bf16_instructions(model_dir,
 @pytest.mark.parametrize(
     "make_args, message",
     [
-        (lambda audio, model, out: [str(out.parent / "missing.wav"), "-m", model, "-o", str(out)], "Audio file not found"),
-        (lambda audio, model, out: [str(audio[0]), "-m", model, "-o", str(out), "--layer", "7"], "layer must be between 0 and 6"),
-        (lambda audio, model, out: [*map(str, audio), "-m", model, "-o", str(out.with_suffix(".npy"))], "holds one array"),
-        (lambda audio, model, out: [str(audio[0]), "-m", str(out.parent / "no-model"), "-o", str(out)], "Cannot load the model"),
+        (
+            lambda audio, model, out: [str(out.parent / "missing.wav"), "-m", model, "-o", str(out)],
+            "Audio file not found",
+        ),
+        (
+            lambda audio, model, out: [str(audio[0]), "-m", model, "-o", str(out), "--layer", "7"],
+            "layer must be between 0 and 6",
+        ),
+        (
+            lambda audio, model, out: [*map(str, audio), "-m", model, "-o", str(out.with_suffix(".npy"))],
+            "holds one array",
+        ),
+        (
+            lambda audio, model, out: [str(audio[0]), "-m", str(out.parent / "no-model"), "-o", str(out)],
+            "Cannot load the model",
+        ),
     ],
     ids=["missing-audio", "layer-out-of-range", "npy-for-two-files", "missing-model"],
 )
@@ -169,13 +207,15 @@ def test_training_and_hub_commands_forward_to_their_module_and_explain_every_fla
 
 def test_scripts_are_thin_wrappers_of_the_package_commands():
     scripts = Path(__file__).resolve().parents[1] / "scripts"
-    for name, module in [("distill", "alhubert.training.run_distillation"),
-                         ("finetune_ctc", "alhubert.training.run_finetune_ctc"),
-                         ("finetune_classification", "alhubert.training.run_finetune_classification"),
-                         ("kmeans_targets", "alhubert.training.kmeans_targets"),
-                         ("pretrain_hubert", "alhubert.training.run_pretrain_hubert"),
-                         ("convert_original_checkpoint", "alhubert.original.run_conversion"),
-                         ("push_to_hub", "alhubert.hub.run_upload")]:
+    for name, module in [
+        ("distill", "alhubert.training.run_distillation"),
+        ("finetune_ctc", "alhubert.training.run_finetune_ctc"),
+        ("finetune_classification", "alhubert.training.run_finetune_classification"),
+        ("kmeans_targets", "alhubert.training.kmeans_targets"),
+        ("pretrain_hubert", "alhubert.training.run_pretrain_hubert"),
+        ("convert_original_checkpoint", "alhubert.original.run_conversion"),
+        ("push_to_hub", "alhubert.hub.run_upload"),
+    ]:
         source = (scripts / f"{name}.py").read_text()
         assert f"from {module} import" in source and len(source.splitlines()) < 20, name
 

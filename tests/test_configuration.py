@@ -1,12 +1,10 @@
 import pytest
-
-from alhubert import AlHubertConfig, AlHubertModel
 from helpers import tiny_config_kwargs
 
+from alhubert import AlHubertConfig, AlHubertModel
 
-@pytest.mark.parametrize(
-    "preset, parameters", [("small", 23_492_224), ("middle", 30_580_096), ("large", 37_667_968)]
-)
+
+@pytest.mark.parametrize("preset, parameters", [("small", 23_492_224), ("middle", 30_580_096), ("large", 37_667_968)])
 def test_preset_parameter_counts_match_the_released_models(preset, parameters):
     model = AlHubertModel(AlHubertConfig.from_preset(preset))
     assert model.num_parameters() - model.masked_spec_embed.numel() == parameters
@@ -22,12 +20,12 @@ def test_unknown_preset_names_the_choices():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(hidden_size=30, num_attention_heads=4), "divisible by num_attention_heads"),
-        (dict(conv_dim=(16,) * 6), "same length"),
-        (dict(num_hidden_groups=0), "between 1 and num_hidden_layers"),
-        (dict(num_hidden_groups=7), "between 1 and num_hidden_layers"),
-        (dict(layer_sharing="block", num_hidden_groups=4), "multiple of"),
-        (dict(layer_sharing="random"), "layer_sharing must be one of"),
+        ({"hidden_size": 30, "num_attention_heads": 4}, "divisible by num_attention_heads"),
+        ({"conv_dim": (16,) * 6}, "same length"),
+        ({"num_hidden_groups": 0}, "between 1 and num_hidden_layers"),
+        ({"num_hidden_groups": 7}, "between 1 and num_hidden_layers"),
+        ({"layer_sharing": "block", "num_hidden_groups": 4}, "multiple of"),
+        ({"layer_sharing": "random"}, "layer_sharing must be one of"),
     ],
 )
 def test_invalid_configurations_raise_value_error(overrides, message):

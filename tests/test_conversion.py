@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
+from helpers_remote import run_without_package
+from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 from transformers import AutoModel
 
 from alhubert import AlHubertConfig, AlHubertModel
+from alhubert.original import run_conversion as conversion_script  # noqa: E402
 from alhubert.original.conversion import (
     UntrustedCheckpointError,
     config_from_original,
@@ -18,11 +22,7 @@ from alhubert.original.conversion import (
     load_original_checkpoint,
     parse_conv_layers,
 )
-from helpers import padded_batch, tiny_config_kwargs
-from helpers_remote import run_without_package
-from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
-from alhubert.original import run_conversion as conversion_script  # noqa: E402
 
 FIXTURE_NAMES = ("tiny_postln", "tiny_preln")
 HUBERT_CONV_SPEC = "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2"
@@ -78,8 +78,14 @@ def test_fixture_configs_are_mapped(converted_fixtures):
 def test_converted_directory_is_complete(converted_fixtures):
     model_dir = converted_fixtures / "tiny_postln"
     names = {path.name for path in model_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
-            "configuration_alhubert.py", "modeling_alhubert.py"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "configuration_alhubert.py",
+        "modeling_alhubert.py",
+    } <= names
     assert not [name for name in names if name.startswith(".")]
     assert json.loads((model_dir / "config.json").read_text())["auto_map"]["AutoModel"] == (
         "modeling_alhubert.AlHubertModel"
@@ -121,23 +127,46 @@ def test_converted_fixtures_load_without_the_package(converted_fixtures):
 
 OPTION_CASES = {
     "group-postln-projection-G1x4": (
-        dict(feat_extract_norm="group", do_stable_layer_norm=False, num_hidden_groups=1, num_hidden_layers=4),
-        HUBERT_CONV_SPEC, True,
+        {"feat_extract_norm": "group", "do_stable_layer_norm": False, "num_hidden_groups": 1, "num_hidden_layers": 4},
+        HUBERT_CONV_SPEC,
+        True,
     ),
     "layer-preln-identity-G3x1-bias": (
-        dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, conv_dim=(32,) * 7,
-             num_hidden_groups=3, num_hidden_layers=3),
-        "[(32,10,5)] + 2 * [(32,3,2)] + [(32, 3, 2)] * 2 + [(32,2,2), (32,2,2)]", False,
+        {
+            "feat_extract_norm": "layer",
+            "do_stable_layer_norm": True,
+            "conv_bias": True,
+            "conv_dim": (32,) * 7,
+            "num_hidden_groups": 3,
+            "num_hidden_layers": 3,
+        },
+        "[(32,10,5)] + 2 * [(32,3,2)] + [(32, 3, 2)] * 2 + [(32,2,2), (32,2,2)]",
+        False,
     ),
     "layer-postln-projection-G3x4-normalize": (
-        dict(feat_extract_norm="layer", do_stable_layer_norm=False, num_hidden_groups=3, num_hidden_layers=12,
-             conv_dim=(16,) * 4, conv_kernel=(10, 8, 4, 4), conv_stride=(5, 4, 2, 2), do_normalize=True),
-        "[(16, 10, 5), (16, 8, 4)] + ([(16, 4, 2)] * 2)", True,
+        {
+            "feat_extract_norm": "layer",
+            "do_stable_layer_norm": False,
+            "num_hidden_groups": 3,
+            "num_hidden_layers": 12,
+            "conv_dim": (16,) * 4,
+            "conv_kernel": (10, 8, 4, 4),
+            "conv_stride": (5, 4, 2, 2),
+            "do_normalize": True,
+        },
+        "[(16, 10, 5), (16, 8, 4)] + ([(16, 4, 2)] * 2)",
+        True,
     ),
     "group-preln-identity-G1x1": (
-        dict(feat_extract_norm="group", do_stable_layer_norm=True, num_hidden_groups=1, num_hidden_layers=1,
-             conv_dim=(32,) * 7),
-        "[(32,10,5)] + [(32,3,2)]*4 + [(32,2,2)]*2", False,
+        {
+            "feat_extract_norm": "group",
+            "do_stable_layer_norm": True,
+            "num_hidden_groups": 1,
+            "num_hidden_layers": 1,
+            "conv_dim": (32,) * 7,
+        },
+        "[(32,10,5)] + [(32,3,2)]*4 + [(32,2,2)]*2",
+        False,
     ),
 }
 
@@ -152,8 +181,17 @@ def test_original_format_checkpoints_with_other_options(tmp_path, case):
 
     converted_dir = convert_original_checkpoint(path, tmp_path / "converted")
     converted = AlHubertModel.from_pretrained(converted_dir).eval()
-    for name in ("feat_extract_norm", "do_stable_layer_norm", "conv_bias", "num_hidden_groups", "num_hidden_layers",
-                 "do_normalize", "hidden_size", "intermediate_size", "num_attention_heads"):
+    for name in (
+        "feat_extract_norm",
+        "do_stable_layer_norm",
+        "conv_bias",
+        "num_hidden_groups",
+        "num_hidden_layers",
+        "do_normalize",
+        "hidden_size",
+        "intermediate_size",
+        "num_attention_heads",
+    ):
         assert getattr(converted.config, name) == getattr(config, name), name
     for name in ("conv_dim", "conv_kernel", "conv_stride"):
         assert list(getattr(converted.config, name)) == list(getattr(config, name)), name
@@ -177,12 +215,27 @@ def test_original_format_checkpoints_with_other_options(tmp_path, case):
 
 def test_config_mapping_from_original_names():
     original = {
-        "extractor_mode": "layer_norm", "extractor_conv_feature_layers": "[(64,10,5)] + [(64,3,2)] * 2",
-        "conv_bias": True, "conv_pos": 32, "conv_pos_groups": 8, "encoder_layers": 4, "repeat_time": 3,
-        "encoder_embed_dim": 96, "encoder_ffn_embed_dim": 192, "encoder_attention_heads": 6, "activation_fn": "relu",
-        "layer_norm_first": True, "normalize": True, "dropout": 0.2, "attention_dropout": 0.3,
-        "activation_dropout": 0.05, "encoder_layerdrop": 0.1, "mask_prob": 0.5, "mask_length": 5,
-        "mask_channel_prob": 0.1, "mask_channel_length": 4,
+        "extractor_mode": "layer_norm",
+        "extractor_conv_feature_layers": "[(64,10,5)] + [(64,3,2)] * 2",
+        "conv_bias": True,
+        "conv_pos": 32,
+        "conv_pos_groups": 8,
+        "encoder_layers": 4,
+        "repeat_time": 3,
+        "encoder_embed_dim": 96,
+        "encoder_ffn_embed_dim": 192,
+        "encoder_attention_heads": 6,
+        "activation_fn": "relu",
+        "layer_norm_first": True,
+        "normalize": True,
+        "dropout": 0.2,
+        "attention_dropout": 0.3,
+        "activation_dropout": 0.05,
+        "encoder_layerdrop": 0.1,
+        "mask_prob": 0.5,
+        "mask_length": 5,
+        "mask_channel_prob": 0.1,
+        "mask_channel_length": 4,
     }
     config = config_from_original(original)
     assert (config.num_hidden_groups, config.num_hidden_layers) == (4, 12)
@@ -192,7 +245,11 @@ def test_config_mapping_from_original_names():
     assert (config.hidden_size, config.intermediate_size, config.num_attention_heads) == (96, 192, 6)
     assert (config.num_conv_pos_embeddings, config.num_conv_pos_embedding_groups, config.hidden_act) == (32, 8, "relu")
     assert (config.hidden_dropout, config.attention_dropout, config.activation_dropout, config.layerdrop) == (
-        0.2, 0.3, 0.05, 0.1)
+        0.2,
+        0.3,
+        0.05,
+        0.1,
+    )
     assert (config.mask_time_prob, config.mask_time_length) == (0.5, 5)
     assert (config.mask_feature_prob, config.mask_feature_length) == (0.1, 4)
     assert config.do_normalize is True
@@ -211,8 +268,7 @@ def test_config_mapping_from_original_names():
 @pytest.mark.parametrize(
     "spec, expected",
     [
-        ("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2",
-         [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2),
+        ("[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2", [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2),
         ("[(32, 10, 5), (32, 3, 2)]", [(32, 10, 5), (32, 3, 2)]),
         ("2 * [(8,3,2)] + ([(8,2,2)] * 1)", [(8, 3, 2), (8, 3, 2), (8, 2, 2)]),
         ("  [(4,2,1)]*3  ", [(4, 2, 1)] * 3),
@@ -340,8 +396,10 @@ def test_checkpoints_without_an_alhubert_student(tmp_path, tiny_checkpoint):
         (lambda sd: sd.pop("layer_norm.bias"), r"missing keys.*feature_projection\.layer_norm\.bias"),
         (lambda sd: sd.__setitem__("encoder.layers.2.fc1.weight", torch.zeros(64, 32)), r"unexpected keys.*layers\.2"),
         (lambda sd: sd.__setitem__("encoder.extra_head.weight", torch.zeros(3)), r"unexpected keys.*extra_head"),
-        (lambda sd: sd.__setitem__("encoder.layers.0.fc1.weight", torch.zeros(60, 32)),
-         r"encoder\.layers\.0\.feed_forward\.intermediate_dense\.weight: checkpoint \(60, 32\), config \(64, 32\)"),
+        (
+            lambda sd: sd.__setitem__("encoder.layers.0.fc1.weight", torch.zeros(60, 32)),
+            r"encoder\.layers\.0\.feed_forward\.intermediate_dense\.weight: checkpoint \(60, 32\), config \(64, 32\)",
+        ),
     ],
     ids=["missing-layer-key", "missing-norm", "extra-layer", "unknown-key", "shape"],
 )
@@ -410,8 +468,9 @@ def test_push_to_hub_uploads_the_converted_directory(tmp_path, tiny_checkpoint, 
 
     monkeypatch.setattr(alhubert.original.conversion, "upload_staged", fake_upload)
     path = save_checkpoint(tiny_checkpoint, tmp_path / "model.ckpt")
-    conversion_script.main(["--checkpoint", str(path), "--output_dir", str(tmp_path / "out"),
-                            "--push_to_hub", "someone/alhubert-tiny"])
+    conversion_script.main(
+        ["--checkpoint", str(path), "--output_dir", str(tmp_path / "out"), "--push_to_hub", "someone/alhubert-tiny"]
+    )
     assert len(uploads) == 1
     repo_id, names = uploads[0]
     assert repo_id == "someone/alhubert-tiny"

@@ -7,6 +7,7 @@ import pytest
 import soundfile
 import torch
 from datasets import Audio, Dataset
+from helpers import tiny_config_kwargs
 from transformers import Trainer, TrainingArguments, Wav2Vec2FeatureExtractor
 
 from alhubert import AlHubertConfig, AlHubertForCTC
@@ -17,7 +18,7 @@ from alhubert.training.data import (
     load_audio_dataset,
     load_train_eval_datasets,
 )
-from helpers import tiny_config_kwargs
+
 
 DEMO_CORPUS = Path(__file__).resolve().parents[1] / "data" / "demo_corpus"
 
@@ -100,7 +101,9 @@ def test_saved_dataset_with_other_column_names_and_missing_column_error(tmp_path
     dataset.save_to_disk(tmp_path / "saved")
 
     args = DataArguments(
-        dataset_name=str(tmp_path / "saved"), audio_column_name="speech", text_column_name="sentence",
+        dataset_name=str(tmp_path / "saved"),
+        audio_column_name="speech",
+        text_column_name="sentence",
         min_length_samples=100,
     )
     loaded = load_audio_dataset(args, require_text=True)
@@ -201,8 +204,12 @@ def test_length_column_drives_trainer_length_grouping(tmp_path):
     trainer = Trainer(
         model=AlHubertForCTC(AlHubertConfig(**tiny_config_kwargs())),
         args=TrainingArguments(
-            output_dir=str(tmp_path), train_sampling_strategy="group_by_length", length_column_name="length",
-            remove_unused_columns=False, per_device_train_batch_size=4, report_to=[],
+            output_dir=str(tmp_path),
+            train_sampling_strategy="group_by_length",
+            length_column_name="length",
+            remove_unused_columns=False,
+            per_device_train_batch_size=4,
+            report_to=[],
         ),
         train_dataset=dataset,
         data_collator=AudioCollator(feature_extractor()),

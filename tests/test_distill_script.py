@@ -1,4 +1,5 @@
-"""`alhubert distill` (alhubert.training.run_distillation) end to end on the bundled demo corpus: loss drop, saved directory, resume, two-process DDP."""
+"""`alhubert distill` (alhubert.training.run_distillation) end to end on the bundled demo corpus: loss drop, saved
+directory, resume, two-process DDP."""
 
 import json
 import os
@@ -15,16 +16,35 @@ from transformers import AutoModel
 from alhubert.training import run_distillation as distill
 from alhubert.training.arguments import CONFIGS_DIR
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
 # A few quick steps: 16 one-second crops, batches of 4, a checkpoint half-way.
 QUICK = [
-    "--librispeech_root", str(CORPUS), "--max_train_samples", "16", "--max_eval_samples", "8",
-    "--max_length_samples", "16000", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
-    "--max_steps", "16", "--save_steps", "8", "--logging_steps", "8", "--learning_rate", "2e-3",
-    "--disable_tqdm", "true",
+    "--librispeech_root",
+    str(CORPUS),
+    "--max_train_samples",
+    "16",
+    "--max_eval_samples",
+    "8",
+    "--max_length_samples",
+    "16000",
+    "--per_device_train_batch_size",
+    "4",
+    "--per_device_eval_batch_size",
+    "8",
+    "--max_steps",
+    "16",
+    "--save_steps",
+    "8",
+    "--logging_steps",
+    "8",
+    "--learning_rate",
+    "2e-3",
+    "--disable_tqdm",
+    "true",
 ]
 
 
@@ -61,9 +81,17 @@ def test_shipped_configs_parse_with_the_paper_recipe():
         assert model_args.teacher_name_or_path == "facebook/hubert-base-ls960"
         assert data_args.librispeech_sets == "train-clean-100,train-clean-360,train-other-500"
         assert training_args.student_layers == training_args.teacher_layers == [2, 4, 6, 8, 10, 12]
-        assert (training_args.learning_rate, training_args.adam_beta2, training_args.adam_epsilon) == (2e-4, 0.98, 1e-6)
+        assert (training_args.learning_rate, training_args.adam_beta2, training_args.adam_epsilon) == (
+            2e-4,
+            0.98,
+            1e-6,
+        )
         assert (training_args.max_steps, training_args.per_device_train_batch_size) == (200000, 8)
-        assert (training_args.warmup_steps, training_args.max_grad_norm, training_args.weight_decay) == (0.07, 5.0, 1e-6)
+        assert (training_args.warmup_steps, training_args.max_grad_norm, training_args.weight_decay) == (
+            0.07,
+            5.0,
+            1e-6,
+        )
         assert training_args.feature_grad_mult == 0.1 and not training_args.bf16
 
 
@@ -74,8 +102,14 @@ def test_short_distillation_lowers_the_loss_and_saves_a_complete_model(quick_run
     assert len(eval_losses) >= 2
     # 16 steps from the teacher-initialised student: the dev loss must drop by at least 20 %
     assert eval_losses[-1] < 0.8 * eval_losses[0], eval_losses
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "modeling_alhubert.py",
-                 "configuration_alhubert.py", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "modeling_alhubert.py",
+        "configuration_alhubert.py",
+        "README.md",
+    ):
         assert (output_dir / name).is_file(), name
     card = (output_dir / "README.md").read_text()
     assert "RANDOM weights" in card and "Training loss at step 16" in card and "2->2, 4->4" in card
@@ -101,8 +135,9 @@ def test_resumed_run_ends_with_the_same_weights(quick_run, tmp_path):
     shutil.copytree(uninterrupted / "checkpoint-8", interrupted / "checkpoint-8")
     (interrupted / "checkpoint-16").mkdir()
     shutil.copy(uninterrupted / "checkpoint-16" / "model.safetensors", interrupted / "checkpoint-16")
-    distill.main([str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(interrupted),
-                  "--resume_from_checkpoint", "last"])
+    distill.main(
+        [str(CONFIGS_DIR / "demo.yaml"), *QUICK, "--output_dir", str(interrupted), "--resume_from_checkpoint", "last"]
+    )
     expected = load_file(uninterrupted / "model.safetensors")
     actual = load_file(interrupted / "model.safetensors")
     assert expected.keys() == actual.keys()
@@ -116,7 +151,8 @@ from alhubert.training import run_distillation as distill
 from safetensors.torch import save_file
 trainer = distill.main(sys.argv[1:])
 state = {{key: value.detach().contiguous() for key, value in trainer.student.state_dict().items()}}
-save_file(state, os.path.join({dump_dir!r}, f"rank{{trainer.args.process_index}}-of-{{trainer.args.world_size}}.safetensors"))
+name = f"rank{{trainer.args.process_index}}-of-{{trainer.args.world_size}}.safetensors"
+save_file(state, os.path.join({dump_dir!r}, name))
 """
 
 
@@ -127,10 +163,29 @@ def test_accelerate_launch_two_processes_agree(demo_cache, tmp_path):
     command = [
         # `--cpu --num_processes 2` starts ONE process in accelerate 1.x unless MPI is set up (`--mpirun_hostfile`);
         # `--multi_gpu` starts two torchrun processes, which use gloo DDP on the CPU (`--use_cpu true`).
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-        "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(CONFIGS_DIR / "demo.yaml"),
-        *QUICK, "--max_steps", "4", "--output_dir", str(tmp_path / "ddp"), "--eval_on_start", "false",
-        "--use_cpu", "true",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        str(CONFIGS_DIR / "demo.yaml"),
+        *QUICK,
+        "--max_steps",
+        "4",
+        "--output_dir",
+        str(tmp_path / "ddp"),
+        "--eval_on_start",
+        "false",
+        "--use_cpu",
+        "true",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -7,18 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset
+from helpers import padded_batch, tiny_config_kwargs
 from safetensors.torch import load_file
-from transformers import (
-    AutoModel, HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
-)
+from transformers import AutoModel, HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from alhubert import AlHubertConfig, AlHubertModel
+from alhubert.models.fast_cpu_path import uses_fast_cpu_path
 from alhubert.training.arguments import DistillationConfig
 from alhubert.training.distillation import DistillationTrainer, distillation_loss
-from alhubert.models.fast_cpu_path import uses_fast_cpu_path
 from alhubert.training.student_init import init_student_from_teacher
-
-from helpers import padded_batch, tiny_config_kwargs
 
 
 FIXTURES = Path(__file__).parent / "fixtures" / "original"
@@ -92,13 +89,22 @@ def collate(rows):
 
 def make_trainer(tmp_path, student=None, teacher=None, **kwargs):
     teacher = teacher if teacher is not None else tiny_teacher()
-    student = student if student is not None else init_student_from_teacher(
-        teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0
+    student = (
+        student
+        if student is not None
+        else init_student_from_teacher(teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0)
     )
     args = DistillationConfig(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=kwargs.pop("max_steps", 2),
-        logging_steps=1, report_to="none", save_strategy="no", learning_rate=1e-3, use_cpu=True,
-        dataloader_pin_memory=False, **kwargs.pop("distillation", dict(student_layers=[2, 4], teacher_layers=[2, 4])),
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_steps=kwargs.pop("max_steps", 2),
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        learning_rate=1e-3,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        **kwargs.pop("distillation", {"student_layers": [2, 4], "teacher_layers": [2, 4]}),
     )
     return DistillationTrainer(
         model=student, args=args, teacher=teacher, train_dataset=audio_dataset(), data_collator=collate, **kwargs
@@ -135,7 +141,7 @@ def feature_encoder_grads(tmp_path, multiplier):
     torch.manual_seed(0)
     trainer = make_trainer(
         tmp_path,
-        distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4], feature_grad_mult=multiplier),
+        distillation={"student_layers": [2, 4], "teacher_layers": [2, 4], "feature_grad_mult": multiplier},
     )
     trainer.model.train()
     trainer.compute_loss(trainer.model, collate(audio_dataset(2))).backward()
@@ -149,7 +155,7 @@ def test_feature_grad_mult_scales_the_feature_encoder_gradient(tmp_path):
     for grad_full, grad_scaled in zip(full, scaled):
         torch.testing.assert_close(grad_scaled, 0.1 * grad_full, rtol=1e-4, atol=1e-4 * grad_full.abs().max().item())
     trainer = make_trainer(
-        tmp_path, distillation=dict(student_layers=[2], teacher_layers=[2], feature_grad_mult=0.0)
+        tmp_path, distillation={"student_layers": [2], "teacher_layers": [2], "feature_grad_mult": 0.0}
     )
     assert not any(parameter.requires_grad for parameter in trainer.student.feature_extractor.parameters())
 
@@ -160,16 +166,20 @@ def test_prediction_heads_for_a_narrower_student(tmp_path):
     with pytest.raises(ValueError, match="prediction_heads"):
         make_trainer(tmp_path, student=student, teacher=teacher)
     trainer = make_trainer(
-        tmp_path, student=student, teacher=teacher,
-        distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4], prediction_heads=True),
+        tmp_path,
+        student=student,
+        teacher=teacher,
+        distillation={"student_layers": [2, 4], "teacher_layers": [2, 4], "prediction_heads": True},
     )
     trainer.train()
     trainer.save_model()
     heads = load_file(tmp_path / "prediction_heads" / "model.safetensors")
     assert heads["0.weight"].shape == (48, 32)
     reloaded = AutoModel.from_pretrained(tmp_path)
-    torch.testing.assert_close(reloaded.state_dict()["encoder.layers.0.final_layer_norm.weight"],
-                               student.encoder.layers[0].final_layer_norm.weight.detach())
+    torch.testing.assert_close(
+        reloaded.state_dict()["encoder.layers.0.final_layer_norm.weight"],
+        student.encoder.layers[0].final_layer_norm.weight.detach(),
+    )
 
 
 def test_pre_ln_targets_apply_the_next_layer_norm(tmp_path):
@@ -188,26 +198,33 @@ def test_pre_ln_targets_apply_the_next_layer_norm(tmp_path):
 
 def test_bad_inputs_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"teacher_layers \[5\] out of range.*4 layers"):
-        make_trainer(tmp_path, distillation=dict(student_layers=[2], teacher_layers=[5]))
+        make_trainer(tmp_path, distillation={"student_layers": [2], "teacher_layers": [5]})
     with pytest.raises(ValueError, match=r"student_layers \[7\] out of range"):
-        make_trainer(tmp_path, distillation=dict(student_layers=[7], teacher_layers=[2]))
+        make_trainer(tmp_path, distillation={"student_layers": [7], "teacher_layers": [2]})
     with pytest.raises(TypeError, match="AlHubertModel"):
         make_trainer(tmp_path, student=tiny_teacher())
     student_fe = Wav2Vec2FeatureExtractor(do_normalize=False)
     with pytest.raises(ValueError, match="sampling_rate=8000"):
-        make_trainer(tmp_path, processing_class=student_fe,
-                     teacher_feature_extractor=Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False))
+        make_trainer(
+            tmp_path,
+            processing_class=student_fe,
+            teacher_feature_extractor=Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False),
+        )
     with pytest.raises(ValueError, match="do_normalize=True"):
-        make_trainer(tmp_path, processing_class=student_fe,
-                     teacher_feature_extractor=Wav2Vec2FeatureExtractor(do_normalize=True))
+        make_trainer(
+            tmp_path,
+            processing_class=student_fe,
+            teacher_feature_extractor=Wav2Vec2FeatureExtractor(do_normalize=True),
+        )
 
 
 def test_mask_padding_switch(tmp_path):
     """Padded frames count only with mask_padding=False (the original); without padding both agree."""
     losses = {}
     for mask_padding in (True, False):
-        trainer = make_trainer(tmp_path, distillation=dict(
-            student_layers=[2, 4], teacher_layers=[2, 4], mask_padding=mask_padding))
+        trainer = make_trainer(
+            tmp_path, distillation={"student_layers": [2, 4], "teacher_layers": [2, 4], "mask_padding": mask_padding}
+        )
         trainer.model.eval()
         padded = dict(zip(("input_values", "attention_mask"), padded_batch((8000, 4000))))
         unpadded = dict(zip(("input_values", "attention_mask"), padded_batch((8000, 8000))))
@@ -231,9 +248,12 @@ def test_fast_path_teacher_gives_the_plain_teachers_loss(tmp_path):
     batch = dict(zip(("input_values", "attention_mask"), padded_batch((8000, 5000))))
     results = {}
     for fast_path in (False, True):
-        trainer = make_trainer(tmp_path, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
-                               distillation=dict(student_layers=[2, 4], teacher_layers=[2, 4],
-                                                                       teacher_fast_path=fast_path))
+        trainer = make_trainer(
+            tmp_path,
+            student=copy.deepcopy(student),
+            teacher=copy.deepcopy(teacher),
+            distillation={"student_layers": [2, 4], "teacher_layers": [2, 4], "teacher_fast_path": fast_path},
+        )
         assert type(trainer.teacher) is HubertModel and not trainer.teacher.training
         assert uses_fast_cpu_path(trainer.teacher.feature_extractor) is fast_path
         assert uses_fast_cpu_path(trainer.teacher.encoder.pos_conv_embed) is fast_path
@@ -265,8 +285,9 @@ def count_layer_calls(model):
 def test_the_student_stops_at_its_deepest_target_and_the_loss_is_unchanged(tmp_path):
     teacher = tiny_teacher()
     student = init_student_from_teacher(teacher, 2, 4, hidden_dropout=0.0, attention_dropout=0.0)
-    trainer = make_trainer(tmp_path, student=student, teacher=teacher,
-                           distillation=dict(student_layers=[1, 2], teacher_layers=[1, 3]))
+    trainer = make_trainer(
+        tmp_path, student=student, teacher=teacher, distillation={"student_layers": [1, 2], "teacher_layers": [1, 3]}
+    )
     student_calls, teacher_calls = count_layer_calls(trainer.student), count_layer_calls(trainer.teacher)
     inputs, mask = padded_batch((8000, 5000))
     trainer.model.eval()
@@ -276,6 +297,7 @@ def test_the_student_stops_at_its_deepest_target_and_the_loss_is_unchanged(tmp_p
         student_states = student(inputs, attention_mask=mask, output_hidden_states=True).hidden_states
         teacher_states = teacher(inputs, attention_mask=mask, output_hidden_states=True).hidden_states
     frame_mask = student._get_feature_vector_attention_mask(student_states[0].shape[1], mask)
-    expected = distillation_loss([student_states[1], student_states[2]], [teacher_states[1], teacher_states[3]],
-                                 frame_mask)
+    expected = distillation_loss(
+        [student_states[1], student_states[2]], [teacher_states[1], teacher_states[3]], frame_mask
+    )
     torch.testing.assert_close(loss, expected.loss, rtol=0, atol=1e-5)

@@ -1,4 +1,5 @@
-"""`alhubert finetune-classification` (alhubert.training.run_finetune_classification): audiofolder and datasets sources, accuracy, audio-classification pipeline."""
+"""`alhubert finetune-classification` (alhubert.training.run_finetune_classification): audiofolder and datasets
+sources, accuracy, audio-classification pipeline."""
 
 import json
 from pathlib import Path
@@ -8,11 +9,12 @@ import pytest
 import soundfile
 import torch
 from datasets import Audio, Dataset
+from helpers import tiny_config_kwargs
 from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForSequenceClassification, AlHubertModel
 from alhubert.training import run_finetune_classification
-from helpers import tiny_config_kwargs
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,9 +39,23 @@ def tone(frequency, seconds=0.6, rate=16000):
 
 def common_args(student, output_dir):
     return [
-        "--model_name_or_path", student, "--output_dir", str(output_dir), "--do_train", "--do_eval",
-        "--max_steps", "3", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
-        "--report_to", "none", "--use_cpu", "--save_strategy", "no",
+        "--model_name_or_path",
+        student,
+        "--output_dir",
+        str(output_dir),
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-3",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--save_strategy",
+        "no",
     ]
 
 
@@ -76,8 +92,16 @@ def test_datasets_source_with_string_labels_and_a_named_eval_split(finetune_clas
     output_dir = tmp_path / "words-model"
     finetune_classification.main(
         common_args(tiny_student, output_dir)
-        + ["--dataset_name", str(tmp_path / "words"), "--audio_column_name", "speech", "--label_column_name", "word",
-           "--eval_split_name", "test"]
+        + [
+            "--dataset_name",
+            str(tmp_path / "words"),
+            "--audio_column_name",
+            "speech",
+            "--label_column_name",
+            "word",
+            "--eval_split_name",
+            "test",
+        ]
     )
     config = json.loads((output_dir / "config.json").read_text())
     assert sorted(config["id2label"].values()) == ["no", "yes"]

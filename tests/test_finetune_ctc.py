@@ -1,4 +1,5 @@
-"""`alhubert finetune-ctc` (alhubert.training.run_finetune_ctc): the full recipe trains, evaluates and reloads through the ASR pipeline; bad input."""
+"""`alhubert finetune-ctc` (alhubert.training.run_finetune_ctc): the full recipe trains, evaluates and reloads
+through the ASR pipeline; bad input."""
 
 import json
 import logging
@@ -11,13 +12,14 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 from safetensors.torch import load_file
 from transformers import pipeline
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from alhubert.training.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
 from alhubert.training import run_finetune_ctc
-from helpers import tiny_config_kwargs
+from alhubert.training.ctc_vocabulary import VOCABULARY, build_tokenizer, normalize_transcript
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = REPO / "data" / "demo_corpus"
@@ -38,12 +40,36 @@ def tiny_student(tmp_path_factory):
 
 def demo_args(student, output_dir, *extra):
     return [
-        "--model_name_or_path", student, "--output_dir", str(output_dir),
-        "--librispeech_root", str(DEMO_CORPUS), "--librispeech_sets", "train-clean-demo",
-        "--eval_librispeech_sets", "dev-clean-demo", "--max_train_samples", "8", "--max_eval_samples", "4",
-        "--do_train", "--do_eval", "--max_steps", "2", "--per_device_train_batch_size", "4",
-        "--per_device_eval_batch_size", "4", "--learning_rate", "1e-3", "--report_to", "none", "--use_cpu",
-        "--save_strategy", "no", *extra,
+        "--model_name_or_path",
+        student,
+        "--output_dir",
+        str(output_dir),
+        "--librispeech_root",
+        str(DEMO_CORPUS),
+        "--librispeech_sets",
+        "train-clean-demo",
+        "--eval_librispeech_sets",
+        "dev-clean-demo",
+        "--max_train_samples",
+        "8",
+        "--max_eval_samples",
+        "4",
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "4",
+        "--per_device_eval_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-3",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--save_strategy",
+        "no",
+        *extra,
     ]
 
 
@@ -81,9 +107,13 @@ def test_full_recipe_trains_evaluates_and_transcribes_through_the_pipeline(finet
     # examples/transcribe.py decodes with the package's loader: it works without the FFmpeg program (empty PATH), which
     # Transformers' pipeline needs for a file path (found on a GPU machine without FFmpeg).
     clip = str(next((DEMO_CORPUS / "dev-clean-demo").rglob("*.flac")))
-    result = subprocess.run([sys.executable, str(REPO / "examples" / "transcribe.py"), "--model", str(output_dir), clip],
-                            env={**os.environ, "PATH": "", "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "transcribe.py"), "--model", str(output_dir), clip],
+        env={**os.environ, "PATH": "", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(clip + "\t"), result.stdout
 
@@ -114,9 +144,23 @@ def noise(seconds, rate=16000, channels=1, seed=0):
 
 def folder_args(student, folder, output_dir, *extra):
     return [
-        "--model_name_or_path", student, "--audiofolder", folder, "--output_dir", str(output_dir),
-        "--do_train", "--max_steps", "1", "--per_device_train_batch_size", "3", "--report_to", "none",
-        "--use_cpu", "--save_strategy", "no", *extra,
+        "--model_name_or_path",
+        student,
+        "--audiofolder",
+        folder,
+        "--output_dir",
+        str(output_dir),
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "3",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--save_strategy",
+        "no",
+        *extra,
     ]
 
 

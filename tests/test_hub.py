@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_config_kwargs
+from helpers_remote import run_without_package
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.upload import stage_for_upload
-from helpers import tiny_config_kwargs
-from helpers_remote import run_without_package
+
 
 PUSH_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "push_to_hub.py"
 
@@ -28,8 +29,13 @@ def test_staged_folder_loads_and_extracts_features_without_the_package(model_dir
     (model_dir / "optimizer.pt").write_bytes(b"training state")  # must not be uploaded
     (model_dir / "checkpoint-10").mkdir()
     staged = stage_for_upload(model_dir, tmp_path / "staged", repo_id="someone/tiny")
-    remote_code = {"audio.py", "configuration_alhubert.py", "fast_cpu_path.py", "modeling_alhubert.py",
-                   "pipeline_audio_features.py"}
+    remote_code = {
+        "audio.py",
+        "configuration_alhubert.py",
+        "fast_cpu_path.py",
+        "modeling_alhubert.py",
+        "pipeline_audio_features.py",
+    }
     assert set(staged) == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code}
     config = json.loads((tmp_path / "staged" / "config.json").read_text())
     assert config["custom_pipelines"]["audio-feature-extraction"]["impl"].startswith("pipeline_audio_features.")
@@ -89,7 +95,13 @@ def test_push_script_refuses_a_folder_without_weights(model_dir, monkeypatch):
 def test_push_script_dry_run_stages_without_uploading(model_dir, tmp_path, monkeypatch):
     staging_dir = tmp_path / "staged"
     run_push_script(
-        monkeypatch, "--model_dir", str(model_dir), "--repo_id", "someone/tiny", "--staging_dir", str(staging_dir),
+        monkeypatch,
+        "--model_dir",
+        str(model_dir),
+        "--repo_id",
+        "someone/tiny",
+        "--staging_dir",
+        str(staging_dir),
         "--dry_run",
     )
     assert (staging_dir / "model.safetensors").read_bytes() == (model_dir / "model.safetensors").read_bytes()
@@ -108,8 +120,16 @@ def test_push_script_stages_a_superb_asr_model_labelled_with_its_metrics(tmp_pat
     assert not (model_dir / "README.md").exists()  # save_pretrained writes no card: push-to-hub writes it
     (model_dir / "eval_results.json").write_text(json.dumps({"eval_wer": 0.5, "eval_cer": 0.25, "eval_loss": 3.0}))
     staging_dir = tmp_path / "staged"
-    run_push_script(monkeypatch, "--model_dir", str(model_dir), "--repo_id", "someone/asr", "--staging_dir",
-                    str(staging_dir), "--dry_run")
+    run_push_script(
+        monkeypatch,
+        "--model_dir",
+        str(model_dir),
+        "--repo_id",
+        "someone/asr",
+        "--staging_dir",
+        str(staging_dir),
+        "--dry_run",
+    )
     config = json.loads((staging_dir / "config.json").read_text())
     assert config["auto_map"] == SUPERB_AUTO_MAP and "custom_pipelines" in config
     card = ModelCard.load(staging_dir / "README.md")

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 
-
 PACKAGE = Path(__file__).resolve().parent.parent / "alhubert"
 SUB_PACKAGES = ("models", "original", "training", "hub", "inference", "utils")
 
@@ -36,7 +35,9 @@ def test_every_sub_package_has_a_docstring():
         init = PACKAGE / name / "__init__.py"
         assert init.is_file(), f"alhubert/{name}/ is not a package"
         assert ast.get_docstring(ast.parse(init.read_text())), f"alhubert/{name}/__init__.py has no docstring"
-    assert sorted(path.name for path in PACKAGE.glob("*.py")) == ["__init__.py", "cli.py"], "modules belong in a sub-package"
+    assert sorted(path.name for path in PACKAGE.glob("*.py")) == ["__init__.py", "cli.py"], (
+        "modules belong in a sub-package"
+    )
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "models").glob("*.py")), ids=lambda path: path.name)
@@ -60,8 +61,10 @@ def test_the_remote_code_of_each_model_is_its_module_and_the_siblings_it_imports
     # what Transformers' custom_object_save copies next to the weights (flat on the Hub)
     from transformers.dynamic_module_utils import get_relative_import_files
 
-    for module, needed in (("modeling_alhubert", {"configuration_alhubert", "pipeline_audio_features", "audio"}),
-                           ("modeling_superb", {"modeling_alhubert", "configuration_alhubert"})):
+    for module, needed in (
+        ("modeling_alhubert", {"configuration_alhubert", "pipeline_audio_features", "audio"}),
+        ("modeling_superb", {"modeling_alhubert", "configuration_alhubert"}),
+    ):
         files = {Path(name).stem for name in get_relative_import_files(str(PACKAGE / "models" / f"{module}.py"))}
         assert needed <= files and "registration" not in files, (module, files)
         assert all((PACKAGE / "models" / f"{name}.py").is_file() for name in files)
@@ -70,5 +73,7 @@ def test_the_remote_code_of_each_model_is_its_module_and_the_siblings_it_imports
 def test_the_checker_sees_a_forbidden_import(tmp_path, monkeypatch):
     """The import reader itself can fail: a models module importing the training code is caught."""
     fake = PACKAGE / "models" / "_layout_probe.py"
-    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "from ..training import data\nimport scripts.distill\n")
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: "from ..training import data\nimport scripts.distill\n"
+    )
     assert "alhubert.training" in imported_modules(fake) and "scripts.distill" in imported_modules(fake)

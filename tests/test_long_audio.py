@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_config_kwargs
 
 from alhubert import AlHubertConfig, AlHubertModel, default_feature_extractor
 from alhubert.inference.long_audio import LongAudioFeatureExtractor, extract_long_features, plan_windows
-from helpers import tiny_config_kwargs
 
 
 @pytest.mark.parametrize("total, chunk, context", [(10, 20, 2), (100, 20, 3), (101, 20, 4), (57, 11, 5)])
@@ -35,7 +35,9 @@ def test_chunked_features_match_one_pass(feat_extract_norm):
     waveform = np.random.default_rng(1).standard_normal(16000 * 8 + 123).astype(np.float32)
     with torch.no_grad():
         full = model(torch.from_numpy(waveform)[None], output_hidden_states=True).hidden_states[5][0].numpy()
-    one_window = extract_long_features(model, feature_extractor, waveform, layer=5, chunk_length_s=10, stride_length_s=1)
+    one_window = extract_long_features(
+        model, feature_extractor, waveform, layer=5, chunk_length_s=10, stride_length_s=1
+    )
     np.testing.assert_array_equal(one_window, full)  # no longer than a chunk: a single pass
 
     chunked = extract_long_features(

@@ -2,11 +2,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_config_kwargs
 from huggingface_hub import ModelCard
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.hub.model_cards import build_model_card, sharing_pattern, write_model_card
-from helpers import tiny_config_kwargs
+
 
 MODEL_CARDS = Path(__file__).resolve().parent.parent / "model_cards"
 
@@ -24,8 +25,14 @@ def assert_hub_metadata(card):
 
 def test_card_round_trips_through_huggingface_hub(tmp_path):
     config = AlHubertConfig(**tiny_config_kwargs(layer_sharing="block", num_hidden_groups=3))
-    card = build_model_card(config, model_id="someone/tiny-alhubert", recipe={"Steps": 1234}, results={"loss": 0.5},
-                            base_model="facebook/hubert-base-ls960", datasets=["librispeech_asr"])
+    card = build_model_card(
+        config,
+        model_id="someone/tiny-alhubert",
+        recipe={"Steps": 1234},
+        results={"loss": 0.5},
+        base_model="facebook/hubert-base-ls960",
+        datasets=["librispeech_asr"],
+    )
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")
     assert_hub_metadata(loaded)
@@ -84,8 +91,14 @@ def test_cards_fit_the_task_and_keep_only_real_hub_ids(tmp_path):
     from alhubert import AlHubertForCTC, AlHubertForSequenceClassification
 
     config = AlHubertConfig(**tiny_config_kwargs(architectures=["AlHubertForCTC"]))
-    card = build_model_card(config, model_id="me/asr", base_model="me/student", eval_results={"wer": 0.25, "cer": 0.1},
-                            eval_dataset="dev-clean", training_data="LibriSpeech train-clean-100")
+    card = build_model_card(
+        config,
+        model_id="me/asr",
+        base_model="me/student",
+        eval_results={"wer": 0.25, "cer": 0.1},
+        eval_dataset="dev-clean",
+        training_data="LibriSpeech train-clean-100",
+    )
     data = card.data.to_dict()
     assert data["pipeline_tag"] == "automatic-speech-recognition" and data["base_model"] == "me/student"
     metrics = {m["type"]: m["value"] for m in data["model-index"][0]["results"][0]["metrics"]}
@@ -95,8 +108,9 @@ def test_cards_fit_the_task_and_keep_only_real_hub_ids(tmp_path):
     for teacher in ("demo-random-teacher", str(tmp_path), "./local/student", None):
         data = build_model_card(AlHubertConfig(**tiny_config_kwargs()), base_model=teacher).data.to_dict()
         assert "base_model" not in data and "datasets" not in data, teacher
-    classifier = AlHubertConfig(**tiny_config_kwargs(architectures=["AlHubertForSequenceClassification"],
-                                                     id2label={0: "yes", 1: "no"}))
+    classifier = AlHubertConfig(
+        **tiny_config_kwargs(architectures=["AlHubertForSequenceClassification"], id2label={0: "yes", 1: "no"})
+    )
     card = build_model_card(classifier, eval_results={"accuracy": 0.75})
     assert card.data.to_dict()["pipeline_tag"] == "audio-classification" and "2 classes (yes, no)" in card.text
     assert card.data.to_dict()["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
@@ -112,20 +126,32 @@ def test_save_pretrained_writes_a_complete_folder_and_no_card(tmp_path):
     from alhubert.models.modeling_superb import SUPERB_AUTO_MAP
 
     torch.manual_seed(0)
-    encoder_code = {"audio.py", "configuration_alhubert.py", "fast_cpu_path.py", "modeling_alhubert.py",
-                    "pipeline_audio_features.py"}
+    encoder_code = {
+        "audio.py",
+        "configuration_alhubert.py",
+        "fast_cpu_path.py",
+        "modeling_alhubert.py",
+        "pipeline_audio_features.py",
+    }
     for model, auto_map, code in (
         (AlHubertModel(AlHubertConfig(**tiny_config_kwargs())), ALHUBERT_AUTO_MAP, encoder_code),
-        (AlHubertSuperbForCTC(AlHubertSuperbConfig(**tiny_config_kwargs(), superb_lstm_size=8)), SUPERB_AUTO_MAP,
-         encoder_code | {"modeling_superb.py"}),
+        (
+            AlHubertSuperbForCTC(AlHubertSuperbConfig(**tiny_config_kwargs(), superb_lstm_size=8)),
+            SUPERB_AUTO_MAP,
+            encoder_code | {"modeling_superb.py"},
+        ),
     ):
         folder = tmp_path / type(model).__name__
         model.save_pretrained(folder)
         config = json.loads((folder / "config.json").read_text())
         assert config["auto_map"] == auto_map
         assert config["custom_pipelines"]["audio-feature-extraction"]["impl"].startswith("pipeline_audio_features.")
-        assert {path.name for path in folder.iterdir()} == {"config.json", "model.safetensors",
-                                                             "preprocessor_config.json", *code}
+        assert {path.name for path in folder.iterdir()} == {
+            "config.json",
+            "model.safetensors",
+            "preprocessor_config.json",
+            *code,
+        }
     (folder / "README.md").write_text("my own card")
     model.config.auto_map["AutoModelForPreTraining"] = "elsewhere.OtherModel"  # a foreign entry is kept
     model.save_pretrained(folder)
@@ -150,12 +176,22 @@ def test_model_push_to_hub_uploads_the_complete_folder_through_transformers(tmp_
             return "commit"
 
     monkeypatch.setattr(transformers.utils.hub, "hf_api", lambda: FakeApi())
-    monkeypatch.setattr(transformers.utils.hub, "create_and_tag_model_card",
-                        lambda repo_id, tags, token=None: ModelCard("---\nlibrary_name: transformers\n---\nstub"))
+    monkeypatch.setattr(
+        transformers.utils.hub,
+        "create_and_tag_model_card",
+        lambda repo_id, tags, token=None: ModelCard("---\nlibrary_name: transformers\n---\nstub"),
+    )
     AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).push_to_hub("someone/tiny")
     (files,) = commits
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
-            "pipeline_audio_features.py", "audio.py", "modeling_alhubert.py"} <= set(files)
+    assert {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "pipeline_audio_features.py",
+        "audio.py",
+        "modeling_alhubert.py",
+    } <= set(files)
     assert files["README.md"].decode().endswith("stub")
 
 
@@ -166,8 +202,9 @@ def test_trainer_push_keeps_the_project_card_not_the_trainer_template(tmp_path):
     from alhubert.training.card_trainer import AlHubertTrainer
 
     model = AlHubertForCTC(AlHubertConfig(**tiny_config_kwargs()))
-    trainer = AlHubertTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[],
-                                                                  hub_model_id="someone/asr"))
+    trainer = AlHubertTrainer(
+        model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to=[], hub_model_id="someone/asr")
+    )
     trainer.save_model()  # the Trainer's save goes through save_pretrained: a complete folder, no card yet
     assert (tmp_path / "pipeline_audio_features.py").is_file() and not (tmp_path / "README.md").exists()
     trainer.create_model_card(model_name="asr", tasks="automatic-speech-recognition")  # what Trainer.push_to_hub calls

@@ -3,13 +3,13 @@ import warnings
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
 from safetensors import safe_open
 from transformers import AutoModel, HubertConfig, HubertModel
 from transformers.utils import logging as transformers_logging
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
 from alhubert.models.fast_cpu_path import use_fast_cpu_path
-from helpers import padded_batch, tiny_config_kwargs
 
 
 def build(seed=0, **overrides):
@@ -39,10 +39,10 @@ def unrolled_hubert(model: AlHubertModel) -> HubertModel:
 @pytest.mark.parametrize(
     "overrides",
     [
-        dict(),
-        dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True),
-        dict(layer_sharing="block", num_hidden_layers=6, num_hidden_groups=3),
-        dict(num_hidden_layers=5, num_hidden_groups=3),
+        {},
+        {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True},
+        {"layer_sharing": "block", "num_hidden_layers": 6, "num_hidden_groups": 3},
+        {"num_hidden_layers": 5, "num_hidden_groups": 3},
     ],
     ids=["post-ln-cycle", "pre-ln-layernorm-convbias", "block", "uneven-cycle"],
 )
@@ -240,7 +240,9 @@ def test_ctc_loss(reduction):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sequence_classification(weighted):
     torch.manual_seed(0)
-    config = AlHubertConfig(**tiny_config_kwargs(use_weighted_layer_sum=weighted, classifier_proj_size=8, num_labels=3))
+    config = AlHubertConfig(
+        **tiny_config_kwargs(use_weighted_layer_sum=weighted, classifier_proj_size=8, num_labels=3)
+    )
     model = AlHubertForSequenceClassification(config).eval()
     batch, mask = padded_batch()
     labels = torch.tensor([0, 2])

@@ -14,6 +14,7 @@ import soundfile
 import torch
 from typer.testing import CliRunner
 
+
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -25,6 +26,7 @@ from alhubert.hub.upload import stage_for_upload  # noqa: E402
 from alhubert.inference import onnx_export  # noqa: E402
 from alhubert.inference.onnx_export import export_onnx  # noqa: E402
 
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "onnx_inference.py"
 runner = CliRunner()
@@ -35,11 +37,17 @@ VOCABULARY = ["<pad>", "<unk>", "|", "'", "A", "B", "C", "D", "E", "F", "G", "H"
 
 def tiny_config(**overrides) -> AlHubertConfig:
     """HuBERT's conv stack with 16 channels and a 32-dim encoder: 2 distinct layers applied 6 times."""
-    kwargs = dict(
-        hidden_size=HIDDEN, num_attention_heads=4, intermediate_size=INTERMEDIATE, num_hidden_layers=LAYERS,
-        num_hidden_groups=GROUPS, conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        vocab_size=len(VOCABULARY),
-    )
+    kwargs = {
+        "hidden_size": HIDDEN,
+        "num_attention_heads": 4,
+        "intermediate_size": INTERMEDIATE,
+        "num_hidden_layers": LAYERS,
+        "num_hidden_groups": GROUPS,
+        "conv_dim": (16,) * 7,
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 4,
+        "vocab_size": len(VOCABULARY),
+    }
     return AlHubertConfig(**{**kwargs, **overrides})
 
 
@@ -80,13 +88,19 @@ def ctc_export(tmp_path_factory):
     model.save_pretrained(directory / "model")
     (directory / "vocab.json").write_text(json.dumps({token: index for index, token in enumerate(VOCABULARY)}))
     tokenizer = Wav2Vec2CTCTokenizer(
-        str(directory / "vocab.json"), unk_token="<unk>", pad_token="<pad>", word_delimiter_token="|",
-        bos_token=None, eos_token=None,
+        str(directory / "vocab.json"),
+        unk_token="<unk>",
+        pad_token="<pad>",
+        word_delimiter_token="|",
+        bos_token=None,
+        eos_token=None,
     )
     Wav2Vec2Processor(feature_extractor=default_feature_extractor(model.config), tokenizer=tokenizer).save_pretrained(
         directory / "model"
     )
-    result = runner.invoke(app, ["export", "onnx", str(directory / "model"), str(directory / "export"), "--quantize", "int8"])
+    result = runner.invoke(
+        app, ["export", "onnx", str(directory / "model"), str(directory / "export"), "--quantize", "int8"]
+    )
     assert result.exit_code == 0, result.output
     return directory / "model", directory / "export", tokenizer
 
@@ -134,8 +148,9 @@ def test_the_graph_has_hubert_convolutions_not_the_pytorch_fast_path(model_dir):
     assert sum(node.op_type == "Conv" for node in fp32.node) == 8
     int8 = initializers(model_dir / "onnx" / "model_quantized.onnx")
     conv_weights = [name for name in int8 if "conv" in name and "weight" in name]
-    assert conv_weights and all(int8[name].data_type != onnx.TensorProto.FLOAT for name in conv_weights
-                                if len(int8[name].dims) == 3), conv_weights
+    assert conv_weights and all(
+        int8[name].data_type != onnx.TensorProto.FLOAT for name in conv_weights if len(int8[name].dims) == 3
+    ), conv_weights
 
 
 def test_int8_quantizes_every_shared_weight_once_and_stays_close(model_dir):
@@ -149,7 +164,9 @@ def test_int8_quantizes_every_shared_weight_once_and_stays_close(model_dir):
     fp32_bytes = sum(4 * int(np.prod(t.dims)) for t in initializers(model_dir / "onnx" / "model.onnx").values())
     int8_bytes = sum(int(np.prod(t.dims)) * (1 if t.data_type == onnx.TensorProto.INT8 else 4) for t in int8.values())
     assert int8_bytes < 0.35 * fp32_bytes  # 0.25 for int8 weights, plus float biases, norms and scales
-    assert (model_dir / "onnx" / "model_quantized.onnx").stat().st_size < (model_dir / "onnx" / "model.onnx").stat().st_size
+    assert (model_dir / "onnx" / "model_quantized.onnx").stat().st_size < (
+        model_dir / "onnx" / "model.onnx"
+    ).stat().st_size
 
     waveforms, _ = padded_batch((16000,), seed=3)
     reference = run_session(model_dir / "onnx" / "model.onnx", waveforms)["hidden_states"]
@@ -192,19 +209,27 @@ BLOCK_TORCH = textwrap.dedent(
 def run_example(*args, cwd):
     return subprocess.run(
         [sys.executable, "-c", BLOCK_TORCH, str(EXAMPLE), *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ""},
     )
 
 
 def test_example_runs_with_onnxruntime_only(model_dir, ctc_export, tmp_path):
     waveform = padded_batch((12000,), seed=5)[0][0] * 0.1
     soundfile.write(tmp_path / "speech.wav", waveform, 16000, subtype="FLOAT")
-    result = run_example(model_dir, tmp_path / "speech.wav", "--layer", "3", "--quantized", "--output", "f.npy", cwd=tmp_path)
+    result = run_example(
+        model_dir, tmp_path / "speech.wav", "--layer", "3", "--quantized", "--output", "f.npy", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     quantized = np.load(tmp_path / "f.npy")
     result = run_example(model_dir, tmp_path / "speech.wav", "--layer", "3", "--output", "f.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = torch_outputs(AlHubertModel.from_pretrained(model_dir).eval(), waveform[None]).hidden_states[3][0].numpy()
+    expected = (
+        torch_outputs(AlHubertModel.from_pretrained(model_dir).eval(), waveform[None]).hidden_states[3][0].numpy()
+    )
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), expected, atol=1e-4, rtol=0)
     assert quantized.shape == expected.shape and not np.array_equal(quantized, expected)
 
@@ -223,7 +248,10 @@ def test_example_runs_with_onnxruntime_only(model_dir, ctc_export, tmp_path):
 def test_staging_uploads_the_onnx_folder_and_the_card_shows_how_to_use_it(model_dir, tmp_path):
     staged = stage_for_upload(model_dir, tmp_path / "staged", repo_id="someone/tiny")
     assert "onnx" in staged
-    assert sorted(path.name for path in (tmp_path / "staged" / "onnx").iterdir()) == ["model.onnx", "model_quantized.onnx"]
+    assert sorted(path.name for path in (tmp_path / "staged" / "onnx").iterdir()) == [
+        "model.onnx",
+        "model_quantized.onnx",
+    ]
     card = (tmp_path / "staged" / "README.md").read_text()
     assert "## ONNX" in card and "onnx/model_quantized.onnx" in card
 
@@ -257,10 +285,20 @@ def _output_exists(tmp_path, model_dir):
         (lambda tmp_path, model_dir: [str(tmp_path), str(tmp_path / "out")], "has no config.json"),
         (_output_exists, "already exists and is not empty; pass --overwrite"),
         (lambda tmp_path, model_dir: [str(model_dir), str(tmp_path / "out"), "--opset", "11"], "Unsupported opset 11"),
-        (lambda tmp_path, model_dir: [str(model_dir), str(tmp_path / "out"), "--quantize", "int4"], "Unsupported quantization"),
+        (
+            lambda tmp_path, model_dir: [str(model_dir), str(tmp_path / "out"), "--quantize", "int4"],
+            "Unsupported quantization",
+        ),
         (lambda tmp_path, model_dir: [str(tmp_path / "no-model"), str(tmp_path / "out")], "Cannot load the model"),
     ],
-    ids=["not-alhubert", "no-config", "output-exists", "unsupported-opset", "unsupported-quantization", "missing-model"],
+    ids=[
+        "not-alhubert",
+        "no-config",
+        "output-exists",
+        "unsupported-opset",
+        "unsupported-quantization",
+        "missing-model",
+    ],
 )
 def test_export_errors_are_one_line(model_dir, tmp_path, make_args, message):
     args = make_args(tmp_path, model_dir)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import setuptools
 
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -20,7 +21,7 @@ def setup_kwargs():
     original = setuptools.setup
     setuptools.setup = lambda **kwargs: captured.update(kwargs)
     try:
-        source = (REPO / "setup.py").read_text().replace('open("README.md"', f'open({str(REPO / "README.md")!r}')
+        source = (REPO / "setup.py").read_text().replace('open("README.md"', f"open({str(REPO / 'README.md')!r}")
         exec(compile(source, "setup.py", "exec"), {"__name__": "__main__"})
     finally:
         setuptools.setup = original
@@ -88,17 +89,35 @@ def test_long_audio_benchmark_without_espeak_fails_in_one_line(monkeypatch):
 @pytest.mark.slow
 def test_the_wheel_ships_the_commands_recipes_and_metrics(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(REPO)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("alhubert-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("alhubert/training/run_distillation.py", "alhubert/training/run_finetune_ctc.py",
-                 "alhubert/training/run_finetune_classification.py", "alhubert/training/configs/small.yaml",
-                 "alhubert/training/configs/demo.yaml", "alhubert/training/metrics/__init__.py",
-                 "alhubert/hub/model_card_template.md", "alhubert/models/audio.py"):
+    for name in (
+        "alhubert/training/run_distillation.py",
+        "alhubert/training/run_finetune_ctc.py",
+        "alhubert/training/run_finetune_classification.py",
+        "alhubert/training/configs/small.yaml",
+        "alhubert/training/configs/demo.yaml",
+        "alhubert/training/metrics/__init__.py",
+        "alhubert/hub/model_card_template.md",
+        "alhubert/models/audio.py",
+    ):
         assert name in names, name
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "alhubert = alhubert.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

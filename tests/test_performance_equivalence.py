@@ -5,22 +5,23 @@ The bfloat16 fast path: tests/test_bf16_native.py.
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
+from helpers import perturbed_tiny_model as build
 from transformers import HubertConfig, HubertModel
 from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
 from alhubert.models import fast_cpu_path
 from alhubert.models.fast_cpu_path import use_fast_cpu_path, uses_fast_cpu_path
-from helpers import padded_batch, perturbed_tiny_model as build, tiny_config_kwargs
 
 
 TOLERANCE = 1e-4  # float32 max difference allowed against the plain (HuBERT) arithmetic
 
 VARIANTS = {
-    "post-ln-groupnorm": dict(),
-    "pre-ln-layernorm-convbias": dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True),
-    "groupnorm-convbias-odd-pos-kernel": dict(conv_bias=True, num_conv_pos_embeddings=15),
-    "block-sharing": dict(layer_sharing="block", num_hidden_layers=6, num_hidden_groups=3),
+    "post-ln-groupnorm": {},
+    "pre-ln-layernorm-convbias": {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True},
+    "groupnorm-convbias-odd-pos-kernel": {"conv_bias": True, "num_conv_pos_embeddings": 15},
+    "block-sharing": {"layer_sharing": "block", "num_hidden_layers": 6, "num_hidden_groups": 3},
 }
 
 
@@ -66,7 +67,7 @@ def expected_frames(config, samples):
     return samples
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(feat_extract_norm="layer", conv_bias=True)], ids=["group", "layer"])
+@pytest.mark.parametrize("overrides", [{}, {"feat_extract_norm": "layer", "conv_bias": True}], ids=["group", "layer"])
 @pytest.mark.parametrize("lengths", [(400,), (401, 719), (16000, 7777, 12345)], ids=["400", "odd", "three"])
 def test_feature_encoder_matches_hubert_feature_encoder(overrides, lengths):
     config = AlHubertConfig(**tiny_config_kwargs(**overrides))
@@ -161,7 +162,7 @@ def test_state_dict_format_is_unchanged():
 @pytest.mark.parametrize("pre_ln", [False, True], ids=["post-ln", "pre-ln"])
 def test_the_switch_speeds_up_a_plain_hubert_model(pre_ln, monkeypatch):
     """`use_fast_cpu_path` attaches to transformers' own HubertModel (a distillation teacher) and detaches again."""
-    overrides = dict(do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True) if pre_ln else {}
+    overrides = {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True} if pre_ln else {}
     torch.manual_seed(0)
     teacher = HubertModel(HubertConfig(**tiny_config_kwargs(**overrides))).eval()
     batch, mask = padded_batch()
@@ -189,6 +190,8 @@ def test_the_attached_path_survives_deepcopy():
     batch, _ = padded_batch()
     for clone in (copy.deepcopy(model),):  # (HuBERT's weight-normed positional conv cannot be pickled at all)
         assert uses_fast_cpu_path(clone.feature_extractor)
-        assert clone.feature_extractor.forward.args[0] is clone.feature_extractor  # bound to the copy, not the original
+        assert (
+            clone.feature_extractor.forward.args[0] is clone.feature_extractor
+        )  # bound to the copy, not the original
         with torch.no_grad():
             torch.testing.assert_close(clone(batch).last_hidden_state, model(batch).last_hidden_state, atol=0, rtol=0)

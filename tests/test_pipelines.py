@@ -4,11 +4,17 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import tiny_config_kwargs
 from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2Processor, pipeline
 
-from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
-from alhubert import default_feature_extractor
-from helpers import tiny_config_kwargs
+from alhubert import (
+    AlHubertConfig,
+    AlHubertForCTC,
+    AlHubertForSequenceClassification,
+    AlHubertModel,
+    default_feature_extractor,
+)
+
 
 CHARACTERS = ["<pad>", "<unk>", "|", "A", "B", "C", "D", "E", "'"]
 
@@ -41,7 +47,9 @@ def test_asr_pipeline_on_a_saved_directory(tmp_path):
 
 def test_audio_classification_pipeline(tmp_path):
     labels = {0: "yes", 1: "no", 2: "maybe"}
-    config = AlHubertConfig(**tiny_config_kwargs(num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()}))
+    config = AlHubertConfig(
+        **tiny_config_kwargs(num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})
+    )
     torch.manual_seed(0)
     model = AlHubertForSequenceClassification(config).eval()
     with torch.no_grad():

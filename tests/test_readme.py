@@ -76,8 +76,9 @@ def check_alhubert(arguments: list[str]):
         stubs = []
         if name not in ("distill", "kmeans-targets", "pretrain-hubert") and "--model_name_or_path" not in rest:
             stubs += ["--model_name_or_path", "stub"]
-        if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and \
-                not (rest and rest[0] in SHIPPED_CONFIGS):
+        if not {"--librispeech_root", "--audiofolder", "--dataset_name"} & set(rest) and not (
+            rest and rest[0] in SHIPPED_CONFIGS
+        ):
             stubs += ["--audiofolder", "stub"]
         PARSERS[name]([*rest, *stubs])  # raises (or exits) on an unknown flag or a bad value
     elif name in FORWARDED:
@@ -101,11 +102,13 @@ def check_python_script(arguments: list[str]):
     source = script.read_text()
     module = re.search(r"^from (alhubert\.[\w.]+) import (?:main|cli)$", source, flags=re.M)
     if module:  # a thin wrapper: the package command checks its flags
-        command = {"alhubert.training.run_distillation": "distill",
-                   "alhubert.training.run_finetune_ctc": "finetune-ctc",
-                   "alhubert.training.run_finetune_classification": "finetune-classification",
-                   "alhubert.training.kmeans_targets": "kmeans-targets",
-                   "alhubert.training.run_pretrain_hubert": "pretrain-hubert"}.get(module.group(1))
+        command = {
+            "alhubert.training.run_distillation": "distill",
+            "alhubert.training.run_finetune_ctc": "finetune-ctc",
+            "alhubert.training.run_finetune_classification": "finetune-classification",
+            "alhubert.training.kmeans_targets": "kmeans-targets",
+            "alhubert.training.run_pretrain_hubert": "pretrain-hubert",
+        }.get(module.group(1))
         if command:
             return check_alhubert([command, *arguments[1:]])
         source = (REPO / (module.group(1).replace(".", "/") + ".py")).read_text()
@@ -180,10 +183,10 @@ def test_the_onnx_python_block_runs_after_the_bash_block(tmp_path, monkeypatch):
     (on a tiny model saved as `alhubert-small`)."""
     pytest.importorskip("onnxscript")
     import torch
+    from helpers import tiny_config_kwargs
     from typer.testing import CliRunner
 
     from alhubert import AlHubertConfig, AlHubertModel
-    from helpers import tiny_config_kwargs
 
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
@@ -199,7 +202,8 @@ def test_the_onnx_python_block_runs_after_the_bash_block(tmp_path, monkeypatch):
 
 
 def test_every_make_target_named_in_prose_exists():
-    """`make TARGET` in the README's text and the scripts' messages (not only in ```bash blocks) is a Makefile target."""
+    """`make TARGET` in the README's text and the scripts' messages (not only in ```bash blocks) is a Makefile
+    target."""
     texts = [README.read_text(), *(path.read_text() for path in (REPO / "scripts").glob("*.py"))]
     targets = {target for text in texts for target in re.findall(r"`make ([a-z][\w-]*)", text)}
     assert {"test", "demo", "speech-tools"} <= targets

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
+from helpers_remote import run_without_package
 from transformers import AutoConfig, AutoModel
 
 from alhubert import AlHubertConfig, AlHubertForCTC, AlHubertModel
-from helpers import padded_batch, tiny_config_kwargs
-from helpers_remote import run_without_package
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,13 +87,15 @@ def test_import_registers_the_models_on_the_first_configuration(tmp_path):
         import alhubert
         from transformers import AutoModel, AutoModelForCTC, pipeline
         assert "alhubert.models.modeling_alhubert" not in sys.modules, "import alhubert imported the model code"
-        print(type(AutoModel.from_pretrained("model")).__name__, type(AutoModelForCTC.from_pretrained("model")).__name__)
+        encoder, ctc = AutoModel.from_pretrained("model"), AutoModelForCTC.from_pretrained("model")
+        print(type(encoder).__name__, type(ctc).__name__)
         extractor = pipeline("audio-feature-extraction", model="model")
         print(type(extractor).__name__, np.asarray(extractor(np.zeros(16000, dtype=np.float32))).ndim)
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["AlHubertModel", "AlHubertForCTC", "AudioFeatureExtractionPipeline", "2"]

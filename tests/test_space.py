@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import save_tiny_ctc, tiny_config_kwargs
+from space_app import DEMO_CLIP, SPACE_DIR
+from space_app import space_analysis as analysis
 
 from alhubert import AlHubertConfig, AlHubertForSequenceClassification, AlHubertModel, default_feature_extractor
-from helpers import save_tiny_ctc, tiny_config_kwargs
-from space_app import DEMO_CLIP, SPACE_DIR, space_analysis as analysis
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,14 @@ def classifier(tmp_path_factory):
     folder = tmp_path_factory.mktemp("space-classifier")
     labels = ["yes", "no", "up", "down", "left", "right", "stop"]
     torch.manual_seed(0)
-    config = AlHubertConfig(**tiny_config_kwargs(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                                 label2id={label: index for index, label in enumerate(labels)},
-                                                 classifier_proj_size=16))
+    config = AlHubertConfig(
+        **tiny_config_kwargs(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: index for index, label in enumerate(labels)},
+            classifier_proj_size=16,
+        )
+    )
     config.architectures = ["AlHubertForSequenceClassification"]
     AlHubertForSequenceClassification(config).save_pretrained(folder)
     default_feature_extractor(config).save_pretrained(folder)
@@ -151,8 +157,12 @@ def test_the_onnx_export_is_an_alternative_backend(tmp_path):
 
 
 def test_timing_table_lists_every_run():
-    table = analysis.timing_table([{"run": 1, "backend": "PyTorch", "depth": 6, "ms": 12.345},
-                                   {"run": 2, "backend": "PyTorch", "depth": 2, "ms": 4.5}])
+    table = analysis.timing_table(
+        [
+            {"run": 1, "backend": "PyTorch", "depth": 6, "ms": 12.345},
+            {"run": 2, "backend": "PyTorch", "depth": 2, "ms": 4.5},
+        ]
+    )
     assert table.splitlines()[2:] == ["| 1 | PyTorch | 6 | 12.3 |", "| 2 | PyTorch | 2 | 4.5 |"]
 
 

@@ -11,16 +11,17 @@ import threading
 import numpy as np
 import pytest
 import soundfile
-from PIL import Image
-
 from helpers import save_tiny_ctc
-from space_app import DEMO_CLIP, REPO_ROOT, space_analysis as analysis
+from PIL import Image
+from space_app import DEMO_CLIP, REPO_ROOT
+from space_app import space_analysis as analysis
 
 
 gr = pytest.importorskip("gradio", reason="the Space needs Gradio: pip install -e '.[space]' (make test installs it)")
 gradio_client = pytest.importorskip("gradio_client")
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import space_screenshot  # noqa: E402
+
 
 SERVER_LIFETIME_S = 300
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")  # pandas 3, in Gradio
@@ -57,7 +58,8 @@ def expected_transcript(loaded) -> str:
 def test_the_api_analyses_an_upload(client, loaded, server):
     assert server.startswith("http://127.0.0.1:")
     similarity, features, timing, transcript, labels, onnx_text, notices = client.predict(
-        gradio_client.handle_file(str(DEMO_CLIP)), 3, 3, "linear CKA", "PyTorch", api_name="/analyse")
+        gradio_client.handle_file(str(DEMO_CLIP)), 3, 3, "linear CKA", "PyTorch", api_name="/analyse"
+    )
     assert transcript == expected_transcript(loaded) and transcript.strip()
     direct = analysis.analyse(loaded, str(DEMO_CLIP), 3, 3)
     for served, image in ((similarity, direct.similarity), (features, direct.features)):
@@ -68,23 +70,28 @@ def test_the_api_analyses_an_upload(client, loaded, server):
     assert (onnx_text, notices) == ("", "")
 
 
-@pytest.mark.parametrize("make_audio, message", [
-    (lambda folder: None, "No audio: record a clip"),
-    (lambda folder: str(folder / "silence.wav"), "The clip is silent"),
-    (lambda folder: str(folder / "broken.flac"), "Cannot decode this file as audio"),
-], ids=["no audio", "silence", "undecodable"])
+@pytest.mark.parametrize(
+    "make_audio, message",
+    [
+        (lambda folder: None, "No audio: record a clip"),
+        (lambda folder: str(folder / "silence.wav"), "The clip is silent"),
+        (lambda folder: str(folder / "broken.flac"), "Cannot decode this file as audio"),
+    ],
+    ids=["no audio", "silence", "undecodable"],
+)
 def test_bad_input_reaches_the_page_as_a_message(client, tmp_path, make_audio, message):
     soundfile.write(tmp_path / "silence.wav", np.zeros(16000, dtype=np.float32), 16000)
     (tmp_path / "broken.flac").write_bytes(b"fLaC" + bytes(range(256)) * 8)
     audio = make_audio(tmp_path)
     with pytest.raises(gradio_client.exceptions.AppError) as raised:
-        client.predict(audio and gradio_client.handle_file(audio), 6, 6, "linear CKA", "PyTorch",
-                       api_name="/analyse")
+        client.predict(audio and gradio_client.handle_file(audio), 6, 6, "linear CKA", "PyTorch", api_name="/analyse")
     assert message in str(raised.value) and "Traceback" not in str(raised.value)
 
 
-needs_browser = pytest.mark.skipif(space_screenshot.system_browser() is None,
-                                   reason="Chromium and chromedriver are not installed (make browser installs them)")
+needs_browser = pytest.mark.skipif(
+    space_screenshot.system_browser() is None,
+    reason="Chromium and chromedriver are not installed (make browser installs them)",
+)
 
 
 @pytest.fixture

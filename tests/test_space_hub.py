@@ -8,21 +8,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import save_tiny_ctc, tiny_config_kwargs
 from huggingface_hub import SpaceCard
+from space_app import DEMO_CLIP, REPO_ROOT, SPACE_DIR
 from typer.testing import CliRunner
 
 from alhubert import AlHubertConfig
 from alhubert.cli import app as cli
 from alhubert.hub import space
 from alhubert.hub.model_cards import build_model_card
-from helpers import save_tiny_ctc, tiny_config_kwargs
-from space_app import DEMO_CLIP, REPO_ROOT, SPACE_DIR
 
 
 def staged_space(tmp_path, *options) -> tuple[Path, str]:
     staging = tmp_path / "staged"
-    result = CliRunner().invoke(cli, ["push-to-hub", "space", "--repo_id", "me/alhubert", "--staging_dir",
-                                      str(staging), "--dry_run", *options])
+    result = CliRunner().invoke(
+        cli, ["push-to-hub", "space", "--repo_id", "me/alhubert", "--staging_dir", str(staging), "--dry_run", *options]
+    )
     assert result.exit_code == 0, result.output
     return staging, result.output
 
@@ -52,8 +53,9 @@ def test_requirements_match_the_package_bounds():
 def test_dry_run_stages_exactly_the_files_the_space_needs(tmp_path):
     staging, _ = staged_space(tmp_path, "--model_id", "me/alhubert-small")
     staged = sorted(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file())
-    package = ["alhubert/__init__.py"] + [f"alhubert/models/{path.name}"
-                                          for path in (REPO_ROOT / "alhubert" / "models").glob("*.py")]
+    package = ["alhubert/__init__.py"] + [
+        f"alhubert/models/{path.name}" for path in (REPO_ROOT / "alhubert" / "models").glob("*.py")
+    ]
     assert staged == sorted([*space.SPACE_FILES, *package])
     card = SpaceCard.load(staging / "README.md")
     assert card.data.models == ["me/alhubert-small"] and card.data.sdk == "gradio"
@@ -66,13 +68,17 @@ def test_the_staged_space_runs_on_its_own(tmp_path):
     """The staged folder imports its bundled alhubert (not the checkout's) and analyses a clip with a local model."""
     staging, _ = staged_space(tmp_path)
     model = save_tiny_ctc(tmp_path / "ctc")
-    code = ("import alhubert, app, space_analysis as a; loaded = a.load_model(%r); "
-            "print(alhubert.__file__); print(repr(a.analyse(loaded, %r, 6).transcript)); "
-            "print(app.default_model())") % (str(model), str(DEMO_CLIP))
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("PYTHONPATH", "ALHUBERT_SPACE_MODEL")}
-    result = subprocess.run([sys.executable, "-c", code], cwd=staging, env=environment, capture_output=True,
-                            text=True, timeout=240)
+    code = (
+        "import alhubert, app, space_analysis as a; loaded = a.load_model(%r); "
+        "print(alhubert.__file__); print(repr(a.analyse(loaded, %r, 6).transcript)); "
+        "print(app.default_model())"
+    ) % (str(model), str(DEMO_CLIP))
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "ALHUBERT_SPACE_MODEL")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=staging, env=environment, capture_output=True, text=True, timeout=240
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert lines[0] == str(staging / "alhubert" / "__init__.py")
@@ -96,13 +102,18 @@ def test_upload_creates_a_gradio_space_and_uploads_the_staged_folder(tmp_path, m
 
     monkeypatch.setattr("huggingface_hub.HfApi", FakeApi)
     staging = tmp_path / "staged"
-    result = CliRunner().invoke(cli, ["push-to-hub", "space", "--repo_id", "me/alhubert", "--staging_dir",
-                                      str(staging), "--private"])
+    result = CliRunner().invoke(
+        cli, ["push-to-hub", "space", "--repo_id", "me/alhubert", "--staging_dir", str(staging), "--private"]
+    )
     assert result.exit_code == 0, result.output
     (_, repo, create), (_, uploaded, upload) = calls
     assert repo == uploaded == "me/alhubert"
-    assert (create["repo_type"], create["space_sdk"], create["private"], create["exist_ok"]) == \
-        ("space", "gradio", True, True)
+    assert (create["repo_type"], create["space_sdk"], create["private"], create["exist_ok"]) == (
+        "space",
+        "gradio",
+        True,
+        True,
+    )
     assert upload["repo_type"] == "space" and Path(upload["folder_path"]) == staging
 
 

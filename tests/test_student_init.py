@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
 from transformers import HubertConfig, HubertForCTC, HubertModel
 
 from alhubert.models.fast_cpu_path import use_fast_cpu_path
 from alhubert.training.student_init import init_student_from_teacher
-
-from helpers import padded_batch, tiny_config_kwargs
 
 
 def tiny_teacher(num_hidden_layers=4, seed=0, **overrides):
@@ -33,7 +32,10 @@ def test_copied_tensors_equal(layer_sharing):
     student_state = student.state_dict()
     copied = [key for key in student_state if key in teacher_state]
     assert {key.split(".")[0] for key in copied} == {
-        "feature_extractor", "feature_projection", "encoder", "masked_spec_embed"
+        "feature_extractor",
+        "feature_projection",
+        "encoder",
+        "masked_spec_embed",
     }
     for key in copied:
         torch.testing.assert_close(student_state[key], teacher_state[key], rtol=0, atol=0, msg=key)
@@ -65,10 +67,13 @@ def test_without_sharing_the_student_reproduces_the_teacher(do_stable_layer_norm
 
 def test_distilhubert_shaped_teacher_and_head_models():
     # DistilHuBERT: 2 layers, no layer norm in the feature projection
-    teacher_config = HubertConfig(**{
-        key: value for key, value in tiny_config_kwargs(num_hidden_layers=2, feat_proj_layer_norm=False).items()
-        if key != "num_hidden_groups"
-    })
+    teacher_config = HubertConfig(
+        **{
+            key: value
+            for key, value in tiny_config_kwargs(num_hidden_layers=2, feat_proj_layer_norm=False).items()
+            if key != "num_hidden_groups"
+        }
+    )
     torch.manual_seed(1)
     teacher = HubertForCTC(teacher_config).eval()
     student = init_student_from_teacher(teacher, num_hidden_groups=2, num_hidden_layers=6)
@@ -77,7 +82,8 @@ def test_distilhubert_shaped_teacher_and_head_models():
     torch.testing.assert_close(
         student.encoder.layers[1].feed_forward.output_dense.weight,
         teacher.hubert.encoder.layers[1].feed_forward.output_dense.weight,
-        rtol=0, atol=0,
+        rtol=0,
+        atol=0,
     )
     # the first two applications are exactly the teacher
     use_hubert_arithmetic(student)

@@ -41,7 +41,7 @@ def unannotated(source: str) -> list[str]:
 
 
 def test_the_checker_finds_missing_annotations():
-    source = '''
+    source = """
 def typed(a: int, *rest: str, flag: bool = False, **options: object) -> None: ...
 def untyped_parameter(a, b: int) -> int: ...
 def no_return(a: int): ...
@@ -54,7 +54,7 @@ class Public:
     def _helper(self, value): ...
 class _Private:
     def method(self, value): ...
-'''
+"""
     assert unannotated(source) == [
         "untyped_parameter (line 3): a",
         "no_return (line 4): return",

@@ -1,17 +1,18 @@
-import pytest
 """The SUPERB-style ASR model (frozen upstream, weighted layer sum, BiLSTM, CTC) and its fine-tuning recipe."""
 
 import json
 from pathlib import Path
 
+import pytest
 import torch
+from helpers import padded_batch, tiny_config_kwargs
+from helpers_remote import run_without_package
 from safetensors.torch import load_file
 from transformers import AutoModelForCTC, pipeline
 
 from alhubert import AlHubertConfig, AlHubertModel
 from alhubert.models.modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
-from helpers import padded_batch, tiny_config_kwargs
-from helpers_remote import run_without_package
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CORPUS = REPO / "data" / "demo_corpus"
@@ -78,15 +79,45 @@ def test_superb_recipe_trains_evaluates_and_transcribes_through_the_pipeline(tmp
     torch.manual_seed(0)
     AlHubertModel(AlHubertConfig(**tiny_config_kwargs())).save_pretrained(student)
     from alhubert.training import run_finetune_ctc as finetune_ctc
+
     output_dir = tmp_path / "superb"
-    trainer = finetune_ctc.main([
-        "--model_name_or_path", str(student), "--recipe", "superb", "--superb_lstm_size", "16",
-        "--output_dir", str(output_dir), "--librispeech_root", str(DEMO_CORPUS),
-        "--librispeech_sets", "train-clean-demo", "--eval_librispeech_sets", "dev-clean-demo",
-        "--max_train_samples", "8", "--max_eval_samples", "4", "--do_train", "--do_eval", "--max_steps", "2",
-        "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--weight_decay", "0",
-        "--report_to", "none", "--use_cpu", "--save_strategy", "no",
-    ])
+    trainer = finetune_ctc.main(
+        [
+            "--model_name_or_path",
+            str(student),
+            "--recipe",
+            "superb",
+            "--superb_lstm_size",
+            "16",
+            "--output_dir",
+            str(output_dir),
+            "--librispeech_root",
+            str(DEMO_CORPUS),
+            "--librispeech_sets",
+            "train-clean-demo",
+            "--eval_librispeech_sets",
+            "dev-clean-demo",
+            "--max_train_samples",
+            "8",
+            "--max_eval_samples",
+            "4",
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--learning_rate",
+            "1e-3",
+            "--weight_decay",
+            "0",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "--save_strategy",
+            "no",
+        ]
+    )
     assert trainer.state.global_step == 2
     metrics = json.loads((output_dir / "eval_results.json").read_text())
     assert metrics["eval_cer"] >= 0 and metrics["eval_wer"] >= 0
@@ -108,7 +139,9 @@ def test_loads_as_remote_code_without_the_package(tmp_path):
     model = tiny_superb().eval()
     model.save_pretrained(tmp_path / "model")
     inputs, mask = padded_batch()
-    torch.save({"inputs": inputs, "mask": mask, "logits": model(inputs, attention_mask=mask).logits}, tmp_path / "io.pt")
+    torch.save(
+        {"inputs": inputs, "mask": mask, "logits": model(inputs, attention_mask=mask).logits}, tmp_path / "io.pt"
+    )
     output = run_without_package(
         """
         import torch

@@ -8,17 +8,20 @@ import pytest
 import soundfile
 import torch
 from datasets import Dataset
+from helpers import tiny_config_kwargs
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-from alhubert.training.data import AudioCollator
 from alhubert.training.arguments import DistillationConfig
+from alhubert.training.data import AudioCollator
 from alhubert.training.distillation import DistillationTrainer
 from alhubert.training.student_init import init_student_from_teacher
 from alhubert.training.teacher_cache import (
-    UTTERANCE_KEYS, TeacherCache, TeacherCacheCollator, audio_signature, disk_bytes_per_hour
+    UTTERANCE_KEYS,
+    TeacherCache,
+    TeacherCacheCollator,
+    audio_signature,
+    disk_bytes_per_hour,
 )
-
-from helpers import tiny_config_kwargs
 
 
 def tiny_teacher(seed=0):
@@ -42,18 +45,42 @@ def collator(max_length_samples=16000):
     return AudioCollator(Wav2Vec2FeatureExtractor(return_attention_mask=True), max_length_samples=max_length_samples)
 
 
-def make_trainer(tmp_path, cache_dir=None, teacher=None, dataset=None, epochs=1, layers=(2, 4), bf16=False,
-                 max_length_samples=16000, student=None, **kwargs):
+def make_trainer(
+    tmp_path,
+    cache_dir=None,
+    teacher=None,
+    dataset=None,
+    epochs=1,
+    layers=(2, 4),
+    bf16=False,
+    max_length_samples=16000,
+    student=None,
+    **kwargs,
+):
     teacher = teacher if teacher is not None else tiny_teacher()
     student = student if student is not None else init_student_from_teacher(teacher, 2, 4)
     args = DistillationConfig(
-        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_train_epochs=epochs, logging_steps=1,
-        report_to="none", save_strategy="no", learning_rate=1e-3, use_cpu=True, dataloader_pin_memory=False,
-        bf16=bf16, seed=0, data_seed=0,
-        student_layers=list(layers), teacher_layers=list(layers), teacher_cache_dir=cache_dir, **kwargs
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_train_epochs=epochs,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        learning_rate=1e-3,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+        bf16=bf16,
+        seed=0,
+        data_seed=0,
+        student_layers=list(layers),
+        teacher_layers=list(layers),
+        teacher_cache_dir=cache_dir,
+        **kwargs,
     )
     return DistillationTrainer(
-        model=student, args=args, teacher=teacher,
+        model=student,
+        args=args,
+        teacher=teacher,
         train_dataset=dataset if dataset is not None else Dataset.from_dict(rows()),
         data_collator=collator(max_length_samples),
     )
@@ -146,8 +173,11 @@ def test_the_cache_is_refused_when_clips_would_be_cropped_or_ids_are_missing(tmp
 def test_disk_cost_formula_matches_a_real_cache(tmp_path):
     trainer = make_trainer(tmp_path, cache_dir=str(tmp_path / "cache"))
     trainer.train()
-    stored = sum(os.path.getsize(tmp_path / "cache" / name) for name in os.listdir(tmp_path / "cache")
-                 if name.startswith("shard-"))
+    stored = sum(
+        os.path.getsize(tmp_path / "cache" / name)
+        for name in os.listdir(tmp_path / "cache")
+        if name.startswith("shard-")
+    )
     seconds = sum(rows()["length"]) / 16000
     expected = disk_bytes_per_hour(2, 32) * seconds / 3600  # 50 frames/s x 2 layers x 32 wide x 2 bytes
     assert expected * 0.95 < stored < expected * 1.05 + 4096  # frames: 24 or 25 per 0.5 s, + the header
@@ -162,9 +192,16 @@ def test_bf16_autocast_distillation_is_close_to_float32(tmp_path):
     reference, not from one CPU's kernels: 4 x the loss change caused by rounding the weights and the audio to bf16
     (computed exactly, in float64), and never below bf16's unit roundoff (2**-9) of the loss.
     """
-    kwargs = tiny_config_kwargs(num_hidden_layers=4, hidden_size=96, num_attention_heads=4, intermediate_size=192,
-                                conv_dim=(64,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=2,
-                                initializer_range=0.1)
+    kwargs = tiny_config_kwargs(
+        num_hidden_layers=4,
+        hidden_size=96,
+        num_attention_heads=4,
+        intermediate_size=192,
+        conv_dim=(64,) * 7,
+        num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=2,
+        initializer_range=0.1,
+    )
     kwargs.pop("num_hidden_groups")
     torch.manual_seed(0)
     teacher = HubertModel(HubertConfig(**kwargs)).eval()

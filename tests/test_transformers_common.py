@@ -119,7 +119,7 @@ class AlHubertModelTester:
         input_values, attention_mask, lengths = self.right_padded_batch()
         batch_output = model(input_values, attention_mask=attention_mask).last_hidden_state
         for row, length in enumerate(lengths):
-            single = model(input_values[row:row + 1, :length]).last_hidden_state
+            single = model(input_values[row : row + 1, :length]).last_hidden_state
             frames = single.shape[1]
             torch.testing.assert_close(batch_output[row, :frames], single[0], atol=1e-4, rtol=1e-4)
 
@@ -212,7 +212,8 @@ class AlHubertConfigRefusalTest(unittest.TestCase):
     refuses at once, naming the setting, so Transformers' config tests with it fail as expected."""
 
     @pytest.mark.xfail(
-        raises=ValueError, strict=True,
+        raises=ValueError,
+        strict=True,
         reason="hidden_size 37 with 12 heads has no model: AlHubertConfig refuses it (HuBERT's config accepts it)",
     )
     def test_config_hidden_size_37_with_12_heads(self):

@@ -1,12 +1,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_config_kwargs
+from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
 from alhubert import AlHubertConfig
 from alhubert.original.conversion import convert_original_checkpoint
 from alhubert.original.upstream import UpstreamExpert
-from helpers import tiny_config_kwargs
-from original_checkpoints import FIXTURES, fixture_inputs, max_difference_on_frames, random_original_checkpoint
 
 
 def fixture_waveforms(name):
@@ -70,10 +70,17 @@ def test_upstream_in_bfloat16_matches_the_original_to_bf16_accuracy(source, tmp_
 
 
 def test_upstream_normalizes_like_the_original_and_reports_its_stride(tmp_path):
-    config = AlHubertConfig(**tiny_config_kwargs(
-        do_normalize=True, conv_dim=(16,) * 4, conv_kernel=(10, 8, 4, 4), conv_stride=(5, 4, 2, 2),
-        mask_time_prob=0.65, feat_extract_norm="layer", conv_bias=True,  # GroupNorm would undo the normalisation
-    ))
+    config = AlHubertConfig(
+        **tiny_config_kwargs(
+            do_normalize=True,
+            conv_dim=(16,) * 4,
+            conv_kernel=(10, 8, 4, 4),
+            conv_stride=(5, 4, 2, 2),
+            mask_time_prob=0.65,
+            feat_extract_norm="layer",
+            conv_bias=True,  # GroupNorm would undo the normalisation
+        )
+    )
     checkpoint, source = random_original_checkpoint(config, "[(16,10,5), (16,8,4)] + [(16,4,2)] * 2")
     path = tmp_path / "normalized.ckpt"
     torch.save(checkpoint, path)

@@ -131,9 +131,11 @@ def _architecture_table(config: AlHubertConfig, measured: dict) -> str:
     rows = [
         ("Distinct transformer layers (`num_hidden_groups`)", config.num_hidden_groups),
         ("Layer applications (`num_hidden_layers`)", config.num_hidden_layers),
-        (f"Sharing order (`layer_sharing=\"{config.layer_sharing}\"`)", sharing_pattern(config)),
-        ("Hidden size / attention heads / feed-forward size",
-         f"{config.hidden_size} / {config.num_attention_heads} / {config.intermediate_size}"),
+        (f'Sharing order (`layer_sharing="{config.layer_sharing}"`)', sharing_pattern(config)),
+        (
+            "Hidden size / attention heads / feed-forward size",
+            f"{config.hidden_size} / {config.num_attention_heads} / {config.intermediate_size}",
+        ),
         ("Layer norm", "pre-LN (`do_stable_layer_norm`)" if config.do_stable_layer_norm else "post-LN (HuBERT Base)"),
         ("Input", f"raw 16 kHz mono waveform, {'normalised' if config.do_normalize else 'not normalised'}"),
         ("Output frame rate", f"{16000 / math.prod(config.conv_stride):g} frames/s"),
@@ -141,19 +143,26 @@ def _architecture_table(config: AlHubertConfig, measured: dict) -> str:
     if "parameters" in measured:
         rows.append(("Parameters (measured)", measured["parameters"]))
     if "parameters_without_mask_embedding" in measured:
-        rows.append(("Parameters without the pre-training mask embedding", measured["parameters_without_mask_embedding"]))
+        rows.append(
+            ("Parameters without the pre-training mask embedding", measured["parameters_without_mask_embedding"])
+        )
     if "file_size_bytes" in measured:
         size = measured["file_size_bytes"]
         rows.append(("Weights file size (safetensors, measured)", f"{size:,} bytes ({size / 2**20:.1f} MiB)"))
-    rows += [(name, value) for name, value in measured.items()
-             if name not in {"parameters", "parameters_without_mask_embedding", "file_size_bytes"}]
+    rows += [
+        (name, value)
+        for name, value in measured.items()
+        if name not in {"parameters", "parameters_without_mask_embedding", "file_size_bytes"}
+    ]
     return _table(("Property", "Value"), rows)
 
 
 def _onnx_usage(model_id: str, onnx_files: list[str], config: AlHubertConfig) -> str:
     file = "onnx/model_quantized.onnx" if "model_quantized.onnx" in onnx_files else "onnx/model.onnx"
     listed = ", ".join(f"`onnx/{name}`" for name in onnx_files)
-    normalise = "\nwaveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)" if config.do_normalize else ""
+    normalise = (
+        "\nwaveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)" if config.do_normalize else ""
+    )
     int8 = "; `model_quantized.onnx` has int8 weights" if "model_quantized.onnx" in onnx_files else ""
     return f"""This repository has ONNX weights ({listed}{int8}). They run with ONNX Runtime alone, without PyTorch
 or Transformers:
@@ -166,7 +175,8 @@ from huggingface_hub import hf_hub_download
 
 session = onnxruntime.InferenceSession(hf_hub_download("{model_id}", "{file}"))
 waveform, rate = soundfile.read("speech.wav", dtype="float32")  # 16 kHz mono{normalise}
-outputs = session.run(None, {{"input_values": waveform[None], "attention_mask": np.ones((1, len(waveform)), np.int64)}})
+mask = np.ones((1, len(waveform)), np.int64)
+outputs = session.run(None, {{"input_values": waveform[None], "attention_mask": mask}})
 print(outputs[0].shape)  # last_hidden_state (logits for a CTC model): (1, frames, ...)
 ```
 
@@ -216,9 +226,15 @@ def build_model_card(
     task = task_of(config)
     base_model = hub_model_id(base_model)
     evaluations = [
-        EvalResult(task_type=task, dataset_type=eval_dataset or "custom", dataset_name=eval_dataset or "evaluation data",
-                   metric_type=METRICS[name], metric_value=round(float(value), 4))
-        for name, value in (eval_results or {}).items() if name in METRICS
+        EvalResult(
+            task_type=task,
+            dataset_type=eval_dataset or "custom",
+            dataset_name=eval_dataset or "evaluation data",
+            metric_type=METRICS[name],
+            metric_value=round(float(value), 4),
+        )
+        for name, value in (eval_results or {}).items()
+        if name in METRICS
     ]
     card_data = ModelCardData(
         language="en",
@@ -233,8 +249,10 @@ def build_model_card(
     )
     title = model_id.split("/")[-1] if model_id else "ALHuBERT"
     frame = f"{config.hidden_size} values per {1000 * math.prod(config.conv_stride) / 16000:g} ms frame"
-    shape = (f"HuBERT's architecture in which {config.num_hidden_groups} distinct transformer layers are applied "
-             f"{config.num_hidden_layers} times, ALBERT-style")
+    shape = (
+        f"HuBERT's architecture in which {config.num_hidden_groups} distinct transformer layers are applied "
+        f"{config.num_hidden_layers} times, ALBERT-style"
+    )
     origin = f" from `{base_model}`" if base_model else ""
     if task == "feature-extraction":
         default_description = (
@@ -248,31 +266,42 @@ def build_model_card(
         )
     else:
         labels = ", ".join(str(label) for label in (config.id2label or {}).values())
-        default_description = (
-            f"An ALHuBERT audio classifier: {shape}, fine-tuned{origin} to classify utterances"
-            + (f" into {len(config.id2label)} classes ({labels})." if config.id2label else ".")
+        default_description = f"An ALHuBERT audio classifier: {shape}, fine-tuned{origin} to classify utterances" + (
+            f" into {len(config.id2label)} classes ({labels})." if config.id2label else "."
         )
     results_text = None
     if results or eval_results:
         rows = {**{f"eval {name}": value for name, value in (eval_results or {}).items()}, **(results or {})}
         evaluated_on = f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."
-        results_text = (f"Measured by the script that produced these weights{evaluated_on}\n\n"
-                        + _table(("Metric", "Value"), rows.items()))
+        results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n" + _table(
+            ("Metric", "Value"), rows.items()
+        )
     if task == "feature-extraction":
         recipe_heading, recipe_text = "Distillation recipe", _recipe_section(recipe)
     else:
-        recipe_heading, recipe_text = ("Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())) if recipe \
-            else (None, None)
+        recipe_heading, recipe_text = (
+            ("Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())) if recipe else (None, None)
+        )
     model_id = model_id or "path/to/model"
     return ModelCard.from_template(
-        card_data, template_path=str(CARD_TEMPLATE), title=title, description=description or default_description,
-        architecture=_architecture_table(config, measured), source=source, training_data=training_data, task=task,
-        model_id=model_id, space=space_card_section(model_id), hidden_size=config.hidden_size,
+        card_data,
+        template_path=str(CARD_TEMPLATE),
+        title=title,
+        description=description or default_description,
+        architecture=_architecture_table(config, measured),
+        source=source,
+        training_data=training_data,
+        task=task,
+        model_id=model_id,
+        space=space_card_section(model_id),
+        hidden_size=config.hidden_size,
         num_hidden_states=config.num_hidden_layers + 1,
         middle=max(config.num_hidden_layers // 2, 1),
         call="speech.flac" if task == "automatic-speech-recognition" else "clip.wav",
         onnx=_onnx_usage(model_id, sorted(onnx_files), config) if onnx_files else None,
-        recipe_heading=recipe_heading, recipe=recipe_text, results=results_text,
+        recipe_heading=recipe_heading,
+        recipe=recipe_text,
+        results=results_text,
     )
 
 
@@ -307,7 +336,9 @@ def saved_eval_results(model_dir: str | os.PathLike) -> dict:
 
 
 def write_card_for_folder(
-    model_dir: str | os.PathLike, config: PretrainedConfig | None = None, model_id: str | None = None,
+    model_dir: str | os.PathLike,
+    config: PretrainedConfig | None = None,
+    model_id: str | None = None,
     tags: list[str] | None = None,
 ) -> ModelCard:
     """The card of a saved folder about to be pushed (`alhubert push-to-hub`, the Trainers' pushes). A card that the
@@ -342,7 +373,13 @@ def write_card_for_folder(
 
 
 __all__ = [
-    "PAPER_RECIPE", "build_model_card", "escape_text", "hub_model_id", "measure_saved_model", "saved_eval_results",
+    "PAPER_RECIPE",
+    "build_model_card",
+    "escape_text",
+    "hub_model_id",
+    "measure_saved_model",
+    "saved_eval_results",
     "sharing_pattern",
-    "write_card_for_folder", "write_model_card",
+    "write_card_for_folder",
+    "write_model_card",
 ]

@@ -10,11 +10,11 @@ the package `__init__` and `alhubert/models/`, the files the models ship as remo
 """
 
 import logging
+import os
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 
 from huggingface_hub import SpaceCard
@@ -33,9 +33,11 @@ SPACE_FILES = ("app.py", "space_analysis.py", "requirements.txt", "README.md")
 def space_card_section(model_id: str | None) -> str:
     """The model card's pointer to the Space (and to running the same page locally)."""
     model = model_id or "path/to/model"
-    return (f"Record or upload speech in the [ALHuBERT Space](https://huggingface.co/spaces/{SPACE_ID}) to see how "
-            "similar the layer applications are, what elastic depth costs and what the model outputs; or run the "
-            f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model}`.")
+    return (
+        f"Record or upload speech in the [ALHuBERT Space](https://huggingface.co/spaces/{SPACE_ID}) to see how "
+        "similar the layer applications are, what elastic depth costs and what the model outputs; or run the "
+        f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model}`."
+    )
 
 
 def bundled_package_files() -> list[Path]:
@@ -62,8 +64,9 @@ def stage_space(
     space_dir, staging_dir = Path(space_dir), Path(staging_dir)
     missing = [name for name in SPACE_FILES if not (space_dir / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{space_dir} lacks {', '.join(missing)}; pass --space_dir spaces/alhubert of a "
-                                "checkout of the project.")
+        raise FileNotFoundError(
+            f"{space_dir} lacks {', '.join(missing)}; pass --space_dir spaces/alhubert of a checkout of the project."
+        )
     if model_id is not None:
         _check_repo_id(model_id, "--model_id")
     if staging_dir.exists() and any(staging_dir.iterdir()):
@@ -91,8 +94,9 @@ def upload_space(
 
     api = HfApi(token=token)
     repo_url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=staging_dir,
-                               commit_message="Upload the ALHuBERT Space")
+    commit = api.upload_folder(
+        repo_id=repo_id, repo_type="space", folder_path=staging_dir, commit_message="Upload the ALHuBERT Space"
+    )
     return getattr(commit, "commit_url", None) or str(repo_url)
 
 

@@ -39,15 +39,20 @@ def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
     """
     model_dir = Path(model_dir)
     top = sorted(path.name for path in model_dir.iterdir())
-    onnx = sorted(f"onnx/{path.name}" for path in (model_dir / "onnx").iterdir()) if (model_dir / "onnx").is_dir() \
-        else []
-    selected = [*filter_repo_objects(top, allow_patterns=UPLOAD_PATTERNS),
-                *filter_repo_objects(onnx, allow_patterns=ONNX_UPLOAD_PATTERNS)]
+    onnx = (
+        sorted(f"onnx/{path.name}" for path in (model_dir / "onnx").iterdir()) if (model_dir / "onnx").is_dir() else []
+    )
+    selected = [
+        *filter_repo_objects(top, allow_patterns=UPLOAD_PATTERNS),
+        *filter_repo_objects(onnx, allow_patterns=ONNX_UPLOAD_PATTERNS),
+    ]
     root = model_dir.resolve()
     for name in selected:
         if not (model_dir / name).resolve().is_relative_to(root):
-            raise ValueError(f"{model_dir / name} is a link to a file outside {model_dir}; copy the file into the "
-                             "folder (links out of a model folder are never uploaded).")
+            raise ValueError(
+                f"{model_dir / name} is a link to a file outside {model_dir}; copy the file into the "
+                "folder (links out of a model folder are never uploaded)."
+            )
     return [name for name in selected if (model_dir / name).is_file()]
 
 
@@ -61,7 +66,9 @@ def _check_model_dir(model_dir):
 
     Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
-    from ..models.registration import ARCHITECTURES  # the model code: imported when a folder is checked, not for --help
+    from ..models.registration import (
+        ARCHITECTURES,  # the model code: imported when a folder is checked, not for --help
+    )
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -78,7 +85,9 @@ def _check_model_dir(model_dir):
     except Exception as error:
         raise ValueError(f"{model_dir}/config.json does not load: {error}") from error
     if not isinstance(config, AlHubertConfig):
-        raise ValueError(f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert').")
+        raise ValueError(
+            f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert')."
+        )
     architecture = (config.architectures or ["AlHubertModel"])[0]
     model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
@@ -87,7 +96,9 @@ def _check_model_dir(model_dir):
         model, loading_info = model_class.from_pretrained(model_dir, output_loading_info=True)
     except Exception as error:
         raise ValueError(f"The weights in {model_dir} do not load into {architecture}: {error}") from error
-    broken = {kind: keys for kind, keys in loading_info.items() if kind in ("missing_keys", "mismatched_keys") and keys}
+    broken = {
+        kind: keys for kind, keys in loading_info.items() if kind in ("missing_keys", "mismatched_keys") and keys
+    }
     if broken:
         raise ValueError(f"The weights in {model_dir} do not match the config: {broken}. Re-save the model.")
     feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir)
@@ -133,7 +144,10 @@ def stage_for_upload(
 
 
 def upload_staged(
-    staging_dir: str | os.PathLike, repo_id: str, private: bool = False, revision: str | None = None,
+    staging_dir: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
     token: str | bool | None = None,
 ) -> str:
     """Create (or reuse) the model repository `repo_id` and upload the staged folder in one commit; returns its URL."""

@@ -27,7 +27,8 @@ from ..models.configuration_alhubert import receptive_field
 
 @dataclass(frozen=True)
 class Window:
-    """One model call: input frames `[start, end)` of the recording, of which frames `[keep_start, keep_end)` are kept."""
+    """One model call: input frames `[start, end)` of the recording, of which frames `[keep_start, keep_end)` are
+    kept."""
 
     start: int
     end: int
@@ -44,7 +45,8 @@ def num_frames(num_samples: int, config: PretrainedConfig) -> int:
 
 
 def plan_windows(total_frames: int, chunk_frames: int, context_frames: int) -> list[Window]:
-    """Cover frames `[0, total_frames)` with windows of at most `chunk_frames` frames overlapping by `2 * context_frames`."""
+    """Cover frames `[0, total_frames)` with windows of at most `chunk_frames` frames overlapping by `2 *
+    context_frames`."""
     if chunk_frames <= 2 * context_frames:
         raise ValueError(
             f"The chunk ({chunk_frames} frames) must be longer than twice the stride ({context_frames} frames on each "
@@ -70,8 +72,13 @@ class LongAudioFeatureExtractor:
     """
 
     def __init__(
-        self, model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, layer: int | None = None,
-        chunk_length_s: float = 30.0, stride_length_s: float = 5.0, batch_size: int = 8,
+        self,
+        model: PreTrainedModel,
+        feature_extractor: SequenceFeatureExtractor,
+        layer: int | None = None,
+        chunk_length_s: float = 30.0,
+        stride_length_s: float = 5.0,
+        batch_size: int = 8,
     ):
         config = model.config
         if layer is not None and (
@@ -177,10 +184,16 @@ class LongAudioFeatureExtractor:
 
 
 def extract_long_features(
-    model: PreTrainedModel, feature_extractor: SequenceFeatureExtractor, waveform: np.ndarray,
-    layer: int | None = None, chunk_length_s: float = 30.0, stride_length_s: float = 5.0, batch_size: int = 8,
+    model: PreTrainedModel,
+    feature_extractor: SequenceFeatureExtractor,
+    waveform: np.ndarray,
+    layer: int | None = None,
+    chunk_length_s: float = 30.0,
+    stride_length_s: float = 5.0,
+    batch_size: int = 8,
 ) -> np.ndarray:
-    """Features of one recording of any length (1-D waveform at the feature extractor's rate), (frames, hidden_size)."""
+    """Features of one recording of any length (1-D waveform at the feature extractor's rate), (frames,
+    hidden_size)."""
     extractor = LongAudioFeatureExtractor(model, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size)
     [(_, features)] = list(extractor([waveform]))
     return features

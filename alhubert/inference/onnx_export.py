@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from ..models.configuration_alhubert import receptive_field
+from ..models.fast_cpu_path import use_fast_cpu_path
 from ..utils.errors import one_line
 from ..utils.files import PREPROCESSING_FILES, check_replaceable_folder, make_staging_folder, replace_folder
 from ..utils.model_checks import refuse_missing_weights, refuse_non_boolean_flags, refuse_non_finite_outputs
-from ..models.configuration_alhubert import receptive_field
-from ..models.fast_cpu_path import use_fast_cpu_path
 
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ def _load_for_export(model_name_or_path: str):
         )
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
-            f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), not an ALHuBERT "
-            "or HuBERT model."
+            f"{model_name_or_path} holds a {type(config).__name__} (model_type {config.model_type!r}), "
+            "not an ALHuBERT or HuBERT model."
         )
     architecture = (config.architectures or ["Model"])[0]
     if architecture.endswith("ForCTC"):
@@ -203,19 +203,23 @@ def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLi
             broadcast = scale.reshape(-1, *([1] * (weight.ndim - 1)))
             quantized = np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8)
             graph.initializer.remove(initializers[name])
-            graph.initializer.extend([
-                numpy_helper.from_array(quantized, f"{name}_quantized"),
-                numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
-                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
-            ])
+            graph.initializer.extend(
+                [
+                    numpy_helper.from_array(quantized, f"{name}_quantized"),
+                    numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
+                    numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
+                ]
+            )
             dequantized[name] = f"{name}_dequantized"
-            new_nodes.append(helper.make_node(
-                "DequantizeLinear",
-                [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
-                [dequantized[name]],
-                name=f"{name}_DequantizeLinear",
-                axis=0,
-            ))
+            new_nodes.append(
+                helper.make_node(
+                    "DequantizeLinear",
+                    [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
+                    [dequantized[name]],
+                    name=f"{name}_DequantizeLinear",
+                    axis=0,
+                )
+            )
         node.input[1] = dequantized[name]
     for position, node in enumerate(new_nodes):  # they read only initializers: first in topological order
         graph.node.insert(position, node)
@@ -365,7 +369,9 @@ def export_onnx(
             if quantize == "int8":
                 files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
                 quantize_int8(files["fp32"], files["int8"])
-        replace_folder(staging, target)  # modes per the umask; an old export is replaced only once this one is complete
+        replace_folder(
+            staging, target
+        )  # modes per the umask; an old export is replaced only once this one is complete
     finally:
         if staging.exists():
             shutil.rmtree(staging)

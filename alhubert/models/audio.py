@@ -128,8 +128,11 @@ class _MonoBlocks:
     files whose header understates or omits their length)."""
 
     def __init__(self, rate: int, target_rate: int, name: str):
-        self.stream = None if rate == target_rate else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32",
-                                                                               quality="HQ")
+        self.stream = (
+            None
+            if rate == target_rate
+            else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
+        )
         self.target_rate, self.name = target_rate, name
         self.pieces, self.total = [], 0
 
@@ -172,7 +175,7 @@ def _decode_with_torchcodec(source, name: str, target_rate: int) -> tuple[np.nda
         if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] == "torchcodec":
             raise ValueError(
                 f"Cannot decode audio {name}: not a format soundfile reads (WAV, FLAC, OGG, MP3, ...); for other "
-                "formats install the optional FFmpeg decoder: pip install \"alhubert[ffmpeg]\" (and FFmpeg)."
+                'formats install the optional FFmpeg decoder: pip install "alhubert[ffmpeg]" (and FFmpeg).'
             ) from None
         problem = error
     except Exception as error:  # torchcodec raises RuntimeError/OSError when its FFmpeg or torch libraries mismatch
@@ -241,8 +244,11 @@ def load_audio(source: str | os.PathLike | bytes | dict, sampling_rate: int = SA
     if isinstance(file, io.BytesIO):
         file.seek(0)
     try:
-        audio, rate = _decode_with_torchcodec(bytes(source) if isinstance(source, bytearray) else
-                                              (source if isinstance(source, bytes) else name), name, sampling_rate)
+        audio, rate = _decode_with_torchcodec(
+            bytes(source) if isinstance(source, bytearray) else (source if isinstance(source, bytes) else name),
+            name,
+            sampling_rate,
+        )
     except AudioRefused:
         raise
     except ValueError as error:

@@ -92,6 +92,7 @@ def receptive_field(config: PretrainedConfig) -> int:
 def estimated_parameters(config: "AlHubertConfig") -> int:
     """About how many parameters the encoder of `config` has (weights of the convolutions, projections and the
     `num_hidden_groups` distinct layers), computed from the sizes alone; 0 for settings of the wrong type."""
+
     def size(name, default=0):
         value = getattr(config, name, default)
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
@@ -161,8 +162,9 @@ class AlHubertConfig(HubertConfig):
         _call_on_first_config()
         labels = kwargs.get("num_labels")
         if isinstance(labels, int) and labels > MAX_SIZES["num_labels"]:
-            raise ValueError(f"num_labels is {labels:,}, more than the {MAX_SIZES['num_labels']:,} allowed; fix it in "
-                             "config.json.")
+            raise ValueError(
+                f"num_labels is {labels:,}, more than the {MAX_SIZES['num_labels']:,} allowed; fix it in config.json."
+            )
         self._check_architecture()
         super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
@@ -180,7 +182,11 @@ class AlHubertConfig(HubertConfig):
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads}); change one of them."
             )
-        lengths = {"conv_dim": len(self.conv_dim), "conv_kernel": len(self.conv_kernel), "conv_stride": len(self.conv_stride)}
+        lengths = {
+            "conv_dim": len(self.conv_dim),
+            "conv_kernel": len(self.conv_kernel),
+            "conv_stride": len(self.conv_stride),
+        }
         if len(set(lengths.values())) != 1:
             raise ValueError(f"conv_dim, conv_kernel and conv_stride must have the same length, got {lengths}.")
         if self.layer_sharing not in LAYER_SHARING_MODES:
@@ -199,6 +205,7 @@ class AlHubertConfig(HubertConfig):
     def _check_sizes(self):
         """Every size within `MAX_SIZES` / `MAX_LAYER_APPLICATIONS`, and the model within `MAX_PARAMETERS`: a crafted
         config must fail here, before a layer or weight is allocated. Wrong types are left to the strict checks."""
+
         def integer(value):
             return isinstance(value, int) and not isinstance(value, bool)
 
@@ -207,8 +214,10 @@ class AlHubertConfig(HubertConfig):
             value = None if name == "num_labels" else getattr(self, name, None)
             if isinstance(value, (list, tuple)):
                 if len(value) > MAX_CONV_LAYERS:
-                    raise ValueError(f"{name} lists {len(value)} convolutions, more than {MAX_CONV_LAYERS}; the "
-                                     "config is corrupt or crafted.")
+                    raise ValueError(
+                        f"{name} lists {len(value)} convolutions, more than {MAX_CONV_LAYERS}; the "
+                        "config is corrupt or crafted."
+                    )
                 values = [item for item in value if integer(item)]
             else:
                 values = [value] if integer(value) else []

@@ -137,7 +137,11 @@ def _strided_conv_on_frames(frames, weight, bias, stride):
 
 
 def grouped_conv_on_frames(
-    frames: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int, groups: int,
+    frames: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: int,
+    groups: int,
     block_elements: int = 1 << 24,
 ) -> torch.Tensor:
     """HuBERT's positional convolution (`conv1d`, stride 1, `padding` on both sides, `groups` groups) of `frames`

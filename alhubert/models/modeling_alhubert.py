@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Wav2Vec2FeatureExtractor
+from transformers.backbone_utils import filter_output_hidden_states
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.integrations.fsdp import is_fsdp_managed_module
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.backbone_utils import filter_output_hidden_states
 from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput, SequenceClassifierOutput
 from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
@@ -53,7 +53,10 @@ class AlHubertEncoderMixin:
         self.gradient_checkpointing = False
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, depth: int | None = None,
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        depth: int | None = None,
         **kwargs: Any,
     ) -> BaseModelOutput:
         depth = depth or self.config.num_hidden_layers
@@ -122,10 +125,13 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         from .pipeline_audio_features import AudioFeatureExtractionPipeline
 
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self.remote_code_auto_map}
-        self.config.custom_pipelines = {"audio-feature-extraction": {
-            "impl": f"pipeline_audio_features.{AudioFeatureExtractionPipeline.__name__}", "pt": ["AutoModel"],
-            "type": "audio",
-        }}
+        self.config.custom_pipelines = {
+            "audio-feature-extraction": {
+                "impl": f"pipeline_audio_features.{AudioFeatureExtractionPipeline.__name__}",
+                "pt": ["AutoModel"],
+                "type": "audio",
+            }
+        }
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """HuBERT's `save_pretrained` (its remote-code machinery copies this module and its sibling imports), after
@@ -139,7 +145,8 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
     def _check_inputs(self, input_values, attention_mask):
         if not torch.is_tensor(input_values) or input_values.dim() != 2 or not input_values.is_floating_point():
             described = (
-                f"a {input_values.dim()}-D {input_values.dtype} tensor" if torch.is_tensor(input_values)
+                f"a {input_values.dim()}-D {input_values.dtype} tensor"
+                if torch.is_tensor(input_values)
                 else type(input_values).__name__
             )
             raise ValueError(
@@ -215,7 +222,6 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         field = self.config.receptive_field
         ends = (starts + field).clamp(max=real.shape[-1])
         return (counts[:, ends] - counts[:, starts.clamp(max=real.shape[-1])]) == field
-
 
     @staticmethod
     def _real_frames_first(frame_mask: torch.Tensor) -> torch.Tensor:
@@ -323,8 +329,9 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         """HuBERT's CTC forward, except that the loss reads each item's real frames wherever they are (left padding
         or gaps: HuBERT takes the first frames, counted from the ones of the mask)."""
         if labels is None or attention_mask is None:
-            return super().forward(input_values, attention_mask=attention_mask, labels=labels, return_dict=True,
-                                   **kwargs)
+            return super().forward(
+                input_values, attention_mask=attention_mask, labels=labels, return_dict=True, **kwargs
+            )
         if labels.max() >= self.config.vocab_size:
             raise ValueError(f"Label values must be <= vocab_size: {self.config.vocab_size}")
         outputs = super().forward(input_values, attention_mask=attention_mask, return_dict=True, **kwargs)
@@ -332,8 +339,13 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         order = self._real_frames_first(frames).unsqueeze(-1).expand_as(outputs.logits)
         logits = outputs.logits.gather(1, order)
         loss = self.loss_function(
-            logits=logits, labels=labels, logit_lengths=frames.sum(-1), blank_token_id=self.config.pad_token_id,
-            reduction=self.config.ctc_loss_reduction, zero_infinity=self.config.ctc_zero_infinity, **kwargs,
+            logits=logits,
+            labels=labels,
+            logit_lengths=frames.sum(-1),
+            blank_token_id=self.config.pad_token_id,
+            reduction=self.config.ctc_loss_reduction,
+            zero_infinity=self.config.ctc_zero_infinity,
+            **kwargs,
         )
         return CausalLMOutput(
             loss=loss, logits=outputs.logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
@@ -360,8 +372,11 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
     @can_return_tuple
     @filter_output_hidden_states
     def forward(
-        self, input_values: torch.Tensor | None, attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None, **kwargs: Any,
+        self,
+        input_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
     ) -> SequenceClassifierOutput:
         """HuBERT's classification forward (mean pooling over real frames), except that an item with no real frame
         (shorter than the receptive field) pools to zeros instead of 0 / 0 = NaN."""

@@ -37,7 +37,10 @@ class AudioFeatureExtractionPipeline(Pipeline):
             if layer != "all" and (  # a bool is an int in Python: layer=True would silently mean layer 1
                 isinstance(layer, bool) or not isinstance(layer, int) or not -num_layers - 1 <= layer <= num_layers
             ):
-                raise ValueError(f'layer must be "all" or an integer in [0, {num_layers}] (negative counts from the end), got {layer!r}.')
+                raise ValueError(
+                    f'layer must be "all" or an integer in [0, {num_layers}] (negative counts from the end), '
+                    f"got {layer!r}."
+                )
             forward_params["layer"] = layer if layer == "all" or layer >= 0 else num_layers + 1 + layer
         return {}, forward_params, {}
 

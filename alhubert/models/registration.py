@@ -14,8 +14,9 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_alhubert import AlHubertConfig
 from .modeling_alhubert import AlHubertForCTC, AlHubertForSequenceClassification, AlHubertModel
-from .pipeline_audio_features import AudioFeatureExtractionPipeline
 from .modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
+from .pipeline_audio_features import AudioFeatureExtractionPipeline
+
 
 AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
 # Every model class of the package, by the name `config.architectures` stores.

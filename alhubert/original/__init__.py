@@ -1,1 +1,2 @@
-"""The original DistilALHuBERT checkpoint format: safe loading and conversion, and the original `UpstreamExpert` interface."""
+"""The original DistilALHuBERT checkpoint format: safe loading and conversion, and the original `UpstreamExpert`
+interface."""

@@ -22,13 +22,13 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 from transformers.utils import logging
 
-from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, MAX_SIZES, AlHubertConfig
-from ..utils.errors import one_line
-from ..utils.model_checks import refuse_non_finite_outputs
-from ..utils.files import check_replaceable_folder, check_writable_folder, make_staging_folder, replace_folder
-from ..hub.upload import stage_for_upload, upload_staged
 from ..hub.model_cards import escape_text, write_model_card
+from ..hub.upload import stage_for_upload, upload_staged
+from ..models.configuration_alhubert import MAX_CONV_LAYERS, MAX_LAYER_APPLICATIONS, MAX_SIZES, AlHubertConfig
 from ..models.modeling_alhubert import AlHubertModel
+from ..utils.errors import one_line
+from ..utils.files import check_replaceable_folder, check_writable_folder, make_staging_folder, replace_folder
+from ..utils.model_checks import refuse_non_finite_outputs
 
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # the modules a saved folder may ship as remote code
@@ -46,12 +46,23 @@ MAX_CONV_SPEC_DEPTH = 2 * MAX_CONV_LAYERS  # e.g. 64 single-layer lists joined b
 # Spellings of booleans accepted in Config["alhubert"] (a YAML or argparse round trip can leave strings).
 _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 # Integer settings of Config["alhubert"] that size the model; their values are checked against the weights' shapes.
-_INTEGER_SETTINGS = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
-                     "encoder_attention_heads", "conv_pos", "conv_pos_groups")
+_INTEGER_SETTINGS = (
+    "encoder_layers",
+    "repeat_time",
+    "encoder_embed_dim",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "conv_pos",
+    "conv_pos_groups",
+)
 # The AlHubertConfig setting (bounded in MAX_SIZES) each original size becomes.
-_BOUNDED_AS = {"encoder_embed_dim": "hidden_size", "encoder_ffn_embed_dim": "intermediate_size",
-               "encoder_attention_heads": "num_attention_heads", "conv_pos": "num_conv_pos_embeddings",
-               "conv_pos_groups": "num_conv_pos_embedding_groups"}
+_BOUNDED_AS = {
+    "encoder_embed_dim": "hidden_size",
+    "encoder_ffn_embed_dim": "intermediate_size",
+    "encoder_attention_heads": "num_attention_heads",
+    "conv_pos": "num_conv_pos_embeddings",
+    "conv_pos_groups": "num_conv_pos_embedding_groups",
+}
 
 _EXTRACTOR_MODES = {"default": "group", "layer_norm": "layer"}
 _ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "gelu_accurate": "gelu_new", "gelu_fast": "gelu_new"}
@@ -62,17 +73,25 @@ _RENAME_RULES = (
     (r"^mask_emb$", "masked_spec_embed"),
     (r"^feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)$", r"feature_extractor.conv_layers.\1.conv.\2"),
     (r"^feature_extractor\.conv_layers\.(\d+)\.2\.(weight|bias)$", r"feature_extractor.conv_layers.\1.layer_norm.\2"),
-    (r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)$",
-     r"feature_extractor.conv_layers.\1.layer_norm.\2"),
+    (
+        r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)$",
+        r"feature_extractor.conv_layers.\1.layer_norm.\2",
+    ),
     (r"^layer_norm\.(weight|bias)$", r"feature_projection.layer_norm.\1"),
     (r"^post_extract_proj\.(weight|bias)$", r"feature_projection.projection.\1"),
     (r"^encoder\.pos_conv\.0\.bias$", "encoder.pos_conv_embed.conv.bias"),
-    (r"^encoder\.pos_conv\.0\.(weight_g|parametrizations\.weight\.original0)$",
-     "encoder.pos_conv_embed.conv.parametrizations.weight.original0"),
-    (r"^encoder\.pos_conv\.0\.(weight_v|parametrizations\.weight\.original1)$",
-     "encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
-    (r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)$",
-     r"encoder.layers.\1.attention.\2_proj.\3"),
+    (
+        r"^encoder\.pos_conv\.0\.(weight_g|parametrizations\.weight\.original0)$",
+        "encoder.pos_conv_embed.conv.parametrizations.weight.original0",
+    ),
+    (
+        r"^encoder\.pos_conv\.0\.(weight_v|parametrizations\.weight\.original1)$",
+        "encoder.pos_conv_embed.conv.parametrizations.weight.original1",
+    ),
+    (
+        r"^encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.(weight|bias)$",
+        r"encoder.layers.\1.attention.\2_proj.\3",
+    ),
     (r"^encoder\.layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)$", r"encoder.layers.\1.layer_norm.\2"),
     (r"^encoder\.layers\.(\d+)\.fc1\.(weight|bias)$", r"encoder.layers.\1.feed_forward.intermediate_dense.\2"),
     (r"^encoder\.layers\.(\d+)\.fc2\.(weight|bias)$", r"encoder.layers.\1.feed_forward.output_dense.\2"),
@@ -189,8 +208,11 @@ def load_original_checkpoint(path: str | os.PathLike, trust_checkpoint: bool = F
             f"{path}: the student's weights ('alhubert') are a {type(state_dict).__name__}, not a dict of named "
             "tensors; the file is not a valid DistilALHuBERT checkpoint."
         )
-    not_tensors = [f"{key!r} ({type(value).__name__})" for key, value in state_dict.items()
-                   if not isinstance(key, str) or not torch.is_tensor(value)]
+    not_tensors = [
+        f"{key!r} ({type(value).__name__})"
+        for key, value in state_dict.items()
+        if not isinstance(key, str) or not torch.is_tensor(value)
+    ]
     if not_tensors:
         raise ValueError(
             f"{path}: the student's weights hold entries that are not named tensors: {', '.join(not_tensors[:5])}"
@@ -260,9 +282,17 @@ def _refused_globals(path, error) -> list[str]:
 
 def config_from_original(original: dict) -> AlHubertConfig:
     """Map an original `Config["alhubert"]` dict to the equivalent `AlHubertConfig` (cyclic layer sharing)."""
-    required = ("encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
-                "encoder_attention_heads", "conv_pos", "conv_pos_groups", "layer_norm_first",
-                "extractor_conv_feature_layers")
+    required = (
+        "encoder_layers",
+        "repeat_time",
+        "encoder_embed_dim",
+        "encoder_ffn_embed_dim",
+        "encoder_attention_heads",
+        "conv_pos",
+        "conv_pos_groups",
+        "layer_norm_first",
+        "extractor_conv_feature_layers",
+    )
     missing = [name for name in required if name not in original]
     if missing:
         raise ValueError(f"Config['alhubert'] lacks {missing}; these settings define the architecture.")
@@ -285,12 +315,19 @@ def config_from_original(original: dict) -> AlHubertConfig:
     groups, repeats = original["encoder_layers"], original["repeat_time"]
     if groups * repeats > MAX_LAYER_APPLICATIONS:
         raise ValueError(
-            f"Config['alhubert'] asks for encoder_layers x repeat_time = {groups} x {repeats} layer applications, more "
-            f"than the {MAX_LAYER_APPLICATIONS} this converter allows (the released models have 12); the file is "
+            f"Config['alhubert'] asks for encoder_layers x repeat_time = {groups} x {repeats} layer applications, "
+            f"more than the {MAX_LAYER_APPLICATIONS} this converter allows (the released models have 12); the file is "
             "corrupt or crafted."
         )
-    for name in ("dropout", "attention_dropout", "activation_dropout", "dropout_input", "encoder_layerdrop",
-                 "mask_prob", "mask_channel_prob"):
+    for name in (
+        "dropout",
+        "attention_dropout",
+        "activation_dropout",
+        "dropout_input",
+        "encoder_layerdrop",
+        "mask_prob",
+        "mask_channel_prob",
+    ):
         value = original.get(name, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"Config['alhubert']['{name}'] must be a number between 0 and 1, got {value!r}.")
@@ -299,8 +336,10 @@ def config_from_original(original: dict) -> AlHubertConfig:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
     if original.get("extractor_dropout", 0.0):
-        logger.info("extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
-                    "it only affects training and is not kept.")
+        logger.info(
+            "extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
+            "it only affects training and is not kept."
+        )
     for name in ("conv_bias", "layer_norm_first", "normalize"):
         _boolean(original, name, False)
     conv_layers = parse_conv_layers(original["extractor_conv_feature_layers"])
@@ -368,7 +407,9 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
     converted, unexpected = {}, []
     for key, tensor in original_state_dict.items():
         if not torch.is_tensor(tensor):
-            raise ValueError(f"The checkpoint's {key!r} is a {type(tensor).__name__}, not a tensor; the file is corrupt.")
+            raise ValueError(
+                f"The checkpoint's {key!r} is a {type(tensor).__name__}, not a tensor; the file is corrupt."
+            )
         if _DROPPED_KEYS.match(key):
             logger.info(f"Dropping {key}: a pre-training head of the original, not part of the feature model.")
             continue
@@ -414,8 +455,8 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
     if not_finite:
         raise ValueError(
             f"The checkpoint's weights contain NaN or infinite values in {len(not_finite)} tensor(s): "
-            f"{', '.join(not_finite[:8])}{' ...' if len(not_finite) > 8 else ''}. The model would output NaN for every "
-            "input; convert a checkpoint saved before training diverged."
+            f"{', '.join(not_finite[:8])}{' ...' if len(not_finite) > 8 else ''}. The model would output NaN for "
+            "every input; convert a checkpoint saved before training diverged."
         )
     return {key: tensor.to(expected[key].dtype) for key, tensor in converted.items()}
 
@@ -460,9 +501,18 @@ def _source_description(path: Path, checkpoint: dict) -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     settings = ", ".join(
         f"`{escape_text(f'{name}={original[name]!r}')}`"
-        for name in ("extractor_mode", "extractor_conv_feature_layers", "conv_bias", "layer_norm_first",
-                     "encoder_layers", "repeat_time", "encoder_embed_dim", "encoder_ffn_embed_dim",
-                     "encoder_attention_heads", "normalize")
+        for name in (
+            "extractor_mode",
+            "extractor_conv_feature_layers",
+            "conv_bias",
+            "layer_norm_first",
+            "encoder_layers",
+            "repeat_time",
+            "encoder_embed_dim",
+            "encoder_ffn_embed_dim",
+            "encoder_attention_heads",
+            "normalize",
+        )
         if name in original
     )
     return (
@@ -486,8 +536,9 @@ def _original_recipe(checkpoint: dict) -> dict:
         "Teacher (original config)": f"{config.get('teacher', {}).get('model', 'unknown')} "
         f"({Path(str(config.get('teacher', {}).get('path', 'unknown'))).name})",
         "Loss": f"{original.get('loss_type', 'unknown')} + {original.get('cosine_loss', 0)} x cosine term",
-        "Student / teacher target layers (original numbering)":
-            f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last",
+        "Student / teacher target layers (original numbering)": (
+            f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last"
+        ),
         "Maximum utterance length (samples)": config.get("task", {}).get("sequence_length", "unknown"),
         "Training steps of this checkpoint": checkpoint.get("Step", "unknown"),
     }  # strings from the checkpoint: inert text in the card (no HTML, no headings)
@@ -497,12 +548,21 @@ def _original_recipe(checkpoint: dict) -> dict:
 def converted_files() -> tuple[str, ...]:
     """What a conversion writes into its folder (and the ONNX files `alhubert export onnx` may add to it in place)."""
     remote_code = sorted(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
-    return ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code,
-            "onnx/model.onnx", "onnx/model_quantized.onnx")
+    return (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        *remote_code,
+        "onnx/model.onnx",
+        "onnx/model_quantized.onnx",
+    )
 
 
 def convert_original_checkpoint(
-    checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike, trust_checkpoint: bool = False,
+    checkpoint_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    trust_checkpoint: bool = False,
     push_to_hub: str | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -543,8 +603,12 @@ def convert_original_checkpoint(
     try:
         model.save_pretrained(staging)
         write_model_card(
-            staging, model.config, model_id=push_to_hub, source=_source_description(checkpoint_path, checkpoint),
-            recipe=_original_recipe(checkpoint), base_model=_teacher_model_id(checkpoint),
+            staging,
+            model.config,
+            model_id=push_to_hub,
+            source=_source_description(checkpoint_path, checkpoint),
+            recipe=_original_recipe(checkpoint),
+            base_model=_teacher_model_id(checkpoint),
             datasets=["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
         )
         replace_folder(staging, output_dir)  # modes follow the umask

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from .conversion import load_original_model
 from ..models.modeling_alhubert import AlHubertModel
+from .conversion import load_original_model
 
 
 class UpstreamExpert(nn.Module):
@@ -29,7 +29,10 @@ class UpstreamExpert(nn.Module):
     """
 
     def __init__(
-        self, path_or_repo_id: str, trust_checkpoint: bool = False, dtype: torch.dtype | None = None,
+        self,
+        path_or_repo_id: str,
+        trust_checkpoint: bool = False,
+        dtype: torch.dtype | None = None,
         **from_pretrained_kwargs: Any,
     ):
         super().__init__()

@@ -1,1 +1,2 @@
-"""Training: distillation, student initialisation, the demo teacher, training data, CTC vocabulary and offline metrics."""
+"""Training: distillation, student initialisation, the demo teacher, training data, CTC vocabulary and offline
+metrics."""

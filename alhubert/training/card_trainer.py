@@ -30,7 +30,9 @@ class ProjectCardTrainerMixin:
             return
         output_dir = self.args.output_dir
         model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
-        if os.path.isfile(os.path.join(output_dir, "config.json")):  # a saved model: keep its card, name the repository
+        if os.path.isfile(
+            os.path.join(output_dir, "config.json")
+        ):  # a saved model: keep its card, name the repository
             # config None (a wrapper module such as a distillation student): read from the saved folder
             write_card_for_folder(output_dir, config=getattr(model, "config", None), model_id=self.args.hub_model_id)
 
@@ -50,28 +52,45 @@ def write_finetuned_card(
         logger.info(f"{type(model).__name__} is not an ALHuBERT model: no ALHuBERT model card written.")
         return
     training_data, datasets = describe_data(data_args, "train")
-    eval_data = describe_data(data_args, "eval")[0] if (data_args.eval_librispeech_sets or data_args.eval_split_name) \
-        else (f"{data_args.validation_split_percentage} % held out of the training data"
-              if data_args.validation_split_percentage else None)
+    eval_data = (
+        describe_data(data_args, "eval")[0]
+        if (data_args.eval_librispeech_sets or data_args.eval_split_name)
+        else (
+            f"{data_args.validation_split_percentage} % held out of the training data"
+            if data_args.validation_split_percentage
+            else None
+        )
+    )
     settings = {
         "Started from": base_model,
         "Optimiser": f"{getattr(args.optim, 'value', args.optim)}, lr {args.learning_rate}, weight decay "
-                     f"{args.weight_decay}",
+        f"{args.weight_decay}",
         "Optimizer steps": trainer.state.global_step,
         "Batch size": f"{args.per_device_train_batch_size} x {args.world_size * args.gradient_accumulation_steps}",
     }
     if recipe:
         settings = {"Recipe": recipe, **settings}
     write_model_card(
-        args.output_dir, model.config, model_id=args.hub_model_id, base_model=base_model, datasets=datasets,
-        training_data=training_data, recipe=settings, eval_results=saved_eval_results(args.output_dir),
+        args.output_dir,
+        model.config,
+        model_id=args.hub_model_id,
+        base_model=base_model,
+        datasets=datasets,
+        training_data=training_data,
+        recipe=settings,
+        eval_results=saved_eval_results(args.output_dir),
         eval_dataset=eval_data,
     )
 
 
 def train_evaluate_and_publish(
-    trainer: Trainer, collator: AudioCollator, checkpoint: str | None, base_model: str, data_args: DataArguments,
-    task: str, recipe: str | None = None,
+    trainer: Trainer,
+    collator: AudioCollator,
+    checkpoint: str | None,
+    base_model: str,
+    data_args: DataArguments,
+    task: str,
+    recipe: str | None = None,
 ) -> None:
     """The end of `alhubert finetune-ctc` and `finetune-classification`: train (resuming from `checkpoint` when one is
     given), save the model, metrics (with the collator's skipped-file count) and state, evaluate, write the card and

@@ -41,8 +41,11 @@ def checkpoint_problems(checkpoint: str | os.PathLike, save_only_model: bool = F
     """What makes `checkpoint` incomplete (empty when it is complete)."""
     checkpoint = Path(checkpoint)
     problems = []
-    framework_folders = [path.name for path in checkpoint.glob("*") if path.is_dir()
-                         and path.name.startswith(("pytorch_model_fsdp", "global_step"))]
+    framework_folders = [
+        path.name
+        for path in checkpoint.glob("*")
+        if path.is_dir() and path.name.startswith(("pytorch_model_fsdp", "global_step"))
+    ]
     safetensors = checkpoint / "model.safetensors"
     if safetensors.is_file():
         try:
@@ -78,7 +81,8 @@ def last_complete_checkpoint(output_dir: str | os.PathLike, save_only_model: boo
     if not output_dir.is_dir():
         return None
     checkpoints = sorted(
-        (int(match[1]), path) for path in output_dir.iterdir()
+        (int(match[1]), path)
+        for path in output_dir.iterdir()
         if path.is_dir() and (match := _CHECKPOINT.match(path.name))
     )
     skipped = []
@@ -180,5 +184,9 @@ def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: boo
 
 
 __all__ = [
-    "check_output_dir", "check_resumable", "checkpoint_problems", "is_non_empty_dir", "last_complete_checkpoint"
+    "check_output_dir",
+    "check_resumable",
+    "checkpoint_problems",
+    "is_non_empty_dir",
+    "last_complete_checkpoint",
 ]

@@ -37,11 +37,14 @@ def run_command(main: Callable[[list[str]], object], argv: list[str] | None = No
         return main(sys.argv[1:] if argv is None else argv)
     except ImportError as error:  # Transformers' Trainer raises a plain ImportError naming accelerate
         missing = (error.name or "").split(".")[0] or next(
-            (name for name in TRAIN_EXTRA_MODULES if name in str(error)), None)
+            (name for name in TRAIN_EXTRA_MODULES if name in str(error)), None
+        )
         if missing not in TRAIN_EXTRA_MODULES:
             raise
-        print(f'error: {missing} is not installed; training needs the train extra: pip install "alhubert[train]"',
-              file=sys.stderr)
+        print(
+            f'error: {missing} is not installed; training needs the train extra: pip install "alhubert[train]"',
+            file=sys.stderr,
+        )
         sys.exit(1)
     except (OSError, ValueError) as error:
         if not getattr(error, "setup_error", False):

@@ -69,14 +69,21 @@ def build_phoneme_processor(
     `<pad>` (the CTC blank), `<unk>`, then every phoneme found in `transcripts`, sorted."""
     phonemes = sorted({phoneme for transcript in transcripts for phoneme in transcript.split()})
     if not phonemes:
-        raise ValueError("No phonemes in the training transcripts: the text column must hold space-separated "
-                         "phonemes.")
+        raise ValueError(
+            "No phonemes in the training transcripts: the text column must hold space-separated phonemes."
+        )
     with tempfile.TemporaryDirectory() as folder:
         vocab_file = os.path.join(folder, "vocab.json")
         with open(vocab_file, "w", encoding="utf-8") as file:
             json.dump({token: index for index, token in enumerate((PAD_TOKEN, UNK_TOKEN, *phonemes))}, file)
         tokenizer = Wav2Vec2PhonemeCTCTokenizer(
-            vocab_file, do_phonemize=False, phone_delimiter_token=" ", word_delimiter_token=None,
-            unk_token=UNK_TOKEN, pad_token=PAD_TOKEN, bos_token=None, eos_token=None,
+            vocab_file,
+            do_phonemize=False,
+            phone_delimiter_token=" ",
+            word_delimiter_token=None,
+            unk_token=UNK_TOKEN,
+            pad_token=PAD_TOKEN,
+            bos_token=None,
+            eos_token=None,
         )
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)

@@ -5,7 +5,8 @@
 - `"audio"`: `datasets.Audio(sampling_rate=16000, decode=False)`, i.e. `{"path", "bytes"}`. Decoding is left to
   `AudioCollator`, through the project's one audio loader (`alhubert.models.audio.load_audio`: soundfile, channels
   averaged, soxr resampling; torchcodec/FFmpeg only as an optional fallback), which lets it skip a corrupt file
-  instead of failing inside the data loader. Trainers must therefore keep the column: `TrainingArguments(remove_unused_columns=False)`;
+  instead of failing inside the data loader. Trainers must therefore keep the column:
+  `TrainingArguments(remove_unused_columns=False)`;
 - `"length"`: the clip length in 16 kHz samples, read from the file header (not by decoding), -1 when the header
   cannot be read. It feeds `TrainingArguments(train_sampling_strategy="group_by_length", length_column_name="length")`;
 - `"text"`: the transcript, when the source has one.
@@ -34,8 +35,15 @@ logger = logging.get_logger(__name__)
 SAMPLING_RATE = 16000
 
 
-LIBRISPEECH_SETS = {"train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean",
-                    "test-other"}
+LIBRISPEECH_SETS = {
+    "train-clean-100",
+    "train-clean-360",
+    "train-other-500",
+    "dev-clean",
+    "dev-other",
+    "test-clean",
+    "test-other",
+}
 
 
 def describe_data(data_args: DataArguments, split: str = "train") -> tuple[str, list[str]]:
@@ -48,17 +56,21 @@ def describe_data(data_args: DataArguments, split: str = "train") -> tuple[str, 
         sets = data_args.librispeech_sets if split == "train" else data_args.eval_librispeech_sets
         names = _split_names(sets or "")
         if Path(data_args.librispeech_root).name == "demo_corpus" or any("demo" in name for name in names):
-            return (f"the bundled demo corpus ({', '.join(names)}): short English sentences synthesised with "
-                    "espeak-ng, in LibriSpeech layout; not LibriSpeech"), []
+            return (
+                f"the bundled demo corpus ({', '.join(names)}): short English sentences synthesised with "
+                "espeak-ng, in LibriSpeech layout; not LibriSpeech"
+            ), []
         if names and set(names) <= LIBRISPEECH_SETS:
             return f"LibriSpeech {', '.join(names)}", ["librispeech_asr"]
         return f"a corpus in LibriSpeech layout ({', '.join(names)} under {data_args.librispeech_root})", []
     if data_args.dataset_name is not None:
         split_name = data_args.train_split_name if split == "train" else data_args.eval_split_name
         local = os.path.exists(data_args.dataset_name)
-        words = (f"the dataset {data_args.dataset_name}"
-                 + (f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else "")
-                 + (f", split {split_name}" if split_name else ""))
+        words = (
+            f"the dataset {data_args.dataset_name}"
+            + (f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else "")
+            + (f", split {split_name}" if split_name else "")
+        )
         return words, ([] if local else [data_args.dataset_name])
     return f"the audio files under {data_args.audiofolder} (audiofolder)", []
 
@@ -77,7 +89,9 @@ def _librispeech_table(root: str, sets: list[str]) -> Dataset:
     for name in sets:
         set_path = root_path / name
         if not set_path.is_dir():
-            available = sorted(path.name for path in root_path.iterdir() if path.is_dir()) if root_path.is_dir() else []
+            available = (
+                sorted(path.name for path in root_path.iterdir() if path.is_dir()) if root_path.is_dir() else []
+            )
             raise FileNotFoundError(f"LibriSpeech set {set_path} not found; sets under {root}: {available or 'none'}.")
         for transcript_file in sorted(set_path.glob("*/*/*.trans.txt")):
             for line in transcript_file.read_text().splitlines():
@@ -189,8 +203,10 @@ def load_audio_dataset(
     dataset = dataset.select_columns(list(wanted) + extras)
     dataset = dataset.rename_columns({old: new for old, new in wanted.items() if old != new})
     if max_samples is not None:
-        dataset = dataset.take(max_samples) if isinstance(dataset, IterableDataset) else dataset.select(
-            range(min(max_samples, len(dataset)))
+        dataset = (
+            dataset.take(max_samples)
+            if isinstance(dataset, IterableDataset)
+            else dataset.select(range(min(max_samples, len(dataset))))
         )
     dataset = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
 
@@ -344,7 +360,11 @@ class SkippedAudioCallback(TrainerCallback):
             logger.info(f"No unreadable audio files {when}.")
 
     def on_evaluate(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict | None = None,
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict | None = None,
         **kwargs: Any,
     ) -> None:
         if metrics is not None:

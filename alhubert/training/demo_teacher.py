@@ -17,18 +17,19 @@ from ..utils.files import make_staging_folder, replace_folder
 
 DEMO_TEACHER_NAME = "hubert-demo-teacher-RANDOM-WEIGHTS"
 RANDOM_WEIGHTS_NOTE = "RANDOM WEIGHTS: a tiny HuBERT-shaped demo teacher, not a trained model."
-DEMO_TEACHER_CONFIG = dict(
-    hidden_size=64,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    intermediate_size=128,
-    conv_dim=(32,) * 7,  # HuBERT's kernels and strides: 400-sample receptive field, 320x downsampling
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=4,
-    mask_time_prob=0.05,
-    layerdrop=0.0,
-    initializer_range=0.1,  # larger than HuBERT's 0.02, so that the random layers differ enough to be worth learning
-)
+DEMO_TEACHER_CONFIG = {
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "conv_dim": (32,) * 7,  # HuBERT's kernels and strides: 400-sample receptive field, 320x downsampling
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 4,
+    "mask_time_prob": 0.05,
+    "layerdrop": 0.0,
+    # larger than HuBERT's 0.02, so that the random layers differ enough to be worth learning
+    "initializer_range": 0.1,
+}
 
 
 def default_cache_dir() -> Path:

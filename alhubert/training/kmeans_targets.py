@@ -50,12 +50,14 @@ class KMeansArguments:
     output_dir: str = field(metadata={"help": "Folder that receives labels.jsonl, centroids and kmeans.json."})
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "A model folder (or Hub id) whose conv stack sets the frame counts, and whose hidden "
-                          "states --layer clusters. Default: MFCC features and HuBERT's conv stack."},
+        metadata={
+            "help": "A model folder (or Hub id) whose conv stack sets the frame counts, and whose hidden "
+            "states --layer clusters. Default: MFCC features and HuBERT's conv stack."
+        },
     )
     layer: int | None = field(
-        default=None, metadata={"help": "Cluster hidden_states[LAYER] of --model_name_or_path (0 = encoder input) "
-                                        "instead of MFCC."}
+        default=None,
+        metadata={"help": "Cluster hidden_states[LAYER] of --model_name_or_path (0 = encoder input) instead of MFCC."},
     )
     num_clusters: int = field(default=100, metadata={"help": "Clusters (HuBERT: 100 on MFCC, 500 later)."})
     fit_utterances: int | None = field(
@@ -80,7 +82,7 @@ def parse_arguments(argv: list[str]) -> tuple:
         (KMeansArguments, DataArguments, OutputArguments),
         prog="alhubert kmeans-targets",
         usage="alhubert kmeans-targets [CONFIG.yaml] --librispeech_root R --output_dir O [--model_name_or_path M "
-              "--layer K] ...",
+        "--layer K] ...",
     )
     return parser.parse(argv)
 
@@ -90,8 +92,18 @@ def mfcc_features(waveform: np.ndarray) -> np.ndarray:
     padding at the edges (Kaldi's frame count), as (frames at 100 Hz, 39)."""
     import librosa
 
-    mfcc = librosa.feature.mfcc(y=waveform, sr=SAMPLING_RATE, n_mfcc=13, n_fft=400, win_length=400, hop_length=160,
-                                center=False, n_mels=23, htk=True, fmin=20)
+    mfcc = librosa.feature.mfcc(
+        y=waveform,
+        sr=SAMPLING_RATE,
+        n_mfcc=13,
+        n_fft=400,
+        win_length=400,
+        hop_length=160,
+        center=False,
+        n_mels=23,
+        htk=True,
+        fmin=20,
+    )
     deltas = [librosa.feature.delta(mfcc, width=5, order=order, mode="nearest") for order in (1, 2)]
     return np.concatenate([mfcc, *deltas]).T.astype(np.float32)
 
@@ -118,8 +130,9 @@ class FeatureReader:
             self.feature_extractor = AutoFeatureExtractor.from_pretrained(args.model_name_or_path)
             layers = self.model.config.num_hidden_layers
             if not 0 <= args.layer <= layers:
-                raise ValueError(f"--layer {args.layer} does not exist: {args.model_name_or_path} has hidden_states "
-                                 f"0 to {layers}.")
+                raise ValueError(
+                    f"--layer {args.layer} does not exist: {args.model_name_or_path} has hidden_states 0 to {layers}."
+                )
             self.no_grad = torch.no_grad
 
     @property
@@ -161,8 +174,9 @@ def _utterances(data_args: DataArguments):
         sets.append(("eval", load_audio_dataset(data_args, "eval")))
     for split, dataset in sets:
         if "id" not in dataset.column_names:
-            raise ValueError(f"The {split} data has no 'id' column to key the labels by; it has "
-                             f"{dataset.column_names}.")
+            raise ValueError(
+                f"The {split} data has no 'id' column to key the labels by; it has {dataset.column_names}."
+            )
     return sets
 
 
@@ -185,16 +199,29 @@ def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path
         features[index] = reader(load_audio(train[index]["audio"], SAMPLING_RATE))
     stacked = np.concatenate(list(features.values()))
     if len(stacked) < args.num_clusters:
-        raise ValueError(f"The sample has {len(stacked)} frames, fewer than --num_clusters {args.num_clusters}; "
-                         "use more --fit_utterances or fewer clusters.")
+        raise ValueError(
+            f"The sample has {len(stacked)} frames, fewer than --num_clusters {args.num_clusters}; "
+            "use more --fit_utterances or fewer clusters."
+        )
     kmeans = MiniBatchKMeans(
-        n_clusters=args.num_clusters, init="k-means++", max_iter=args.kmeans_max_iter,
-        batch_size=args.kmeans_batch_size, n_init=args.kmeans_init, max_no_improvement=100, tol=0.0,
-        reassignment_ratio=0.0, random_state=args.seed,
+        n_clusters=args.num_clusters,
+        init="k-means++",
+        max_iter=args.kmeans_max_iter,
+        batch_size=args.kmeans_batch_size,
+        n_init=args.kmeans_init,
+        max_no_improvement=100,
+        tol=0.0,
+        reassignment_ratio=0.0,
+        random_state=args.seed,
     ).fit(stacked)
     inertia = float(-kmeans.score(stacked) / len(stacked))
-    logger.info("k-means: %d clusters on %d frames of %d utterances; mean squared distance %.4g", args.num_clusters,
-                len(stacked), len(sample), inertia)
+    logger.info(
+        "k-means: %d clusters on %d frames of %d utterances; mean squared distance %.4g",
+        args.num_clusters,
+        len(stacked),
+        len(sample),
+        inertia,
+    )
 
     counts, labelled = np.zeros(args.num_clusters, dtype=np.int64), 0
     with open(staging / LABELS_FILE, "w") as file:
@@ -233,8 +260,10 @@ def read_labels(labels_dir: str | Path) -> tuple[dict[str, list[int]], dict]:
     labels_dir = Path(labels_dir)
     manifest_path, labels_path = labels_dir / MANIFEST_FILE, labels_dir / LABELS_FILE
     if not manifest_path.is_file() or not labels_path.is_file():
-        raise FileNotFoundError(f"{labels_dir} holds no {LABELS_FILE} and {MANIFEST_FILE}; write the targets with "
-                                "`alhubert kmeans-targets --output_dir` first.")
+        raise FileNotFoundError(
+            f"{labels_dir} holds no {LABELS_FILE} and {MANIFEST_FILE}; write the targets with "
+            "`alhubert kmeans-targets --output_dir` first."
+        )
     manifest = json.loads(manifest_path.read_text())
     labels = {}
     with open(labels_path) as file:
@@ -243,8 +272,10 @@ def read_labels(labels_dir: str | Path) -> tuple[dict[str, list[int]], dict]:
                 row = json.loads(line)
                 labels[str(row["id"])] = row["labels"]
             except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{labels_path}, line {number}: not a {{\"id\", \"labels\"}} JSON object ({error}); "
-                                 "write the targets again with `alhubert kmeans-targets`.") from None
+                raise ValueError(
+                    f'{labels_path}, line {number}: not a {{"id", "labels"}} JSON object ({error}); '
+                    "write the targets again with `alhubert kmeans-targets`."
+                ) from None
     return labels, manifest
 
 
@@ -260,13 +291,16 @@ def attach_labels(
     expected = frame_counts(config, [max(length, 0) for length in lengths]).tolist()
     for utterance, length, frames in zip(ids, lengths, expected):
         if utterance not in labels:
-            raise ValueError(f"Utterance {utterance} ({split}) has no labels; run `alhubert kmeans-targets` on the "
-                             "same data.")
+            raise ValueError(
+                f"Utterance {utterance} ({split}) has no labels; run `alhubert kmeans-targets` on the same data."
+            )
         sequence = labels[utterance]
         if length >= 0 and len(sequence) != frames:
-            raise ValueError(f"The labels of utterance {utterance} ({split}) have {len(sequence)} frames, but its "
-                             f"audio gives the model {frames}; write the targets again with `alhubert "
-                             "kmeans-targets` for this audio and this model's conv stack.")
+            raise ValueError(
+                f"The labels of utterance {utterance} ({split}) have {len(sequence)} frames, but its "
+                f"audio gives the model {frames}; write the targets again with `alhubert "
+                "kmeans-targets` for this audio and this model's conv stack."
+            )
         if sequence and not 0 <= min(sequence) <= max(sequence) < num_clusters:
             raise ValueError(f"The labels of utterance {utterance} ({split}) lie outside 0..{num_clusters - 1}.")
     return dataset.add_column("labels", [labels[utterance] for utterance in ids])
@@ -283,8 +317,10 @@ def main(argv: list[str] | None = None) -> dict:
         set_threads(output_args.threads)
         output_dir = Path(args.output_dir)
         if output_dir.is_dir() and any(output_dir.iterdir()) and not output_args.overwrite_output_dir:
-            raise ValueError(f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to replace it, or "
-                             "choose another folder.")
+            raise ValueError(
+                f"--output_dir {output_dir} is not empty; pass --overwrite_output_dir to replace it, or "
+                "choose another folder."
+            )
         check_writable_folder(output_dir, what="targets")
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = make_staging_folder(output_dir)

@@ -44,36 +44,49 @@ class ModelArguments:
 
     teacher_name_or_path: str = field(
         default="facebook/hubert-base-ls960",
-        metadata={"help": "Teacher model (Hub id or local directory) returning hidden_states, e.g. a HubertModel. "
-                          f"'{DEMO_TEACHER}' builds the tiny random-weight demo teacher locally."},
+        metadata={
+            "help": "Teacher model (Hub id or local directory) returning hidden_states, e.g. a HubertModel. "
+            f"'{DEMO_TEACHER}' builds the tiny random-weight demo teacher locally."
+        },
     )
     teacher_dtype: str = field(
         default="auto",
-        metadata={"help": "Precision of the frozen teacher: 'auto' (bfloat16 on a GPU that supports it, else "
-                          "float32), 'float32', 'bfloat16' or 'float16'.",
-                  "choices": ["auto", *TEACHER_DTYPES]},
+        metadata={
+            "help": "Precision of the frozen teacher: 'auto' (bfloat16 on a GPU that supports it, else "
+            "float32), 'float32', 'bfloat16' or 'float16'.",
+            "choices": ["auto", *TEACHER_DTYPES],
+        },
     )
     student_preset: str | None = field(
         default="small",
-        metadata={"help": "Released student shape giving the number of distinct layers and applications: "
-                          f"{', '.join(PRESETS)}. --num_hidden_groups / --num_hidden_layers override it.",
-                  "choices": [*PRESETS, None]},
+        metadata={
+            "help": "Released student shape giving the number of distinct layers and applications: "
+            f"{', '.join(PRESETS)}. --num_hidden_groups / --num_hidden_layers override it.",
+            "choices": [*PRESETS, None],
+        },
     )
     num_hidden_groups: int | None = field(default=None, metadata={"help": "Number of distinct student layers."})
     num_hidden_layers: int | None = field(default=None, metadata={"help": "Number of student layer applications."})
     layer_sharing: str = field(
-        default="cycle", metadata={"help": "Order of the shared layers: 'cycle' (L0 L1 L0 L1, the original) or "
-                                           "'block' (L0 L0 L1 L1).", "choices": ["cycle", "block"]}
+        default="cycle",
+        metadata={
+            "help": "Order of the shared layers: 'cycle' (L0 L1 L0 L1, the original) or 'block' (L0 L0 L1 L1).",
+            "choices": ["cycle", "block"],
+        },
     )
     init_from_teacher: bool = field(
         default=True,
-        metadata={"help": "Copy the teacher's feature encoder, projection, positional convolution and first "
-                          "layers into the student (the recipe). False: random student with the teacher's sizes."},
+        metadata={
+            "help": "Copy the teacher's feature encoder, projection, positional convolution and first "
+            "layers into the student (the recipe). False: random student with the teacher's sizes."
+        },
     )
     do_normalize: bool | None = field(
         default=None,
-        metadata={"help": "Normalise each input waveform to zero mean and unit variance (teacher and student see "
-                          "the same input). Default: as the teacher's feature extractor does."},
+        metadata={
+            "help": "Normalise each input waveform to zero mean and unit variance (teacher and student see "
+            "the same input). Default: as the teacher's feature extractor does."
+        },
     )
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded (or demo) teachers are stored."})
 
@@ -144,7 +157,10 @@ def _value(option) -> str:
 
 
 def describe_recipe(
-    model_args: ModelArguments, data_args: DataArguments, training_args: DistillationConfig, student: "AlHubertModel",
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: DistillationConfig,
+    student: "AlHubertModel",
     teacher_dtype: "torch.dtype",
 ) -> dict:
     """The settings of this run, for the model card."""
@@ -157,22 +173,23 @@ def describe_recipe(
             "a tiny HuBERT-shaped teacher with RANDOM weights (demo only)"
             if model_args.teacher_name_or_path == DEMO_TEACHER
             else model_args.teacher_name_or_path
-        ) + f" ({str(teacher_dtype).replace('torch.', '')}), frozen",
+        )
+        + f" ({str(teacher_dtype).replace('torch.', '')}), frozen",
         "Student": f"{config.num_hidden_groups} distinct layers x {config.num_hidden_layers} applications "
-                   f"({config.layer_sharing})",
+        f"({config.layer_sharing})",
         "Student initialisation": "from the teacher" if model_args.init_from_teacher else "random",
         "Targets (student -> teacher hidden_states)": ", ".join(
             f"{s}->{t}" for s, t in zip(training_args.student_layers, training_args.teacher_layers)
         ),
         "Loss per target": f"{training_args.loss_type} + {training_args.cosine_weight} x cosine, summed over "
-                           f"targets; padded frames {'excluded' if training_args.mask_padding else 'included'}",
+        f"targets; padded frames {'excluded' if training_args.mask_padding else 'included'}",
         "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
         "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, "
-                     f"betas ({training_args.adam_beta1}, "
-                     f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
-                     f"{training_args.weight_decay}",
+        f"betas ({training_args.adam_beta1}, "
+        f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
+        f"{training_args.weight_decay}",
         "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",
         "Gradient clipping": training_args.max_grad_norm,
         "Feature encoder gradient scale": training_args.feature_grad_mult,

@@ -98,7 +98,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple:
         (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-classification",
         usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
-              "(--do_train | --do_eval) ...",
+        "(--do_train | --do_eval) ...",
     )
     return parser.parse(sys.argv[1:] if argv is None else argv)
 
@@ -161,8 +161,9 @@ def main(argv: list[str] | None = None) -> "Trainer":
             compute_metrics=make_compute_metrics(),
             callbacks=[SkippedAudioCallback(collator)],
         )
-    train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
-                               task="audio-classification")
+    train_evaluate_and_publish(
+        trainer, collator, checkpoint, model_args.model_name_or_path, data_args, task="audio-classification"
+    )
     return trainer
 
 

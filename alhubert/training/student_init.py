@@ -15,8 +15,16 @@ logger = logging.getLogger(__name__)
 
 # Config entries that describe the teacher checkpoint or its head, not the architecture the student shares with it.
 _NOT_COPIED = (
-    "model_type", "architectures", "_name_or_path", "transformers_version", "auto_map", "dtype",
-    "id2label", "label2id", "problem_type", "num_hidden_layers",
+    "model_type",
+    "architectures",
+    "_name_or_path",
+    "transformers_version",
+    "auto_map",
+    "dtype",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "num_hidden_layers",
 )
 
 # The DistilALHuBERT paper's student regularisation (dropout and attention dropout 0.1, activation dropout 0, no
@@ -31,8 +39,11 @@ STUDENT_DROPOUTS = {
 
 
 def student_config_from_teacher(
-    teacher_config: PretrainedConfig, num_hidden_groups: int, num_hidden_layers: int | None = None,
-    layer_sharing: str = "cycle", **config_overrides: Any,
+    teacher_config: PretrainedConfig,
+    num_hidden_groups: int,
+    num_hidden_layers: int | None = None,
+    layer_sharing: str = "cycle",
+    **config_overrides: Any,
 ) -> AlHubertConfig:
     """An `AlHubertConfig` with the teacher's dimensions, feature encoder and layer-norm order.
 
@@ -98,7 +109,9 @@ def init_student_from_teacher(
     logger.info(
         "Initialised a %d-group x %d-application student from the teacher's feature encoder, projection, "
         "positional convolution and layers 0..%d.",
-        config.num_hidden_groups, config.num_hidden_layers, num_hidden_groups - 1,
+        config.num_hidden_groups,
+        config.num_hidden_layers,
+        num_hidden_groups - 1,
     )
     return student
 

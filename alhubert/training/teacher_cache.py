@@ -98,7 +98,10 @@ class TeacherCacheCollator:
     """
 
     def __init__(
-        self, collator: Callable[[list[dict]], dict], id_column: str = "id", audio_column: str = "audio",
+        self,
+        collator: Callable[[list[dict]], dict],
+        id_column: str = "id",
+        audio_column: str = "audio",
         length_column: str = "length",
     ):
         self.collator = collator
@@ -176,8 +179,10 @@ def _read_manifest(path: Path) -> dict | None:
             "targets, or choose another --teacher_cache_dir."
         ) from None
     if not isinstance(stored, dict) or not isinstance(stored.get("teacher"), dict) or "format" not in stored:
-        raise TeacherCacheError(f"{path} was not written by the teacher cache; choose an empty or new "
-                                "--teacher_cache_dir (nothing in this folder is replaced or deleted).")
+        raise TeacherCacheError(
+            f"{path} was not written by the teacher cache; choose an empty or new "
+            "--teacher_cache_dir (nothing in this folder is replaced or deleted)."
+        )
     return stored
 
 
@@ -187,14 +192,20 @@ def _shard_signatures(shard: Path) -> dict:
         with safe_open(shard, framework="pt") as handle:
             signatures = json.loads((handle.metadata() or {})["signatures"])
     except KeyError:
-        raise TeacherCacheError(f"{shard} was not written by the teacher cache; choose an empty or new "
-                                "--teacher_cache_dir (nothing in this folder is replaced or deleted).") from None
+        raise TeacherCacheError(
+            f"{shard} was not written by the teacher cache; choose an empty or new "
+            "--teacher_cache_dir (nothing in this folder is replaced or deleted)."
+        ) from None
     except Exception as error:  # safetensors raises its own error types for damaged files
-        raise TeacherCacheError(f"Teacher cache shard {shard} is damaged ({' '.join(str(error).split())}); delete "
-                                f"the folder {shard.parent} to recompute the targets.") from None
+        raise TeacherCacheError(
+            f"Teacher cache shard {shard} is damaged ({' '.join(str(error).split())}); delete "
+            f"the folder {shard.parent} to recompute the targets."
+        ) from None
     if not isinstance(signatures, dict):
-        raise TeacherCacheError(f"Teacher cache shard {shard} is damaged (no signature table); delete the folder "
-                                f"{shard.parent} to recompute the targets.")
+        raise TeacherCacheError(
+            f"Teacher cache shard {shard} is damaged (no signature table); delete the folder "
+            f"{shard.parent} to recompute the targets."
+        )
     return signatures
 
 
@@ -205,8 +216,9 @@ class TeacherCache:
     files and stored targets that are not finite are refused with a `TeacherCacheError`, never replaced or used.
     """
 
-    def __init__(self, directory: str | os.PathLike, manifest: dict, rank: int = 0,
-                 shard_bytes: int = DEFAULT_SHARD_BYTES):
+    def __init__(
+        self, directory: str | os.PathLike, manifest: dict, rank: int = 0, shard_bytes: int = DEFAULT_SHARD_BYTES
+    ):
         self.directory = Path(directory)
         self.manifest = {"format": FORMAT_VERSION, **manifest}
         self.rank = rank
@@ -216,12 +228,18 @@ class TeacherCache:
         stored = _read_manifest(manifest_path)
         shard_signatures = {shard: _shard_signatures(shard) for shard in self._shard_paths()}  # refuses foreign shards
         if stored is None and shard_signatures:
-            raise TeacherCacheError(f"{self.directory} holds teacher cache shards but no {MANIFEST_NAME}; delete the "
-                                    "shards to recompute the targets, or choose another --teacher_cache_dir.")
+            raise TeacherCacheError(
+                f"{self.directory} holds teacher cache shards but no {MANIFEST_NAME}; delete the "
+                "shards to recompute the targets, or choose another --teacher_cache_dir."
+            )
         if stored != self.manifest:
             if stored is not None:
-                changed = sorted(key for key in set(stored) | set(self.manifest) if stored.get(key) != self.manifest.get(key))
-                logger.warning(f"Teacher cache {self.directory} was made from another {', '.join(changed)}: recomputing.")
+                changed = sorted(
+                    key for key in set(stored) | set(self.manifest) if stored.get(key) != self.manifest.get(key)
+                )
+                logger.warning(
+                    f"Teacher cache {self.directory} was made from another {', '.join(changed)}: recomputing."
+                )
             if rank == 0:  # the other processes build their cache after the main one (main_process_first)
                 for shard in shard_signatures:
                     shard.unlink()
@@ -238,8 +256,13 @@ class TeacherCache:
 
     @classmethod
     def for_teacher(
-        cls, directory: str | os.PathLike, teacher: PreTrainedModel, layers: list[int], pre_ln: bool,
-        feature_extractor: FeatureExtractionMixin | None = None, rank: int = 0,
+        cls,
+        directory: str | os.PathLike,
+        teacher: PreTrainedModel,
+        layers: list[int],
+        pre_ln: bool,
+        feature_extractor: FeatureExtractionMixin | None = None,
+        rank: int = 0,
     ) -> "TeacherCache":
         """A cache whose manifest describes `teacher` (in its current dtype), `layers`, `pre_ln` and the input."""
         config = teacher.config.to_json_string(use_diff=False)
@@ -284,8 +307,10 @@ class TeacherCache:
             self._handles[shard] = safe_open(shard, framework="pt")
         tensor = self._handles[shard].get_tensor(key)
         if not torch.isfinite(tensor).all():
-            raise TeacherCacheError(f"Teacher cache shard {shard} holds NaN or infinite targets for {key!r}; delete "
-                                    f"the folder {shard.parent} to recompute the targets.")
+            raise TeacherCacheError(
+                f"Teacher cache shard {shard} holds NaN or infinite targets for {key!r}; delete "
+                f"the folder {shard.parent} to recompute the targets."
+            )
         return tensor
 
     def _has(self, key: str, signature: str) -> bool:
@@ -338,7 +363,8 @@ class TeacherCache:
 
 class TeacherCacheCallback(TrainerCallback):
     """Flush the cache's buffer into a shard at the end of every epoch and of training; at the end of an epoch, also
-    index the shards the other processes wrote (a multi-process run: each process fills the cache with its own part)."""
+    index the shards the other processes wrote (a multi-process run: each process fills the cache with its own
+    part)."""
 
     def __init__(self, cache: TeacherCache):
         self.cache = cache
@@ -353,8 +379,10 @@ class TeacherCacheCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         self.cache.flush()
-        logger.info(f"Teacher cache {self.cache.directory}: {len(self.cache)} utterances, "
-                    f"{self.cache.hits} batches read, {self.cache.misses} computed.")
+        logger.info(
+            f"Teacher cache {self.cache.directory}: {len(self.cache)} utterances, "
+            f"{self.cache.hits} batches read, {self.cache.misses} computed."
+        )
 
 
 __all__ = [

@@ -27,6 +27,7 @@ PREPROCESSING_FILES = (
     "added_tokens.json",
 )
 
+
 def current_umask() -> int:
     """The process umask, read without changing it (`os.umask` can only be read by setting it, which races with other
     threads): from `/proc/self/status` where the kernel reports it, else from the mode a fresh folder gets."""
@@ -75,7 +76,9 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> No
         ) from None
 
 
-def check_replaceable_folder(folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str) -> None:
+def check_replaceable_folder(
+    folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str
+) -> None:
     """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
     `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
 
@@ -172,6 +175,13 @@ def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_exist
     shutil.rmtree(old)
 
 
-__all__ = ["PREPROCESSING_FILES", "apply_umask", "atomic_write", "check_replaceable_folder", "check_writable_folder",
-           "current_umask",
-           "make_staging_folder", "replace_folder"]
+__all__ = [
+    "PREPROCESSING_FILES",
+    "apply_umask",
+    "atomic_write",
+    "check_replaceable_folder",
+    "check_writable_folder",
+    "current_umask",
+    "make_staging_folder",
+    "replace_folder",
+]

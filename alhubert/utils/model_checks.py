@@ -79,8 +79,11 @@ def refuse_non_finite_outputs(model: "torch.nn.Module", source: str) -> None:
     if all(bool(torch.isfinite(value).all()) for value in values):
         return
     name, largest = max(
-        ((name, float(parameter.detach().abs().max())) for name, parameter in model.named_parameters()
-         if parameter.numel()),
+        (
+            (name, float(parameter.detach().abs().max()))
+            for name, parameter in model.named_parameters()
+            if parameter.numel()
+        ),
         key=lambda item: item[1] if math.isfinite(item[1]) else math.inf,
     )
     raise ValueError(

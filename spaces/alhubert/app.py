@@ -68,16 +68,35 @@ def build_demo(loaded: analysis.LoadedModel):
         except analysis.SpaceInputError as error:
             raise gr.Error(str(error)) from None
         except Exception as error:  # never a traceback on the page
-            raise gr.Error(f"The model failed on this clip ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:200] if str(error) else ''}).") from None
+            raise gr.Error(
+                f"The model failed on this clip ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200] if str(error) else ''})."
+            ) from None
         for notice in result.notices:
             gr.Warning(notice)
-        history = (history or []) + [{"run": len(history or []) + 1, "backend": result.backend,
-                                      "depth": result.depth, "ms": 1000 * result.seconds}]
-        onnx_text = ("" if result.onnx_cosine is None else
-                     f"Cosine of the {result.backend} output to PyTorch's: **{result.onnx_cosine:.5f}**")
-        return (result.similarity, result.features, analysis.timing_table(history), result.transcript or "",
-                result.labels or {}, onnx_text, "\n\n".join(result.notices), history)
+        history = (history or []) + [
+            {
+                "run": len(history or []) + 1,
+                "backend": result.backend,
+                "depth": result.depth,
+                "ms": 1000 * result.seconds,
+            }
+        ]
+        onnx_text = (
+            ""
+            if result.onnx_cosine is None
+            else f"Cosine of the {result.backend} output to PyTorch's: **{result.onnx_cosine:.5f}**"
+        )
+        return (
+            result.similarity,
+            result.features,
+            analysis.timing_table(history),
+            result.transcript or "",
+            result.labels or {},
+            onnx_text,
+            "\n\n".join(result.notices),
+            history,
+        )
 
     with gr.Blocks(title="ALHuBERT") as demo:
         gr.Markdown(INTRODUCTION.format(limit=analysis.MAX_SECONDS))
@@ -86,38 +105,74 @@ def build_demo(loaded: analysis.LoadedModel):
         with gr.Row():
             with gr.Column(scale=1):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Speech", elem_id="audio")
-                depth = gr.Slider(1, depth_max, value=depth_max, step=1, label="Layer applications (elastic depth)",
-                                  elem_id="depth")
-                layer = gr.Slider(0, depth_max, value=depth_max, step=1,
-                                  label="Hidden state for the features picture (0 = encoder input)", elem_id="layer")
+                depth = gr.Slider(
+                    1, depth_max, value=depth_max, step=1, label="Layer applications (elastic depth)", elem_id="depth"
+                )
+                layer = gr.Slider(
+                    0,
+                    depth_max,
+                    value=depth_max,
+                    step=1,
+                    label="Hidden state for the features picture (0 = encoder input)",
+                    elem_id="layer",
+                )
                 measure = gr.Radio(list(analysis.SIMILARITIES), value="linear CKA", label="Similarity")
-                backend = gr.Radio([analysis.PYTORCH, *loaded.onnx_files], value=analysis.PYTORCH, label="Backend",
-                                   visible=bool(loaded.onnx_files))
+                backend = gr.Radio(
+                    [analysis.PYTORCH, *loaded.onnx_files],
+                    value=analysis.PYTORCH,
+                    label="Backend",
+                    visible=bool(loaded.onnx_files),
+                )
                 button = gr.Button("Analyse", variant="primary", elem_id="analyse")
             with gr.Column(scale=2):
-                transcript = gr.Textbox(label="Transcript (greedy CTC, all layer applications)",
-                                        visible=loaded.kind == "ctc", elem_id="transcript", interactive=False)
-                labels = gr.Label(label="Top labels (all layer applications)", visible=loaded.kind == "classification",
-                                  elem_id="labels")
+                transcript = gr.Textbox(
+                    label="Transcript (greedy CTC, all layer applications)",
+                    visible=loaded.kind == "ctc",
+                    elem_id="transcript",
+                    interactive=False,
+                )
+                labels = gr.Label(
+                    label="Top labels (all layer applications)",
+                    visible=loaded.kind == "classification",
+                    elem_id="labels",
+                )
                 notices = gr.Markdown(elem_id="notices")
-                similarity = gr.Image(label="Similarity of the layer applications", type="numpy", height=500,
-                                      elem_id="similarity", interactive=False)
-                features = gr.Image(label="Features over time (principal components)", type="numpy", height=280,
-                                    elem_id="features", interactive=False)
+                similarity = gr.Image(
+                    label="Similarity of the layer applications",
+                    type="numpy",
+                    height=500,
+                    elem_id="similarity",
+                    interactive=False,
+                )
+                features = gr.Image(
+                    label="Features over time (principal components)",
+                    type="numpy",
+                    height=280,
+                    elem_id="features",
+                    interactive=False,
+                )
                 onnx_text = gr.Markdown(elem_id="onnx")
                 timing = gr.Markdown(elem_id="timing")
-        button.click(run, [audio, depth, layer, measure, backend, history],
-                     [similarity, features, timing, transcript, labels, onnx_text, notices, history],
-                     api_name="analyse")
+        button.click(
+            run,
+            [audio, depth, layer, measure, backend, history],
+            [similarity, features, timing, transcript, labels, onnx_text, notices, history],
+            api_name="analyse",
+        )
     return demo
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="Model folder or Hub id (default: the `make demo` student, or on the Hub "
-                                        "the README's models:).")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="Address to serve on (default 127.0.0.1; the Hub sets GRADIO_SERVER_NAME).")
+    parser.add_argument(
+        "--model",
+        help="Model folder or Hub id (default: the `make demo` student, or on the Hub the README's models:).",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="Address to serve on (default 127.0.0.1; the Hub sets GRADIO_SERVER_NAME).",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
     source = args.model or default_model()

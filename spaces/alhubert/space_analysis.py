@@ -66,8 +66,9 @@ def load_model(source: str) -> LoadedModel:
     encoder = getattr(model, "alhubert", model)
     onnx_dir = Path(source) / "onnx"
     onnx_files = {name: onnx_dir / file for name, file in ONNX_BACKENDS.items() if (onnx_dir / file).is_file()}
-    return LoadedModel(source, model.eval(), encoder.eval(), AutoFeatureExtractor.from_pretrained(source), kind,
-                       tokenizer, onnx_files)
+    return LoadedModel(
+        source, model.eval(), encoder.eval(), AutoFeatureExtractor.from_pretrained(source), kind, tokenizer, onnx_files
+    )
 
 
 def prepare_audio(audio, receptive_field: int, max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, list[str]]:
@@ -97,8 +98,9 @@ def prepare_audio(audio, receptive_field: int, max_seconds: float = MAX_SECONDS)
     notices = []
     limit = int(max_seconds * SAMPLING_RATE)
     if len(waveform) > limit:
-        notices.append(f"The clip lasts {len(waveform) / SAMPLING_RATE:.1f} s: only its first {max_seconds:g} s "
-                       "are analysed.")
+        notices.append(
+            f"The clip lasts {len(waveform) / SAMPLING_RATE:.1f} s: only its first {max_seconds:g} s are analysed."
+        )
         waveform = waveform[:limit]
     if not np.isfinite(waveform).all():
         raise SpaceInputError("The audio holds NaN or infinite samples; record or export it again.")
@@ -205,8 +207,15 @@ def similarity_image(matrix: np.ndarray, config, measure: str) -> np.ndarray:
     image = axes.imshow(matrix, origin="lower", cmap="viridis", vmin=matrix.min(), vmax=1.0)
     if len(matrix) <= 13:  # the values themselves, when they fit
         for (row, column), value in np.ndenumerate(matrix):
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6 if len(matrix) > 7 else 8,
-                      color="white" if value < (matrix.min() + 1.0) / 2 else "black")
+            axes.text(
+                column,
+                row,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6 if len(matrix) > 7 else 8,
+                color="white" if value < (matrix.min() + 1.0) / 2 else "black",
+            )
     axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     colours = plt.get_cmap("tab10")
@@ -215,8 +224,11 @@ def similarity_image(matrix: np.ndarray, config, measure: str) -> np.ndarray:
             tick.set_color("black" if layer is None else colours(layer % 10))
     axes.set_xlabel("hidden state (application : distinct layer)")
     axes.set_ylabel("hidden state (application : distinct layer)")
-    axes.set_title(f"{measure} between layer applications\n{config.num_hidden_groups} distinct layers, "
-                   f"sharing \"{config.layer_sharing}\", depth {depth}", fontsize=10)
+    axes.set_title(
+        f"{measure} between layer applications\n{config.num_hidden_groups} distinct layers, "
+        f'sharing "{config.layer_sharing}", depth {depth}',
+        fontsize=10,
+    )
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
     return _figure_to_image(figure)
@@ -233,12 +245,22 @@ def features_image(features: np.ndarray, layer: int, config, count: int = 8) -> 
     frame_seconds = float(np.prod(config.conv_stride)) / SAMPLING_RATE
     figure, axes = plt.subplots(figsize=(7.5, 2.8))
     limit = max(float(np.abs(components).max()), 1e-6)
-    axes.imshow(components, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest",
-                extent=(0, components.shape[1] * frame_seconds, components.shape[0] - 0.5, -0.5))
+    axes.imshow(
+        components,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        interpolation="nearest",
+        extent=(0, components.shape[1] * frame_seconds, components.shape[0] - 0.5, -0.5),
+    )
     axes.set_xlabel("time (s)")
     axes.set_ylabel("principal component")
-    made_by = "encoder input" if layer == 0 else f"application {layer}, distinct layer " \
-        f"L{config.distinct_layer_index(layer - 1)}"
+    made_by = (
+        "encoder input"
+        if layer == 0
+        else f"application {layer}, distinct layer L{config.distinct_layer_index(layer - 1)}"
+    )
     axes.set_title(f"hidden state {layer} ({made_by}): first {components.shape[0]} principal components", fontsize=10)
     figure.tight_layout()
     return _figure_to_image(figure)
@@ -274,8 +296,10 @@ def run_onnx(loaded: LoadedModel, backend: str, waveform: np.ndarray, sessions: 
     if backend not in ONNX_BACKENDS:
         raise SpaceInputError(f"Unknown backend {backend!r}; choose {PYTORCH} or one of {', '.join(ONNX_BACKENDS)}.")
     if backend not in loaded.onnx_files:
-        raise SpaceInputError(f"{backend!r} is not available: the model folder has no onnx/{ONNX_BACKENDS[backend]} "
-                              "(alhubert export onnx MODEL MODEL --quantize int8).")
+        raise SpaceInputError(
+            f"{backend!r} is not available: the model folder has no onnx/{ONNX_BACKENDS[backend]} "
+            "(alhubert export onnx MODEL MODEL --quantize int8)."
+        )
     sessions = {} if sessions is None else sessions
     if backend not in sessions:
         sessions[backend] = onnx_session(loaded.onnx_files[backend])
@@ -285,8 +309,13 @@ def run_onnx(loaded: LoadedModel, backend: str, waveform: np.ndarray, sessions: 
         inputs["attention_mask"] = np.ones_like(inputs["input_values"], dtype=np.int64)
     names = [output.name for output in session.get_outputs()]
     start = time.perf_counter()
-    values = session.run(None, {key: inputs[key].astype(np.int64 if key == "attention_mask" else np.float32)
-                                for key in ("input_values", "attention_mask")})
+    values = session.run(
+        None,
+        {
+            key: inputs[key].astype(np.int64 if key == "attention_mask" else np.float32)
+            for key in ("input_values", "attention_mask")
+        },
+    )
     return {"outputs": dict(zip(names, values)), "seconds": time.perf_counter() - start}
 
 
@@ -330,8 +359,15 @@ class Analysis:
     notices: list[str] = dataclasses.field(default_factory=list)
 
 
-def analyse(loaded: LoadedModel, audio, depth: int, layer: int | None = None, measure: str = "linear CKA",
-            backend: str = PYTORCH, sessions: dict | None = None) -> Analysis:
+def analyse(
+    loaded: LoadedModel,
+    audio,
+    depth: int,
+    layer: int | None = None,
+    measure: str = "linear CKA",
+    backend: str = PYTORCH,
+    sessions: dict | None = None,
+) -> Analysis:
     """The whole run behind the button: audio checks, encoder at `depth` (pictures), head output, ONNX backend."""
     config = loaded.config
     waveform, notices = prepare_audio(audio, config.receptive_field)
@@ -348,7 +384,10 @@ def analyse(loaded: LoadedModel, audio, depth: int, layer: int | None = None, me
     result = Analysis(
         similarity=similarity_image(similarity_matrix(hidden_states, measure), config, measure),
         features=features_image(hidden_states[layer], layer, config),
-        seconds=seconds, backend=backend, depth=depth, notices=notices,
+        seconds=seconds,
+        backend=backend,
+        depth=depth,
+        notices=notices,
     )
     if backend == PYTORCH:
         if loaded.kind == "ctc":
@@ -360,8 +399,10 @@ def analyse(loaded: LoadedModel, audio, depth: int, layer: int | None = None, me
     result.seconds, result.depth = onnx["seconds"], config.num_hidden_layers
     result.onnx_cosine = onnx_cosine(loaded, onnx["outputs"], waveform)
     if depth != config.num_hidden_layers:
-        notices.append(f"The ONNX export always runs all {config.num_hidden_layers} applications (the pictures "
-                       f"show PyTorch at depth {depth}).")
+        notices.append(
+            f"The ONNX export always runs all {config.num_hidden_layers} applications (the pictures "
+            f"show PyTorch at depth {depth})."
+        )
     if loaded.kind == "ctc":
         result.transcript = onnx_transcript(loaded, onnx["outputs"])
     elif loaded.kind == "classification":
@@ -393,5 +434,7 @@ def describe(loaded: LoadedModel) -> str:
     labels = ""
     if loaded.kind == "classification":
         labels = f"; labels: {json.dumps(list(config.id2label.values()))}"
-    return (f"**{loaded.source}**: ALHuBERT {extra[loaded.kind]}, {config.num_hidden_groups} distinct layers applied "
-            f"{config.num_hidden_layers} times ({order}){labels}{onnx}.")
+    return (
+        f"**{loaded.source}**: ALHuBERT {extra[loaded.kind]}, {config.num_hidden_groups} distinct layers applied "
+        f"{config.num_hidden_layers} times ({order}){labels}{onnx}."
+    )

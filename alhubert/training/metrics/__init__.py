@@ -17,8 +17,10 @@ def error_rates(predictions: list[str], references: list[str]) -> dict[str, floa
     import jiwer
 
     references, predictions = list(references), list(predictions)
-    return {"wer": jiwer.process_words(references, predictions).wer,
-            "cer": jiwer.process_characters(references, predictions).cer}
+    return {
+        "wer": jiwer.process_words(references, predictions).wer,
+        "cer": jiwer.process_characters(references, predictions).cer,
+    }
 
 
 def accuracy(predictions: np.ndarray | list[int], references: np.ndarray | list[int]) -> dict[str, float]:
