@@ -5,8 +5,8 @@
     python examples/classify.py --model_name_or_path outputs/keyword-spotting --audio yes.wav no.flac --top_k 3
 
 Fine-tune such a model with alhubert finetune-classification. WAV, FLAC, OGG and MP3 work (other formats with the
-optional FFmpeg decoder); audio is resampled
-to the model's sampling rate. A model without `trust_remote_code` needs `import alhubert` (done here).
+optional FFmpeg decoder); audio is resampled to the model's sampling rate. A model without `trust_remote_code`
+needs `import alhubert` (done here).
 """
 
 import logging

@@ -3,8 +3,7 @@
 """Distil a HuBERT teacher into an ALHuBERT student: `alhubert distill` (see its --help).
 
 A thin wrapper, kept so that `python scripts/distill.py ...` and `accelerate launch scripts/distill.py ...` work;
-the logic
-lives in `alhubert.training.run_distillation`.
+the logic lives in `alhubert.training.run_distillation`.
 """
 
 from alhubert.training.run_distillation import (

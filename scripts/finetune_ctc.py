@@ -2,9 +2,8 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Fine-tune ALHuBERT for speech recognition (CTC): `alhubert finetune-ctc` (see its --help).
 
-A thin wrapper, kept so that `python scripts/finetune_ctc.py ...` and `accelerate launch scripts/finetune_ctc.py
-...` work; the logic
-lives in `alhubert.training.run_finetune_ctc`.
+A thin wrapper, kept so that `python scripts/finetune_ctc.py ...` and
+`accelerate launch scripts/finetune_ctc.py ...` work; the logic lives in `alhubert.training.run_finetune_ctc`.
 """
 
 from alhubert.training.run_finetune_ctc import (

@@ -100,7 +100,7 @@ def check_python_script(arguments: list[str]):
     script = REPO / arguments[0]
     assert script.is_file(), f"{arguments[0]} does not exist"
     source = script.read_text()
-    module = re.search(r"^from (alhubert\.[\w.]+) import (?:main|cli)$", source, flags=re.M)
+    module = re.search(r"^from (alhubert\.[\w.]+) import \(?\s*(?:main|cli)\b", source, flags=re.M)
     if module:  # a thin wrapper: the package command checks its flags
         command = {
             "alhubert.training.run_distillation": "distill",
