@@ -5,8 +5,8 @@
 `--mode compare` extracts `last_hidden_state` of `--duration_s` seconds of speech in one pass and in overlapping
 windows (alhubert.inference.long_audio) and prints the difference. `--mode memory` extracts `--duration_s` seconds
 in windows and prints the peak resident memory of the process (run it in a fresh process per measurement). The
-model is a preset with random weights; `--hidden_size`/`--conv_dim` shrink it (same layer structure) to make an hour of audio
-affordable on a CPU. The audio is English speech synthesised with espeak-ng, repeated to the duration.
+model is a preset with random weights; `--hidden_size`/`--conv_dim` shrink it (same layer structure) to make an
+hour of audio affordable on a CPU. The audio is English speech synthesised with espeak-ng, repeated to the duration.
 
     python benchmarks/long_audio.py --mode compare --duration_s 60
     python benchmarks/long_audio.py --mode memory --duration_s 3600 --hidden_size 64 --conv_dim 32
