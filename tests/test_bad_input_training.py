@@ -257,6 +257,12 @@ COMMAND_ROWS = [
     ("ctc-non-empty-output", "run_finetune_ctc",
      lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "mine.txt").write_text("x") and
      ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train"], ("is not empty",), 1),
+    ("ctc-mfcc-upstream-fine-tuned", "run_finetune_ctc",
+     lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+     ("--upstream mfcc needs --recipe superb",), 1),
+    ("classification-mfcc-upstream-fine-tuned", "run_finetune_classification",
+     lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+     ("--upstream mfcc needs --freeze_base_model true",), 1),
     ("classification-no-model", "run_finetune_classification", lambda tmp: [*CTC_BASE(tmp), "--do_eval"],
      ("--model_name_or_path is required",), 1),
     ("classification-missing-eval-data", "run_finetune_classification",
