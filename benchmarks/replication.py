@@ -70,32 +70,52 @@ class ReplicationArguments:
     quick: bool = field(default=False, metadata={"help": "A tiny version of everything (plumbing check)."})
     corpus_dir: str = field(default=str(REPO / "data" / "speech_corpus"), metadata={"help": "Corpus folder (cache)."})
     work_dir: str = field(default=str(REPO / "outputs" / "replication"), metadata={"help": "Models and logs."})
-    results_dir: str = field(default=str(REPO / "benchmarks" / "results"), metadata={"help": "Where the "
-                             "replication.{md,json,png} go (with --quick: <work_dir>/results)."})
+    results_dir: str = field(
+        default=str(REPO / "benchmarks" / "results"),
+        metadata={"help": "Where the replication.{md,json,png} go (with --quick: <work_dir>/results)."},
+    )
     fresh: bool = field(default=False, metadata={"help": "Ignore finished stages in --work_dir and rerun them."})
     collect_only: bool = field(
-        default=False, metadata={"help": "Run nothing: report the stages already finished in --work_dir (rows or "
-                                         "seeds whose stages are missing are left out and listed)."}
+        default=False,
+        metadata={
+            "help": "Run nothing: report the stages already finished in --work_dir (rows or "
+            "seeds whose stages are missing are left out and listed)."
+        },
     )
     plan: bool = field(default=False, metadata={"help": "Print the stages and the estimated wall time; run nothing."})
-    teachers: list[str] = field(default_factory=lambda: ["ssl", "ctc"], metadata={
-        "help": "Teachers to run: ssl (self-supervised HuBERT, two iterations) and/or ctc (CTC-trained)."})
+    teachers: list[str] = field(
+        default_factory=lambda: ["ssl", "ctc"],
+        metadata={"help": "Teachers to run: ssl (self-supervised HuBERT, two iterations) and/or ctc (CTC-trained)."},
+    )
     tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"Probe tasks: {TASKS}."})
-    device: str = field(default="cpu", metadata={"help": "Where the training stages run: cpu, or cuda (the "
-                                                        "Trainer's default device; budgets unchanged).",
-                                                "choices": ("cpu", "cuda")})
-    jobs: int = field(default=2, metadata={"help": "Stages run at once (each with one intra-op thread; the "
-                                                        "teachers' training, which runs alone, with this many)."})
+    device: str = field(
+        default="cpu",
+        metadata={
+            "help": "Where the training stages run: cpu, or cuda (the Trainer's default device; budgets unchanged).",
+            "choices": ("cpu", "cuda"),
+        },
+    )
+    jobs: int = field(
+        default=2,
+        metadata={
+            "help": "Stages run at once (each with one intra-op thread; the "
+            "teachers' training, which runs alone, with this many)."
+        },
+    )
     in_process: bool | None = field(
-        default=None, metadata={"help": "Run the scripts' main() in this process, one stage at a time, instead of as "
-                                        "subprocesses (saves the start-up time of each; default: with --quick)."}
+        default=None,
+        metadata={
+            "help": "Run the scripts' main() in this process, one stage at a time, instead of as "
+            "subprocesses (saves the start-up time of each; default: with --quick)."
+        },
     )
     # corpus
     train_utterances: int = field(default=2000, metadata={"help": "Training utterances in the corpus."})
     dev_utterances: int = field(default=200, metadata={"help": "Dev utterances (teacher early stopping)."})
     test_utterances: int = field(default=300, metadata={"help": "Test utterances (ASR and PR results)."})
-    sid_test_utterances: int = field(default=320, metadata={"help": "Held-out sentences of the training voices "
-                                                                    "(SID results)."})
+    sid_test_utterances: int = field(
+        default=320, metadata={"help": "Held-out sentences of the training voices (SID results)."}
+    )
     # teachers' shape (both)
     teacher_hidden_size: int = field(default=128, metadata={"help": "Teacher width."})
     teacher_layers: int = field(default=12, metadata={"help": "Teacher layers."})
@@ -107,24 +127,34 @@ class ReplicationArguments:
     # teacher B: CTC
     teacher_max_steps: int = field(default=3000, metadata={"help": "CTC teacher: at most this many steps."})
     teacher_eval_steps: int = field(default=250, metadata={"help": "CTC teacher: dev CER every N steps."})
-    teacher_patience: int = field(default=3, metadata={"help": "CTC teacher: stop after N evaluations without a "
-                                                               "better dev CER (the best checkpoint is kept)."})
+    teacher_patience: int = field(
+        default=3,
+        metadata={
+            "help": "CTC teacher: stop after N evaluations without a better dev CER (the best checkpoint is kept)."
+        },
+    )
     teacher_learning_rate: float = field(default=2e-3, metadata={"help": "CTC teacher: peak learning rate."})
     # teacher A: self-supervised HuBERT
-    ssl_clusters: list[int] = field(default_factory=lambda: [50, 100], metadata={
-        "help": "k-means clusters of iteration 1 (MFCC) and iteration 2 (hidden states)."})
-    ssl_layer: int | None = field(default=None, metadata={
-        "help": "Hidden states clustered for iteration 2 (default: the middle layer, teacher_layers / 2)."})
+    ssl_clusters: list[int] = field(
+        default_factory=lambda: [50, 100],
+        metadata={"help": "k-means clusters of iteration 1 (MFCC) and iteration 2 (hidden states)."},
+    )
+    ssl_layer: int | None = field(
+        default=None,
+        metadata={"help": "Hidden states clustered for iteration 2 (default: the middle layer, teacher_layers / 2)."},
+    )
     ssl_fit_utterances: int = field(default=1000, metadata={"help": "Utterances k-means is fitted on."})
-    ssl_steps: list[int] = field(default_factory=lambda: [1500, 1500], metadata={
-        "help": "Pre-training steps of iteration 1 and iteration 2."})
+    ssl_steps: list[int] = field(
+        default_factory=lambda: [1500, 1500], metadata={"help": "Pre-training steps of iteration 1 and iteration 2."}
+    )
     # masking and learning rate: what learned fastest in a short trial on the demo corpus (200 steps, one thread):
     # spans of 5 frames from 65 % of the frames at lr 2e-3 reached a masked accuracy of 0.15 (HuBERT's 0.8 x 10 at
     # 1e-3: 0.10; the most frequent cluster: 0.08); lr 5e-3, final_dim 256 or a conv gradient scale of 0.1 did not help
     ssl_learning_rate: float = field(default=2e-3, metadata={"help": "Pre-training peak learning rate."})
     ssl_final_dim: int = field(default=64, metadata={"help": "Pre-training head: projection / label embedding width."})
-    ssl_mask_prob: float = field(default=0.65, metadata={"help": "Pre-training: share of frames that start a "
-                                                                "masked span."})
+    ssl_mask_prob: float = field(
+        default=0.65, metadata={"help": "Pre-training: share of frames that start a masked span."}
+    )
     ssl_mask_length: int = field(default=5, metadata={"help": "Pre-training: frames per masked span."})
     ssl_feature_grad_mult: float = field(default=1.0, metadata={"help": "Pre-training: conv stack gradient scale."})
     # distillation
@@ -132,8 +162,9 @@ class ReplicationArguments:
     distill_learning_rate: float = field(default=1e-3, metadata={"help": "Distillation peak learning rate."})
     distill_crop_samples: int = field(default=48000, metadata={"help": "Distillation: crop clips to this length."})
     seeds: int = field(default=3, metadata={"help": "Seeds of distillation + probes for the two small students."})
-    other_seeds: int = field(default=1, metadata={"help": "Seeds of the probes for the other rows (teacher, 3x12, "
-                                                          "floors)."})
+    other_seeds: int = field(
+        default=1, metadata={"help": "Seeds of the probes for the other rows (teacher, 3x12, floors)."}
+    )
     # probes
     probe_steps: int = field(default=600, metadata={"help": "ASR and PR probes: training steps (every encoder)."})
     probe_learning_rate: float = field(default=3e-3, metadata={"help": "ASR and PR probes: Adam learning rate."})
@@ -144,8 +175,11 @@ class ReplicationArguments:
 
     def __post_init__(self):
         if self.quick:
-            self.corpus_dir = self.corpus_dir if self.corpus_dir != ReplicationArguments.corpus_dir else str(
-                REPO / "outputs" / "replication-quick" / "corpus")
+            self.corpus_dir = (
+                self.corpus_dir
+                if self.corpus_dir != ReplicationArguments.corpus_dir
+                else str(REPO / "outputs" / "replication-quick" / "corpus")
+            )
             if self.work_dir == ReplicationArguments.work_dir:
                 self.work_dir = str(REPO / "outputs" / "replication-quick")
             # never overwrite the full run's published results
@@ -163,8 +197,10 @@ class ReplicationArguments:
             self.ssl_layer = self.teacher_layers // 2
         unknown = sorted(set(self.teachers) - set(TEACHERS)) + sorted(set(self.tasks) - set(TASKS))
         if unknown or len(self.ssl_clusters) != 2 or len(self.ssl_steps) != 2:
-            raise ValueError(f"Unknown teachers or tasks {unknown} (teachers: {TEACHERS}, tasks: {TASKS}), or "
-                             "--ssl_clusters / --ssl_steps without exactly two values.")
+            raise ValueError(
+                f"Unknown teachers or tasks {unknown} (teachers: {TEACHERS}, tasks: {TASKS}), or "
+                "--ssl_clusters / --ssl_steps without exactly two values."
+            )
         if self.in_process is None:
             self.in_process = self.quick
         if self.in_process:
@@ -225,9 +261,15 @@ class Stage:
             return self
         if self.output_dir.exists():
             shutil.rmtree(self.output_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
-               "TOKENIZERS_PARALLELISM": "false",
-               "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
         logger.info("%s: running (log: %s)", self.name, self.log)
         began = time.perf_counter()
         with open(self.log, "w") as log:
@@ -246,8 +288,12 @@ class Stage:
                         returncode = process.wait(timeout=HEARTBEAT_SECONDS)
                         break
                     except subprocess.TimeoutExpired:
-                        logger.info("%s: running for %.0f min (log: %s)", self.name,
-                                    (time.perf_counter() - began) / 60, self.log)
+                        logger.info(
+                            "%s: running for %.0f min (log: %s)",
+                            self.name,
+                            (time.perf_counter() - began) / 60,
+                            self.log,
+                        )
         self.wall_seconds = round(time.perf_counter() - began, 1)
         if returncode != 0:
             tail = "".join(self.log.read_text().splitlines(keepends=True)[-30:])
@@ -260,8 +306,19 @@ class Stage:
 
 def _common_training_flags(args, seed: int) -> list:
     device = ["--use_cpu"] if args.device == "cpu" else []
-    return ["--report_to", "none", *device, "--dataloader_num_workers", "0", "--disable_tqdm", "True",
-            "--seed", seed, "--train_sampling_strategy", "group_by_length"]
+    return [
+        "--report_to",
+        "none",
+        *device,
+        "--dataloader_num_workers",
+        "0",
+        "--disable_tqdm",
+        "True",
+        "--seed",
+        seed,
+        "--train_sampling_strategy",
+        "group_by_length",
+    ]
 
 
 @dataclass
@@ -285,20 +342,57 @@ def students(args: ReplicationArguments) -> list[Student]:
     targets = [index for index in TARGETS if index <= layers]
     thirds = [layers // 3, 2 * layers // 3, layers]
     return [
-        Student("alhubert-2x12", f"ALHuBERT, 2 distinct layers x {layers} applications (distilled)", 2, layers,
-                targets, targets, "l2", False, args.seeds),
-        Student("distilhubert-2", f"DistilHuBERT-shaped, 2 layers + heads to teacher layers "
-                f"{', '.join(map(str, thirds))} (distilled)", 2, 2, [2, 2, 2], thirds, "l1", True, args.seeds),
-        Student("alhubert-3x12", f"ALHuBERT, 3 distinct layers x {layers} applications (distilled)", 3, layers,
-                targets, targets, "l2", False, args.other_seeds),
+        Student(
+            "alhubert-2x12",
+            f"ALHuBERT, 2 distinct layers x {layers} applications (distilled)",
+            2,
+            layers,
+            targets,
+            targets,
+            "l2",
+            False,
+            args.seeds,
+        ),
+        Student(
+            "distilhubert-2",
+            f"DistilHuBERT-shaped, 2 layers + heads to teacher layers {', '.join(map(str, thirds))} (distilled)",
+            2,
+            2,
+            [2, 2, 2],
+            thirds,
+            "l1",
+            True,
+            args.seeds,
+        ),
+        Student(
+            "alhubert-3x12",
+            f"ALHuBERT, 3 distinct layers x {layers} applications (distilled)",
+            3,
+            layers,
+            targets,
+            targets,
+            "l2",
+            False,
+            args.other_seeds,
+        ),
     ]
 
 
 def corpus_stage(args, log_dir: Path) -> Stage:
     """The corpus (the generator has its own cache; the stage only records the command)."""
-    argv = _python() + [SCRIPTS / "make_speech_corpus.py", "--output_dir", args.corpus_dir,
-                        "--train_utterances", args.train_utterances, "--dev_utterances", args.dev_utterances,
-                        "--test_utterances", args.test_utterances, "--sid_test_utterances", args.sid_test_utterances]
+    argv = _python() + [
+        SCRIPTS / "make_speech_corpus.py",
+        "--output_dir",
+        args.corpus_dir,
+        "--train_utterances",
+        args.train_utterances,
+        "--dev_utterances",
+        args.dev_utterances,
+        "--test_utterances",
+        args.test_utterances,
+        "--sid_test_utterances",
+        args.sid_test_utterances,
+    ]
     if args.quick:
         argv += ["--train_speakers", 4, "--dev_speakers", 2, "--test_speakers", 2, "--num_proc", 1]
     return Stage("corpus", Path(args.work_dir) / "corpus-stage", argv, log_dir)
@@ -306,10 +400,25 @@ def corpus_stage(args, log_dir: Path) -> Stage:
 
 def random_teacher_stage(args, work: Path, log_dir: Path) -> Stage:
     """The random HuBERT both teachers start from (and whose shape the random floor takes)."""
-    argv = _python() + [SCRIPTS / "make_hubert.py", "--output_dir", work / "teacher-random",
-                        "--hidden_size", args.teacher_hidden_size, "--num_hidden_layers", args.teacher_layers,
-                        "--num_attention_heads", args.teacher_heads, "--conv_channels", args.teacher_conv_channels,
-                        "--mask_feature_prob", 0.0, "--dropout", args.teacher_dropout, "--seed", 0]
+    argv = _python() + [
+        SCRIPTS / "make_hubert.py",
+        "--output_dir",
+        work / "teacher-random",
+        "--hidden_size",
+        args.teacher_hidden_size,
+        "--num_hidden_layers",
+        args.teacher_layers,
+        "--num_attention_heads",
+        args.teacher_heads,
+        "--conv_channels",
+        args.teacher_conv_channels,
+        "--mask_feature_prob",
+        0.0,
+        "--dropout",
+        args.teacher_dropout,
+        "--seed",
+        0,
+    ]
     return Stage("teacher-random", work / "teacher-random", argv, log_dir)
 
 
@@ -335,8 +444,10 @@ def ctc_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
         "--output_dir", folder / "teacher-test", "--do_eval", "--per_device_eval_batch_size", 1,
         *_common_training_flags(args, 0),
     ]  # fmt: skip
-    return [Stage("ctc-teacher", folder / "teacher", train, log_dir, threads=args.jobs),  # runs alone: every core
-            Stage("ctc-teacher-test", folder / "teacher-test", test, log_dir)]
+    return [
+        Stage("ctc-teacher", folder / "teacher", train, log_dir, threads=args.jobs),  # runs alone: every core
+        Stage("ctc-teacher-test", folder / "teacher-test", test, log_dir),
+    ]
 
 
 def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
@@ -347,9 +458,20 @@ def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
     for iteration in (1, 2):
         targets, model = folder / f"targets-it{iteration}", folder / ("teacher" if iteration == 2 else "hubert-it1")
         features = [] if iteration == 1 else ["--model_name_or_path", folder / "hubert-it1", "--layer", args.ssl_layer]
-        kmeans = _python() + [SCRIPTS / "kmeans_targets.py", *data, "--output_dir", targets, "--overwrite_output_dir",
-                              "--num_clusters", args.ssl_clusters[iteration - 1], "--fit_utterances",
-                              args.ssl_fit_utterances, "--seed", 0, *features]
+        kmeans = _python() + [
+            SCRIPTS / "kmeans_targets.py",
+            *data,
+            "--output_dir",
+            targets,
+            "--overwrite_output_dir",
+            "--num_clusters",
+            args.ssl_clusters[iteration - 1],
+            "--fit_utterances",
+            args.ssl_fit_utterances,
+            "--seed",
+            0,
+            *features,
+        ]
         steps = args.ssl_steps[iteration - 1]
         pretrain = _python() + [
             SCRIPTS / "pretrain_hubert.py", "--model_name_or_path", work / "teacher-random", "--labels_dir", targets,
@@ -363,25 +485,47 @@ def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
             "--logging_steps", max(1, min(20, steps // 4)), "--save_strategy", "no", "--eval_strategy", "no",
             *_common_training_flags(args, 0),
         ]  # fmt: skip
-        stages += [Stage(f"ssl-targets-it{iteration}", targets, kmeans, log_dir, threads=args.jobs),
-                   Stage(f"ssl-{model.name}", model, pretrain, log_dir, threads=args.jobs)]
+        stages += [
+            Stage(f"ssl-targets-it{iteration}", targets, kmeans, log_dir, threads=args.jobs),
+            Stage(f"ssl-{model.name}", model, pretrain, log_dir, threads=args.jobs),
+        ]
     return stages
 
 
 def teacher_copy_stage(args, folder: Path, teacher: str, log_dir: Path) -> Stage:
     """The teacher as an ALHuBERT with one distinct layer per teacher layer (same weights and outputs): the probes
     take ALHuBERT encoders."""
-    argv = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", folder / "teacher",
-                        "--num_hidden_groups", args.teacher_layers, "--num_hidden_layers", args.teacher_layers,
-                        "--output_dir", folder / "teacher-as-alhubert"]
+    argv = _python() + [
+        SCRIPTS / "init_student.py",
+        "--teacher_name_or_path",
+        folder / "teacher",
+        "--num_hidden_groups",
+        args.teacher_layers,
+        "--num_hidden_layers",
+        args.teacher_layers,
+        "--output_dir",
+        folder / "teacher-as-alhubert",
+    ]
     return Stage(f"{teacher}-teacher-as-alhubert", folder / "teacher-as-alhubert", argv, log_dir)
 
 
 def floor_stage(args, source: Path, output_dir: Path, stage_name: str, from_teacher: bool, log_dir: Path) -> Stage:
     """ALHuBERT 2 x 12 initialised from the teacher in `source` (not distilled), or random with its shape."""
-    argv = _python() + [SCRIPTS / "init_student.py", "--teacher_name_or_path", source,
-                        "--num_hidden_groups", 2, "--num_hidden_layers", args.teacher_layers,
-                        "--init_from_teacher", str(from_teacher), "--seed", 0, "--output_dir", output_dir]
+    argv = _python() + [
+        SCRIPTS / "init_student.py",
+        "--teacher_name_or_path",
+        source,
+        "--num_hidden_groups",
+        2,
+        "--num_hidden_layers",
+        args.teacher_layers,
+        "--init_from_teacher",
+        str(from_teacher),
+        "--seed",
+        0,
+        "--output_dir",
+        output_dir,
+    ]
     return Stage(stage_name, output_dir, argv, log_dir)
 
 
@@ -412,10 +556,26 @@ def probe_stage(args, encoder: Path, task: str, seed: int, log_dir: Path, mfcc: 
     output_dir = encoder.parent / f"probe-{task}-{'mfcc' if mfcc else encoder.name}{suffix}"
     name = output_dir.name if encoder.parent == Path(args.work_dir) else f"{encoder.parent.name}-{output_dir.name}"
     data = ["--librispeech_root", args.corpus_dir, "--librispeech_sets", "train"]
-    common = ["--model_name_or_path", encoder, *(["--upstream", "mfcc"] if mfcc else []), *data,
-              "--output_dir", output_dir, "--overwrite_output_dir",
-              "--do_train", "--do_eval", "--per_device_train_batch_size", args.batch_size, "--weight_decay", 0,
-              "--eval_strategy", "no", "--save_strategy", "no", *_common_training_flags(args, seed)]
+    common = [
+        "--model_name_or_path",
+        encoder,
+        *(["--upstream", "mfcc"] if mfcc else []),
+        *data,
+        "--output_dir",
+        output_dir,
+        "--overwrite_output_dir",
+        "--do_train",
+        "--do_eval",
+        "--per_device_train_batch_size",
+        args.batch_size,
+        "--weight_decay",
+        0,
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        *_common_training_flags(args, seed),
+    ]
     if task == "sid":
         steps = args.sid_steps
         argv = _python() + [
@@ -443,10 +603,17 @@ def probe_stage(args, encoder: Path, task: str, seed: int, log_dir: Path, mfcc: 
 # ---------------------------------------------------------------------------------------------------------------
 # Results
 
-METRICS = {"asr": (("asr_cer", "eval_cer"), ("asr_wer", "eval_wer")), "pr": (("pr_per", "eval_per"),),
-           "sid": (("sid_accuracy", "eval_accuracy"),)}
-COLUMNS = {"asr_cer": "ASR test CER", "asr_wer": "ASR test WER", "pr_per": "PR test PER",
-           "sid_accuracy": "SID accuracy"}
+METRICS = {
+    "asr": (("asr_cer", "eval_cer"), ("asr_wer", "eval_wer")),
+    "pr": (("pr_per", "eval_per"),),
+    "sid": (("sid_accuracy", "eval_accuracy"),),
+}
+COLUMNS = {
+    "asr_cer": "ASR test CER",
+    "asr_wer": "ASR test WER",
+    "pr_per": "PR test PER",
+    "sid_accuracy": "SID accuracy",
+}
 
 
 def _json(path: Path) -> dict:
@@ -455,8 +622,12 @@ def _json(path: Path) -> dict:
 
 def spread(values: list[float]) -> dict:
     """Mean, minimum and maximum of `values` (rounded), and how many there are."""
-    return {"mean": round(statistics.fmean(values), 4), "min": round(min(values), 4), "max": round(max(values), 4),
-            "n": len(values)}
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+        "n": len(values),
+    }
 
 
 def encoder_parameters(folder: Path) -> int:
@@ -501,27 +672,43 @@ def _range(entry: dict, key: str) -> str:
 
 
 def markdown(results: dict) -> str:
-    columns = [column for column in COLUMNS if any(column in row for teacher in results["teachers"].values()
-                                                   for row in teacher["rows"])]
-    lines = ["# The paper in miniature: SUPERB-style probes of each frozen encoder, per teacher", "",
-             f"Corpus: {results['corpus']}.", ""]
+    columns = [
+        column
+        for column in COLUMNS
+        if any(column in row for teacher in results["teachers"].values() for row in teacher["rows"])
+    ]
+    lines = [
+        "# The paper in miniature: SUPERB-style probes of each frozen encoder, per teacher",
+        "",
+        f"Corpus: {results['corpus']}.",
+        "",
+    ]
     for key, teacher in results["teachers"].items():
         lines += [f"## Teacher {key}: {teacher['description']}", ""]
         lines += [f"{teacher['summary']}", ""] if teacher.get("summary") else []
         for check, baseline in (("beats_random_floor", "the random floor"), ("beats_mfcc", "the MFCC row")):
             if teacher.get(check):
-                lines += [f"Teacher better than {baseline} on: " + ", ".join(
-                    f"{COLUMNS[metric]} {'yes' if better else 'NO'}" for metric, better in
-                    teacher[check].items()) + ".", ""]
-        lines += ["| Encoder | Role | Encoder parameters | Seeds | "
-                  + " | ".join(f"{COLUMNS[column]} mean [min, max]" for column in columns)
-                  + " | Final distillation loss |",
-                  "|---|---|---|---|" + "---|" * len(columns) + "---|"]
+                lines += [
+                    f"Teacher better than {baseline} on: "
+                    + ", ".join(
+                        f"{COLUMNS[metric]} {'yes' if better else 'NO'}" for metric, better in teacher[check].items()
+                    )
+                    + ".",
+                    "",
+                ]
+        lines += [
+            "| Encoder | Role | Encoder parameters | Seeds | "
+            + " | ".join(f"{COLUMNS[column]} mean [min, max]" for column in columns)
+            + " | Final distillation loss |",
+            "|---|---|---|---|" + "---|" * len(columns) + "---|",
+        ]
         for row in teacher["rows"]:
             seeds = max(row[column]["n"] for column in columns if column in row)
-            lines.append(f"| {row['label']} | {row['role']} | {row['encoder_parameters'] / 1e6:.2f} M | {seeds} | "
-                         + " | ".join(_range(row, column) for column in columns)
-                         + f" | {_range(row, 'final_distillation_loss')} |")
+            lines.append(
+                f"| {row['label']} | {row['role']} | {row['encoder_parameters'] / 1e6:.2f} M | {seeds} | "
+                + " | ".join(_range(row, column) for column in columns)
+                + f" | {_range(row, 'final_distillation_loss')} |"
+            )
         lines.append("")
     settings = results["settings"]
     lines += [
@@ -539,8 +726,11 @@ def markdown(results: dict) -> str:
         f"{results['reused_wall_seconds'] / 60:.1f} min when they ran). Load average (1, 5, 15 min) at start "
         f"{results['load_start']}, at end {results['load_end']}; the teachers' training alone with "
         f"{results['jobs']} intra-op threads, then {results['jobs']} stage(s) at once with one thread each.",
-        *([f"Not run (left out of the tables): {', '.join(results['not_run'])}.", ""]
-          if results.get("not_run") else []),
+        *(
+            [f"Not run (left out of the tables): {', '.join(results['not_run'])}.", ""]
+            if results.get("not_run")
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -553,17 +743,23 @@ def plot(results: dict, path: Path):
     import matplotlib.pyplot as plt
 
     teachers = results["teachers"]
-    columns = [column for column in ("asr_cer", "pr_per", "sid_accuracy")
-               if any(column in row for teacher in teachers.values() for row in teacher["rows"])]
-    figure, axes = plt.subplots(len(teachers), len(columns), figsize=(5 * len(columns), 3.6 * len(teachers)),
-                                squeeze=False)
+    columns = [
+        column
+        for column in ("asr_cer", "pr_per", "sid_accuracy")
+        if any(column in row for teacher in teachers.values() for row in teacher["rows"])
+    ]
+    figure, axes = plt.subplots(
+        len(teachers), len(columns), figsize=(5 * len(columns), 3.6 * len(teachers)), squeeze=False
+    )
     colours = {"ceiling": "tab:green", "student": "tab:blue", "floor": "tab:grey", "baseline": "tab:orange"}
     for line, (key, teacher) in zip(axes, teachers.items()):
         for axis, column in zip(line, columns):
             rows = [row for row in teacher["rows"] if column in row]
             means = [row[column]["mean"] for row in rows]
-            errors = [[row[column]["mean"] - row[column]["min"] for row in rows],
-                      [row[column]["max"] - row[column]["mean"] for row in rows]]
+            errors = [
+                [row[column]["mean"] - row[column]["min"] for row in rows],
+                [row[column]["max"] - row[column]["mean"] for row in rows],
+            ]
             positions = range(len(rows))
             axis.barh(positions, means, xerr=errors, color=[colours[row["role"]] for row in rows], capsize=3)
             axis.set_yticks(list(positions), [row["short"] for row in rows], fontsize=7)
@@ -584,8 +780,15 @@ def plot(results: dict, path: Path):
 # the SID probe step are scaled from them by ratios measured in a short interleaved trial (12 steps x batch 8 of each,
 # one thread, two rounds, on the same 2-core machine under load 10 to 12): a pre-training step took 0.93 to 1.01
 # times a CTC-teacher step, a SID probe step 0.76 to 0.95 times an ASR probe step.
-SECONDS_PER_STEP = {"ctc-teacher": 0.28, "pretrain": 0.28, "alhubert": 0.40, "distilhubert": 0.21, "asr": 0.25,
-                    "pr": 0.25, "sid": 0.22}
+SECONDS_PER_STEP = {
+    "ctc-teacher": 0.28,
+    "pretrain": 0.28,
+    "alhubert": 0.40,
+    "distilhubert": 0.21,
+    "asr": 0.25,
+    "pr": 0.25,
+    "sid": 0.22,
+}
 SECONDS_OTHER = {"kmeans": 60, "small": 10}
 
 
@@ -629,9 +832,12 @@ def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
     serial.append(floor_random)
     for teacher in args.teachers:
         folder = work / teacher
-        serial += [teacher_copy_stage(args, folder, teacher, log_dir),
-                   floor_stage(args, folder / "teacher", folder / "floor-teacher-init",
-                               f"{teacher}-floor-teacher-init", True, log_dir)]
+        serial += [
+            teacher_copy_stage(args, folder, teacher, log_dir),
+            floor_stage(
+                args, folder / "teacher", folder / "floor-teacher-init", f"{teacher}-floor-teacher-init", True, log_dir
+            ),
+        ]
     recipes = students(args)
     chains = []
     # Seed 0 of every row first, then the other seeds: an interrupted run has already one result per row. Within a
@@ -655,11 +861,13 @@ def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
             chains += list(distilled.values())
         if seed < args.other_seeds:
             for task in args.tasks:
-                chains.append((None, "floor-random", seed, [probe_stage(args, work / "floor-random", task, seed,
-                                                                         log_dir)]))
+                chains.append(
+                    (None, "floor-random", seed, [probe_stage(args, work / "floor-random", task, seed, log_dir)])
+                )
             for task in args.tasks:  # the MFCC row (the random floor's folder gives the frames)
-                chains.append((None, "mfcc", seed, [probe_stage(args, work / "floor-random", task, seed, log_dir,
-                                                                mfcc=True)]))
+                chains.append(
+                    (None, "mfcc", seed, [probe_stage(args, work / "floor-random", task, seed, log_dir, mfcc=True)])
+                )
     return serial, chains
 
 
@@ -673,48 +881,66 @@ def print_plan(args: ReplicationArguments, serial: list[Stage], chains: list[tup
         for stage in stages:
             print(f"{stage.name:<48} {estimate_seconds(args, stage) / 60:6.1f} min")
     total = alone + parallel / args.jobs
-    print(f"{len(serial) + sum(len(stages) for *_, stages in chains)} stages; estimated wall time {total / 60:.0f} "
-          f"min ({alone / 60:.0f} min alone, then {parallel / 60:.0f} min of one-thread stages on {args.jobs} jobs)")
+    print(
+        f"{len(serial) + sum(len(stages) for *_, stages in chains)} stages; estimated wall time {total / 60:.0f} "
+        f"min ({alone / 60:.0f} min alone, then {parallel / 60:.0f} min of one-thread stages on {args.jobs} jobs)"
+    )
     return total
 
 
 def teacher_summary(args, work: Path, teacher: str, stages: dict) -> dict:
     """What the teacher is and how its training went."""
-    shape = (f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden {args.teacher_hidden_size}, "
-             f"{args.teacher_heads} heads, conv {args.teacher_conv_channels} channels")
+    shape = (
+        f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden {args.teacher_hidden_size}, "
+        f"{args.teacher_heads} heads, conv {args.teacher_conv_channels} channels"
+    )
     if teacher == "ctc":
         state = _json(work / "ctc" / "teacher" / "trainer_state.json")
         test = _json(work / "ctc" / "teacher-test" / "eval_results.json")
         info = {
             "description": f"{shape}, trained from random weights with character CTC (supervised)",
-            "dev_cer_curve": [[entry["step"], entry["eval_cer"]] for entry in state.get("log_history", [])
-                              if "eval_cer" in entry],
-            "best_dev_cer": state.get("best_metric"), "steps": state.get("global_step"),
-            "own_head_test_cer": test.get("eval_cer"), "own_head_test_wer": test.get("eval_wer"),
+            "dev_cer_curve": [
+                [entry["step"], entry["eval_cer"]] for entry in state.get("log_history", []) if "eval_cer" in entry
+            ],
+            "best_dev_cer": state.get("best_metric"),
+            "steps": state.get("global_step"),
+            "own_head_test_cer": test.get("eval_cer"),
+            "own_head_test_wer": test.get("eval_wer"),
         }
         if test:
-            info["summary"] = (f"Its own CTC head on test: CER {test['eval_cer']:.3f}, WER {test['eval_wer']:.3f}; "
-                               f"best dev CER {info['best_dev_cer']} after {info['steps']} steps.")
+            info["summary"] = (
+                f"Its own CTC head on test: CER {test['eval_cer']:.3f}, WER {test['eval_wer']:.3f}; "
+                f"best dev CER {info['best_dev_cer']} after {info['steps']} steps."
+            )
         info["wall_seconds"] = stages["ctc-teacher"].wall_seconds if "ctc-teacher" in stages else None
         return info
     iterations = []
     for iteration, model in ((1, "hubert-it1"), (2, "teacher")):
         manifest = _json(work / "ssl" / f"targets-it{iteration}" / "kmeans.json")
         state = _json(work / "ssl" / model / "trainer_state.json")
-        iterations.append({
-            "targets": manifest.get("features"), "layer": manifest.get("layer"),
-            "clusters": manifest.get("num_clusters"), "clusters_used": manifest.get("clusters_used"),
-            "steps": state.get("global_step"),
-            "loss_curve": [[entry["step"], round(entry["loss"], 4)] for entry in state.get("log_history", [])
-                           if "loss" in entry],
-        })
+        iterations.append(
+            {
+                "targets": manifest.get("features"),
+                "layer": manifest.get("layer"),
+                "clusters": manifest.get("num_clusters"),
+                "clusters_used": manifest.get("clusters_used"),
+                "steps": state.get("global_step"),
+                "loss_curve": [
+                    [entry["step"], round(entry["loss"], 4)]
+                    for entry in state.get("log_history", [])
+                    if "loss" in entry
+                ],
+            }
+        )
     first, second = iterations
     return {
         "description": f"{shape}, self-supervised (HuBERT masked prediction, two iterations)",
-        "summary": (f"Iteration 1: {first['clusters']} k-means clusters of MFCC, {first['steps']} steps; iteration "
-                    f"2: {second['clusters']} clusters of iteration 1's hidden states {args.ssl_layer}, "
-                    f"{second['steps']} steps from random weights; masked-prediction loss "
-                    f"{_loss_span(first)} (iteration 1), {_loss_span(second)} (iteration 2)."),
+        "summary": (
+            f"Iteration 1: {first['clusters']} k-means clusters of MFCC, {first['steps']} steps; iteration "
+            f"2: {second['clusters']} clusters of iteration 1's hidden states {args.ssl_layer}, "
+            f"{second['steps']} steps from random weights; masked-prediction loss "
+            f"{_loss_span(first)} (iteration 1), {_loss_span(second)} (iteration 2)."
+        ),
         "iterations": iterations,
         "wall_seconds": sum(stages[name].wall_seconds or 0 for name in stages if name.startswith("ssl-")),
     }
@@ -778,10 +1004,14 @@ def run_all(args: ReplicationArguments) -> dict:
 
 def corpus_description(args) -> str:
     manifest = _json(Path(args.corpus_dir) / "manifest.json")
-    splits = ", ".join(f"{split} {info['utterances']} utterances / {info['hours']:.2f} h / {len(info['speakers'])} "
-                       f"voices" for split, info in manifest.get("splits", {}).items())
-    return splits + " (espeak-ng; dev and test sentences and voices never in train; sid-test: new sentences of the " \
-                    "training voices)"
+    splits = ", ".join(
+        f"{split} {info['utterances']} utterances / {info['hours']:.2f} h / {len(info['speakers'])} voices"
+        for split, info in manifest.get("splits", {}).items()
+    )
+    return (
+        splits + " (espeak-ng; dev and test sentences and voices never in train; sid-test: new sentences of the "
+        "training voices)"
+    )
 
 
 def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
@@ -790,7 +1020,7 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
     for teacher, key, seed, done in finished:
         for stage in done:
             task = next((task for task in TASKS if f"probe-{task}-" in stage.name), None)
-            for owner in ([teacher] if teacher else args.teachers):
+            for owner in [teacher] if teacher else args.teachers:
                 if task is not None:
                     probes.setdefault((owner, key), {}).setdefault(task, []).append(probe_result(stage, task))
                 elif not stage.name.endswith("teacher-test"):
@@ -800,23 +1030,56 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
     tables = {}
     for teacher in args.teachers:
         folder = work / teacher
-        rows = [{"key": "teacher-as-alhubert", "short": "teacher", "role": "ceiling",
-                 "label": f"Teacher {teacher} ({args.teacher_layers}-layer HuBERT-shaped)",
-                 "encoder": str(folder / "teacher-as-alhubert")}]
+        rows = [
+            {
+                "key": "teacher-as-alhubert",
+                "short": "teacher",
+                "role": "ceiling",
+                "label": f"Teacher {teacher} ({args.teacher_layers}-layer HuBERT-shaped)",
+                "encoder": str(folder / "teacher-as-alhubert"),
+            }
+        ]
         for student in recipes:
-            rows.append({"key": student.name, "label": student.label, "short": student.name, "role": "student",
-                         "encoder": str(folder / f"{student.name}-seed0"), "colour": colours[student.name],
-                         "loss_type": f"{student.loss_type} + cosine",
-                         "targets": [f"{s}->{t}" for s, t in zip(student.student_layers, student.teacher_layers)]})
-        rows.append({"key": "floor-teacher-init", "short": "2x12 teacher-init, not distilled", "role": "floor",
-                     "label": f"ALHuBERT 2 x {args.teacher_layers}, initialised from the teacher, not distilled",
-                     "encoder": str(folder / "floor-teacher-init")})
-        rows.append({"key": "floor-random", "short": "2x12 random", "role": "floor",
-                     "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights",
-                     "encoder": str(work / "floor-random")})
-        rows.append({"key": "mfcc", "short": "MFCC, no encoder", "role": "baseline",
-                     "label": "MFCC (13 + deltas + delta-deltas, 39-dim) at the 20 ms frames: the iteration-1 input "
-                              "features, no encoder", "encoder": None})
+            rows.append(
+                {
+                    "key": student.name,
+                    "label": student.label,
+                    "short": student.name,
+                    "role": "student",
+                    "encoder": str(folder / f"{student.name}-seed0"),
+                    "colour": colours[student.name],
+                    "loss_type": f"{student.loss_type} + cosine",
+                    "targets": [f"{s}->{t}" for s, t in zip(student.student_layers, student.teacher_layers)],
+                }
+            )
+        rows.append(
+            {
+                "key": "floor-teacher-init",
+                "short": "2x12 teacher-init, not distilled",
+                "role": "floor",
+                "label": f"ALHuBERT 2 x {args.teacher_layers}, initialised from the teacher, not distilled",
+                "encoder": str(folder / "floor-teacher-init"),
+            }
+        )
+        rows.append(
+            {
+                "key": "floor-random",
+                "short": "2x12 random",
+                "role": "floor",
+                "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights",
+                "encoder": str(work / "floor-random"),
+            }
+        )
+        rows.append(
+            {
+                "key": "mfcc",
+                "short": "MFCC, no encoder",
+                "role": "baseline",
+                "label": "MFCC (13 + deltas + delta-deltas, 39-dim) at the 20 ms frames: the iteration-1 input "
+                "features, no encoder",
+                "encoder": None,
+            }
+        )
         rows = [row for row in rows if (teacher, row["key"]) in probes]  # rows whose probes all failed are left out
         for row in rows:
             for task, runs in probes[(teacher, row["key"])].items():
@@ -829,9 +1092,12 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
                 row["loss_curves"] = curves
                 row["final_distillation_loss"] = spread([curve[-1][1] for curve in curves if curve])
                 row["distill_wall_seconds"] = [stage.wall_seconds for stage in distills[(teacher, row["key"])]]
-        tables[teacher] = {**teacher_summary(args, work, teacher, stages), "rows": rows,
-                           "beats_random_floor": beats_baseline(rows, "floor-random"),
-                           "beats_mfcc": beats_baseline(rows, "mfcc")}
+        tables[teacher] = {
+            **teacher_summary(args, work, teacher, stages),
+            "rows": rows,
+            "beats_random_floor": beats_baseline(rows, "floor-random"),
+            "beats_mfcc": beats_baseline(rows, "mfcc"),
+        }
     return tables
 
 
@@ -843,9 +1109,11 @@ def beats_baseline(rows: list[dict], baseline: str) -> dict:
     if teacher is None or floor is None:
         return {}
     higher_is_better = {"sid_accuracy"}
-    return {metric: (teacher[metric]["mean"] > floor[metric]["mean"]) == (metric in higher_is_better)
-            for metric in COLUMNS if metric in teacher and metric in floor
-            and teacher[metric]["mean"] != floor[metric]["mean"]}
+    return {
+        metric: (teacher[metric]["mean"] > floor[metric]["mean"]) == (metric in higher_is_better)
+        for metric in COLUMNS
+        if metric in teacher and metric in floor and teacher[metric]["mean"] != floor[metric]["mean"]
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -860,8 +1128,10 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         results = run_all(args)
     except MissingStage as missing:
-        sys.exit(f"error: --collect_only: the stage {missing} has not finished in {args.work_dir}; run "
-                 "`python benchmarks/replication.py` first (finished stages are reused).")
+        sys.exit(
+            f"error: --collect_only: the stage {missing} has not finished in {args.work_dir}; run "
+            "`python benchmarks/replication.py` first (finished stages are reused)."
+        )
     results_dir = Path(args.results_dir)
     write_results(results, results_dir)
     logger.info("Wrote %s/replication.{md,json,png} in %.1f min", results_dir, results["wall_seconds"] / 60)

@@ -15,25 +15,57 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from alhubert import AlHubertConfig, default_feature_extractor
-from alhubert.training.checkpoints import checkpoint_problems, last_complete_checkpoint
-from alhubert.training.data import AudioCollator
 from helpers import fake_checkpoint, tiny_config_kwargs
 from test_bad_input_commands import leftovers, read_only_folder, stderr_lines
 
+from alhubert import AlHubertConfig, default_feature_extractor
 from alhubert.training import run_distillation
+from alhubert.training.checkpoints import checkpoint_problems, last_complete_checkpoint
+from alhubert.training.data import AudioCollator
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
 SPEAKER = CORPUS / "train-clean-demo" / "1001" / "100"
-QUICK = ["--teacher_name_or_path", "demo-random-teacher", "--teacher_dtype", "float32",
-         "--num_hidden_groups", "2", "--num_hidden_layers", "4", "--student_layers", "2", "4", "--teacher_layers", "2",
-         "4", "--max_steps", "2", "--per_device_train_batch_size", "1", "--max_length_samples", "16000",
-         "--min_length_samples", "400", "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no",
-         "--dataloader_num_workers", "0", "--dataloader_pin_memory", "false", "--logging_steps", "1",
-         "--librispeech_sets", "train-clean-demo"]
+QUICK = [
+    "--teacher_name_or_path",
+    "demo-random-teacher",
+    "--teacher_dtype",
+    "float32",
+    "--num_hidden_groups",
+    "2",
+    "--num_hidden_layers",
+    "4",
+    "--student_layers",
+    "2",
+    "4",
+    "--teacher_layers",
+    "2",
+    "4",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "1",
+    "--max_length_samples",
+    "16000",
+    "--min_length_samples",
+    "400",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--save_strategy",
+    "no",
+    "--dataloader_num_workers",
+    "0",
+    "--dataloader_pin_memory",
+    "false",
+    "--logging_steps",
+    "1",
+    "--librispeech_sets",
+    "train-clean-demo",
+]
 
 
 def corpus(root: Path, utterances=2, corrupt=(), transcripts=True) -> Path:
@@ -82,8 +114,12 @@ def setup_existing_output(tmp):
 
 
 def setup_read_only_output(tmp):
-    return ["--librispeech_root", str(corpus(tmp / "corpus")), "--output_dir",
-            str(read_only_folder(tmp) / "distilled")]
+    return [
+        "--librispeech_root",
+        str(corpus(tmp / "corpus")),
+        "--output_dir",
+        str(read_only_folder(tmp) / "distilled"),
+    ]
 
 
 def setup_missing_argument_file(tmp):
@@ -98,8 +134,11 @@ SETUP_ROWS = [
     ("9-missing-corpus-root", setup_missing_root, ("LibriSpeech set .*no-such-corpus.* not found", "sets under")),
     ("9-empty-corpus-folder", setup_empty_folder, ("LibriSpeech set .* not found", "none")),
     ("9-folder-without-transcripts", setup_no_transcripts, (r"No \*\.trans\.txt transcripts found",)),
-    ("9-existing-output-folder", setup_existing_output, ("is not empty", "--resume_from_checkpoint last",
-                                                         "choose another folder")),
+    (
+        "9-existing-output-folder",
+        setup_existing_output,
+        ("is not empty", "--resume_from_checkpoint last", "choose another folder"),
+    ),
     ("9-read-only-output-folder", setup_read_only_output, ("not writable", "choose another location")),
     ("argument-file-missing", setup_missing_argument_file, ("Argument file .*missing.yaml not found",)),
     ("10-resume-last-without-checkpoints", setup_resume_without_checkpoints, ("no checkpoint-\\* folder",)),
@@ -125,7 +164,9 @@ def test_distill_setup_errors_are_one_line(make_args, patterns, demo_cache, tmp_
 def test_9_unreadable_file_at_batch_size_1_is_skipped_and_counted(demo_cache, tmp_path, capsys):
     """One undecodable file, batch size 1: the run goes on (another row is drawn) and train_results.json counts it."""
     root = corpus(tmp_path / "corpus", utterances=2, corrupt=("1001-100-0000",))
-    code, stderr = run_distill(["--librispeech_root", str(root), "--output_dir", str(tmp_path / "out"), *QUICK], capsys)
+    code, stderr = run_distill(
+        ["--librispeech_root", str(root), "--output_dir", str(tmp_path / "out"), *QUICK], capsys
+    )
     assert code == 0, stderr
     results = json.loads((tmp_path / "out" / "train_results.json").read_text())
     assert results["skipped_audio_files"] >= 1
@@ -135,8 +176,9 @@ def test_9_unreadable_file_at_batch_size_1_is_skipped_and_counted(demo_cache, tm
 def test_9_collator_draws_another_row_when_every_file_is_unreadable(tmp_path, caplog):
     good = {"audio": {"array": np.zeros(16000, np.float32), "sampling_rate": 16000, "path": "good.flac"}}
     bad = {"audio": {"path": str(tmp_path / "bad.flac"), "bytes": b"\x00garbage" * 100}}
-    collator = AudioCollator(default_feature_extractor(AlHubertConfig(**tiny_config_kwargs())),
-                             redraw_from=[bad, good])
+    collator = AudioCollator(
+        default_feature_extractor(AlHubertConfig(**tiny_config_kwargs())), redraw_from=[bad, good]
+    )
     torch.manual_seed(0)
     with caplog.at_level(logging.WARNING):
         batch = collator([bad])
@@ -249,60 +291,167 @@ def DISTILL_DEMO(tmp: Path) -> list[str]:
 def CTC_BASE(tmp: Path) -> list[str]:
     return ["--audiofolder", str(tmp), "--output_dir", str(tmp / "out")]
 
+
 COMMAND_ROWS = [
-    ("ctc-no-model", "run_finetune_ctc", lambda tmp: [*CTC_BASE(tmp), "--do_train"],
-     ("--model_name_or_path is required",), 1),
-    ("ctc-nothing-to-do", "run_finetune_ctc", lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp)],
-     ("Nothing to do",), 1),
-    ("ctc-non-empty-output", "run_finetune_ctc",
-     lambda tmp: (tmp / "out").mkdir() or (tmp / "out" / "mine.txt").write_text("x") and
-     ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train"], ("is not empty",), 1),
-    ("ctc-mfcc-upstream-fine-tuned", "run_finetune_ctc",
-     lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
-     ("--upstream mfcc needs --recipe superb",), 1),
-    ("classification-mfcc-upstream-fine-tuned", "run_finetune_classification",
-     lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
-     ("--upstream mfcc needs --freeze_base_model true",), 1),
-    ("classification-no-model", "run_finetune_classification", lambda tmp: [*CTC_BASE(tmp), "--do_eval"],
-     ("--model_name_or_path is required",), 1),
-    ("classification-missing-eval-data", "run_finetune_classification",
-     lambda tmp: ["--model_name_or_path", "x", "--audiofolder", str(tmp / "none"), "--output_dir", str(tmp / "o"),
-                  "--do_eval", "--validation_split_percentage", "150"], ("validation_split_percentage",), 1),
-    ("malformed-yaml", "run_distillation", lambda tmp: [argument_file(tmp, "max_steps: [1, 2\n")],
-     ("is not valid YAML/JSON",), 1),
-    ("yaml-not-a-mapping", "run_distillation", lambda tmp: [argument_file(tmp, "- 1\n- 2\n")],
-     ("must hold a mapping",), 1),
-    ("json-list-for-a-number", "run_distillation",
-     lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "max_steps": [1, 2]}', "args.json")],
-     ("max_steps .* must be a single value",), 1),
-    ("json-text-in-a-list-of-layers", "run_distillation",
-     lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "student_layers": ["a"]}', "args.json")],
-     ("student_layers .* must be a list of int",), 1),
-    ("yaml-text-for-a-number", "run_distillation",
-     lambda tmp: [argument_file(tmp, "librispeech_root: x\nmax_steps: many\n")], ("invalid int value: 'many'",), 2),
+    (
+        "ctc-no-model",
+        "run_finetune_ctc",
+        lambda tmp: [*CTC_BASE(tmp), "--do_train"],
+        ("--model_name_or_path is required",),
+        1,
+    ),
+    (
+        "ctc-nothing-to-do",
+        "run_finetune_ctc",
+        lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp)],
+        ("Nothing to do",),
+        1,
+    ),
+    (
+        "ctc-non-empty-output",
+        "run_finetune_ctc",
+        lambda tmp: (
+            (tmp / "out").mkdir()
+            or (tmp / "out" / "mine.txt").write_text("x")
+            and ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train"]
+        ),
+        ("is not empty",),
+        1,
+    ),
+    (
+        "ctc-mfcc-upstream-fine-tuned",
+        "run_finetune_ctc",
+        lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+        ("--upstream mfcc needs --recipe superb",),
+        1,
+    ),
+    (
+        "classification-mfcc-upstream-fine-tuned",
+        "run_finetune_classification",
+        lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+        ("--upstream mfcc needs --freeze_base_model true",),
+        1,
+    ),
+    (
+        "classification-no-model",
+        "run_finetune_classification",
+        lambda tmp: [*CTC_BASE(tmp), "--do_eval"],
+        ("--model_name_or_path is required",),
+        1,
+    ),
+    (
+        "classification-missing-eval-data",
+        "run_finetune_classification",
+        lambda tmp: [
+            "--model_name_or_path",
+            "x",
+            "--audiofolder",
+            str(tmp / "none"),
+            "--output_dir",
+            str(tmp / "o"),
+            "--do_eval",
+            "--validation_split_percentage",
+            "150",
+        ],
+        ("validation_split_percentage",),
+        1,
+    ),
+    (
+        "malformed-yaml",
+        "run_distillation",
+        lambda tmp: [argument_file(tmp, "max_steps: [1, 2\n")],
+        ("is not valid YAML/JSON",),
+        1,
+    ),
+    (
+        "yaml-not-a-mapping",
+        "run_distillation",
+        lambda tmp: [argument_file(tmp, "- 1\n- 2\n")],
+        ("must hold a mapping",),
+        1,
+    ),
+    (
+        "json-list-for-a-number",
+        "run_distillation",
+        lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "max_steps": [1, 2]}', "args.json")],
+        ("max_steps .* must be a single value",),
+        1,
+    ),
+    (
+        "json-text-in-a-list-of-layers",
+        "run_distillation",
+        lambda tmp: [argument_file(tmp, '{"librispeech_root": "x", "student_layers": ["a"]}', "args.json")],
+        ("student_layers .* must be a list of int",),
+        1,
+    ),
+    (
+        "yaml-text-for-a-number",
+        "run_distillation",
+        lambda tmp: [argument_file(tmp, "librispeech_root: x\nmax_steps: many\n")],
+        ("invalid int value: 'many'",),
+        2,
+    ),
     ("yaml-alias-bomb", "run_distillation", lambda tmp: [yaml_alias_bomb(tmp)], ("expands to more than",), 1),
-    ("student-layer-9", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--student_layers", "9", "4"],
-     (r"student_layers \[9\] out of range",), 1),
-    ("teacher-layer-minus-1", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--teacher_layers", "-1", "4"],
-     (r"teacher_layers \[-1\] out of range",), 1),
-    ("threads-0", "run_distillation", lambda tmp: [*DISTILL_DEMO(tmp), "--threads", "0"],
-     ("--threads must be at least 1",), 1),
-    ("missing-corpus-before-the-teacher", "run_distillation",
-     lambda tmp: ["small", "--librispeech_root", str(tmp / "missing"), "--output_dir", str(tmp / "out")],
-     ("LibriSpeech set .*missing.* not found",), 1),
-    ("resume-pickled-optimizer", "run_distillation", lambda tmp: resume_from_fixture(tmp, pickled_optimizer),
-     ("optimizer.pt cannot be loaded safely", "could run code"), 1),
-    ("resume-pickled-rng-state", "run_distillation", lambda tmp: resume_from_fixture(tmp, pickled_rng_state),
-     ("rng_state.pth cannot be loaded safely",), 1),
-    ("resume-nan-weights", "run_distillation", lambda tmp: resume_from_fixture(tmp, nan_weights),
-     ("not finite", "earlier checkpoint"), 1),
+    (
+        "student-layer-9",
+        "run_distillation",
+        lambda tmp: [*DISTILL_DEMO(tmp), "--student_layers", "9", "4"],
+        (r"student_layers \[9\] out of range",),
+        1,
+    ),
+    (
+        "teacher-layer-minus-1",
+        "run_distillation",
+        lambda tmp: [*DISTILL_DEMO(tmp), "--teacher_layers", "-1", "4"],
+        (r"teacher_layers \[-1\] out of range",),
+        1,
+    ),
+    (
+        "threads-0",
+        "run_distillation",
+        lambda tmp: [*DISTILL_DEMO(tmp), "--threads", "0"],
+        ("--threads must be at least 1",),
+        1,
+    ),
+    (
+        "missing-corpus-before-the-teacher",
+        "run_distillation",
+        lambda tmp: ["small", "--librispeech_root", str(tmp / "missing"), "--output_dir", str(tmp / "out")],
+        ("LibriSpeech set .*missing.* not found",),
+        1,
+    ),
+    (
+        "resume-pickled-optimizer",
+        "run_distillation",
+        lambda tmp: resume_from_fixture(tmp, pickled_optimizer),
+        ("optimizer.pt cannot be loaded safely", "could run code"),
+        1,
+    ),
+    (
+        "resume-pickled-rng-state",
+        "run_distillation",
+        lambda tmp: resume_from_fixture(tmp, pickled_rng_state),
+        ("rng_state.pth cannot be loaded safely",),
+        1,
+    ),
+    (
+        "resume-nan-weights",
+        "run_distillation",
+        lambda tmp: resume_from_fixture(tmp, nan_weights),
+        ("not finite", "earlier checkpoint"),
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize("module_name, make_args, patterns, expected_code", [row[1:] for row in COMMAND_ROWS],
-                         ids=[row[0] for row in COMMAND_ROWS])
-def test_training_command_setup_errors_are_one_line(module_name, make_args, patterns, expected_code, demo_cache,
-                                                     tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "module_name, make_args, patterns, expected_code",
+    [row[1:] for row in COMMAND_ROWS],
+    ids=[row[0] for row in COMMAND_ROWS],
+)
+def test_training_command_setup_errors_are_one_line(
+    module_name, make_args, patterns, expected_code, demo_cache, tmp_path, capsys, monkeypatch
+):
     from alhubert.training import run_distillation as distill
 
     loaded, load_teacher = [], distill.load_teacher
@@ -373,8 +522,11 @@ CACHE_ROWS = [
     ("23-cache-foreign-manifest", foreign_manifest, r"manifest\.json was not written by the teacher cache"),
     ("23-cache-foreign-shard", foreign_shard, r"shard-mine\.safetensors was not written by the teacher cache"),
     ("23-cache-damaged-manifest", damaged_manifest, r"manifest\.json is damaged .*delete the folder"),
-    ("23-cache-truncated-shard", lambda folder: filled_cache(folder, lambda shard: os.truncate(shard, 20)),
-     r"shard-.*\.safetensors is damaged .*delete the folder"),
+    (
+        "23-cache-truncated-shard",
+        lambda folder: filled_cache(folder, lambda shard: os.truncate(shard, 20)),
+        r"shard-.*\.safetensors is damaged .*delete the folder",
+    ),
     ("23-cache-nan-targets", lambda folder: filled_cache(folder, nan_targets), r"holds NaN or infinite targets"),
 ]
 
@@ -399,8 +551,18 @@ def test_distill_refuses_a_teacher_cache_folder_it_did_not_write_in_one_line(dem
     cache.mkdir()
     foreign_manifest(cache)
     quick = [value if value != "16000" else "0" for value in QUICK]  # uncropped clips: the cache's condition
-    code, stderr = run_distill(["--librispeech_root", str(corpus(tmp_path / "corpus")), "--output_dir",
-                                str(tmp_path / "out"), "--teacher_cache_dir", str(cache), *quick], capsys)
+    code, stderr = run_distill(
+        [
+            "--librispeech_root",
+            str(corpus(tmp_path / "corpus")),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--teacher_cache_dir",
+            str(cache),
+            *quick,
+        ],
+        capsys,
+    )
     lines = stderr_lines(stderr)
     assert code == 1 and "Traceback" not in stderr
     assert len(lines) == 1 and re.search(r"manifest\.json was not written by the teacher cache", lines[0]), lines

@@ -27,35 +27,75 @@ from alhubert.training.hubert_pretraining import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "demo_corpus"
-DATA = ["--librispeech_root", str(CORPUS), "--librispeech_sets", "train-clean-demo",
-        "--eval_librispeech_sets", "dev-clean-demo", "--max_train_samples", "24", "--max_eval_samples", "8"]
-PRETRAIN = [*DATA, "--model_preset", "demo", "--final_dim", "32", "--max_steps", "24",
-            "--per_device_train_batch_size", "8", "--learning_rate", "3e-3", "--warmup_steps", "2",
-            "--logging_steps", "4", "--save_steps", "12", "--report_to", "none", "--disable_tqdm", "true",
-            "--eval_strategy", "steps", "--eval_steps", "8", "--dataloader_num_workers", "0", "--seed", "0"]
+DATA = [
+    "--librispeech_root",
+    str(CORPUS),
+    "--librispeech_sets",
+    "train-clean-demo",
+    "--eval_librispeech_sets",
+    "dev-clean-demo",
+    "--max_train_samples",
+    "24",
+    "--max_eval_samples",
+    "8",
+]
+PRETRAIN = [
+    *DATA,
+    "--model_preset",
+    "demo",
+    "--final_dim",
+    "32",
+    "--max_steps",
+    "24",
+    "--per_device_train_batch_size",
+    "8",
+    "--learning_rate",
+    "3e-3",
+    "--warmup_steps",
+    "2",
+    "--logging_steps",
+    "4",
+    "--save_steps",
+    "12",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--eval_strategy",
+    "steps",
+    "--eval_steps",
+    "8",
+    "--dataloader_num_workers",
+    "0",
+    "--seed",
+    "0",
+]
 CLUSTERS = 12
 
 
 def tiny_model(**head) -> HubertForPreTraining:
     torch.manual_seed(0)
-    model = HubertForPreTraining(hubert_config("demo", num_hidden_layers=2),
-                                 PretrainingHeadConfig(num_classes=[7], final_dim=16, **head))
+    model = HubertForPreTraining(
+        hubert_config("demo", num_hidden_layers=2), PretrainingHeadConfig(num_classes=[7], final_dim=16, **head)
+    )
     return model.eval()
 
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("targets") / "mfcc"
-    kmeans_targets.main([*DATA, "--num_clusters", str(CLUSTERS), "--kmeans_init", "3", "--output_dir",
-                         str(output_dir)])
+    kmeans_targets.main(
+        [*DATA, "--num_clusters", str(CLUSTERS), "--kmeans_init", "3", "--output_dir", str(output_dir)]
+    )
     return output_dir
 
 
 @pytest.fixture(scope="module")
 def pretrained(targets, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("pretrain") / "uninterrupted"
-    trainer = run_pretrain_hubert.main([*PRETRAIN, "--labels_dir", str(targets), "--output_dir", str(output_dir),
-                                        "--eval_on_start", "true"])
+    trainer = run_pretrain_hubert.main(
+        [*PRETRAIN, "--labels_dir", str(targets), "--output_dir", str(output_dir), "--eval_on_start", "true"]
+    )
     return trainer, output_dir
 
 
@@ -101,8 +141,13 @@ def test_feature_grad_mult_scales_only_the_conv_stack_gradient():
     for scale in (1.0, 0.1):
         model = tiny_model(feature_grad_mult=scale)  # eval mode: no dropout, the same forward twice
         model(inputs, labels=labels, mask_time_indices=mask).loss.backward()
-        gradients.append({name: parameter.grad.clone() for name, parameter in model.named_parameters()
-                          if parameter.grad is not None})
+        gradients.append(
+            {
+                name: parameter.grad.clone()
+                for name, parameter in model.named_parameters()
+                if parameter.grad is not None
+            }
+        )
     full, scaled = gradients
     conv = [name for name in full if name.startswith("hubert.feature_extractor.")]
     assert conv and set(full) == set(scaled)
@@ -182,8 +227,19 @@ def test_resumed_run_ends_with_the_same_weights(pretrained, targets, tmp_path):
     interrupted = tmp_path / "interrupted"
     interrupted.mkdir()
     shutil.copytree(uninterrupted / "checkpoint-12", interrupted / "checkpoint-12")
-    run_pretrain_hubert.main([*PRETRAIN, "--labels_dir", str(targets), "--output_dir", str(interrupted),
-                              "--eval_on_start", "true", "--resume_from_checkpoint", "last"])
+    run_pretrain_hubert.main(
+        [
+            *PRETRAIN,
+            "--labels_dir",
+            str(targets),
+            "--output_dir",
+            str(interrupted),
+            "--eval_on_start",
+            "true",
+            "--resume_from_checkpoint",
+            "last",
+        ]
+    )
     for folder in (".", HEAD_DIR):
         expected = load_file(uninterrupted / folder / "model.safetensors")
         actual = load_file(interrupted / folder / "model.safetensors")
@@ -197,21 +253,63 @@ def test_the_output_is_a_teacher_for_distill_and_feeds_the_next_iteration(pretra
     from alhubert.training import run_distillation
 
     _, hubert = pretrained
-    trainer = run_distillation.main([
-        "--teacher_name_or_path", str(hubert), "--teacher_dtype", "float32", "--num_hidden_groups", "2",
-        "--num_hidden_layers", "4", "--student_layers", "2", "4", "--teacher_layers", "2", "4", *DATA[:4],
-        "--max_train_samples", "8", "--max_steps", "2", "--per_device_train_batch_size", "4",
-        "--output_dir", str(tmp_path / "student"), "--report_to", "none", "--disable_tqdm", "true",
-        "--save_strategy", "no", "--dataloader_num_workers", "0",
-    ])
+    trainer = run_distillation.main(
+        [
+            "--teacher_name_or_path",
+            str(hubert),
+            "--teacher_dtype",
+            "float32",
+            "--num_hidden_groups",
+            "2",
+            "--num_hidden_layers",
+            "4",
+            "--student_layers",
+            "2",
+            "4",
+            "--teacher_layers",
+            "2",
+            "4",
+            *DATA[:4],
+            "--max_train_samples",
+            "8",
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--output_dir",
+            str(tmp_path / "student"),
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--save_strategy",
+            "no",
+            "--dataloader_num_workers",
+            "0",
+        ]
+    )
     assert trainer.state.global_step == 2
     student = AutoModel.from_pretrained(tmp_path / "student")
     teacher = HubertModel.from_pretrained(hubert)
-    torch.testing.assert_close(student.feature_projection.projection.weight,
-                               teacher.feature_projection.projection.weight, rtol=0, atol=1e-2)
+    torch.testing.assert_close(
+        student.feature_projection.projection.weight, teacher.feature_projection.projection.weight, rtol=0, atol=1e-2
+    )
     # iteration 2: k-means on the model's own hidden states 2
-    manifest = kmeans_targets.main([*DATA, "--num_clusters", "8", "--kmeans_init", "1", "--model_name_or_path",
-                                    str(hubert), "--layer", "2", "--output_dir", str(tmp_path / "it2")])
+    manifest = kmeans_targets.main(
+        [
+            *DATA,
+            "--num_clusters",
+            "8",
+            "--kmeans_init",
+            "1",
+            "--model_name_or_path",
+            str(hubert),
+            "--layer",
+            "2",
+            "--output_dir",
+            str(tmp_path / "it2"),
+        ]
+    )
     assert manifest["features"] == "hidden_states" and manifest["layer"] == 2
     labels, _ = kmeans_targets.read_labels(tmp_path / "it2")
     first, _ = kmeans_targets.read_labels(targets)
@@ -236,13 +334,38 @@ def test_accelerate_launch_two_processes_agree(targets, tmp_path):
     script.write_text(RANK_DUMP.format(dump_dir=str(tmp_path)))
     command = [
         # `--multi_gpu` starts two torchrun processes, which use gloo DDP on the CPU (`--use_cpu true`).
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
-        "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), *PRETRAIN, "--max_steps", "3",
-        "--per_device_train_batch_size", "4", "--labels_dir", str(targets), "--output_dir", str(tmp_path / "ddp"),
-        "--use_cpu", "true",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        *PRETRAIN,
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "4",
+        "--labels_dir",
+        str(targets),
+        "--output_dir",
+        str(tmp_path / "ddp"),
+        "--use_cpu",
+        "true",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = load_file(tmp_path / "rank0-of-2.safetensors"), load_file(tmp_path / "rank1-of-2.safetensors")

@@ -12,6 +12,7 @@ from transformers import HubertForCTC, HubertModel
 
 from alhubert import AlHubertModel
 
+
 REPO = Path(__file__).resolve().parents[1]
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng and sox"
@@ -37,8 +38,9 @@ def replication():
 
 
 def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
-    args = corpus_script.SpeechCorpusArguments(train_utterances=300, dev_utterances=40, test_utterances=60,
-                                               sid_test_utterances=64)
+    args = corpus_script.SpeechCorpusArguments(
+        train_utterances=300, dev_utterances=40, test_utterances=60, sid_test_utterances=64
+    )
     plan = corpus_script.plan_corpus(args)
     assert plan == corpus_script.plan_corpus(args)  # deterministic
     by_split = {split: [u for u in plan if u.split == split] for split in ("train", "dev", "test", "sid-test")}
@@ -49,8 +51,11 @@ def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
     # speaker identification: new sentences by the training voices, under the same speaker ids
     voices = {split: {(u.speaker, u.voice) for u in utterances} for split, utterances in by_split.items()}
     assert voices["sid-test"] == voices["train"] and len(voices["train"]) == args.train_speakers
-    variants = {split: {u.voice.split("+")[1] for u in utterances} for split, utterances in by_split.items()
-                if split != "sid-test"}
+    variants = {
+        split: {u.voice.split("+")[1] for u in utterances}
+        for split, utterances in by_split.items()
+        if split != "sid-test"
+    }
     assert not variants["train"] & (variants["dev"] | variants["test"]) and not variants["dev"] & variants["test"]
     assert len({u.voice for u in by_split["train"]}) == args.train_speakers
     assert all(args.min_rate <= u.rate <= args.max_rate and args.min_pitch <= u.pitch <= args.max_pitch for u in plan)
@@ -60,9 +65,26 @@ def test_corpus_plan_holds_out_sentences_and_voices(corpus_script):
 
 @needs_espeak
 def test_corpus_is_written_in_librispeech_layout_and_cached(corpus_script, tmp_path):
-    argv = ["--output_dir", str(tmp_path / "corpus"), "--train_utterances", "4", "--dev_utterances", "2",
-            "--test_utterances", "2", "--sid_test_utterances", "2", "--train_speakers", "2", "--dev_speakers", "1",
-            "--test_speakers", "1", "--num_proc", "1"]
+    argv = [
+        "--output_dir",
+        str(tmp_path / "corpus"),
+        "--train_utterances",
+        "4",
+        "--dev_utterances",
+        "2",
+        "--test_utterances",
+        "2",
+        "--sid_test_utterances",
+        "2",
+        "--train_speakers",
+        "2",
+        "--dev_speakers",
+        "1",
+        "--test_speakers",
+        "1",
+        "--num_proc",
+        "1",
+    ]
     root = corpus_script.main(argv)
     flacs = sorted(root.rglob("*.flac"))
     assert len(flacs) == 10 and len(list((root / "sid-test").rglob("*.flac"))) == 2
@@ -87,8 +109,20 @@ def test_corpus_is_written_in_librispeech_layout_and_cached(corpus_script, tmp_p
 def test_init_student_copies_a_ctc_teacher_exactly_and_builds_floors(tmp_path):
     make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
     init_student = load_file("init_student", REPO / "scripts" / "init_student.py")
-    random_dir = make_hubert.main(["--output_dir", str(tmp_path / "random"), "--hidden_size", "32",
-                                   "--num_hidden_layers", "3", "--num_attention_heads", "2", "--conv_channels", "8"])
+    random_dir = make_hubert.main(
+        [
+            "--output_dir",
+            str(tmp_path / "random"),
+            "--hidden_size",
+            "32",
+            "--num_hidden_layers",
+            "3",
+            "--num_attention_heads",
+            "2",
+            "--conv_channels",
+            "8",
+        ]
+    )
     teacher = HubertModel.from_pretrained(random_dir)
     assert teacher.config.do_stable_layer_norm and teacher.config.feat_extract_norm == "layer"
     # a HubertForCTC folder, as scripts/finetune_ctc.py writes it
@@ -97,8 +131,18 @@ def test_init_student_copies_a_ctc_teacher_exactly_and_builds_floors(tmp_path):
     ctc.save_pretrained(tmp_path / "ctc")
     (tmp_path / "ctc" / "preprocessor_config.json").write_text((random_dir / "preprocessor_config.json").read_text())
 
-    copy_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups", "3",
-                                  "--num_hidden_layers", "3", "--output_dir", str(tmp_path / "copy")])
+    copy_dir = init_student.main(
+        [
+            "--teacher_name_or_path",
+            str(tmp_path / "ctc"),
+            "--num_hidden_groups",
+            "3",
+            "--num_hidden_layers",
+            "3",
+            "--output_dir",
+            str(tmp_path / "copy"),
+        ]
+    )
     copy = AlHubertModel.from_pretrained(copy_dir).eval()
     assert copy.config.do_normalize
     torch.manual_seed(0)
@@ -112,13 +156,36 @@ def test_init_student_copies_a_ctc_teacher_exactly_and_builds_floors(tmp_path):
     for got, want in zip(actual, expected):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
-    init_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups", "2",
-                                  "--num_hidden_layers", "6", "--output_dir", str(tmp_path / "init")])
-    random_student_dir = init_student.main(["--teacher_name_or_path", str(tmp_path / "ctc"), "--num_hidden_groups",
-                                            "2", "--num_hidden_layers", "6", "--init_from_teacher", "false",
-                                            "--output_dir", str(tmp_path / "rand")])
-    initialised, random_student = AlHubertModel.from_pretrained(init_dir), AlHubertModel.from_pretrained(
-        random_student_dir)
+    init_dir = init_student.main(
+        [
+            "--teacher_name_or_path",
+            str(tmp_path / "ctc"),
+            "--num_hidden_groups",
+            "2",
+            "--num_hidden_layers",
+            "6",
+            "--output_dir",
+            str(tmp_path / "init"),
+        ]
+    )
+    random_student_dir = init_student.main(
+        [
+            "--teacher_name_or_path",
+            str(tmp_path / "ctc"),
+            "--num_hidden_groups",
+            "2",
+            "--num_hidden_layers",
+            "6",
+            "--init_from_teacher",
+            "false",
+            "--output_dir",
+            str(tmp_path / "rand"),
+        ]
+    )
+    initialised, random_student = (
+        AlHubertModel.from_pretrained(init_dir),
+        AlHubertModel.from_pretrained(random_student_dir),
+    )
     assert initialised.config.num_hidden_layers == 6 and initialised.config.num_hidden_groups == 2
     first_layer = teacher.encoder.layers[0].attention.q_proj.weight
     assert torch.equal(initialised.encoder.layers[0].attention.q_proj.weight, first_layer)
@@ -135,18 +202,41 @@ def test_spread_and_markdown(replication):
 @pytest.mark.slow
 @needs_espeak
 def test_quick_replication_runs_end_to_end(replication, tmp_path):
-    argv = ["--quick", "--seeds", "2", "--work_dir", str(tmp_path / "work"), "--corpus_dir", str(tmp_path / "corpus"),
-            "--results_dir", str(tmp_path / "results")]
+    argv = [
+        "--quick",
+        "--seeds",
+        "2",
+        "--work_dir",
+        str(tmp_path / "work"),
+        "--corpus_dir",
+        str(tmp_path / "corpus"),
+        "--results_dir",
+        str(tmp_path / "results"),
+    ]
     results = replication.main(argv)
     assert not results["failures"]
     assert list(results["teachers"]) == ["ssl", "ctc"]
     for teacher, table in results["teachers"].items():
         rows = {row["key"]: row for row in table["rows"]}
         assert set(table["beats_mfcc"]) <= {"asr_cer", "asr_wer", "pr_per", "sid_accuracy"}
-        assert list(rows) == ["teacher-as-alhubert", "alhubert-2x12", "distilhubert-2", "alhubert-3x12",
-                              "floor-teacher-init", "floor-random", "mfcc"]
-        assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor",
-                                                       "baseline"]
+        assert list(rows) == [
+            "teacher-as-alhubert",
+            "alhubert-2x12",
+            "distilhubert-2",
+            "alhubert-3x12",
+            "floor-teacher-init",
+            "floor-random",
+            "mfcc",
+        ]
+        assert [rows[key]["role"] for key in rows] == [
+            "ceiling",
+            "student",
+            "student",
+            "student",
+            "floor",
+            "floor",
+            "baseline",
+        ]
         for key, row in rows.items():
             for metric in ("asr_cer", "asr_wer", "pr_per", "sid_accuracy"):
                 assert 0 <= row[metric]["min"] <= row[metric]["mean"] <= row[metric]["max"], (teacher, key, metric)
@@ -182,9 +272,11 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
 
 def test_the_teacher_is_checked_against_the_random_floor_and_the_mfcc_row(replication):
     spread = replication.spread
-    rows = [{"key": "teacher-as-alhubert", "asr_cer": spread([0.4]), "sid_accuracy": spread([0.3])},
-            {"key": "floor-random", "asr_cer": spread([0.9]), "sid_accuracy": spread([0.5])},
-            {"key": "mfcc", "asr_cer": spread([0.3]), "sid_accuracy": spread([0.2])}]
+    rows = [
+        {"key": "teacher-as-alhubert", "asr_cer": spread([0.4]), "sid_accuracy": spread([0.3])},
+        {"key": "floor-random", "asr_cer": spread([0.9]), "sid_accuracy": spread([0.5])},
+        {"key": "mfcc", "asr_cer": spread([0.3]), "sid_accuracy": spread([0.2])},
+    ]
     assert replication.beats_baseline(rows, "floor-random") == {"asr_cer": True, "sid_accuracy": False}
     assert replication.beats_baseline(rows, "mfcc") == {"asr_cer": False, "sid_accuracy": True}
     assert replication.beats_baseline(rows[:1], "mfcc") == {}
@@ -205,12 +297,40 @@ def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_p
 def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
     finetune_ctc = load_file("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
     make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
-    model_dir = make_hubert.main(["--output_dir", str(tmp_path / "hubert"), "--hidden_size", "32",
-                                  "--num_hidden_layers", "2", "--num_attention_heads", "2", "--conv_channels", "8"])
-    argv = ["--model_name_or_path", str(model_dir), "--librispeech_root", str(REPO / "data" / "demo_corpus"),
-            "--librispeech_sets", "train-clean-demo", "--max_train_samples", "4", "--output_dir",
-            str(tmp_path / "out"), "--do_train", "--max_steps", "1", "--report_to", "none", "--use_cpu",
-            "--early_stopping_patience", "2"]
+    model_dir = make_hubert.main(
+        [
+            "--output_dir",
+            str(tmp_path / "hubert"),
+            "--hidden_size",
+            "32",
+            "--num_hidden_layers",
+            "2",
+            "--num_attention_heads",
+            "2",
+            "--conv_channels",
+            "8",
+        ]
+    )
+    argv = [
+        "--model_name_or_path",
+        str(model_dir),
+        "--librispeech_root",
+        str(REPO / "data" / "demo_corpus"),
+        "--librispeech_sets",
+        "train-clean-demo",
+        "--max_train_samples",
+        "4",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--early_stopping_patience",
+        "2",
+    ]
     with pytest.raises(ValueError, match="load_best_model_at_end"):
         finetune_ctc.main(argv)
 

@@ -32,7 +32,12 @@ CLEAR_VALUES = ("none", "null")
 VALUE_NONE_IS_MEANINGFUL = ("report_to",)
 # Arguments holding a local path (resolved against the config file's folder) ...
 PATH_ARGUMENTS = (
-    "output_dir", "logging_dir", "librispeech_root", "audiofolder", "cache_dir", "resume_from_checkpoint"
+    "output_dir",
+    "logging_dir",
+    "librispeech_root",
+    "audiofolder",
+    "cache_dir",
+    "resume_from_checkpoint",
 )
 # ... or either a local folder or a Hub name (resolved only when the folder exists next to the file).
 PATH_OR_NAME_ARGUMENTS = ("model_name_or_path", "teacher_name_or_path", "dataset_name")
@@ -48,13 +53,17 @@ class OutputArguments:
 
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "Write into a non-empty --output_dir (its files are replaced as the run writes them; "
-                          "nothing is deleted). Without it, a non-empty --output_dir is refused."},
+        metadata={
+            "help": "Write into a non-empty --output_dir (its files are replaced as the run writes them; "
+            "nothing is deleted). Without it, a non-empty --output_dir is refused."
+        },
     )
     threads: int | None = field(
         default=None,
-        metadata={"help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
-                          "torch's default (all cores); on a shared machine, set it to your share of the cores."},
+        metadata={
+            "help": "CPU threads for torch (torch.set_num_threads). Default: OMP_NUM_THREADS when set, else "
+            "torch's default (all cores); on a shared machine, set it to your share of the cores."
+        },
     )
 
 
@@ -74,8 +83,9 @@ class DataArguments:
     )
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "A `datasets` dataset: a Hub name, a local loading script or folder, or a save_to_disk "
-                          "folder."},
+        metadata={
+            "help": "A `datasets` dataset: a Hub name, a local loading script or folder, or a save_to_disk folder."
+        },
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
     train_split_name: str = field(default="train", metadata={"help": "Split of the dataset used for training."})
@@ -84,13 +94,16 @@ class DataArguments:
     )
     validation_split_percentage: float | None = field(
         default=None,
-        metadata={"help": "Without an evaluation split, hold out this percentage of the training data for "
-                          "evaluation."},
+        metadata={
+            "help": "Without an evaluation split, hold out this percentage of the training data for evaluation."
+        },
     )
     audiofolder: str | None = field(
         default=None,
-        metadata={"help": "A folder of audio files for the `audiofolder` builder (metadata.csv with transcripts, or "
-                          "one sub-folder per label)."},
+        metadata={
+            "help": "A folder of audio files for the `audiofolder` builder (metadata.csv with transcripts, or "
+            "one sub-folder per label)."
+        },
     )
     audio_column_name: str = field(default="audio", metadata={"help": "Column that holds the audio."})
     text_column_name: str = field(default="text", metadata={"help": "Column that holds the transcript."})
@@ -106,8 +119,11 @@ class DataArguments:
     )
     short_audio: str = field(
         default="drop",
-        metadata={"help": "Clips shorter than --min_length_samples: 'drop' them with a warning naming them, or "
-                          "'error' to stop with an error naming the first one.", "choices": SHORT_AUDIO_POLICIES},
+        metadata={
+            "help": "Clips shorter than --min_length_samples: 'drop' them with a warning naming them, or "
+            "'error' to stop with an error naming the first one.",
+            "choices": SHORT_AUDIO_POLICIES,
+        },
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Keep only the first N training examples (debugging, quick runs)."}
@@ -143,10 +159,12 @@ class EncoderArguments:
     )
     upstream: str = field(
         default="encoder",
-        metadata={"help": "What a frozen probe reads: 'encoder', the hidden states of --model_name_or_path; 'mfcc', "
-                          "the 39-dimensional MFCC of the audio at the model's frames (a baseline without an "
-                          "encoder: the model gives only its conv stack's frame rate).",
-                  "choices": ("encoder", "mfcc")},
+        metadata={
+            "help": "What a frozen probe reads: 'encoder', the hidden states of --model_name_or_path; 'mfcc', "
+            "the 39-dimensional MFCC of the audio at the model's frames (a baseline without an "
+            "encoder: the model gives only its conv stack's frame rate).",
+            "choices": ("encoder", "mfcc"),
+        },
     )
 
     def __post_init__(self) -> None:
@@ -205,14 +223,16 @@ def _load_yaml(path: Path):
             if id(current) not in sizes:
                 sizes[id(current)] = 0  # a recursive alias counts as one node
                 children = current.value if isinstance(current.value, list) else []
-                total = 1 + sum(size(item) for child in children for item in (child if isinstance(child, tuple)
-                                                                                   else (child,)))
+                total = 1 + sum(
+                    size(item) for child in children for item in (child if isinstance(child, tuple) else (child,))
+                )
                 sizes[id(current)] = total
             return sizes[id(current)]
 
         if node is not None and size(node) > MAX_CONFIG_NODES:
-            raise ValueError(f"{path} expands to more than {MAX_CONFIG_NODES} values (YAML aliases); write the "
-                             "values out.")
+            raise ValueError(
+                f"{path} expands to more than {MAX_CONFIG_NODES} values (YAML aliases); write the values out."
+            )
         return loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -266,8 +286,11 @@ class ArgumentParser(HfArgumentParser):
         """argparse's, with "none" clearing the arguments whose type admits None."""
         name = names[0].lstrip("-") if names else ""
         hint, default = self.field_types.get(name, (None, dataclasses.MISSING))
-        if (_admits(hint, type(None)) or default is None) and name not in VALUE_NONE_IS_MEANINGFUL \
-                and callable(kwargs.get("type")):
+        if (
+            (_admits(hint, type(None)) or default is None)
+            and name not in VALUE_NONE_IS_MEANINGFUL
+            and callable(kwargs.get("type"))
+        ):
             kwargs["type"] = _clearable(kwargs["type"])
         return super().add_argument(*names, **kwargs)
 
@@ -321,8 +344,10 @@ class DistillationConfig(TrainingArguments):
 
     student_layers: list[int] = field(
         default_factory=lambda: [2, 4, 6, 8, 10, 12],
-        metadata={"help": "Student hidden_states indices (Transformers numbering: 0 = encoder input, k = output of "
-                          "layer application k) trained to match --teacher_layers, pair by pair."},
+        metadata={
+            "help": "Student hidden_states indices (Transformers numbering: 0 = encoder input, k = output of "
+            "layer application k) trained to match --teacher_layers, pair by pair."
+        },
     )
     teacher_layers: list[int] = field(
         default_factory=lambda: [2, 4, 6, 8, 10, 12],
@@ -339,24 +364,32 @@ class DistillationConfig(TrainingArguments):
     )
     feature_grad_mult: float = field(
         default=0.1,
-        metadata={"help": "Scale of the gradient into the student's conv feature encoder (0 freezes it, 1 leaves "
-                          "it unchanged)."},
+        metadata={
+            "help": "Scale of the gradient into the student's conv feature encoder (0 freezes it, 1 leaves "
+            "it unchanged)."
+        },
     )
     mask_padding: bool = field(
         default=True,
-        metadata={"help": "Exclude padded frames from the loss means. False reproduces the original, which "
-                          "averages over every frame of the padded batch."},
+        metadata={
+            "help": "Exclude padded frames from the loss means. False reproduces the original, which "
+            "averages over every frame of the padded batch."
+        },
     )
     pre_ln_targets: bool | None = field(
         default=None,
-        metadata={"help": "Compare hidden states after the next layer's attention LayerNorm (the original's variant "
-                          "for pre-LN teachers such as HuBERT Large). Default: when the teacher is pre-LN."},
+        metadata={
+            "help": "Compare hidden states after the next layer's attention LayerNorm (the original's variant "
+            "for pre-LN teachers such as HuBERT Large). Default: when the teacher is pre-LN."
+        },
     )
     prediction_heads: bool = field(
         default=False,
-        metadata={"help": "Train DistilHuBERT-style linear heads that map each selected student hidden state to the "
-                          "teacher's hidden size (needed when the sizes differ). Saved in the output directory's "
-                          f"'{PREDICTION_HEADS_DIR}/' folder, not inside the student."},
+        metadata={
+            "help": "Train DistilHuBERT-style linear heads that map each selected student hidden state to the "
+            "teacher's hidden size (needed when the sizes differ). Saved in the output directory's "
+            f"'{PREDICTION_HEADS_DIR}/' folder, not inside the student."
+        },
     )
     student_spec_augment: bool = field(
         default=False,
@@ -364,18 +397,22 @@ class DistillationConfig(TrainingArguments):
     )
     teacher_fast_path: bool = field(
         default=True,
-        metadata={"help": "Attach the float32 CPU fast path of the convolutions (alhubert.models.fast_cpu_path) to "
-                          "the teacher; it only runs for float32 tensors on CPU and gives the same outputs to float32 "
-                          "rounding."},
+        metadata={
+            "help": "Attach the float32 CPU fast path of the convolutions (alhubert.models.fast_cpu_path) to "
+            "the teacher; it only runs for float32 tensors on CPU and gives the same outputs to float32 "
+            "rounding."
+        },
     )
 
     teacher_cache_dir: str | None = field(
         default=None,
-        metadata={"help": "Compute the teacher's targets once: store them in this folder (float16 safetensors shards "
-                          "keyed by utterance id, with a manifest of the teacher, layers and audio) during the first "
-                          "epoch and read them back afterwards instead of running the teacher. Only for data whose "
-                          "clips are never cropped (all at most --max_length_samples) with an 'id' column, and "
-                          "--mask_padding true. About 1.66 GB per hour of audio for 6 targets of width 768."},
+        metadata={
+            "help": "Compute the teacher's targets once: store them in this folder (float16 safetensors shards "
+            "keyed by utterance id, with a manifest of the teacher, layers and audio) during the first "
+            "epoch and read them back afterwards instead of running the teacher. Only for data whose "
+            "clips are never cropped (all at most --max_length_samples) with an 'id' column, and "
+            "--mask_padding true. About 1.66 GB per hour of audio for 6 targets of width 768."
+        },
     )
 
     def __post_init__(self) -> None:

@@ -21,12 +21,11 @@ from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
 from ..utils.files import atomic_write
 from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
 from .card_trainer import ProjectCardTrainerMixin
-from .teacher_cache import (
-    UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
-)
+from .teacher_cache import UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
 
 
 logger = logging.get_logger(__name__)
+
 
 class DistillationLoss(NamedTuple):
     """Total loss and its per-pair reconstruction (`rec`) and cosine (`sim`) terms, each of shape `(num_pairs,)`."""
@@ -121,8 +120,11 @@ def scaled_feature_encoder(model: nn.Module, scale: float) -> dict[str, torch.Te
     keyed for `torch.func.functional_call(model, ...)`; empty when gradients are off or `scale` is 0 or 1."""
     if not torch.is_grad_enabled() or scale in (0.0, 1.0):
         return {}
-    return {f"feature_extractor.{name}": GradMultiply.apply(parameter, scale)
-            for name, parameter in model.feature_extractor.named_parameters() if parameter.requires_grad}
+    return {
+        f"feature_extractor.{name}": GradMultiply.apply(parameter, scale)
+        for name, parameter in model.feature_extractor.named_parameters()
+        if parameter.requires_grad
+    }
 
 
 def pop_logged_terms(trainer: Trainer, logs: dict[str, float]) -> tuple[str, list[float]] | None:
@@ -216,8 +218,11 @@ class DistillationStudent(AlHubertPreTrainedModel):
             )
         scaled = scaled_feature_encoder(student, self.feature_grad_mult)
         outputs = torch.func.functional_call(
-            student, scaled, (input_values,),
-            dict(attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs), strict=False,
+            student,
+            scaled,
+            (input_values,),
+            dict(attention_mask=attention_mask, output_hidden_states=self.student_layers, **kwargs),
+            strict=False,
         )
         states = select_hidden_states(student, outputs.hidden_states, self.student_layers, self.pre_ln_targets)
         if self.prediction_heads is not None:
@@ -230,15 +235,23 @@ class DistillationStudent(AlHubertPreTrainedModel):
             penalty = student.feature_extractor(input_values.to(student.dtype)).float().pow(2).mean()
         return DistillationStudentOutput(states=states, frame_mask=frame_mask, feature_penalty=penalty)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict | None = None,
-                        is_main_process: bool = True, **kwargs: Any) -> None:
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        state_dict: dict | None = None,
+        is_main_process: bool = True,
+        **kwargs: Any,
+    ) -> None:
         """The student as a complete model folder, the prediction heads (if any) in its `prediction_heads/`.
 
         `state_dict` is this model's (as `Trainer` gathers it under FSDP or DeepSpeed).
         """
         state_dict = self.state_dict() if state_dict is None else state_dict
-        heads = {key[len("prediction_heads."):]: value for key, value in state_dict.items()
-                 if key.startswith("prediction_heads.")}
+        heads = {
+            key[len("prediction_heads.") :]: value
+            for key, value in state_dict.items()
+            if key.startswith("prediction_heads.")
+        }
         student_state = {key: value for key, value in state_dict.items() if not key.startswith("prediction_heads.")}
         self.student.save_pretrained(
             save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
@@ -246,11 +259,16 @@ class DistillationStudent(AlHubertPreTrainedModel):
         if heads and is_main_process:
             folder = os.path.join(save_directory, PREDICTION_HEADS_DIR)
             os.makedirs(folder, exist_ok=True)
-            metadata = {"student_layers": ",".join(map(str, self.student_layers)),
-                        "teacher_layers": ",".join(map(str, self.teacher_layers))}
-            atomic_write(os.path.join(folder, SAFE_WEIGHTS_NAME), lambda path: save_file(
-                {key: value.detach().cpu().contiguous() for key, value in heads.items()}, path, metadata=metadata
-            ))
+            metadata = {
+                "student_layers": ",".join(map(str, self.student_layers)),
+                "teacher_layers": ",".join(map(str, self.teacher_layers)),
+            }
+            atomic_write(
+                os.path.join(folder, SAFE_WEIGHTS_NAME),
+                lambda path: save_file(
+                    {key: value.detach().cpu().contiguous() for key, value in heads.items()}, path, metadata=metadata
+                ),
+            )
 
     def load_prediction_heads(self, folder: str | os.PathLike) -> None:
         """Load the heads that `save_pretrained` wrote into `folder`'s `prediction_heads/` (strictly)."""
@@ -258,8 +276,10 @@ class DistillationStudent(AlHubertPreTrainedModel):
             return
         path = os.path.join(folder, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
         if not os.path.isfile(path):
-            raise ValueError(f"{folder} has no {PREDICTION_HEADS_DIR}/{SAFE_WEIGHTS_NAME}: it was not saved with "
-                             "--prediction_heads; resume with the same settings as the run that wrote it.")
+            raise ValueError(
+                f"{folder} has no {PREDICTION_HEADS_DIR}/{SAFE_WEIGHTS_NAME}: it was not saved with "
+                "--prediction_heads; resume with the same settings as the run that wrote it."
+            )
         self.prediction_heads.load_state_dict(load_file(path), strict=True)
 
 
@@ -314,8 +334,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
     ):
         args = args if args is not None else DistillationConfig(output_dir="trainer_output")
         if not isinstance(args, DistillationConfig):
-            raise TypeError(f"args must be a DistillationConfig (TrainingArguments plus the distillation settings), "
-                            f"got {type(args).__name__}.")
+            raise TypeError(
+                f"args must be a DistillationConfig (TrainingArguments plus the distillation settings), "
+                f"got {type(args).__name__}."
+            )
         self._check_models(model, teacher, args)
         check_feature_extractors(teacher_feature_extractor, kwargs.get("processing_class"))
         pre_ln_targets = args.pre_ln_targets
@@ -370,8 +392,12 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         check_no_cropping(self.train_dataset, self.data_collator.max_length_samples)
         with self.args.main_process_first(desc="opening the teacher cache"):
             self.teacher_cache = TeacherCache.for_teacher(
-                directory, self.teacher, self.args.teacher_layers, self.pre_ln_targets,
-                teacher_feature_extractor or self.processing_class, rank=self.args.process_index,
+                directory,
+                self.teacher,
+                self.args.teacher_layers,
+                self.pre_ln_targets,
+                teacher_feature_extractor or self.processing_class,
+                rank=self.args.process_index,
             )
         self.add_callback(TeacherCacheCallback(self.teacher_cache))
 
@@ -410,7 +436,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         return [state.to(torch.float32, copy=True) for state in states]
 
     def compute_loss(
-        self, model: DistillationStudent, inputs: dict[str, Any], return_outputs: bool = False,
+        self,
+        model: DistillationStudent,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, DistillationLoss]:
         """Distillation loss of one batch of `input_values` (+ `attention_mask`)."""
@@ -424,8 +453,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         if teacher_states is None:
             teacher_states = self._teacher_states(input_values, attention_mask)
             if keys:
-                samples = attention_mask.sum(-1) if attention_mask is not None else torch.full(
-                    (input_values.shape[0],), input_values.shape[1]
+                samples = (
+                    attention_mask.sum(-1)
+                    if attention_mask is not None
+                    else torch.full((input_values.shape[0],), input_values.shape[1])
                 )
                 self.teacher_cache.store(keys, teacher_states, self.teacher._get_feat_extract_output_lengths(samples))
         student = model(input_values, attention_mask=attention_mask)
@@ -442,7 +473,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         return (loss, result) if return_outputs else loss
 
     def prediction_step(
-        self, model: DistillationStudent, inputs: dict[str, Any], prediction_loss_only: bool,
+        self,
+        model: DistillationStudent,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
         ignore_keys: list[str] | None = None,
     ) -> tuple[torch.Tensor, None, None]:
         """Evaluation: the distillation loss only (there are no labels or logits to return)."""

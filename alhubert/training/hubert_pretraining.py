@@ -44,11 +44,18 @@ HEAD_WEIGHTS = "model.safetensors"
 _PRE_LN = {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True, "layerdrop": 0.0}
 HUBERT_PRESETS = {
     # the replication's teacher: 12 pre-LN layers of width 128 over 7 conv layers of 32 channels (2.5 M parameters)
-    "tiny": dict(hidden_size=128, num_hidden_layers=12, num_attention_heads=4, intermediate_size=512,
-                 conv_dim=(32,) * 7, **_PRE_LN),
+    "tiny": dict(
+        hidden_size=128,
+        num_hidden_layers=12,
+        num_attention_heads=4,
+        intermediate_size=512,
+        conv_dim=(32,) * 7,
+        **_PRE_LN,
+    ),
     # the README's example on the demo corpus: seconds per step on a CPU
-    "demo": dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
-                 conv_dim=(8,) * 7, **_PRE_LN),
+    "demo": dict(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, conv_dim=(8,) * 7, **_PRE_LN
+    ),
     # HuBERT Base (95 M parameters): HubertConfig's defaults
     "base": {"layerdrop": 0.0},
 }
@@ -86,8 +93,9 @@ class PretrainingHeadConfig:
         if not self.num_classes or min(self.num_classes) < 2:
             raise ValueError(f"Every codebook needs at least 2 classes, got {self.num_classes}.")
         if not 0 < self.mask_prob <= 1 or self.mask_length < 1:
-            raise ValueError(f"mask_prob must lie in (0, 1] and mask_length be >= 1 (got {self.mask_prob}, "
-                             f"{self.mask_length}).")
+            raise ValueError(
+                f"mask_prob must lie in (0, 1] and mask_length be >= 1 (got {self.mask_prob}, {self.mask_length})."
+            )
         if self.logit_temperature <= 0 or self.masked_weight < 0 or self.unmasked_weight < 0:
             raise ValueError("logit_temperature must be > 0 and the loss weights >= 0.")
         if not 0 < self.feature_grad_mult <= 1:
@@ -112,8 +120,10 @@ class HubertForPreTraining(HubertPreTrainedModel):
         self.head_config = head_config or PretrainingHeadConfig()
         self.hubert = HubertModel(config)
         if not hasattr(self.hubert, "masked_spec_embed"):
-            raise ValueError("The encoder has no masked_spec_embed (its config has mask_time_prob = mask_feature_prob "
-                             "= 0); set mask_time_prob > 0 in its config.json (e.g. 0.05) to pre-train it.")
+            raise ValueError(
+                "The encoder has no masked_spec_embed (its config has mask_time_prob = mask_feature_prob "
+                "= 0); set mask_time_prob > 0 in its config.json (e.g. 0.05) to pre-train it."
+            )
         head = self.head_config
         self.final_proj = nn.Linear(config.hidden_size, head.final_dim * len(head.num_classes))
         self.label_embeddings = nn.ModuleList(nn.Embedding(count, head.final_dim) for count in head.num_classes)
@@ -123,8 +133,10 @@ class HubertForPreTraining(HubertPreTrainedModel):
         """HuBERT's span mask (`mask_prob`, spans of `mask_length` frames) over the real frames of each row."""
         batch, frames = frame_mask.shape
         mask = _compute_mask_indices(
-            (batch, frames), mask_prob=self.head_config.mask_prob,
-            mask_length=min(self.head_config.mask_length, frames), attention_mask=frame_mask.long(),
+            (batch, frames),
+            mask_prob=self.head_config.mask_prob,
+            mask_length=min(self.head_config.mask_length, frames),
+            attention_mask=frame_mask.long(),
             min_masks=self.config.mask_time_min_masks,
         )
         return torch.as_tensor(mask, device=frame_mask.device) & frame_mask
@@ -145,16 +157,21 @@ class HubertForPreTraining(HubertPreTrainedModel):
         if mask_time_indices is None:
             mask_time_indices = self.compute_mask(frame_mask)
         hidden = torch.func.functional_call(
-            self.hubert, scaled_feature_encoder(self.hubert, self.head_config.feature_grad_mult), (input_values,),
-            dict(attention_mask=attention_mask, mask_time_indices=mask_time_indices), strict=False,
+            self.hubert,
+            scaled_feature_encoder(self.hubert, self.head_config.feature_grad_mult),
+            (input_values,),
+            {"attention_mask": attention_mask, "mask_time_indices": mask_time_indices},
+            strict=False,
         )[0]
         if labels is None:
             return HubertPreTrainingOutput()
         if labels.dim() == 2:
             labels = labels.unsqueeze(-1)
         if labels.shape[1] != frames or labels.shape[2] != len(self.label_embeddings):
-            raise ValueError(f"labels of shape {tuple(labels.shape)} do not fit {frames} frames and "
-                             f"{len(self.label_embeddings)} codebook(s).")
+            raise ValueError(
+                f"labels of shape {tuple(labels.shape)} do not fit {frames} frames and "
+                f"{len(self.label_embeddings)} codebook(s)."
+            )
         valid = frame_mask & (labels >= 0).all(-1)
         masked, unmasked = valid & mask_time_indices, valid & ~mask_time_indices
         projected = self.final_proj(hidden).chunk(len(self.label_embeddings), dim=-1)
@@ -176,15 +193,21 @@ class HubertForPreTraining(HubertPreTrainedModel):
             if head.unmasked_weight > 0:
                 unmasked_loss = unmasked_loss + cross_entropy(unmasked)[0]
         loss = head.masked_weight * masked_loss + head.unmasked_weight * unmasked_loss
-        return HubertPreTrainingOutput(loss=loss, masked_loss=masked_loss.detach(),
-                                       unmasked_loss=unmasked_loss.detach(),
-                                       masked_accuracy=correct.detach() / len(self.label_embeddings))
+        return HubertPreTrainingOutput(
+            loss=loss,
+            masked_loss=masked_loss.detach(),
+            unmasked_loss=unmasked_loss.detach(),
+            masked_accuracy=correct.detach() / len(self.label_embeddings),
+        )
 
     def save_head(self, folder: str | os.PathLike) -> None:
         """Write the head's settings and weights (projection, label embeddings) to `folder`, apart from the encoder."""
         os.makedirs(folder, exist_ok=True)
-        state = {key: value.detach().cpu().contiguous() for key, value in self.state_dict().items()
-                 if not key.startswith("hubert.")}
+        state = {
+            key: value.detach().cpu().contiguous()
+            for key, value in self.state_dict().items()
+            if not key.startswith("hubert.")
+        }
         save_file(state, os.path.join(folder, HEAD_WEIGHTS))
         with open(os.path.join(folder, HEAD_CONFIG), "w") as file:
             json.dump(asdict(self.head_config), file, indent=2)
@@ -215,7 +238,10 @@ class PretrainingTrainer(Trainer):
         self._logged_terms = {"train": [], "eval": []}
 
     def compute_loss(
-        self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, HubertPreTrainingOutput]:
         """The model's loss; its accuracy and loss parts are kept for the next log."""

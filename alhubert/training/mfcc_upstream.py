@@ -24,8 +24,14 @@ from .kmeans_targets import mfcc_features
 
 MFCC_DIM = 39
 # The probe's configuration: the width of the MFCC and one layer application (two identical hidden states)
-MFCC_SHAPE = {"hidden_size": MFCC_DIM, "num_hidden_layers": 1, "num_hidden_groups": 1, "num_attention_heads": 1,
-              "intermediate_size": MFCC_DIM, "num_conv_pos_embedding_groups": 1}
+MFCC_SHAPE = {
+    "hidden_size": MFCC_DIM,
+    "num_hidden_layers": 1,
+    "num_hidden_groups": 1,
+    "num_attention_heads": 1,
+    "intermediate_size": MFCC_DIM,
+    "num_conv_pos_embedding_groups": 1,
+}
 
 
 class MfccUpstream(nn.Module):
@@ -41,8 +47,9 @@ class MfccUpstream(nn.Module):
         self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any
     ) -> BaseModelOutput:
         """MFCC of each row's real samples, (batch, frames, 39), zeros on padding frames."""
-        lengths = ([input_values.shape[-1]] * len(input_values) if attention_mask is None
-                   else attention_mask.sum(-1).tolist())
+        lengths = (
+            [input_values.shape[-1]] * len(input_values) if attention_mask is None else attention_mask.sum(-1).tolist()
+        )
         frames = int(frame_counts(self.config, input_values.shape[-1]))
         features = torch.zeros(len(input_values), frames, MFCC_DIM, dtype=torch.float32)
         for row, (waveform, length) in enumerate(zip(input_values.detach().float().cpu().numpy(), lengths)):
@@ -51,8 +58,9 @@ class MfccUpstream(nn.Module):
                 mfcc = mfcc_features(np.ascontiguousarray(waveform[: int(length)]))
                 features[row, :own_frames] = torch.from_numpy(align_labels_to_frames(mfcc, own_frames))
         features = features.to(input_values.device)
-        return BaseModelOutput(last_hidden_state=features,
-                               hidden_states=(features,) * (self.config.num_hidden_layers + 1))
+        return BaseModelOutput(
+            last_hidden_state=features, hidden_states=(features,) * (self.config.num_hidden_layers + 1)
+        )
 
 
 def with_mfcc_upstream(model: PreTrainedModel) -> PreTrainedModel:

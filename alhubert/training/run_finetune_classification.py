@@ -50,8 +50,9 @@ class ModelArguments(EncoderArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.upstream == "mfcc" and not self.freeze_base_model:
-            raise ValueError("--upstream mfcc needs --freeze_base_model true (a frozen upstream: there is no "
-                             "encoder to fine-tune).")
+            raise ValueError(
+                "--upstream mfcc needs --freeze_base_model true (a frozen upstream: there is no encoder to fine-tune)."
+            )
 
 
 @dataclass
@@ -104,7 +105,7 @@ def parse_arguments(argv: list[str] | None = None) -> tuple:
         (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-classification",
         usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
-              "(--do_train | --do_eval) ...",
+        "(--do_train | --do_eval) ...",
     )
     return parser.parse(sys.argv[1:] if argv is None else argv)
 
@@ -140,12 +141,12 @@ def main(argv: list[str] | None = None) -> "Trainer":
             raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
 
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-        head_settings = dict(
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: index for index, name in enumerate(label_names)},
-            use_weighted_layer_sum=model_args.use_weighted_layer_sum,
-        )
+        head_settings = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: index for index, name in enumerate(label_names)},
+            "use_weighted_layer_sum": model_args.use_weighted_layer_sum,
+        }
         if model_args.upstream == "mfcc":
             from alhubert.training.mfcc_upstream import MFCC_SHAPE, with_mfcc_upstream
 
@@ -174,8 +175,9 @@ def main(argv: list[str] | None = None) -> "Trainer":
             compute_metrics=make_compute_metrics(),
             callbacks=[SkippedAudioCallback(collator)],
         )
-    train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
-                               task="audio-classification")
+    train_evaluate_and_publish(
+        trainer, collator, checkpoint, model_args.model_name_or_path, data_args, task="audio-classification"
+    )
     return trainer
 
 

@@ -50,8 +50,11 @@ class ModelArguments(EncoderArguments):
 
     recipe: str = field(
         default="full",
-        metadata={"help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
-                          "sum, BiLSTM head (the paper's protocol).", "choices": RECIPES},
+        metadata={
+            "help": "'full': linear CTC head, transformer fine-tuned; 'superb': frozen encoder, weighted layer "
+            "sum, BiLSTM head (the paper's protocol).",
+            "choices": RECIPES,
+        },
     )
     freeze_feature_encoder: bool = field(
         default=True, metadata={"help": "Full recipe: keep the convolutional feature encoder frozen."}
@@ -63,17 +66,22 @@ class ModelArguments(EncoderArguments):
     final_dropout: float = field(default=0.0, metadata={"help": "Full recipe: dropout before the linear CTC head."})
     transcripts: str = field(
         default="characters",
-        metadata={"help": "'characters': English character CTC (WER, CER); 'phonemes': the text column holds "
-                          "space-separated phonemes, the vocabulary is the training data's phonemes (phoneme error "
-                          "rate, 'per').", "choices": ("characters", "phonemes")},
+        metadata={
+            "help": "'characters': English character CTC (WER, CER); 'phonemes': the text column holds "
+            "space-separated phonemes, the vocabulary is the training data's phonemes (phoneme error "
+            "rate, 'per').",
+            "choices": ("characters", "phonemes"),
+        },
     )
     superb_lstm_size: int = field(default=1024, metadata={"help": "Superb recipe: units per LSTM direction."})
     superb_lstm_layers: int = field(default=2, metadata={"help": "Superb recipe: stacked bidirectional LSTM layers."})
     superb_dropout: float = field(default=0.2, metadata={"help": "Superb recipe: dropout in and after the LSTM."})
     early_stopping_patience: int | None = field(
         default=None,
-        metadata={"help": "Stop training after this many evaluations without a better --metric_for_best_model "
-                          "(e.g. cer); needs --load_best_model_at_end, which keeps the best checkpoint."},
+        metadata={
+            "help": "Stop training after this many evaluations without a better --metric_for_best_model "
+            "(e.g. cer); needs --load_best_model_at_end, which keeps the best checkpoint."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -81,8 +89,9 @@ class ModelArguments(EncoderArguments):
         if self.recipe not in RECIPES:
             raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
         if self.upstream == "mfcc" and self.recipe != "superb":
-            raise ValueError("--upstream mfcc needs --recipe superb (a frozen upstream: there is no encoder to "
-                             "fine-tune).")
+            raise ValueError(
+                "--upstream mfcc needs --recipe superb (a frozen upstream: there is no encoder to fine-tune)."
+            )
 
 
 @dataclass
@@ -91,13 +100,18 @@ class CTCDataArguments(DataArguments):
 
     max_length_samples: int | None = field(
         default=16000 * 20,
-        metadata={"help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped: the "
-                          "transcript must match the audio); 0 keeps all."},
+        metadata={
+            "help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped: the "
+            "transcript must match the audio); 0 keeps all."
+        },
     )
     short_audio: str = field(
         default="error",
-        metadata={"help": "Clips shorter than --min_length_samples: 'error' (default here, naming the file) or "
-                          "'drop' them with a warning.", "choices": ("drop", "error")},
+        metadata={
+            "help": "Clips shorter than --min_length_samples: 'error' (default here, naming the file) or "
+            "'drop' them with a warning.",
+            "choices": ("drop", "error"),
+        },
     )
 
 
@@ -226,8 +240,10 @@ def main(argv: list[str] | None = None) -> "Trainer":
         if not (training_args.do_train or training_args.do_eval):
             raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
         if model_args.early_stopping_patience is not None and not training_args.load_best_model_at_end:
-            raise ValueError("--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
-                             "e.g. cer with --greater_is_better false).")
+            raise ValueError(
+                "--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
+                "e.g. cer with --greater_is_better false)."
+            )
         from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
 
         from alhubert.models.configuration_alhubert import receptive_field
@@ -266,8 +282,10 @@ def main(argv: list[str] | None = None) -> "Trainer":
                 eval_dataset = prepare_transcripts(eval_dataset, tokenizer, "eval", phonemes)
 
         if training_args.do_eval and eval_dataset is None:
-            raise ValueError("--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
-                             "--validation_split_percentage.")
+            raise ValueError(
+                "--do_eval needs evaluation data: --eval_librispeech_sets, --eval_split_name or "
+                "--validation_split_percentage."
+            )
         model = load_model(model_args, tokenizer)
         check_audio_fits_transcripts(train_dataset, model, "train")
         if eval_dataset is not None:
@@ -275,7 +293,9 @@ def main(argv: list[str] | None = None) -> "Trainer":
 
         collator = AudioCollator(
             # receptive_field(config) works for transformers' HuBERT/wav2vec 2.0 configs too (e.g. a HubertForCTC)
-            feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
+            feature_extractor,
+            max_length_samples=None,
+            min_length_samples=receptive_field(model.config),
         )
         callbacks = [SkippedAudioCallback(collator)]
         if model_args.early_stopping_patience is not None:
@@ -291,8 +311,15 @@ def main(argv: list[str] | None = None) -> "Trainer":
             preprocess_logits_for_metrics=greedy_ids,
             callbacks=callbacks,
         )
-    train_evaluate_and_publish(trainer, collator, checkpoint, model_args.model_name_or_path, data_args,
-                               task="automatic-speech-recognition", recipe=model_args.recipe)
+    train_evaluate_and_publish(
+        trainer,
+        collator,
+        checkpoint,
+        model_args.model_name_or_path,
+        data_args,
+        task="automatic-speech-recognition",
+        recipe=model_args.recipe,
+    )
     return trainer
 
 

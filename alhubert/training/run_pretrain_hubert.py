@@ -50,8 +50,11 @@ class PretrainingArguments:
         default=None, metadata={"help": "A HubertModel folder to start from (default: random --model_preset)."}
     )
     model_preset: str = field(
-        default="tiny", metadata={"help": "Shape of a random encoder: tiny (12 x 128), demo (4 x 32) or base "
-                                          "(HuBERT Base).", "choices": PRESETS}
+        default="tiny",
+        metadata={
+            "help": "Shape of a random encoder: tiny (12 x 128), demo (4 x 32) or base (HuBERT Base).",
+            "choices": PRESETS,
+        },
     )
     final_dim: int = field(default=256, metadata={"help": "Width of the projection and the label embeddings."})
     logit_temperature: float = field(default=0.1, metadata={"help": "Cosine similarities are divided by this."})
@@ -63,8 +66,10 @@ class PretrainingArguments:
         default=1.0, metadata={"help": "Scale of the conv feature encoder's gradient (HuBERT: 0.1)."}
     )
     layerdrop: float | None = field(
-        default=None, metadata={"help": "Probability of skipping a layer in training (default: the config's; a "
-                                        "multi-process run needs 0)."}
+        default=None,
+        metadata={
+            "help": "Probability of skipping a layer in training (default: the config's; a multi-process run needs 0)."
+        },
     )
 
 
@@ -74,8 +79,9 @@ class PretrainingDataArguments(DataArguments):
 
     max_length_samples: int | None = field(
         default=16000 * 20,
-        metadata={"help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped); 0 "
-                          "keeps all."},
+        metadata={
+            "help": "Training clips longer than this many samples (16 kHz) are dropped (never cropped); 0 keeps all."
+        },
     )
 
 
@@ -84,7 +90,7 @@ def parse_arguments(argv: list[str]) -> tuple:
         (PretrainingArguments, PretrainingDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert pretrain-hubert",
         usage="alhubert pretrain-hubert [CONFIG.yaml] --labels_dir L --output_dir O [--model_preset tiny | "
-              "--model_name_or_path M] ...",
+        "--model_name_or_path M] ...",
     )
     return parser.parse(argv)
 
@@ -98,17 +104,23 @@ def build_model(
     from alhubert.training.hubert_pretraining import HubertForPreTraining, PretrainingHeadConfig, hubert_config
 
     head = PretrainingHeadConfig(
-        num_classes=[num_clusters], final_dim=args.final_dim, logit_temperature=args.logit_temperature,
-        mask_prob=args.mask_prob, mask_length=args.mask_length, masked_weight=args.masked_weight,
-        unmasked_weight=args.unmasked_weight, feature_grad_mult=args.feature_grad_mult,
+        num_classes=[num_clusters],
+        final_dim=args.final_dim,
+        logit_temperature=args.logit_temperature,
+        mask_prob=args.mask_prob,
+        mask_length=args.mask_length,
+        masked_weight=args.masked_weight,
+        unmasked_weight=args.unmasked_weight,
+        feature_grad_mult=args.feature_grad_mult,
     )
     overrides = {} if args.layerdrop is None else {"layerdrop": args.layerdrop}
     if args.model_name_or_path is None:
         config = hubert_config(args.model_preset, **overrides)
         model = HubertForPreTraining(config, head)
         # HuBERT Base is fed unnormalised audio without attention masks; the pre-LN presets normalise, with masks.
-        feature_extractor = Wav2Vec2FeatureExtractor(do_normalize=config.do_stable_layer_norm,
-                                                     return_attention_mask=config.do_stable_layer_norm)
+        feature_extractor = Wav2Vec2FeatureExtractor(
+            do_normalize=config.do_stable_layer_norm, return_attention_mask=config.do_stable_layer_norm
+        )
         return model, feature_extractor
     encoder = HubertModel.from_pretrained(args.model_name_or_path, **overrides)
     model = HubertForPreTraining(encoder.config, head)
@@ -173,8 +185,9 @@ def main(argv: list[str] | None = None) -> "Trainer":
             train_dataset, eval_dataset, manifest = load_labelled_data(
                 data_args, training_args, args.labels_dir, model.config
             )
-    logger.info("Targets: %s k-means (%d clusters) from %s", manifest["features"], manifest["num_clusters"],
-                args.labels_dir)
+    logger.info(
+        "Targets: %s k-means (%d clusters) from %s", manifest["features"], manifest["num_clusters"], args.labels_dir
+    )
     collator = AudioCollator(
         feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
     )
