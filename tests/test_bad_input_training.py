@@ -319,6 +319,20 @@ COMMAND_ROWS = [
         1,
     ),
     (
+        "ctc-mfcc-upstream-fine-tuned",
+        "run_finetune_ctc",
+        lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+        ("--upstream mfcc needs --recipe superb",),
+        1,
+    ),
+    (
+        "classification-mfcc-upstream-fine-tuned",
+        "run_finetune_classification",
+        lambda tmp: ["--model_name_or_path", "x", *CTC_BASE(tmp), "--do_train", "--upstream", "mfcc"],
+        ("--upstream mfcc needs --freeze_base_model true",),
+        1,
+    ),
+    (
         "classification-no-model",
         "run_finetune_classification",
         lambda tmp: [*CTC_BASE(tmp), "--do_eval"],

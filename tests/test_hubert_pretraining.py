@@ -133,6 +133,31 @@ def test_only_masked_frames_count_by_default_and_padding_never():
         assert with_padding.loss == base.loss
 
 
+def test_feature_grad_mult_scales_only_the_conv_stack_gradient():
+    inputs, labels = torch.randn(2, 8000), torch.randint(0, 7, (2, 24))
+    mask = torch.zeros(2, 24, dtype=torch.bool)
+    mask[:, 4:14] = True
+    gradients = []
+    for scale in (1.0, 0.1):
+        model = tiny_model(feature_grad_mult=scale)  # eval mode: no dropout, the same forward twice
+        model(inputs, labels=labels, mask_time_indices=mask).loss.backward()
+        gradients.append(
+            {
+                name: parameter.grad.clone()
+                for name, parameter in model.named_parameters()
+                if parameter.grad is not None
+            }
+        )
+    full, scaled = gradients
+    conv = [name for name in full if name.startswith("hubert.feature_extractor.")]
+    assert conv and set(full) == set(scaled)
+    for name in full:
+        expected = full[name] * (0.1 if name in conv else 1.0)
+        torch.testing.assert_close(scaled[name], expected, rtol=1e-4, atol=1e-7, msg=name)
+    with pytest.raises(ValueError, match="feature_grad_mult"):
+        PretrainingHeadConfig(feature_grad_mult=0.0)
+
+
 def test_span_masks_cover_real_frames_only():
     model = tiny_model()
     frame_mask = torch.ones(3, 60, dtype=torch.bool)
@@ -178,6 +203,12 @@ def test_pretraining_lowers_the_loss_and_saves_a_plain_hubert_folder(pretrained)
     eval_losses = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
     assert len(eval_losses) >= 4
     assert eval_losses[-1] < 0.8 * eval_losses[0], eval_losses
+    # the masked-frame accuracy and the loss parts are logged, in training and in evaluation
+    train_logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    eval_logs = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert all(0 <= entry["masked_accuracy"] <= 1 and entry["unmasked_loss"] == 0 for entry in train_logs)
+    assert all(abs(entry["eval_masked_loss"] - entry["eval_loss"]) < 1e-3 for entry in eval_logs)
+    assert eval_logs[-1]["eval_masked_accuracy"] > eval_logs[0]["eval_masked_accuracy"]
     model, info = HubertModel.from_pretrained(output_dir, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
     assert type(AutoModel.from_pretrained(output_dir)) is HubertModel

@@ -181,3 +181,69 @@ def test_speaker_identification_probe_reports_accuracy_over_the_training_voices(
     assert sorted(trainer.model.config.id2label.values()) == ["1000", "1001"]
     trainable = {name for name, parameter in trainer.model.named_parameters() if parameter.requires_grad}
     assert trainable == {"layer_weights", "projector.weight", "projector.bias", "classifier.weight", "classifier.bias"}
+
+
+def test_mfcc_upstream_is_the_kmeans_features_at_the_model_frames(encoder):
+    import numpy as np
+    import torch
+    from transformers import AutoConfig
+
+    from alhubert.training.hubert_pretraining import frame_counts
+    from alhubert.training.kmeans_targets import mfcc_features
+    from alhubert.training.mfcc_upstream import MFCC_SHAPE, MfccUpstream
+
+    config = AutoConfig.from_pretrained(encoder, **MFCC_SHAPE)
+    waves = torch.randn(2, 8000) * 0.1
+    mask = torch.ones(2, 8000, dtype=torch.long)
+    mask[1, 5123:] = 0  # an odd length
+    output = MfccUpstream(config)(waves, attention_mask=mask)
+    assert len(output.hidden_states) == 2 and output.hidden_states[0] is output.last_hidden_state
+    short = int(frame_counts(config, 5123))
+    assert output.last_hidden_state.shape == (2, int(frame_counts(config, 8000)), 39) and short < 24
+    expected = mfcc_features(waves[1, :5123].numpy())[::2][:short]
+    np.testing.assert_allclose(output.last_hidden_state[1, :short].numpy(), expected, rtol=1e-6)
+    assert not output.last_hidden_state[1, short:].any()
+
+
+@pytest.mark.parametrize("task", ["asr", "sid"])
+def test_mfcc_row_probes_train_only_the_head(corpus, encoder, tmp_path, task):
+    data = [
+        "--librispeech_root",
+        str(corpus),
+        "--librispeech_sets",
+        "train",
+        "--model_name_or_path",
+        str(encoder),
+        "--upstream",
+        "mfcc",
+        "--output_dir",
+        str(tmp_path / task),
+        *COMMON,
+    ]
+    if task == "asr":
+        trainer = run_finetune_ctc.main(
+            [*data, "--recipe", "superb", "--superb_lstm_size", "8", "--eval_librispeech_sets", "test"]
+        )
+        metric, width = "eval_cer", trainer.model.lstm.input_size
+    else:
+        trainer = run_finetune_classification.main(
+            [
+                *data,
+                "--freeze_base_model",
+                "true",
+                "--use_weighted_layer_sum",
+                "true",
+                "--label_column_name",
+                "speaker",
+                "--eval_librispeech_sets",
+                "sid-test",
+                "--min_length_samples",
+                "400",
+            ]
+        )
+        metric, width = "eval_accuracy", trainer.model.projector.in_features
+    extractor = getattr(trainer.processing_class, "feature_extractor", trainer.processing_class)
+    assert width == 39 and extractor.do_normalize is False  # MFCC of the audio as kmeans-targets sees it
+    assert type(trainer.model.base_model).__name__ == "MfccUpstream"
+    assert not any(name.startswith(trainer.model.base_model_prefix) for name, _ in trainer.model.named_parameters())
+    assert json.loads((tmp_path / task / "eval_results.json").read_text())[metric] >= 0

@@ -218,6 +218,7 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
     assert list(results["teachers"]) == ["ssl", "ctc"]
     for teacher, table in results["teachers"].items():
         rows = {row["key"]: row for row in table["rows"]}
+        assert set(table["beats_mfcc"]) <= {"asr_cer", "asr_wer", "pr_per", "sid_accuracy"}
         assert list(rows) == [
             "teacher-as-alhubert",
             "alhubert-2x12",
@@ -225,13 +226,22 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
             "alhubert-3x12",
             "floor-teacher-init",
             "floor-random",
+            "mfcc",
         ]
-        assert [rows[key]["role"] for key in rows] == ["ceiling", "student", "student", "student", "floor", "floor"]
+        assert [rows[key]["role"] for key in rows] == [
+            "ceiling",
+            "student",
+            "student",
+            "student",
+            "floor",
+            "floor",
+            "baseline",
+        ]
         for key, row in rows.items():
             for metric in ("asr_cer", "asr_wer", "pr_per", "sid_accuracy"):
                 assert 0 <= row[metric]["min"] <= row[metric]["mean"] <= row[metric]["max"], (teacher, key, metric)
                 assert row[metric]["n"] == (2 if key in ("alhubert-2x12", "distilhubert-2") else 1)
-            assert row["sid_accuracy"]["max"] <= 1 and row["encoder_parameters"] > 0
+            assert row["sid_accuracy"]["max"] <= 1 and (row["encoder_parameters"] > 0) == (key != "mfcc")
         for key in ("alhubert-2x12", "distilhubert-2", "alhubert-3x12"):
             assert all(curve and curve[-1][0] == 2 for curve in rows[key]["loss_curves"])  # 2 distillation steps
         # same encoder size: the DistilHuBERT-shaped student's heads are not part of the saved encoder
@@ -260,20 +270,23 @@ def test_quick_replication_runs_end_to_end(replication, tmp_path):
     assert again["teachers"]["ssl"]["rows"] == ssl["rows"]
 
 
-def test_the_teacher_is_checked_against_the_random_floor(replication):
+def test_the_teacher_is_checked_against_the_random_floor_and_the_mfcc_row(replication):
     spread = replication.spread
     rows = [
         {"key": "teacher-as-alhubert", "asr_cer": spread([0.4]), "sid_accuracy": spread([0.3])},
         {"key": "floor-random", "asr_cer": spread([0.9]), "sid_accuracy": spread([0.5])},
+        {"key": "mfcc", "asr_cer": spread([0.3]), "sid_accuracy": spread([0.2])},
     ]
-    assert replication.beats_random_floor(rows) == {"asr_cer": True, "sid_accuracy": False}
-    assert replication.beats_random_floor(rows[:1]) == {}
+    assert replication.beats_baseline(rows, "floor-random") == {"asr_cer": True, "sid_accuracy": False}
+    assert replication.beats_baseline(rows, "mfcc") == {"asr_cer": False, "sid_accuracy": True}
+    assert replication.beats_baseline(rows[:1], "mfcc") == {}
 
 
 def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_path, capsys):
     estimate = replication.main(["--plan", "--work_dir", str(tmp_path / "work")])["estimated_wall_seconds"]
     output = capsys.readouterr().out
     assert "ssl-teacher " in output and "ctc-probe-sid-alhubert-2x12-seed2" in output
+    assert all(f"probe-{task}-mfcc-seed0 " in output for task in ("asr", "pr", "sid"))
     args = replication.ReplicationArguments(device="cuda", work_dir=str(tmp_path / "work"))
     assert "--use_cpu" not in replication._common_training_flags(args, 0)
     assert "--use_cpu" in replication._common_training_flags(replication.ReplicationArguments(), 0)

@@ -157,6 +157,15 @@ class EncoderArguments:
     freeze_feature_encoder: bool = field(
         default=True, metadata={"help": "Keep the convolutional feature encoder frozen."}
     )
+    upstream: str = field(
+        default="encoder",
+        metadata={
+            "help": "What a frozen probe reads: 'encoder', the hidden states of --model_name_or_path; 'mfcc', "
+            "the 39-dimensional MFCC of the audio at the model's frames (a baseline without an "
+            "encoder: the model gives only its conv stack's frame rate).",
+            "choices": ("encoder", "mfcc"),
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.model_name_or_path:

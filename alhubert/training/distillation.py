@@ -115,6 +115,33 @@ class GradMultiply(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
+def scaled_feature_encoder(model: nn.Module, scale: float) -> dict[str, torch.Tensor]:
+    """The trainable parameters of `model.feature_extractor` (the conv stack) behind a `GradMultiply` by `scale`,
+    keyed for `torch.func.functional_call(model, ...)`; empty when gradients are off or `scale` is 0 or 1."""
+    if not torch.is_grad_enabled() or scale in (0.0, 1.0):
+        return {}
+    return {
+        f"feature_extractor.{name}": GradMultiply.apply(parameter, scale)
+        for name, parameter in model.feature_extractor.named_parameters()
+        if parameter.requires_grad
+    }
+
+
+def pop_logged_terms(trainer: Trainer, logs: dict[str, float]) -> tuple[str, list[float]] | None:
+    """For a Trainer that keeps loss terms per batch in `trainer._logged_terms` ({"train": [...], "eval": [...]}):
+    the mean of those kept since the last log of the mode of `logs` (evaluation logs have `eval_` keys, training logs
+    a `loss`), averaged over processes, with the prefix of their names (`eval_` or nothing); None if there are none.
+    """
+    mode = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
+    if mode is None or not trainer._logged_terms[mode]:
+        return None
+    terms = torch.stack(trainer._logged_terms[mode]).mean(dim=0)
+    if trainer.accelerator.num_processes > 1:
+        terms = trainer.accelerator.reduce(terms, reduction="mean")
+    trainer._logged_terms[mode] = []
+    return ("eval_" if mode == "eval" else ""), terms.tolist()
+
+
 class DistillationStudent(AlHubertPreTrainedModel):
     """The model the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
 
@@ -189,13 +216,7 @@ class DistillationStudent(AlHubertPreTrainedModel):
             kwargs["mask_time_indices"] = torch.zeros(
                 input_values.shape[0], int(frames), dtype=torch.bool, device=input_values.device
             )
-        scaled = {}
-        if torch.is_grad_enabled() and self.feature_grad_mult not in (0.0, 1.0):
-            scaled = {
-                f"feature_extractor.{name}": GradMultiply.apply(parameter, self.feature_grad_mult)
-                for name, parameter in student.feature_extractor.named_parameters()
-                if parameter.requires_grad
-            }
+        scaled = scaled_feature_encoder(student, self.feature_grad_mult)
         outputs = torch.func.functional_call(
             student,
             scaled,
@@ -466,15 +487,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the mean per-pair `rec_*` and `sim_*` terms since the last log (averaged over processes)."""
-        mode = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
-        if mode is not None and self._logged_terms[mode]:
-            terms = torch.stack(self._logged_terms[mode]).mean(dim=0)
-            if self.accelerator.num_processes > 1:
-                terms = self.accelerator.reduce(terms, reduction="mean")
-            self._logged_terms[mode] = []
-            prefix = "eval_" if mode == "eval" else ""
+        kept = pop_logged_terms(self, logs)
+        if kept is not None:
+            prefix, values = kept
             names = self.args.pair_names
-            values = terms.tolist()
             for index, name in enumerate(names):
                 logs[f"{prefix}rec_{name}"] = values[index]
                 logs[f"{prefix}sim_{name}"] = values[len(names) + index]
@@ -490,6 +506,8 @@ __all__ = [
     "DistillationStudentOutput",
     "GradMultiply",
     "check_feature_extractors",
+    "pop_logged_terms",
+    "scaled_feature_encoder",
     "distillation_loss",
     "select_hidden_states",
 ]

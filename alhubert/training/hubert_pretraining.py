@@ -7,7 +7,8 @@ frames are masked in spans (Transformers' `_compute_mask_indices`, filled with t
 through `HubertModel.forward(mask_time_indices=...)`); the final hidden states are projected to `final_dim`; each
 codebook (one k-means clustering) has a table of label embeddings; the logits of a frame are the cosine similarities
 between its projection and every label embedding, divided by a temperature (0.1); the loss is the cross-entropy of
-the masked frames (plus, optionally, a weighted cross-entropy of the unmasked ones). Padded frames never count.
+the masked frames (plus, optionally, a weighted cross-entropy of the unmasked ones). Padded frames never count. The
+gradient of the conv feature encoder can be scaled down (`feature_grad_mult`, HuBERT: 0.1), as the distillation does.
 
 The encoder stays a plain `HubertModel` (`model.hubert`), so that what is saved is a Transformers model folder; the
 head is saved apart (`save_head`, the `pretraining_head/` folder of `alhubert pretrain-hubert`).
@@ -20,15 +21,18 @@ import json
 import os
 import types
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import HubertConfig, HubertModel, PretrainedConfig
+from transformers import HubertConfig, HubertModel, PretrainedConfig, Trainer
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.hubert.modeling_hubert import HubertPreTrainedModel, _compute_mask_indices
+
+from .distillation import pop_logged_terms, scaled_feature_encoder
 
 
 HEAD_DIR = "pretraining_head"
@@ -83,6 +87,7 @@ class PretrainingHeadConfig:
     mask_length: int = 10
     masked_weight: float = 1.0
     unmasked_weight: float = 0.0
+    feature_grad_mult: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.num_classes or min(self.num_classes) < 2:
@@ -93,6 +98,8 @@ class PretrainingHeadConfig:
             )
         if self.logit_temperature <= 0 or self.masked_weight < 0 or self.unmasked_weight < 0:
             raise ValueError("logit_temperature must be > 0 and the loss weights >= 0.")
+        if not 0 < self.feature_grad_mult <= 1:
+            raise ValueError(f"feature_grad_mult must lie in (0, 1] (HuBERT: 0.1), got {self.feature_grad_mult}.")
 
 
 @dataclass
@@ -149,7 +156,13 @@ class HubertForPreTraining(HubertPreTrainedModel):
             frame_mask = self.hubert._get_feature_vector_attention_mask(frames, attention_mask)
         if mask_time_indices is None:
             mask_time_indices = self.compute_mask(frame_mask)
-        hidden = self.hubert(input_values, attention_mask=attention_mask, mask_time_indices=mask_time_indices)[0]
+        hidden = torch.func.functional_call(
+            self.hubert,
+            scaled_feature_encoder(self.hubert, self.head_config.feature_grad_mult),
+            (input_values,),
+            {"attention_mask": attention_mask, "mask_time_indices": mask_time_indices},
+            strict=False,
+        )[0]
         if labels is None:
             return HubertPreTrainingOutput()
         if labels.dim() == 2:
@@ -214,6 +227,39 @@ class HubertForPreTraining(HubertPreTrainedModel):
         return model
 
 
+class PretrainingTrainer(Trainer):
+    """A `Trainer` of `HubertForPreTraining` whose logs add the masked-frame accuracy and the masked and unmasked
+    losses (means since the last log, averaged over processes)."""
+
+    LOGGED = ("masked_accuracy", "masked_loss", "unmasked_loss")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._logged_terms = {"train": [], "eval": []}
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, HubertPreTrainingOutput]:
+        """The model's loss; its accuracy and loss parts are kept for the next log."""
+        outputs = model(**inputs)
+        if outputs.loss is not None:
+            terms = torch.stack([getattr(outputs, name).float() for name in self.LOGGED])
+            self._logged_terms["train" if model.training else "eval"].append(terms)
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add `masked_accuracy`, `masked_loss` and `unmasked_loss` (`eval_...` in evaluation logs)."""
+        kept = pop_logged_terms(self, logs)
+        if kept is not None:
+            prefix, values = kept
+            logs.update({f"{prefix}{name}": round(value, 4) for name, value in zip(self.LOGGED, values)})
+        super().log(logs, start_time)
+
+
 def align_labels_to_frames(labels_100hz: np.ndarray, frames: int) -> np.ndarray:
     """Labels of 10 ms frames down to the model's 20 ms frames as HuBERT's recipe does: frame i takes label 2 i."""
     indices = np.arange(frames) * 2
@@ -227,6 +273,7 @@ __all__ = [
     "HubertForPreTraining",
     "HubertPreTrainingOutput",
     "PretrainingHeadConfig",
+    "PretrainingTrainer",
     "align_labels_to_frames",
     "frame_counts",
     "hubert_config",

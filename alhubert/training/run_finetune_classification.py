@@ -47,6 +47,13 @@ class ModelArguments(EncoderArguments):
         default=False, metadata={"help": "Pool a learnable softmax-weighted sum of all hidden states (SUPERB style)."}
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.upstream == "mfcc" and not self.freeze_base_model:
+            raise ValueError(
+                "--upstream mfcc needs --freeze_base_model true (a frozen upstream: there is no encoder to fine-tune)."
+            )
+
 
 @dataclass
 class ClassificationDataArguments(DataArguments):
@@ -108,7 +115,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
         model_args, data_args, training_args, output_args = parse_arguments(argv)
         if not (training_args.do_train or training_args.do_eval):
             raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
 
         from alhubert.models.configuration_alhubert import receptive_field
         from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
@@ -134,13 +141,20 @@ def main(argv: list[str] | None = None) -> "Trainer":
             raise ValueError("--do_eval needs evaluation data: --eval_split_name or --validation_split_percentage.")
 
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
-        model = AutoModelForAudioClassification.from_pretrained(
-            model_args.model_name_or_path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: index for index, name in enumerate(label_names)},
-            use_weighted_layer_sum=model_args.use_weighted_layer_sum,
-        )
+        head_settings = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: index for index, name in enumerate(label_names)},
+            "use_weighted_layer_sum": model_args.use_weighted_layer_sum,
+        }
+        if model_args.upstream == "mfcc":
+            from alhubert.training.mfcc_upstream import MFCC_SHAPE, with_mfcc_upstream
+
+            feature_extractor.do_normalize = False  # MFCC of the audio as it is, as `kmeans-targets` computes them
+            config = AutoConfig.from_pretrained(model_args.model_name_or_path, **MFCC_SHAPE, **head_settings)
+            model = with_mfcc_upstream(AutoModelForAudioClassification.from_config(config))
+        else:
+            model = AutoModelForAudioClassification.from_pretrained(model_args.model_name_or_path, **head_settings)
         if model_args.freeze_base_model:
             model.freeze_base_model()
         elif model_args.freeze_feature_encoder:

@@ -88,6 +88,10 @@ class ModelArguments(EncoderArguments):
         super().__post_init__()
         if self.recipe not in RECIPES:
             raise ValueError(f"--recipe must be one of {RECIPES}, got {self.recipe!r}.")
+        if self.upstream == "mfcc" and self.recipe != "superb":
+            raise ValueError(
+                "--upstream mfcc needs --recipe superb (a frozen upstream: there is no encoder to fine-tune)."
+            )
 
 
 @dataclass
@@ -189,6 +193,10 @@ def load_model(model_args: ModelArguments, tokenizer: "PreTrainedTokenizerBase")
             superb_dropout=model_args.superb_dropout,
             **ctc_settings,
         )
+        if model_args.upstream == "mfcc":
+            from alhubert.training.mfcc_upstream import MFCC_SHAPE, with_mfcc_upstream
+
+            return with_mfcc_upstream(AlHubertSuperbForCTC(AlHubertSuperbConfig.from_upstream(config, **MFCC_SHAPE)))
         return AlHubertSuperbForCTC.from_pretrained(model_args.model_name_or_path, config=config)
     model = AutoModelForCTC.from_pretrained(
         model_args.model_name_or_path,
@@ -254,6 +262,8 @@ def main(argv: list[str] | None = None) -> "Trainer":
         training_args.remove_unused_columns = False
 
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+        if model_args.upstream == "mfcc":
+            feature_extractor.do_normalize = False  # MFCC of the audio as it is, as `kmeans-targets` computes them
         phonemes = model_args.transcripts == "phonemes"
         with training_args.main_process_first(desc="dataset preprocessing"):
             train_dataset, eval_dataset = load_train_eval_datasets(

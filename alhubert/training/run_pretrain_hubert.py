@@ -62,6 +62,9 @@ class PretrainingArguments:
     mask_length: int = field(default=10, metadata={"help": "Frames per masked span (HuBERT: 10)."})
     masked_weight: float = field(default=1.0, metadata={"help": "Weight of the cross-entropy on masked frames."})
     unmasked_weight: float = field(default=0.0, metadata={"help": "Weight of the cross-entropy on unmasked frames."})
+    feature_grad_mult: float = field(
+        default=1.0, metadata={"help": "Scale of the conv feature encoder's gradient (HuBERT: 0.1)."}
+    )
     layerdrop: float | None = field(
         default=None,
         metadata={
@@ -108,6 +111,7 @@ def build_model(
         mask_length=args.mask_length,
         masked_weight=args.masked_weight,
         unmasked_weight=args.unmasked_weight,
+        feature_grad_mult=args.feature_grad_mult,
     )
     overrides = {} if args.layerdrop is None else {"layerdrop": args.layerdrop}
     if args.model_name_or_path is None:
@@ -163,11 +167,12 @@ def main(argv: list[str] | None = None) -> "Trainer":
     which prints them as one line."""
     with setup_errors():
         args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        from transformers import Trainer, set_seed
+        from transformers import set_seed
 
         from alhubert.models.configuration_alhubert import receptive_field
         from alhubert.training.checkpoints import check_output_dir
         from alhubert.training.data import AudioCollator, SkippedAudioCallback
+        from alhubert.training.hubert_pretraining import PretrainingTrainer
         from alhubert.training.kmeans_targets import read_labels
 
         setup_logging(training_args, logger)
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
     collator = AudioCollator(
         feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
     )
-    trainer = Trainer(
+    trainer = PretrainingTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
