@@ -1,6 +1,17 @@
 """Helpers shared by the tests: tiny ALHuBERT configurations that run in milliseconds on a CPU, padded batches."""
 
+import sys
+
 import torch
+
+
+# Two processes of one script under `accelerate launch`, on the CPU: `--cpu --num_processes 2` starts ONE process in
+# accelerate 1.x unless MPI is set up (`--mpirun_hostfile`); `--multi_gpu` starts two torchrun processes, which use
+# gloo DDP on the CPU (the script then needs `--use_cpu true`).
+ACCELERATE_TWO_CPU_PROCESSES = [
+    sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    "--mixed_precision", "no", "--dynamo_backend", "no",
+]  # fmt: skip
 
 
 def tiny_config_kwargs(**overrides):

@@ -52,6 +52,27 @@ def stderr_lines(text: str) -> list[str]:
     return [line for line in lines if line and not PROGRESS_BAR.search(line)]
 
 
+def check_command_outcome(result, code: int, patterns, warnings_expected) -> None:
+    """A command's outcome: exit `code`, no traceback, exactly the expected warnings, and on failure exactly one
+    `Error: ` line (matching `patterns`; on success the patterns are searched in stdout)."""
+    lines = stderr_lines(result.stderr)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in lines if not line.startswith("Warning: ")]
+    warnings = [line for line in lines if line.startswith("Warning: ")]
+    assert len(warnings) == len(warnings_expected), warnings
+    for pattern in warnings_expected:
+        assert any(re.search(pattern, line) for line in warnings), f"{pattern!r} not in {warnings}"
+    if code:
+        assert len(errors) == 1 and errors[0].startswith("Error: "), lines
+        text = errors[0]
+    else:
+        assert errors == [], errors
+        text = result.stdout
+    for pattern in patterns:
+        assert re.search(pattern, text), f"{pattern!r} not in {text!r}"
+
+
 def read_only_folder(tmp_path: Path) -> Path:
     """A folder nobody can create files in: a chmod 555 folder, or /sys when running as root (root ignores modes)."""
     if os.geteuid() == 0:
@@ -522,22 +543,7 @@ def test_cli(row, files, tmp_path):
     result = CliRunner().invoke(app, [row.command, *row.args(files, out)])
     if row.max_seconds is not None:
         assert time.perf_counter() - start < row.max_seconds
-    lines = stderr_lines(result.stderr)
-    assert result.exit_code == row.code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in lines if not line.startswith("Warning: ")]
-    warnings = [line for line in lines if line.startswith("Warning: ")]
-    assert len(warnings) == len(row.warnings), warnings
-    for pattern in row.warnings:
-        assert any(re.search(pattern, line) for line in warnings), f"{pattern!r} not in {warnings}"
-    if row.code:
-        assert len(errors) == 1 and errors[0].startswith("Error: "), lines
-        text = errors[0]
-    else:
-        assert errors == [], errors
-        text = result.stdout
-    for pattern in row.patterns:
-        assert re.search(pattern, text), f"{pattern!r} not in {text!r}"
+    check_command_outcome(result, row.code, row.patterns, row.warnings)
     if not row.out.startswith("{read_only}"):
         produced = sorted(path.name for path in tmp_path.iterdir())
         if out.is_dir() and out.name not in row.written:

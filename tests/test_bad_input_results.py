@@ -20,6 +20,7 @@ import torch
 from helpers import tiny_config_kwargs
 from original_checkpoints import random_original_checkpoint
 from safetensors.torch import load_file, save_file
+from test_bad_input_commands import check_command_outcome
 from transformers import pipeline
 from typer.testing import CliRunner
 
@@ -168,23 +169,7 @@ COMMAND_ROWS = [
 def test_command(row, files, tmp_path):
     out = tmp_path / row.out
     result = CliRunner().invoke(app, row.args(files, out))
-    lines = [line.strip() for line in re.split(r"[\r\n]", result.stderr) if line.strip()]
-    lines = [line for line in lines if not re.search(r"\d+%\||it/s\]|s/it\]|file/s\]", line)]
-    warnings = [line for line in lines if line.startswith("Warning: ")]
-    errors = [line for line in lines if not line.startswith("Warning: ")]
-    assert result.exit_code == row.code, result.output
-    assert "Traceback" not in result.output
-    assert len(warnings) == len(row.warnings), warnings
-    for pattern in row.warnings:
-        assert any(re.search(pattern, line) for line in warnings), f"{pattern!r} not in {warnings}"
-    if row.code:
-        assert len(errors) == 1 and errors[0].startswith("Error: "), lines
-        text = errors[0]
-    else:
-        assert errors == [], errors
-        text = result.stdout
-    for pattern in row.patterns:
-        assert re.search(pattern, text), f"{pattern!r} not in {text!r}"
+    check_command_outcome(result, row.code, row.patterns, row.warnings)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(row.written)
     if row.id == "extract-good-and-nan-files":
         assert sorted(path.name for path in out.iterdir()) == ["good.npy"]

@@ -5,11 +5,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import ACCELERATE_TWO_CPU_PROCESSES
 from safetensors.torch import load_file
 from transformers import AutoModel
 
@@ -161,20 +161,7 @@ def test_accelerate_launch_two_processes_agree(demo_cache, tmp_path):
     script = tmp_path / "distill_and_dump.py"
     script.write_text(RANK_DUMP.format(dump_dir=str(tmp_path)))
     command = [
-        # `--cpu --num_processes 2` starts ONE process in accelerate 1.x unless MPI is set up (`--mpirun_hostfile`);
-        # `--multi_gpu` starts two torchrun processes, which use gloo DDP on the CPU (`--use_cpu true`).
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        *ACCELERATE_TWO_CPU_PROCESSES,
         str(script),
         str(CONFIGS_DIR / "demo.yaml"),
         *QUICK,

@@ -5,12 +5,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import ACCELERATE_TWO_CPU_PROCESSES
 from safetensors.torch import load_file
 from transformers import AutoModel, HubertConfig, HubertModel
 
@@ -333,19 +333,7 @@ def test_accelerate_launch_two_processes_agree(targets, tmp_path):
     script = tmp_path / "pretrain_and_dump.py"
     script.write_text(RANK_DUMP.format(dump_dir=str(tmp_path)))
     command = [
-        # `--multi_gpu` starts two torchrun processes, which use gloo DDP on the CPU (`--use_cpu true`).
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
+        *ACCELERATE_TWO_CPU_PROCESSES,
         str(script),
         *PRETRAIN,
         "--max_steps",

@@ -8,6 +8,7 @@ import torch
 from helpers import padded_batch, tiny_config_kwargs
 from helpers_remote import run_without_package
 from safetensors.torch import load_file
+from test_finetune_ctc import demo_args
 from transformers import AutoModelForCTC, pipeline
 
 from alhubert import AlHubertConfig, AlHubertModel
@@ -82,41 +83,7 @@ def test_superb_recipe_trains_evaluates_and_transcribes_through_the_pipeline(tmp
 
     output_dir = tmp_path / "superb"
     trainer = finetune_ctc.main(
-        [
-            "--model_name_or_path",
-            str(student),
-            "--recipe",
-            "superb",
-            "--superb_lstm_size",
-            "16",
-            "--output_dir",
-            str(output_dir),
-            "--librispeech_root",
-            str(DEMO_CORPUS),
-            "--librispeech_sets",
-            "train-clean-demo",
-            "--eval_librispeech_sets",
-            "dev-clean-demo",
-            "--max_train_samples",
-            "8",
-            "--max_eval_samples",
-            "4",
-            "--do_train",
-            "--do_eval",
-            "--max_steps",
-            "2",
-            "--per_device_train_batch_size",
-            "4",
-            "--learning_rate",
-            "1e-3",
-            "--weight_decay",
-            "0",
-            "--report_to",
-            "none",
-            "--use_cpu",
-            "--save_strategy",
-            "no",
-        ]
+        demo_args(str(student), output_dir, "--recipe", "superb", "--superb_lstm_size", "16", "--weight_decay", "0")
     )
     assert trainer.state.global_step == 2
     metrics = json.loads((output_dir / "eval_results.json").read_text())
