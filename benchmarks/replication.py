@@ -948,7 +948,7 @@ def teacher_summary(args, work: Path, teacher: str, stages: dict) -> dict:
         "iterations": iterations,
         "wall_seconds": sum(
             stages[name].wall_seconds or 0
-            for name in ("ssl-targets-it1", "ssl-hubert-it1", "ssl-targets-it2", "ssl-teacher")
+            for name in (stage.name for stage in ssl_teacher_stages(args, work, work / "logs"))
             if name in stages
         ),
     }
