@@ -294,6 +294,24 @@ def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_p
     assert not (tmp_path / "work" / "ssl").exists()
 
 
+def test_pretraining_options_reach_the_self_supervised_teacher_commands(replication, tmp_path):
+    def commands(**options) -> tuple[list[str], list[str]]:
+        args = replication.ReplicationArguments(work_dir=str(tmp_path), **options)
+        stages = {stage.name: stage.argv for stage in replication.ssl_teacher_stages(args, tmp_path, tmp_path)}
+        return stages["ssl-hubert-it1"], stages["ssl-teacher"]
+
+    def start(argv: list[str]) -> str:
+        return argv[argv.index("--model_name_or_path") + 1]
+
+    first, second = commands()  # the published run's commands: masked frames only, both from random weights
+    assert "--unmasked_weight" not in first + second
+    assert start(first) == start(second) == str(tmp_path / "teacher-random")
+    first, second = commands(ssl_unmasked_weight=3.0, ssl_iteration2_start="iteration1")
+    assert all(argv[argv.index("--unmasked_weight") + 1] == "3.0" for argv in (first, second))
+    assert start(first) == str(tmp_path / "teacher-random")
+    assert start(second) == str(tmp_path / "ssl" / "hubert-it1")
+
+
 def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
     finetune_ctc = load_file("finetune_ctc", REPO / "scripts" / "finetune_ctc.py")
     make_hubert = load_file("make_hubert", REPO / "scripts" / "make_hubert.py")
