@@ -7,10 +7,13 @@ Runs, with the project's own scripts (each stage a subprocess, as a user would r
 
 1. `scripts/make_speech_corpus.py`: an espeak-ng corpus (train / dev / test, dev and test sentences and voices never
    in train; sid-test: new sentences by the training voices; espeak-ng's own phonemes for every utterance), cached;
-2. two 12-layer pre-LN HuBERT-shaped teachers of the same shape (`scripts/make_hubert.py`):
+2. two 12-layer pre-LN HuBERT-shaped teachers, each from its own random start (`scripts/make_hubert.py`; the same
+   transformer, teacher A with a conv front end of 64 channels instead of 32):
    - `ssl` (teacher A), self-supervised as in the HuBERT paper, in two iterations: `scripts/kmeans_targets.py` on
      MFCC, `scripts/pretrain_hubert.py` from random weights; k-means on the hidden states of that model's middle
-     layer, `scripts/pretrain_hubert.py` again from random weights on the new targets;
+     layer, `scripts/pretrain_hubert.py` again on the new targets, continuing iteration 1's encoder (HuBERT restarts
+     from random weights: `--ssl_iteration2_start random`); both iterations also predict the unmasked frames'
+     clusters (`--ssl_unmasked_weight`), which this budget needs (benchmarks/results/ssl_teacher_trials.md);
    - `ctc` (teacher B): trained from random weights with character CTC (`scripts/finetune_ctc.py --recipe full`,
      early stopping on dev CER, best checkpoint kept);
 3. for each teacher, `scripts/distill.py`: students initialised from it and distilled on the same audio with the same
@@ -18,7 +21,8 @@ Runs, with the project's own scripts (each stage a subprocess, as a user would r
    L2 + cosine), and a DistilHuBERT-shaped 2-layer student with prediction heads from its last layer to teacher layers
    4, 8 and 12 (L1 + cosine; the heads are dropped after distillation);
 4. `scripts/init_student.py`: the floors (the teacher-initialised ALHuBERT 2 x 12 before distillation, and a random
-   one, shared by both tables) and each teacher as an ALHuBERT (same weights, same outputs) for the probes;
+   one in the shape of the teacher's random start) and each teacher as an ALHuBERT (same weights, same outputs) for
+   the probes;
 5. SUPERB-style probes, every encoder frozen, a softmax-weighted sum of all its hidden states, one fixed budget per
    task: ASR (`finetune_ctc.py --recipe superb`: BiLSTM + character CTC, test CER / WER), PR (the same head over
    espeak-ng's phonemes, test phoneme error rate) and SID (`finetune_classification.py --freeze_base_model
@@ -135,8 +139,15 @@ class ReplicationArguments:
     )
     teacher_learning_rate: float = field(default=2e-3, metadata={"help": "CTC teacher: peak learning rate."})
     # teacher A: self-supervised HuBERT
+    ssl_conv_channels: int = field(
+        default=64,
+        metadata={
+            "help": "Channels of the 7 conv layers of teacher A (its own random start and random floor when they "
+            "differ from --teacher_conv_channels; 64 beat 32 on PR in benchmarks/results/ssl_teacher_trials.md)."
+        },
+    )
     ssl_clusters: list[int] = field(
-        default_factory=lambda: [50, 100],
+        default_factory=lambda: [200, 200],
         metadata={"help": "k-means clusters of iteration 1 (MFCC) and iteration 2 (hidden states)."},
     )
     ssl_layer: int | None = field(
@@ -157,13 +168,13 @@ class ReplicationArguments:
     )
     ssl_mask_length: int = field(default=5, metadata={"help": "Pre-training: frames per masked span."})
     ssl_feature_grad_mult: float = field(default=1.0, metadata={"help": "Pre-training: conv stack gradient scale."})
-    # the published run's settings; benchmarks/results/ssl_teacher_trials.md measured better ones for this budget
-    # (predicting the unmasked frames' clusters too, more clusters, iteration 2 continuing iteration 1)
+    # benchmarks/results/ssl_teacher_trials.md: at this budget, predicting the unmasked frames' clusters too, 200
+    # clusters and iteration 2 continuing iteration 1 beat HuBERT's masked-only loss and random restart
     ssl_unmasked_weight: float = field(
-        default=0.0, metadata={"help": "Pre-training: weight of the cross-entropy on unmasked frames (masked: 1)."}
+        default=3.0, metadata={"help": "Pre-training: weight of the cross-entropy on unmasked frames (masked: 1)."}
     )
     ssl_iteration2_start: str = field(
-        default="random",
+        default="iteration1",
         metadata={
             "help": "Iteration 2 starts from random weights (HuBERT's recipe) or from iteration 1's encoder "
             "(iteration1: its own steps come on top of iteration 1's; a new head for the new clusters).",
@@ -200,6 +211,7 @@ class ReplicationArguments:
                 self.results_dir = str(Path(self.work_dir) / "results")
             self.train_utterances, self.dev_utterances, self.test_utterances, self.sid_test_utterances = 16, 4, 4, 4
             self.teacher_hidden_size, self.teacher_heads, self.teacher_conv_channels = 32, 2, 8
+            self.ssl_conv_channels = 16
             self.teacher_max_steps, self.teacher_eval_steps, self.teacher_patience = 4, 2, 1
             self.ssl_clusters, self.ssl_fit_utterances, self.ssl_steps, self.ssl_final_dim = [8, 8], 8, [2, 2], 16
             self.distill_steps, self.probe_steps, self.sid_steps, self.probe_lstm_size = 2, 2, 2, 16
@@ -411,12 +423,25 @@ def corpus_stage(args, log_dir: Path) -> Stage:
     return Stage("corpus", Path(args.work_dir) / "corpus-stage", argv, log_dir)
 
 
-def random_teacher_stage(args, work: Path, log_dir: Path) -> Stage:
-    """The random HuBERT both teachers start from (and whose shape the random floor takes)."""
+def random_teacher_folder(args, work: Path, teacher: str) -> Path:
+    """The random HuBERT `teacher` starts from: teacher A has its own when its conv front end is wider."""
+    if teacher == "ssl" and args.ssl_conv_channels != args.teacher_conv_channels:
+        return work / "teacher-random-ssl"
+    return work / "teacher-random"
+
+
+def random_floor_folder(args, work: Path, teacher: str) -> Path:
+    """ALHuBERT 2 x 12 with random weights in the shape of `teacher`'s random start."""
+    return work / random_teacher_folder(args, work, teacher).name.replace("teacher-random", "floor-random")
+
+
+def random_teacher_stage(args, work: Path, log_dir: Path, teacher: str) -> Stage:
+    """The random HuBERT `teacher` starts from (and whose shape its random floor takes)."""
+    folder = random_teacher_folder(args, work, teacher)
     argv = _python() + [
         SCRIPTS / "make_hubert.py",
         "--output_dir",
-        work / "teacher-random",
+        folder,
         "--hidden_size",
         args.teacher_hidden_size,
         "--num_hidden_layers",
@@ -424,7 +449,7 @@ def random_teacher_stage(args, work: Path, log_dir: Path) -> Stage:
         "--num_attention_heads",
         args.teacher_heads,
         "--conv_channels",
-        args.teacher_conv_channels,
+        args.ssl_conv_channels if folder.name.endswith("-ssl") else args.teacher_conv_channels,
         "--mask_feature_prob",
         0.0,
         "--dropout",
@@ -432,14 +457,15 @@ def random_teacher_stage(args, work: Path, log_dir: Path) -> Stage:
         "--seed",
         0,
     ]
-    return Stage("teacher-random", work / "teacher-random", argv, log_dir)
+    return Stage(folder.name, folder, argv, log_dir)
 
 
 def ctc_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
     """Teacher B: CTC training from the random HuBERT (early stopping on dev CER), and its own head's test CER."""
     folder, steps = work / "ctc", args.teacher_max_steps
     train = _python() + [
-        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", work / "teacher-random", "--recipe", "full",
+        SCRIPTS / "finetune_ctc.py", "--model_name_or_path", random_teacher_folder(args, work, "ctc"),
+        "--recipe", "full",
         "--librispeech_root", args.corpus_dir, "--librispeech_sets", "train", "--eval_librispeech_sets", "dev",
         "--output_dir", folder / "teacher", "--overwrite_output_dir", "--do_train", "--do_eval",
         "--max_steps", steps, "--per_device_train_batch_size", args.batch_size, "--per_device_eval_batch_size", 1,
@@ -488,7 +514,7 @@ def ssl_teacher_stages(args, work: Path, log_dir: Path) -> list[Stage]:
         steps = args.ssl_steps[iteration - 1]
         start = folder / "hubert-it1" if iteration == 2 and args.ssl_iteration2_start == "iteration1" else None
         pretrain = _python() + [
-            SCRIPTS / "pretrain_hubert.py", "--model_name_or_path", start or work / "teacher-random",
+            SCRIPTS / "pretrain_hubert.py", "--model_name_or_path", start or random_teacher_folder(args, work, "ssl"),
             "--labels_dir", targets,
             *data, "--output_dir", model, "--overwrite_output_dir", "--final_dim", args.ssl_final_dim,
             "--mask_prob", args.ssl_mask_prob, "--mask_length", args.ssl_mask_length,
@@ -814,15 +840,18 @@ def estimate_seconds(args: ReplicationArguments, stage: Stage) -> float:
         return SECONDS_OTHER["kmeans"]
     if name == "ctc-teacher":
         return SECONDS_PER_STEP["ctc-teacher"] * args.teacher_max_steps
+    # teacher A's wider conv front end (its students inherit it): a 64-channel trial pre-trained at 0.62 of the
+    # 32-channel speed
+    wider = 1.6 if args.ssl_conv_channels > args.teacher_conv_channels and name.startswith("ssl-") else 1.0
     if name.startswith("ssl-hubert-it1") or name == "ssl-teacher":
-        return SECONDS_PER_STEP["pretrain"] * args.ssl_steps[name == "ssl-teacher"]
+        return wider * SECONDS_PER_STEP["pretrain"] * args.ssl_steps[name == "ssl-teacher"]
     for task in TASKS:
         if f"probe-{task}-" in name:
-            return SECONDS_PER_STEP[task] * (args.sid_steps if task == "sid" else args.probe_steps)
+            return wider * SECONDS_PER_STEP[task] * (args.sid_steps if task == "sid" else args.probe_steps)
     if "distilhubert" in name:
-        return SECONDS_PER_STEP["distilhubert"] * args.distill_steps
+        return wider * SECONDS_PER_STEP["distilhubert"] * args.distill_steps
     if "alhubert-" in name and "teacher" not in name and "floor" not in name:
-        return SECONDS_PER_STEP["alhubert"] * args.distill_steps
+        return wider * SECONDS_PER_STEP["alhubert"] * args.distill_steps
     return SECONDS_OTHER["small"]
 
 
@@ -831,10 +860,15 @@ def estimate_seconds(args: ReplicationArguments, stage: Stage) -> float:
 
 def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
     """The stages that run alone (in order) and the chains of stages that run --jobs at a time:
-    (teacher, row key, seed, [stages]) each."""
+    (teachers whose tables the chain's results join, row key, seed, [stages]) each."""
     work = Path(args.work_dir)
     log_dir = work / "logs"
-    serial = [corpus_stage(args, log_dir), random_teacher_stage(args, work, log_dir)]
+    # teachers that share a random start share its random floor: {floor folder: (teachers)}
+    floors = {}
+    for teacher in args.teachers:
+        floors.setdefault(random_floor_folder(args, work, teacher), []).append(teacher)
+    serial = [corpus_stage(args, log_dir)]
+    serial += [random_teacher_stage(args, work, log_dir, owners[0]) for owners in floors.values()]
     teacher_tests = {}
     for teacher in args.teachers:
         if teacher == "ctc":
@@ -843,8 +877,10 @@ def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
             teacher_tests[teacher] = test
         else:
             serial += ssl_teacher_stages(args, work, log_dir)
-    floor_random = floor_stage(args, work / "teacher-random", work / "floor-random", "floor-random", False, log_dir)
-    serial.append(floor_random)
+    serial += [
+        floor_stage(args, random_teacher_folder(args, work, owners[0]), floor, floor.name, False, log_dir)
+        for floor, owners in floors.items()
+    ]
     for teacher in args.teachers:
         folder = work / teacher
         serial += [
@@ -865,23 +901,27 @@ def build_plan(args: ReplicationArguments) -> tuple[list[Stage], list[tuple]]:
                 if seed < student.seeds:
                     distill = distill_stage(args, folder, log_dir, student, seed)
                     probes = [probe_stage(args, distill.output_dir, task, seed, log_dir) for task in args.tasks]
-                    distilled[student.name] = (teacher, student.name, seed, [distill, *probes])
+                    distilled[student.name] = ((teacher,), student.name, seed, [distill, *probes])
             chains += [distilled.pop(name) for name in ("distilhubert-2", "alhubert-2x12") if name in distilled]
             if seed < args.other_seeds:
                 for key in ("teacher-as-alhubert", "floor-teacher-init"):
                     for task in args.tasks:
-                        chains.append((teacher, key, seed, [probe_stage(args, folder / key, task, seed, log_dir)]))
+                        chains.append(((teacher,), key, seed, [probe_stage(args, folder / key, task, seed, log_dir)]))
             if seed == 0 and teacher in teacher_tests:
-                chains.append((teacher, "teacher-test", 0, [teacher_tests[teacher]]))
+                chains.append(((teacher,), "teacher-test", 0, [teacher_tests[teacher]]))
             chains += list(distilled.values())
         if seed < args.other_seeds:
+            for floor, owners in floors.items():
+                for task in args.tasks:
+                    chains.append(
+                        (tuple(owners), "floor-random", seed, [probe_stage(args, floor, task, seed, log_dir)])
+                    )
+            # the MFCC row: a random floor's folder gives the frames (any conv width gives the same); the plain
+            # floor-random when there is one (its name sorts first), so that its cached probes stay valid
+            frames = min(floors, key=lambda folder: folder.name)
             for task in args.tasks:
                 chains.append(
-                    (None, "floor-random", seed, [probe_stage(args, work / "floor-random", task, seed, log_dir)])
-                )
-            for task in args.tasks:  # the MFCC row (the random floor's folder gives the frames)
-                chains.append(
-                    (None, "mfcc", seed, [probe_stage(args, work / "floor-random", task, seed, log_dir, mfcc=True)])
+                    (tuple(args.teachers), "mfcc", seed, [probe_stage(args, frames, task, seed, log_dir, mfcc=True)])
                 )
     return serial, chains
 
@@ -905,9 +945,10 @@ def print_plan(args: ReplicationArguments, serial: list[Stage], chains: list[tup
 
 def teacher_summary(args, work: Path, teacher: str, stages: dict) -> dict:
     """What the teacher is and how its training went."""
+    channels = args.ssl_conv_channels if teacher == "ssl" else args.teacher_conv_channels
     shape = (
         f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden {args.teacher_hidden_size}, "
-        f"{args.teacher_heads} heads, conv {args.teacher_conv_channels} channels"
+        f"{args.teacher_heads} heads, conv {channels} channels"
     )
     if teacher == "ctc":
         state = _json(work / "ctc" / "teacher" / "trainer_state.json")
@@ -1049,10 +1090,10 @@ def corpus_description(args) -> str:
 def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
     """One table per teacher: rows with a spread per metric (over seeds), parameters and distillation losses."""
     probes, distills = {}, {}
-    for teacher, key, seed, done in finished:
+    for owners, key, seed, done in finished:
         for stage in done:
             task = next((task for task in TASKS if f"probe-{task}-" in stage.name), None)
-            for owner in [teacher] if teacher else args.teachers:
+            for owner in owners:
                 if task is not None:
                     probes.setdefault((owner, key), {}).setdefault(task, []).append(probe_result(stage, task))
                 elif not stage.name.endswith("teacher-test"):
@@ -1099,7 +1140,7 @@ def collect(args, work: Path, finished: list[tuple], stages: dict) -> dict:
                 "short": "2x12 random",
                 "role": "floor",
                 "label": f"ALHuBERT 2 x {args.teacher_layers}, random weights",
-                "encoder": str(work / "floor-random"),
+                "encoder": str(random_floor_folder(args, work, teacher)),
             }
         )
         rows.append(

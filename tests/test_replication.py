@@ -290,7 +290,7 @@ def test_plan_estimates_the_full_run_without_running_anything(replication, tmp_p
     args = replication.ReplicationArguments(device="cuda", work_dir=str(tmp_path / "work"))
     assert "--use_cpu" not in replication._common_training_flags(args, 0)
     assert "--use_cpu" in replication._common_training_flags(replication.ReplicationArguments(), 0)
-    assert 60 * 60 < estimate < 3 * 60 * 60  # about two hours on 2 cores
+    assert 2 * 60 * 60 < estimate < 4 * 60 * 60  # about three hours on 2 cores
     assert not (tmp_path / "work" / "ssl").exists()
 
 
@@ -303,13 +303,47 @@ def test_pretraining_options_reach_the_self_supervised_teacher_commands(replicat
     def start(argv: list[str]) -> str:
         return argv[argv.index("--model_name_or_path") + 1]
 
-    first, second = commands()  # the published run's commands: masked frames only, both from random weights
+    # HuBERT's own recipe: masked frames only, both iterations from random weights (the 64-channel random start)
+    first, second = commands(ssl_unmasked_weight=0.0, ssl_iteration2_start="random")
     assert "--unmasked_weight" not in first + second
-    assert start(first) == start(second) == str(tmp_path / "teacher-random")
-    first, second = commands(ssl_unmasked_weight=3.0, ssl_iteration2_start="iteration1")
+    assert start(first) == start(second) == str(tmp_path / "teacher-random-ssl")
+    first, second = commands()  # the defaults: unmasked frames weighted 3, iteration 2 continues iteration 1
     assert all(argv[argv.index("--unmasked_weight") + 1] == "3.0" for argv in (first, second))
-    assert start(first) == str(tmp_path / "teacher-random")
+    assert start(first) == str(tmp_path / "teacher-random-ssl")
     assert start(second) == str(tmp_path / "ssl" / "hubert-it1")
+    # with the teachers' conv width, teacher A shares teacher B's random start
+    first, _ = commands(ssl_conv_channels=replication.ReplicationArguments.teacher_conv_channels)
+    assert start(first) == str(tmp_path / "teacher-random")
+
+
+def test_each_teacher_gets_a_random_start_and_floor_of_its_own_shape(replication, tmp_path):
+    args = replication.ReplicationArguments(work_dir=str(tmp_path))
+    serial, chains = replication.build_plan(args)
+    by_name = {stage.name: stage.argv for stage in serial}
+    channels = {
+        name: by_name[name][by_name[name].index("--conv_channels") + 1]
+        for name in by_name
+        if "random" in name and "floor" not in name
+    }
+    assert channels == {"teacher-random-ssl": "64", "teacher-random": "32"}
+    floor_sources = {
+        name: argv[argv.index("--teacher_name_or_path") + 1]
+        for name, argv in by_name.items()
+        if name.startswith("floor-random")
+    }
+    assert floor_sources == {
+        "floor-random-ssl": str(tmp_path / "teacher-random-ssl"),
+        "floor-random": str(tmp_path / "teacher-random"),
+    }
+    floor_probes = {(owners, stages[0].name) for owners, key, seed, stages in chains if key == "floor-random"}
+    assert {name for owners, name in floor_probes if owners == ("ssl",)} == {
+        f"probe-{task}-floor-random-ssl-seed0" for task in ("asr", "pr", "sid")
+    }
+    assert {name for owners, name in floor_probes if owners == ("ctc",)} == {
+        f"probe-{task}-floor-random-seed0" for task in ("asr", "pr", "sid")
+    }
+    mfcc = [stages[0].argv for owners, key, seed, stages in chains if key == "mfcc"]
+    assert all(argv[argv.index("--model_name_or_path") + 1] == str(tmp_path / "floor-random") for argv in mfcc)
 
 
 def test_finetune_ctc_early_stopping_needs_the_best_model(tmp_path):
