@@ -35,7 +35,7 @@ Finished stages are reused from --work_dir when their command has not changed (d
 to start over). The teachers' training runs alone with --jobs intra-op threads; after it, --jobs stages run at once
 with one thread each. `--plan` prints the stages and an estimate of the wall time without running anything.
 
-    python benchmarks/replication.py             # the full run (about 2 h 20 min on 2 CPU cores)
+    python benchmarks/replication.py             # the full run (about 2 h 30 min on 2 CPU cores)
     python benchmarks/replication.py --quick     # a tiny end-to-end version (plumbing only)
 """
 
@@ -817,13 +817,14 @@ def plot(results: dict, path: Path):
 
 # ---------------------------------------------------------------------------------------------------------------
 # The time each kind of stage takes, in seconds per step, for --plan: the medians of the published run's stages on
-# 2 quiet AMD EPYC cores (wall time / steps, start-up and test decoding included): the teachers 0.45 (CTC) and 0.43
-# (pre-training) on 2 threads; per thread, two stages at once: ALHuBERT distillation 0.57, DistilHuBERT-shaped 0.29,
-# ASR and PR probes 0.42, SID probe 0.31. The same kinds of stage took about 1.4 times less on the (faster) machine of
-# an earlier run.
+# 2 quiet AMD EPYC cores (wall time / steps, start-up and test decoding included): the CTC teacher 0.45 and teacher
+# A's pre-training 0.51 (64 conv channels) on 2 threads; per thread, two stages at once: ALHuBERT distillation 0.57,
+# DistilHuBERT-shaped 0.29, ASR and PR probes 0.42, SID probe 0.31 (teacher A's stages, with its wider conv front end,
+# ran at 0.6 to 1.2 times these in a later session on the same kind of machine). The same kinds of stage took about
+# 1.4 times less on the (faster) machine of an earlier run.
 SECONDS_PER_STEP = {
     "ctc-teacher": 0.45,
-    "pretrain": 0.43,
+    "pretrain": 0.51,
     "alhubert": 0.57,
     "distilhubert": 0.29,
     "asr": 0.42,
@@ -840,18 +841,15 @@ def estimate_seconds(args: ReplicationArguments, stage: Stage) -> float:
         return SECONDS_OTHER["kmeans"]
     if name == "ctc-teacher":
         return SECONDS_PER_STEP["ctc-teacher"] * args.teacher_max_steps
-    # teacher A's wider conv front end (its students inherit it): a 64-channel trial pre-trained at 0.62 of the
-    # 32-channel speed
-    wider = 1.6 if args.ssl_conv_channels > args.teacher_conv_channels and name.startswith("ssl-") else 1.0
     if name.startswith("ssl-hubert-it1") or name == "ssl-teacher":
-        return wider * SECONDS_PER_STEP["pretrain"] * args.ssl_steps[name == "ssl-teacher"]
+        return SECONDS_PER_STEP["pretrain"] * args.ssl_steps[name == "ssl-teacher"]
     for task in TASKS:
         if f"probe-{task}-" in name:
-            return wider * SECONDS_PER_STEP[task] * (args.sid_steps if task == "sid" else args.probe_steps)
+            return SECONDS_PER_STEP[task] * (args.sid_steps if task == "sid" else args.probe_steps)
     if "distilhubert" in name:
-        return wider * SECONDS_PER_STEP["distilhubert"] * args.distill_steps
+        return SECONDS_PER_STEP["distilhubert"] * args.distill_steps
     if "alhubert-" in name and "teacher" not in name and "floor" not in name:
-        return wider * SECONDS_PER_STEP["alhubert"] * args.distill_steps
+        return SECONDS_PER_STEP["alhubert"] * args.distill_steps
     return SECONDS_OTHER["small"]
 
 
