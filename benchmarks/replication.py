@@ -423,16 +423,24 @@ def corpus_stage(args, log_dir: Path) -> Stage:
     return Stage("corpus", Path(args.work_dir) / "corpus-stage", argv, log_dir)
 
 
+def conv_channels(args, teacher: str) -> int:
+    """Channels of the conv front end of `teacher` (and of its random start, floor and students)."""
+    return args.ssl_conv_channels if teacher == "ssl" else args.teacher_conv_channels
+
+
+def _random_suffix(args, teacher: str) -> str:
+    """Teacher A has a random start (and random floor) of its own when its conv front end is wider."""
+    return "-ssl" if conv_channels(args, teacher) != args.teacher_conv_channels else ""
+
+
 def random_teacher_folder(args, work: Path, teacher: str) -> Path:
-    """The random HuBERT `teacher` starts from: teacher A has its own when its conv front end is wider."""
-    if teacher == "ssl" and args.ssl_conv_channels != args.teacher_conv_channels:
-        return work / "teacher-random-ssl"
-    return work / "teacher-random"
+    """The random HuBERT `teacher` starts from."""
+    return work / f"teacher-random{_random_suffix(args, teacher)}"
 
 
 def random_floor_folder(args, work: Path, teacher: str) -> Path:
     """ALHuBERT 2 x 12 with random weights in the shape of `teacher`'s random start."""
-    return work / random_teacher_folder(args, work, teacher).name.replace("teacher-random", "floor-random")
+    return work / f"floor-random{_random_suffix(args, teacher)}"
 
 
 def random_teacher_stage(args, work: Path, log_dir: Path, teacher: str) -> Stage:
@@ -449,7 +457,7 @@ def random_teacher_stage(args, work: Path, log_dir: Path, teacher: str) -> Stage
         "--num_attention_heads",
         args.teacher_heads,
         "--conv_channels",
-        args.ssl_conv_channels if folder.name.endswith("-ssl") else args.teacher_conv_channels,
+        conv_channels(args, teacher),
         "--mask_feature_prob",
         0.0,
         "--dropout",
@@ -819,9 +827,9 @@ def plot(results: dict, path: Path):
 # The time each kind of stage takes, in seconds per step, for --plan: the medians of the published run's stages on
 # 2 quiet AMD EPYC cores (wall time / steps, start-up and test decoding included): the CTC teacher 0.45 and teacher
 # A's pre-training 0.51 (64 conv channels) on 2 threads; per thread, two stages at once: ALHuBERT distillation 0.57,
-# DistilHuBERT-shaped 0.29, ASR and PR probes 0.42, SID probe 0.31 (teacher A's stages, with its wider conv front end,
-# ran at 0.6 to 1.2 times these in a later session on the same kind of machine). The same kinds of stage took about
-# 1.4 times less on the (faster) machine of an earlier run.
+# DistilHuBERT-shaped 0.29, ASR and PR probes 0.42, SID probe 0.31 (teacher A's stages, with its 64-channel conv
+# front end, in a later session on the same kind of machine: 0.64, 0.37, 0.43 and 0.33). The same kinds of stage took
+# about 1.4 times less on the (faster) machine of an earlier run.
 SECONDS_PER_STEP = {
     "ctc-teacher": 0.45,
     "pretrain": 0.51,
@@ -943,10 +951,9 @@ def print_plan(args: ReplicationArguments, serial: list[Stage], chains: list[tup
 
 def teacher_summary(args, work: Path, teacher: str, stages: dict) -> dict:
     """What the teacher is and how its training went."""
-    channels = args.ssl_conv_channels if teacher == "ssl" else args.teacher_conv_channels
     shape = (
         f"{args.teacher_layers}-layer pre-LN HuBERT-shaped HubertModel, hidden {args.teacher_hidden_size}, "
-        f"{args.teacher_heads} heads, conv {channels} channels"
+        f"{args.teacher_heads} heads, conv {conv_channels(args, teacher)} channels"
     )
     if teacher == "ctc":
         state = _json(work / "ctc" / "teacher" / "trainer_state.json")
