@@ -2,27 +2,25 @@
 """A CPU fast path for HuBERT's convolutions in float32 and native bfloat16, attached from outside the model.
 
 oneDNN runs HuBERT's channels-first strided `conv1d`s well below matmul speed. `use_fast_cpu_path(model)` gives every
-`HubertFeatureEncoder` and `HubertPositionalConvEmbedding` inside `model` (ALHuBERT, or a plain
-`transformers.HubertModel` such as a distillation teacher) a forward that computes the same function faster on CPU:
+`HubertFeatureEncoder` and `HubertPositionalConvEmbedding` inside `model` (ALHuBERT, or a plain `HubertModel` such as
+a distillation teacher) a forward that computes the same function faster on CPU:
 
 - the feature encoder as one or two `addmm` per convolution on a (time, channels) layout, the first layer's GroupNorm
   folded into per-item weights from the covariance of the raw-audio windows (no pass over its large output);
 - the positional convolution as a channels-last `conv2d` in float32; in bfloat16 as one batched matmul per group on
   the windows of the input (torch's bf16 grouped convolution kernels give wrong results for some shapes on some CPUs,
-  and are slower), so in bf16 no torch convolution kernel runs at all.
+  and are slower).
 
-Native bfloat16 means weights stored in bf16 (`model.to(torch.bfloat16)` or `from_pretrained(..., dtype=...)`) and
-bf16 inputs: every matmul runs in bf16 with float32 accumulation and one rounding of its output, the GroupNorm
-statistics are computed in float64 from the audio windows, and LayerNorm, GELU and softmax keep their statistics in
-float32 inside torch's bf16 kernels; no tensor is cast per operator.
+In native bfloat16 (bf16 weights and inputs) every matmul accumulates in float32 and rounds its output once, and the
+GroupNorm statistics are computed in float64 from the audio windows; no tensor is cast per operator.
 
-Modules and weights are unchanged (the state dict is HuBERT's). Outputs match HuBERT's to float32 rounding (bf16:
-to bf16 rounding). For other devices and dtypes, inputs whose dtype differs from the weights', under autocast and
-with gradient checkpointing HuBERT's own forward runs; `enabled=False` restores it everywhere. This is how
-Transformers attaches kernels to layers (`integrations/hub_kernels.py`): the model file keeps only the architecture.
-The file ships with the remote code and imports only torch and transformers.
+Modules and weights are unchanged (the state dict is HuBERT's); outputs match HuBERT's to float32 (bf16) rounding. On
+other devices and dtypes, for inputs whose dtype differs from the weights', under autocast and with gradient
+checkpointing HuBERT's own forward runs; `enabled=False` restores it everywhere. Like Transformers' hub kernels, this
+keeps the model file to the architecture; it ships with the remote code and imports only torch and transformers.
 """
 
+import math
 from functools import partial
 
 import torch
@@ -59,13 +57,10 @@ def uses_fast_cpu_path(module: nn.Module) -> bool:
     return getattr(forward, "func", None) in (_feature_encoder_forward, _positional_conv_forward)
 
 
-FAST_DTYPES = (torch.float32, torch.bfloat16)
-
-
 def _applies(module, tensor) -> bool:
     return (
         tensor.device.type == "cpu"
-        and tensor.dtype in FAST_DTYPES
+        and tensor.dtype in (torch.float32, torch.bfloat16)
         and tensor.dtype == next(module.parameters()).dtype
         and not torch.is_autocast_enabled("cpu")
         and not (module.training and getattr(module, "gradient_checkpointing", False))
@@ -95,9 +90,7 @@ def _positional_conv_forward(self, hidden_states):
 def feature_encoder_frames(encoder: HubertFeatureEncoder, input_values: torch.Tensor) -> torch.Tensor:
     """The feature encoder's output as `(batch, frames, channels)`, a view of time-major storage."""
     batch_size, samples = input_values.shape
-    total_stride = 1
-    for layer in encoder.conv_layers:
-        total_stride *= layer.conv.stride[0]
+    total_stride = math.prod(layer.conv.stride[0] for layer in encoder.conv_layers)
     rows_per_item = samples + (-samples % total_stride)
     length = samples
     frames = None
@@ -109,8 +102,8 @@ def feature_encoder_frames(encoder: HubertFeatureEncoder, input_values: torch.Te
             frames = _first_layer(layer, input_values, rows_per_item, length)
         else:
             frames = _strided_conv_on_frames(frames, layer.conv.weight, layer.conv.bias, stride)
-            if not isinstance(layer, HubertGroupNormConvLayer) and hasattr(layer, "layer_norm"):
-                frames = layer.layer_norm(frames)
+        if not isinstance(layer, HubertGroupNormConvLayer) and hasattr(layer, "layer_norm"):
+            frames = layer.layer_norm(frames)  # HuBERT's "layer" feat_extract_norm (the GroupNorm is folded in)
         frames = _activation(layer.activation, frames)
     return frames.view(batch_size, rows_per_item, -1)[:, :length]
 
@@ -189,7 +182,7 @@ def _activation(activation, frames):
 
 
 def _first_layer(layer, input_values, rows_per_item, length):
-    """The first convolution (one input channel) as one matmul on audio windows, with its norm for GroupNorm."""
+    """The first convolution (one input channel) as one matmul on audio windows, with its GroupNorm folded in."""
     conv = layer.conv
     kernel, stride = conv.kernel_size[0], conv.stride[0]
     padded = F.pad(input_values, (0, rows_per_item * stride - input_values.shape[1] + kernel - stride))
@@ -216,8 +209,6 @@ def _first_layer(layer, input_values, rows_per_item, length):
     ones = windows.new_ones(*windows.shape[:2], 1)
     weight_and_bias = torch.cat([weight, bias[..., None]], dim=2)
     output = torch.bmm(torch.cat([windows, ones], dim=2), weight_and_bias.transpose(1, 2))
-    if not isinstance(layer, HubertGroupNormConvLayer) and hasattr(layer, "layer_norm"):
-        output = layer.layer_norm(output)
     return output.flatten(0, 1)
 
 

@@ -117,11 +117,9 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
     remote_code_auto_map = ALHUBERT_AUTO_MAP
 
     def describe_remote_code(self) -> None:
-        """Add to `self.config` what a Hub folder needs beyond the entry that `custom_object_save` writes for this
-        class: the sibling Auto classes in `auto_map` (an encoder folder loads as `AutoModelForCTC` for fine-tuning;
-        other entries are kept) and the audio feature pipeline in `custom_pipelines` (the entry that
-        `Pipeline.save_pretrained` writes). The pipeline module is imported here, so `custom_object_save` copies it
-        with this module's other relative imports."""
+        """Add the sibling Auto classes to `config.auto_map` (an encoder folder loads as `AutoModelForCTC` for
+        fine-tuning) and the audio feature pipeline to `config.custom_pipelines`. The pipeline module is imported
+        here, so that `custom_object_save` copies it with this module's other relative imports."""
         from .pipeline_audio_features import AudioFeatureExtractionPipeline
 
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **self.remote_code_auto_map}
@@ -134,9 +132,8 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         }
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """HuBERT's `save_pretrained` (its remote-code machinery copies this module and its sibling imports), after
-        `describe_remote_code`, plus a matching feature extractor unless `save_directory` has a
-        `preprocessor_config.json`."""
+        """HuBERT's `save_pretrained` after `describe_remote_code`, plus a matching feature extractor unless
+        `save_directory` has a `preprocessor_config.json`."""
         self.describe_remote_code()
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True) and not (Path(save_directory) / "preprocessor_config.json").exists():
@@ -163,34 +160,28 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
                 f"input_values has {input_values.shape[1]} samples, fewer than the feature encoder's receptive field "
                 f"({field} samples, {1000 * field / 16000:.0f} ms at 16 kHz); pad or drop such short audio."
             )
-        if attention_mask is not None and not torch.is_tensor(attention_mask):
-            raise ValueError(
-                f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
-            )
-        if attention_mask is not None and tuple(attention_mask.shape) != tuple(input_values.shape):
-            raise ValueError(
-                f"attention_mask has shape {tuple(attention_mask.shape)} but input_values has shape "
-                f"{tuple(input_values.shape)}; they must match (1 for real samples, 0 for padding)."
-            )
+        # Values are checked on CPU only: on an accelerator the test would wait for the device on every forward.
+        compiling = torch.compiler.is_compiling()
         if attention_mask is not None:
-            self._check_attention_mask(attention_mask)
-        # checked on CPU only: on an accelerator the test would wait for the device on every forward
-        on_cpu = input_values.device.type == "cpu"
-        if on_cpu and not torch.compiler.is_compiling() and not torch.isfinite(input_values).all():
+            if not torch.is_tensor(attention_mask):
+                raise ValueError(
+                    f"attention_mask must be a tensor of 0/1 (or bool) values, got {type(attention_mask).__name__}."
+                )
+            if attention_mask.shape != input_values.shape:
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)} but input_values has shape "
+                    f"{tuple(input_values.shape)}; they must match (1 for real samples, 0 for padding)."
+                )
+            # only 0/1: HuBERT would count a 2 twice (left padding and gaps are fine, frames are read where the
+            # real samples are)
+            checked = attention_mask.device.type == "cpu" and not compiling and attention_mask.dtype != torch.bool
+            if checked and not ((attention_mask == 0) | (attention_mask == 1)).all():
+                raise ValueError(
+                    "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
+                    "Use the mask a Wav2Vec2FeatureExtractor returns."
+                )
+        if input_values.device.type == "cpu" and not compiling and not torch.isfinite(input_values).all():
             raise ValueError("input_values contains NaN or infinite samples; clean the audio before the model.")
-
-    @staticmethod
-    def _check_attention_mask(attention_mask):
-        """Refuse mask values other than 0/1 (HuBERT would count a 2 twice). Left padding and gaps are read where the
-        real samples are (`_get_feature_vector_attention_mask`). The values are checked on CPU only, like the NaN
-        check (on an accelerator the test would wait for the device every forward)."""
-        if attention_mask.device.type != "cpu" or torch.compiler.is_compiling() or attention_mask.numel() == 0:
-            return
-        if attention_mask.dtype != torch.bool and not ((attention_mask == 0) | (attention_mask == 1)).all():
-            raise ValueError(
-                "attention_mask must hold only 0 (padding) and 1 (real sample); found other values. "
-                "Use the mask a Wav2Vec2FeatureExtractor returns."
-            )
 
     def _get_feat_extract_output_lengths(self, input_lengths, add_adapter=None):
         """Output frames of the feature encoder for `input_lengths` samples, never negative.
@@ -199,10 +190,8 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         indexes from the end); here each convolution's output length is clamped at 0.
         """
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
-            if torch.is_tensor(input_lengths):
-                input_lengths = (torch.div(input_lengths - kernel, stride, rounding_mode="floor") + 1).clamp(min=0)
-            else:
-                input_lengths = max((input_lengths - kernel) // stride + 1, 0)
+            input_lengths = (input_lengths - kernel) // stride + 1
+            input_lengths = input_lengths.clamp(min=0) if torch.is_tensor(input_lengths) else max(input_lengths, 0)
         return input_lengths
 
     def _get_feature_vector_attention_mask(self, feature_vector_length, attention_mask, add_adapter=None):
@@ -213,12 +202,9 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         padding are masked (HuBERT counts the ones and masks the last frames instead).
         """
         real = attention_mask.to(torch.bool)
-        hop = 1
-        for stride in self.config.conv_stride:
-            hop *= stride
         # real samples before each position: window sums in O(samples)
         counts = nn.functional.pad(real.to(torch.int32).cumsum(-1, dtype=torch.int32), (1, 0))
-        starts = torch.arange(feature_vector_length, device=real.device) * hop
+        starts = torch.arange(feature_vector_length, device=real.device) * self.config.inputs_to_logits_ratio
         field = self.config.receptive_field
         ends = (starts + field).clamp(max=real.shape[-1])
         return (counts[:, ends] - counts[:, starts.clamp(max=real.shape[-1])]) == field
@@ -229,13 +215,17 @@ class AlHubertPreTrainedModel(HubertPreTrainedModel):
         CTC loss and packed LSTMs read them; the identity for right-padded items."""
         return torch.sort((~frame_mask).to(torch.int8), dim=1, stable=True).indices
 
+    @property
+    def hubert(self) -> "AlHubertModel":
+        # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
+        return self.alhubert
+
 
 class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
     """The bare ALHuBERT encoder, returning hidden states (one per layer application)."""
 
     def __init__(self, config: AlHubertConfig):
         AlHubertPreTrainedModel.__init__(self, config)
-        self.config = config
         self.feature_extractor = HubertFeatureEncoder(config)
         self.feature_projection = HubertFeatureProjection(config)
         if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
@@ -248,10 +238,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         use_fast_cpu_path(self)
 
     def set_fast_cpu_path(self, enabled: bool) -> None:
-        """Turn the float32 CPU fast path of the convolutions on (default) or off (HuBERT's exact arithmetic).
-
-        The same as `use_fast_cpu_path(model, enabled)` (`alhubert.models.fast_cpu_path`), which works on any HuBERT.
-        """
+        """Turn the CPU fast path of the convolutions on (default) or off (HuBERT's exact arithmetic)."""
         use_fast_cpu_path(self, enabled)
 
     def freeze_feature_encoder(self) -> None:
@@ -284,10 +271,9 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
             isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= self.config.num_hidden_layers
         ):  # a bool is an int in Python: depth=True would silently run one layer
             raise ValueError(f"depth must be an integer between 1 and {self.config.num_hidden_layers}, got {depth!r}.")
-        if input_values.dtype != self.dtype:
-            # float64 / float16 audio for a float32 model (and the reverse): computed in the model's dtype, as the
-            # pipeline and HuBERT's feature extractors (float32) do
-            input_values = input_values.to(self.dtype)
+        # float64 / float16 audio for a float32 model (and the reverse): computed in the model's dtype, as the
+        # pipeline and HuBERT's feature extractors (float32) do
+        input_values = input_values.to(self.dtype)
 
         extract_features = self.feature_extractor(input_values).transpose(1, 2)
         if attention_mask is not None:
@@ -296,8 +282,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         hidden_states = self._mask_hidden_states(
             hidden_states, mask_time_indices=mask_time_indices, attention_mask=attention_mask
         )
-        encoder_outputs = self.encoder(hidden_states, attention_mask=attention_mask, depth=depth, **kwargs)
-        return BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state)
+        return self.encoder(hidden_states, attention_mask=attention_mask, depth=depth, **kwargs)
 
 
 class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
@@ -312,11 +297,6 @@ class AlHubertForCTC(AlHubertPreTrainedModel, HubertForCTC):
         self.target_lang = target_lang
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
-
-    @property
-    def hubert(self) -> "AlHubertModel":
-        # HuBERT's inherited heads call `self.hubert`; here the encoder is stored as `self.alhubert`.
-        return self.alhubert
 
     @can_return_tuple
     def forward(
@@ -364,10 +344,6 @@ class AlHubertForSequenceClassification(AlHubertPreTrainedModel, HubertForSequen
         self.projector = nn.Linear(config.hidden_size, config.classifier_proj_size)
         self.classifier = nn.Linear(config.classifier_proj_size, config.num_labels)
         self.post_init()
-
-    @property
-    def hubert(self) -> "AlHubertModel":
-        return self.alhubert
 
     @can_return_tuple
     @filter_output_hidden_states
