@@ -26,7 +26,7 @@ MAX_SIZES = {
     "num_conv_pos_embedding_groups": 16384,
     "vocab_size": 1_000_000,
     "classifier_proj_size": 65536,
-    "num_labels": 100_000,  # checked on the keyword (the attribute is a property of the label maps)
+    "num_labels": 100_000,
     "conv_dim": 16384,
     "conv_kernel": 4096,
     "conv_stride": 4096,
@@ -73,11 +73,8 @@ PRESETS = {
 on_first_config = None
 
 
-def _call_on_first_config():
-    global on_first_config
-    hook, on_first_config = on_first_config, None
-    if hook is not None:
-        hook()
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def receptive_field(config: PretrainedConfig) -> int:
@@ -95,7 +92,7 @@ def estimated_parameters(config: "AlHubertConfig") -> int:
 
     def size(name, default=0):
         value = getattr(config, name, default)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return value if _is_size(value) else 0
 
     conv_dim = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_dim", None) or ())]
     conv_kernel = [value if isinstance(value, int) else 0 for value in (getattr(config, "conv_kernel", None) or ())]
@@ -159,18 +156,16 @@ class AlHubertConfig(HubertConfig):
     layerdrop: float | int = 0.0
 
     def __post_init__(self, **kwargs: Any) -> None:
-        _call_on_first_config()
-        labels = kwargs.get("num_labels")
-        if isinstance(labels, int) and labels > MAX_SIZES["num_labels"]:
-            raise ValueError(
-                f"num_labels is {labels:,}, more than the {MAX_SIZES['num_labels']:,} allowed; fix it in config.json."
-            )
+        global on_first_config
+        hook, on_first_config = on_first_config, None
+        if hook is not None:
+            hook()
+        self._check_sizes(kwargs.get("num_labels"))
         self._check_architecture()
         super().__post_init__(**_without_locally_served_pipelines(kwargs))
 
     def _check_architecture(self):
         """Raise a `ValueError` that names the setting to change (before the generic strict-dataclass checks)."""
-        self._check_sizes()
         if not self.conv_dim or not isinstance(self.num_attention_heads, int) or self.num_attention_heads < 1:
             raise ValueError(
                 f"A model needs at least one attention head and one convolution; got num_attention_heads="
@@ -182,11 +177,7 @@ class AlHubertConfig(HubertConfig):
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads}); change one of them."
             )
-        lengths = {
-            "conv_dim": len(self.conv_dim),
-            "conv_kernel": len(self.conv_kernel),
-            "conv_stride": len(self.conv_stride),
-        }
+        lengths = {name: len(getattr(self, name)) for name in ("conv_dim", "conv_kernel", "conv_stride")}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"conv_dim, conv_kernel and conv_stride must have the same length, got {lengths}.")
         if self.layer_sharing not in LAYER_SHARING_MODES:
@@ -202,27 +193,21 @@ class AlHubertConfig(HubertConfig):
                 f'num_hidden_groups ({self.num_hidden_groups}); use layer_sharing="cycle" or change the counts.'
             )
 
-    def _check_sizes(self):
+    def _check_sizes(self, num_labels: Any):
         """Every size within `MAX_SIZES` / `MAX_LAYER_APPLICATIONS`, and the model within `MAX_PARAMETERS`: a crafted
-        config must fail here, before a layer or weight is allocated. Wrong types are left to the strict checks."""
-
-        def integer(value):
-            return isinstance(value, int) and not isinstance(value, bool)
-
+        config must fail here, before a layer or weight is allocated. Wrong types are left to the strict checks.
+        `num_labels` is the keyword: the attribute is a property of the label maps, set later."""
         sizes = {"num_hidden_layers": MAX_LAYER_APPLICATIONS, "num_hidden_groups": MAX_LAYER_APPLICATIONS, **MAX_SIZES}
         for name, limit in sizes.items():
-            value = None if name == "num_labels" else getattr(self, name, None)
-            if isinstance(value, (list, tuple)):
-                if len(value) > MAX_CONV_LAYERS:
-                    raise ValueError(
-                        f"{name} lists {len(value)} convolutions, more than {MAX_CONV_LAYERS}; the "
-                        "config is corrupt or crafted."
-                    )
-                values = [item for item in value if integer(item)]
-            else:
-                values = [value] if integer(value) else []
+            value = num_labels if name == "num_labels" else getattr(self, name, None)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if len(values) > MAX_CONV_LAYERS:
+                raise ValueError(
+                    f"{name} lists {len(values)} convolutions, more than {MAX_CONV_LAYERS}; the config is corrupt or "
+                    "crafted."
+                )
             for item in values:
-                if item > limit:
+                if _is_size(item) and item > limit:
                     raise ValueError(
                         f"{name} is {item:,}, more than the {limit:,} allowed (a real model's is far smaller; the "
                         "config is corrupt or crafted): fix it in config.json."
