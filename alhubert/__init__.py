@@ -9,6 +9,8 @@ first use, so `import alhubert` (and every `alhubert ... --help`) does not impor
 
 import importlib
 
+from transformers import AutoConfig
+
 from .models import configuration_alhubert as _configuration
 from .models.configuration_alhubert import AlHubertConfig, AlHubertSuperbConfig
 
@@ -50,12 +52,6 @@ def _register_with_transformers():
     register()
 
 
-def _register_configurations():
-    from transformers import AutoConfig
-
-    for config_class in (AlHubertConfig, AlHubertSuperbConfig):
-        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-
-
-_register_configurations()
+AutoConfig.register(AlHubertConfig.model_type, AlHubertConfig, exist_ok=True)
+AutoConfig.register(AlHubertSuperbConfig.model_type, AlHubertSuperbConfig, exist_ok=True)
 _configuration.on_first_config = _register_with_transformers

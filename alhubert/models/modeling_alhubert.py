@@ -98,13 +98,7 @@ class AlHubertEncoderStableLayerNorm(AlHubertEncoderMixin, HubertEncoderStableLa
 
 def default_feature_extractor(config: AlHubertConfig) -> Wav2Vec2FeatureExtractor:
     """The 16 kHz feature extractor that matches `config` (normalisation as trained; attention masks always)."""
-    return Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16000,
-        padding_value=0.0,
-        do_normalize=config.do_normalize,
-        return_attention_mask=True,
-    )
+    return Wav2Vec2FeatureExtractor(do_normalize=config.do_normalize, return_attention_mask=True)
 
 
 class AlHubertPreTrainedModel(HubertPreTrainedModel):

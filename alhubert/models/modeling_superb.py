@@ -1,12 +1,10 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """SUPERB-style speech recognition on a frozen ALHuBERT: weighted layer sum, 2-layer BiLSTM, character CTC.
 
-This is the paper's downstream protocol (SUPERB ASR as in S3PRL): the upstream encoder stays frozen (in eval mode,
-no gradients); a learnable softmax-weighted sum of all `num_hidden_layers + 1` hidden states feeds a bidirectional
-LSTM and a linear CTC output. It is a model of its own type (`"alhubert-superb"`), so `AutoModelForCTC`,
-`from_pretrained` and `pipeline("automatic-speech-recognition")` pick this class and never load its weights into
-the linear-head `AlHubertForCTC`. This file ships as Hub remote code: it imports only torch and transformers (and
-its sibling modules).
+This is the paper's downstream protocol (SUPERB ASR as in S3PRL). It is a model of its own type
+(`"alhubert-superb"`), so `AutoModelForCTC`, `from_pretrained` and `pipeline("automatic-speech-recognition")` pick
+this class and never load its weights into the linear-head `AlHubertForCTC`. This file ships as Hub remote code: it
+imports only torch and transformers (and its sibling modules).
 """
 
 from typing import Any

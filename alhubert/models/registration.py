@@ -1,7 +1,6 @@
 """Registration of ALHuBERT with Transformers' Auto classes and pipeline registry (run on `import alhubert`)."""
 
 from transformers import (
-    AutoConfig,
     AutoFeatureExtractor,
     AutoModel,
     AutoModelForAudioClassification,
@@ -18,7 +17,6 @@ from .modeling_superb import AlHubertSuperbConfig, AlHubertSuperbForCTC
 from .pipeline_audio_features import AudioFeatureExtractionPipeline
 
 
-AUDIO_FEATURE_EXTRACTION_TASK = "audio-feature-extraction"
 # Every model class of the package, by the name `config.architectures` stores.
 ARCHITECTURES = {
     model_class.__name__: model_class
@@ -30,19 +28,17 @@ def register() -> None:
     """Make `AutoModel*`, `AutoFeatureExtractor`, `AutoProcessor` and `pipeline()` know ALHuBERT (idempotent).
 
     Two model types: `alhubert` (the encoder and its CTC and classification heads) and `alhubert-superb` (the frozen
-    encoder with the SUPERB ASR head).
+    encoder with the SUPERB ASR head). `import alhubert` has registered both configurations with `AutoConfig`.
     """
-    AutoConfig.register(AlHubertConfig.model_type, AlHubertConfig, exist_ok=True)
     AutoModel.register(AlHubertConfig, AlHubertModel, exist_ok=True)
     AutoModelForCTC.register(AlHubertConfig, AlHubertForCTC, exist_ok=True)
     AutoModelForAudioClassification.register(AlHubertConfig, AlHubertForSequenceClassification, exist_ok=True)
-    AutoConfig.register(AlHubertSuperbConfig.model_type, AlHubertSuperbConfig, exist_ok=True)
     AutoModelForCTC.register(AlHubertSuperbConfig, AlHubertSuperbForCTC, exist_ok=True)
     for config_class in (AlHubertConfig, AlHubertSuperbConfig):
         AutoFeatureExtractor.register(config_class, Wav2Vec2FeatureExtractor, exist_ok=True)
         AutoProcessor.register(config_class, Wav2Vec2Processor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
-        AUDIO_FEATURE_EXTRACTION_TASK,
+        "audio-feature-extraction",
         pipeline_class=AudioFeatureExtractionPipeline,
         pt_model=AutoModel,
         type="audio",
