@@ -116,10 +116,8 @@ def _without_locally_served_pipelines(kwargs: dict) -> dict:
     """
     custom_pipelines = kwargs.get("custom_pipelines")
     registry = getattr(sys.modules.get("transformers.pipelines"), "PIPELINE_REGISTRY", None)
-    if custom_pipelines and registry is not None:
-        supported = registry.get_supported_tasks()
-        if all(task in supported for task in custom_pipelines):
-            kwargs = {name: value for name, value in kwargs.items() if name != "custom_pipelines"}
+    if custom_pipelines and registry is not None and set(custom_pipelines) <= set(registry.get_supported_tasks()):
+        kwargs = {name: value for name, value in kwargs.items() if name != "custom_pipelines"}
     return kwargs
 
 

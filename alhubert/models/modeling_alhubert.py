@@ -22,7 +22,6 @@ from transformers.models.hubert.modeling_hubert import (
     HubertEncoder,
     HubertEncoderLayer,
     HubertEncoderLayerStableLayerNorm,
-    HubertEncoderStableLayerNorm,
     HubertFeatureEncoder,
     HubertFeatureProjection,
     HubertForCTC,
@@ -38,10 +37,9 @@ from .configuration_alhubert import ALHUBERT_AUTO_MAP, AlHubertConfig
 from .fast_cpu_path import use_fast_cpu_path
 
 
-class AlHubertEncoderMixin:
-    """Applies the `num_hidden_groups` distinct layers `num_hidden_layers` times, in the configured order."""
-
-    layer_class: type[nn.Module]
+class AlHubertEncoder(HubertEncoder):
+    """HuBERT's encoder, post-LN (Base order) or pre-LN (Large order, `do_stable_layer_norm=True`), that applies its
+    `num_hidden_groups` distinct layers `num_hidden_layers` times, in the configured order."""
 
     def __init__(self, config: AlHubertConfig):
         nn.Module.__init__(self)
@@ -49,7 +47,8 @@ class AlHubertEncoderMixin:
         self.pos_conv_embed = HubertPositionalConvEmbedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
-        self.layers = nn.ModuleList([self.layer_class(config) for _ in range(config.num_hidden_groups)])
+        layer_class = HubertEncoderLayerStableLayerNorm if config.do_stable_layer_norm else HubertEncoderLayer
+        self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
 
     def forward(
@@ -82,18 +81,6 @@ class AlHubertEncoderMixin:
         if self.config.do_stable_layer_norm and depth == self.config.num_hidden_layers:
             hidden_states = self.layer_norm(hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states)
-
-
-class AlHubertEncoder(AlHubertEncoderMixin, HubertEncoder):
-    """Post-LN encoder (HuBERT Base order) with shared layers."""
-
-    layer_class = HubertEncoderLayer
-
-
-class AlHubertEncoderStableLayerNorm(AlHubertEncoderMixin, HubertEncoderStableLayerNorm):
-    """Pre-LN encoder (HuBERT Large order, `do_stable_layer_norm=True`) with shared layers."""
-
-    layer_class = HubertEncoderLayerStableLayerNorm
 
 
 def default_feature_extractor(config: AlHubertConfig) -> Wav2Vec2FeatureExtractor:
@@ -224,10 +211,7 @@ class AlHubertModel(AlHubertPreTrainedModel, HubertModel):
         self.feature_projection = HubertFeatureProjection(config)
         if config.mask_time_prob > 0.0 or config.mask_feature_prob > 0.0:
             self.masked_spec_embed = nn.Parameter(torch.Tensor(config.hidden_size).uniform_())
-        if config.do_stable_layer_norm:
-            self.encoder = AlHubertEncoderStableLayerNorm(config)
-        else:
-            self.encoder = AlHubertEncoder(config)
+        self.encoder = AlHubertEncoder(config)
         self.post_init()
         use_fast_cpu_path(self)
 

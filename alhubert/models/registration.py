@@ -38,8 +38,5 @@ def register() -> None:
         AutoFeatureExtractor.register(config_class, Wav2Vec2FeatureExtractor, exist_ok=True)
         AutoProcessor.register(config_class, Wav2Vec2Processor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
-        "audio-feature-extraction",
-        pipeline_class=AudioFeatureExtractionPipeline,
-        pt_model=AutoModel,
-        type="audio",
+        "audio-feature-extraction", pipeline_class=AudioFeatureExtractionPipeline, pt_model=AutoModel, type="audio"
     )
