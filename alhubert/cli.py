@@ -1,11 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape),
-`alhubert export onnx` (ONNX and int8 files for ONNX Runtime), and the training, conversion and upload commands
-(`distill`, `finetune-ctc`, `finetune-classification`, `kmeans-targets`, `pretrain-hubert`, `convert`,
-`push-to-hub`), which forward their arguments to the
-HfArgumentParser-based `main(argv)` of their module.
-
-Built with Typer, like Transformers' own `transformers` command.
+"""The `alhubert` command line (Typer, like Transformers' own `transformers` command): `extract` (features from audio
+files), `info` (a model's shape), `export onnx`, and the training, conversion and upload commands of `FORWARDED`,
+which pass their arguments to the HfArgumentParser-based entry point of their module.
 """
 
 import math
@@ -137,20 +133,14 @@ def load_encoder(
         StrictDataclassError,
     ) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
-    try:
-        refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
-        refuse_non_boolean_flags(feature_extractor, model_name_or_path)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+    refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
+    refuse_non_boolean_flags(feature_extractor, model_name_or_path)
     return model.to(device).eval(), feature_extractor
 
 
 def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path, str]:
-    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder).
-
-    Refuses, before any work, outputs that cannot be written: an existing output without `overwrite`, a folder
-    output that is a file (or a file output that is a folder), and a location that is not writable.
-    """
+    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder), refusing
+    before any work outputs that cannot be written."""
     if len(set(audio)) != len(audio):
         raise CommandError("An audio file is given twice; list each file once.")
     if output.suffix == ".safetensors":
@@ -177,24 +167,8 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
     existing = [name for name in files if name.exists()]
     if existing and not overwrite:
         raise CommandError(f"{existing[0]} already exists; pass --overwrite to replace it.")
-    try:
-        check_writable_folder(output if not output.suffix else output.parent, what="features")
-    except OSError as error:
-        raise CommandError(str(error)) from None
+    check_writable_folder(output if not output.suffix else output.parent, what="features")
     return plan
-
-
-def _audio_duration(path: Path) -> float:
-    from .models.audio import AudioDecoderUnavailable, audio_duration
-
-    if not path.is_file():
-        raise CommandError(f"Audio file not found: {path}")
-    try:
-        return audio_duration(path)
-    except AudioDecoderUnavailable:  # an installation problem, not a bad file: stop with the fix
-        raise
-    except ValueError as error:
-        raise CommandError(f"Cannot read audio file {path}: {one_line(error)}") from None
 
 
 def declared_frames(path: Path) -> tuple[int, int] | None:
@@ -298,7 +272,7 @@ def extract(
     from tqdm.auto import tqdm
 
     from .inference.long_audio import LongAudioFeatureExtractor
-    from .models.audio import AudioDecoderUnavailable, load_audio
+    from .models.audio import AudioDecoderUnavailable, audio_duration, load_audio
 
     if threads is not None:
         import torch
@@ -330,10 +304,12 @@ def extract(
             )
         durations = {}
         for path in audio:
-            try:
-                durations[path] = _audio_duration(path)
-            except CommandError as error:
+            try:  # AudioDecoderUnavailable, an installation problem rather than a bad file, stops with the fix
+                durations[path] = audio_duration(path)
+            except FileNotFoundError as error:
                 skip(path, str(error))
+            except ValueError as error:
+                skip(path, f"Cannot read audio file {path}: {one_line(error)}")
         encoder, feature_extractor = load_encoder(model, device, dtype)
         extractor = LongAudioFeatureExtractor(
             encoder, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size
@@ -384,14 +360,8 @@ def extract(
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
             atomic_write(output, lambda name: save_file(features, name, metadata=metadata))
-    except (
-        CommandError,
-        FileNotFoundError,
-        ValueError,
-        OSError,
-        AudioDecoderUnavailable,
-    ) as error:  # e.g. a layer out of range
-        _fail(str(error))
+    except (CommandError, ValueError, OSError, AudioDecoderUnavailable) as error:
+        _fail(str(error))  # ValueError: e.g. a layer out of range
     done = f"Wrote features of {len(yielded)} file(s) to {output}"
     typer.echo(done + (f"; skipped {len(skipped)} file(s), named above." if skipped else ""))
 
@@ -534,9 +504,7 @@ def export_onnx(
     """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
     try:
         from .inference import onnx_export
-    except ImportError as error:
-        _fail(f'ONNX export needs the onnx extra: pip install "alhubert[onnx]" ({error}).')
-    try:
+
         files = onnx_export.export_onnx(
             model,
             output_dir,

@@ -27,8 +27,7 @@ from ..models.configuration_alhubert import receptive_field
 
 @dataclass(frozen=True)
 class Window:
-    """One model call: input frames `[start, end)` of the recording, of which frames `[keep_start, keep_end)` are
-    kept."""
+    """One model call: input frames `[start, end)` of the recording, of which `[keep_start, keep_end)` are kept."""
 
     start: int
     end: int
@@ -152,12 +151,12 @@ class LongAudioFeatureExtractor:
                 )
             if getattr(self.feature_extractor, "do_normalize", False):  # over the whole recording, as in one pass
                 [waveform] = self.feature_extractor.zero_mean_unit_var_norm([waveform], attention_mask=None)
-            input_values = waveform  # windows are views into it; only a batch of windows is ever copied
-            total = num_frames(len(input_values), self.model.config)
+            total = num_frames(len(waveform), self.model.config)
             windows = plan_windows(total, self.chunk_frames, self.context_frames)
             outputs[index] = np.empty((total, self.model.config.hidden_size), dtype=np.float32)
             remaining[index] = len(windows)
-            pending += [(index, window, input_values[self._samples(window, total)]) for window in windows]
+            # windows are views into the waveform; only a batch of windows is ever copied
+            pending += [(index, window, waveform[self._samples(window, total)]) for window in windows]
             while len(pending) >= self.batch_size:
                 batch, pending = self._next_batch(pending)
                 yield from self._store(batch, outputs, remaining)

@@ -226,14 +226,10 @@ def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLi
     onnx.save(model, quantized_path)
 
 
-# What torch.onnx's exporter and the int8 step import, the `onnx` extra of setup.py.
-ONNX_EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime")
-
-
 def _check_onnx_extra():
     import importlib
 
-    for name in ONNX_EXTRA_MODULES:
+    for name in ("onnx", "onnxscript", "onnxruntime"):  # what torch.onnx's exporter and the int8 step import
         try:
             importlib.import_module(name)
         except ImportError:
@@ -369,21 +365,12 @@ def export_onnx(
             if quantize == "int8":
                 files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
                 quantize_int8(files["fp32"], files["int8"])
-        replace_folder(
-            staging, target
-        )  # modes per the umask; an old export is replaced only once this one is complete
+        # modes per the umask; an old export is replaced only once this one is complete
+        replace_folder(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return {kind: output_dir / ONNX_FOLDER / path.name for kind, path in files.items()}
 
 
-__all__ = [
-    "MODEL_FILE",
-    "QUANTIZED_MODEL_FILE",
-    "SUPPORTED_OPSETS",
-    "export_onnx",
-    "fold_weight_transposes",
-    "quantize_int8",
-    "store_weights_once",
-]
+__all__ = ["export_onnx", "fold_weight_transposes", "quantize_int8", "store_weights_once"]

@@ -53,10 +53,7 @@ class AudioFeatureExtractionPipeline(Pipeline):
             if "sampling_rate" not in inputs or not ("array" in inputs or "raw" in inputs):
                 raise ValueError('A dict input needs "array" (or "raw") and "sampling_rate" keys.')
             array = inputs["array"] if "array" in inputs else inputs["raw"]
-            rate = inputs["sampling_rate"]
-            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
-                raise ValueError(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
-            inputs = resample(array, inputs["sampling_rate"], sampling_rate)
+            inputs = resample(array, inputs["sampling_rate"], sampling_rate)  # it checks the sampling rate
         elif isinstance(inputs, torch.Tensor):
             inputs = inputs.detach().cpu().numpy()
         if not isinstance(inputs, np.ndarray) or inputs.ndim != 1:

@@ -79,14 +79,9 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> No
 def check_replaceable_folder(
     folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str
 ) -> None:
-    """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
-    `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
-
-    `written` lists the relative paths (glob patterns, "/" between folders) the command writes; any other file,
-    folder or link in `folder` is the user's and makes it a `FileExistsError` naming it. With `model_types`, the
-    folder's `config.json` must also be a model config of one of those types. The file system root, the current
-    folder and its parents are never replaced. Nothing is deleted here.
-    """
+    """Refuse (`FileExistsError` naming it) to replace `folder` if it holds any file, folder or link besides the
+    relative paths (glob patterns) in `written` that `what` (a command) writes, or, with `model_types`, a
+    `config.json` of another model type. The root, the current folder and its parents are never replaced."""
     folder = Path(os.path.abspath(folder))
     if folder == Path(folder.anchor) or folder in [Path.cwd(), *Path.cwd().parents]:
         raise ValueError(
@@ -120,10 +115,8 @@ def check_replaceable_folder(
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
-    """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
-
-    The file gets the umask's mode; the temporary file is removed on any failure.
-    """
+    """Write with `write(temporary_path)` then move into place (umask mode): an interrupted run leaves no partial
+    file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -177,11 +170,9 @@ def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_exist
 
 __all__ = [
     "PREPROCESSING_FILES",
-    "apply_umask",
     "atomic_write",
     "check_replaceable_folder",
     "check_writable_folder",
-    "current_umask",
     "make_staging_folder",
     "replace_folder",
 ]
