@@ -172,11 +172,8 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
 
 
 def declared_frames(path: Path) -> tuple[int, int] | None:
-    """`(frames, sampling_rate)` that the file's header announces, or None when unknown.
-
-    For WAV the RIFF `data` chunk's size is read directly (libsndfile silently shortens a truncated WAV's frame
-    count to what is there); for other formats (FLAC's STREAMINFO, ...) soundfile's header frame count.
-    """
+    """`(frames, sampling_rate)` that the file's header announces, or None when unknown: for WAV from the RIFF `data`
+    chunk's size (libsndfile silently shortens a truncated WAV's frame count), else soundfile's header count."""
     import soundfile
 
     try:
@@ -273,11 +270,9 @@ def extract(
 
     from .inference.long_audio import LongAudioFeatureExtractor
     from .models.audio import AudioDecoderUnavailable, audio_duration, load_audio
+    from .training.commands import set_threads
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     if not 0 <= stride_length_s < math.inf:
         _fail(f"--stride-length-s must be 0 or more seconds (finite), got {stride_length_s}.", code=2)
     if not 0 < chunk_length_s < math.inf:
@@ -505,13 +500,9 @@ def export_onnx(
     try:
         from .inference import onnx_export
 
+        opset = onnx_export.DEFAULT_OPSET if opset is None else opset
         files = onnx_export.export_onnx(
-            model,
-            output_dir,
-            quantize=quantize,
-            all_hidden_states=all_hidden_states,
-            opset=onnx_export.DEFAULT_OPSET if opset is None else opset,
-            overwrite=overwrite,
+            model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states, opset=opset, overwrite=overwrite
         )
     except (FileExistsError, ValueError, ImportError) as error:
         _fail(str(error))

@@ -1,20 +1,15 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """ONNX export of ALHuBERT (and HuBERT) models, with each shared layer stored once, and int8 quantization.
 
-`export_onnx` writes a folder in the Hub's layout for ONNX weights: `onnx/model.onnx` (float32) and, with
-`quantize="int8"`, `onnx/model_quantized.onnx`, next to the model's `config.json` and its feature extractor,
-tokenizer or processor files. The graph has the inputs `input_values` (float32, batch x samples of 16 kHz audio) and
-`attention_mask` (int64, same shape, 1 for real samples), dynamic in batch and length, and the output
-`last_hidden_state` (`logits` for CTC and classification models), plus with `all_hidden_states=True` the output
-`hidden_states`: every hidden state stacked, of shape (num_hidden_layers + 1, batch, frames, hidden_size).
-
-The model is exported with `torch.onnx.export` (the dynamo exporter). Graph passes then make the shared weights
-appear once and in a form ONNX Runtime's quantizer takes: the transposes of weight matrices are folded into one
-transposed initializer per weight (so every MatMul of every layer application reads the same initializer) before the
-exporter's optimizer runs, and identical initializers are merged.
+`export_onnx` writes the Hub's layout for ONNX weights. The graph (torch.onnx's dynamo exporter, then the passes
+below) has the inputs `input_values` (float32, batch x samples of 16 kHz audio) and `attention_mask` (int64, same
+shape, 1 for real samples), dynamic in batch and length, and the output `last_hidden_state` (`logits` for CTC and
+classification models), plus with `all_hidden_states=True` the output `hidden_states`: every hidden state stacked,
+of shape (num_hidden_layers + 1, batch, frames, hidden_size).
 """
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -130,10 +125,8 @@ class _OnnxExportModule(torch.nn.Module):
 def fold_weight_transposes(model: "onnx_ir.Model") -> None:
     """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
 
-    The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
-    hide the weights from ONNX Runtime's quantizer, and its constant folding would make one copy of a shared weight
-    per layer application. Here each weight gets one transposed copy (named `<weight>.transposed`) that every MatMul
-    of every layer application reads.
+    The exporter transposes a linear layer's weight at every call: left alone, the `Transpose` nodes hide the weights
+    from ONNX Runtime's quantizer, and constant folding would copy a shared weight once per layer application.
     """
     import onnx_ir as ir
 
@@ -157,15 +150,11 @@ def fold_weight_transposes(model: "onnx_ir.Model") -> None:
 
 def store_weights_once(model: "onnx_ir.Model") -> None:
     """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
-    from onnx_ir.passes.common import (
-        ClearMetadataAndDocStringPass,
-        DeduplicateInitializersPass,
-        RemoveUnusedNodesPass,
-    )
+    from onnx_ir.passes import common
 
-    RemoveUnusedNodesPass()(model)
-    DeduplicateInitializersPass(size_limit=2**62)(model)
-    ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
+    common.RemoveUnusedNodesPass()(model)
+    common.DeduplicateInitializersPass(size_limit=2**62)(model)
+    common.ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
 
 
 def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLike) -> None:
@@ -226,18 +215,6 @@ def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLi
     onnx.save(model, quantized_path)
 
 
-def _check_onnx_extra():
-    import importlib
-
-    for name in ("onnx", "onnxscript", "onnxruntime"):  # what torch.onnx's exporter and the int8 step import
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            raise ImportError(
-                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
-            ) from None
-
-
 def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
     if opset not in SUPPORTED_OPSETS:
         raise ValueError(
@@ -259,11 +236,10 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_pla
         check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
-def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
+def _copy_side_files(model_name_or_path: str, destination: Path) -> None:
     """Copy the config and the feature extractor / tokenizer / processor files that exist (local folder or Hub)."""
     from transformers.utils import cached_file
 
-    copied = []
     for name in SIDE_FILES:
         path = cached_file(
             model_name_or_path,
@@ -273,12 +249,9 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
         )
         if path is not None:
             if name == "preprocessor_config.json":  # the ONNX example reads its switches: JSON booleans only
-                with open(path, encoding="utf-8") as handle:
-                    settings = json.load(handle)
+                settings = json.loads(Path(path).read_text(encoding="utf-8"))
                 refuse_non_boolean_flags(SimpleNamespace(**settings), model_name_or_path)
             shutil.copyfile(path, destination / name)
-            copied.append(name)
-    return copied
 
 
 @contextlib.contextmanager
@@ -335,13 +308,18 @@ def export_onnx(
     """Export a saved ALHuBERT (or HuBERT) model to ONNX; returns the written ONNX files by kind (`fp32`, `int8`).
 
     `output_dir` gets `onnx/model.onnx` (and with `quantize="int8"`, `onnx/model_quantized.onnx`) plus copies of the
-    model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
-    the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
-    output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
-    export. Raises `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (the target is
-    not empty and `overwrite` is false) or `ImportError` (the `onnx` extra is not installed).
+    model's config and preprocessing files; the model's own folder gets only `onnx/`, to be uploaded with it. The
+    export is built under a temporary name and renamed when complete: a failure leaves no partial export. Raises
+    `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (a non-empty target without
+    `overwrite`) or `ImportError` (the `onnx` extra is not installed).
     """
-    _check_onnx_extra()
+    for name in ("onnx", "onnxscript", "onnxruntime"):  # what torch.onnx's exporter and the int8 step import
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ImportError(
+                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
+            ) from None
     output_dir = Path(output_dir)
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()

@@ -118,11 +118,9 @@ class _MonoBlocks:
     files whose header understates or omits their length)."""
 
     def __init__(self, rate: int, target_rate: int, name: str):
-        self.stream = (
-            None
-            if rate == target_rate
-            else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
-        )
+        self.stream = None
+        if rate != target_rate:
+            self.stream = _soxr().ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
         self.target_rate, self.name = target_rate, name
         self.pieces, self.total = [], 0
 
@@ -231,8 +229,6 @@ def load_audio(source: str | os.PathLike | bytes | dict, sampling_rate: int = SA
         raise
     except Exception as error:  # LibsndfileError / RuntimeError: corrupt file or a format it lacks
         soundfile_error = error
-    if isinstance(file, io.BytesIO):
-        file.seek(0)
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else name
     try:
         audio, rate = _decode_with_torchcodec(data, name, sampling_rate)

@@ -79,9 +79,10 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> No
 def check_replaceable_folder(
     folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str
 ) -> None:
-    """Refuse (`FileExistsError` naming it) to replace `folder` if it holds any file, folder or link besides the
-    relative paths (glob patterns) in `written` that `what` (a command) writes, or, with `model_types`, a
-    `config.json` of another model type. The root, the current folder and its parents are never replaced."""
+    """The one rule of `alhubert convert` and `alhubert export onnx` for replacing `folder`: refuse it
+    (`FileExistsError` naming it) if it holds any file, folder or link besides the relative paths (glob patterns) in
+    `written` that `what` (the command) writes, or, with `model_types`, a `config.json` of another model type. The
+    root, the current folder and its parents are never replaced."""
     folder = Path(os.path.abspath(folder))
     if folder == Path(folder.anchor) or folder in [Path.cwd(), *Path.cwd().parents]:
         raise ValueError(
@@ -138,11 +139,8 @@ def make_staging_folder(target: str | os.PathLike) -> Path:
 
 def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_existing: bool = False) -> None:
     """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
-    is complete. On failure the old `target` is put back and no `.old.*` folder is left behind.
-
-    With `keep_existing=True` a `target` that exists (or that another process creates first) is kept and `new`
-    deleted: for caches that several processes may fill with the same content.
-    """
+    is complete (on failure the old one is put back). With `keep_existing=True` a `target` that exists (or that
+    another process creates first) is kept and `new` deleted: for caches that several processes may fill alike."""
     new, target = Path(new), Path(target)
     apply_umask(new)
     if keep_existing or not target.exists():
