@@ -181,11 +181,8 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
             head = handle.read(12)
             if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 block_align = rate = None
-                while True:
-                    chunk = handle.read(8)
-                    if len(chunk) < 8:
-                        return None
-                    name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                while len(chunk := handle.read(8)) == 8:
+                    name, size = struct.unpack("<4sI", chunk)
                     if name == b"fmt ":
                         fmt = handle.read(size + size % 2)
                         rate, block_align = struct.unpack("<I", fmt[4:8])[0], struct.unpack("<H", fmt[12:14])[0]
@@ -195,6 +192,7 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
                         return size // block_align, rate
                     else:
                         handle.seek(size + size % 2, os.SEEK_CUR)
+                return None
         info = soundfile.info(str(path))
         return (info.frames, info.samplerate) if 0 < info.frames < 2**62 else None
     except Exception:  # unknown or unreadable header: nothing to compare with

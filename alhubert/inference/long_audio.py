@@ -123,10 +123,8 @@ class LongAudioFeatureExtractor:
         ]
 
     def __call__(self, waveforms: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield `(index, features)` for each 1-D waveform (at the feature extractor's rate) as soon as it is done.
-
-        Features have shape (frames, hidden_size). Waveforms given in order of length waste the least padding.
-        """
+        """Yield `(index, features of shape (frames, hidden_size))` for each 1-D waveform (at the feature extractor's
+        rate) as soon as it is done; waveforms given in order of length waste the least padding."""
         outputs, remaining, pending = {}, {}, []
         for index, waveform in enumerate(waveforms):
             waveform = np.asarray(waveform, dtype=np.float32)

@@ -112,10 +112,7 @@ class _OnnxExportModule(torch.nn.Module):
 
     def forward(self, input_values, attention_mask):
         outputs = self.model(
-            input_values=input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=self.all_hidden_states,
-            return_dict=True,
+            input_values, attention_mask=attention_mask, output_hidden_states=self.all_hidden_states, return_dict=True
         )
         if self.all_hidden_states:
             return outputs[self.output_name], torch.stack(outputs.hidden_states)
@@ -123,11 +120,9 @@ class _OnnxExportModule(torch.nn.Module):
 
 
 def fold_weight_transposes(model: "onnx_ir.Model") -> None:
-    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
-
-    The exporter transposes a linear layer's weight at every call: left alone, the `Transpose` nodes hide the weights
-    from ONNX Runtime's quantizer, and constant folding would copy a shared weight once per layer application.
-    """
+    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place: left
+    alone, the exporter's per-call `Transpose` of a linear layer's weight hides it from ONNX Runtime's quantizer, and
+    constant folding would copy a shared weight once per layer application."""
     import onnx_ir as ir
 
     graph = model.graph
@@ -160,11 +155,10 @@ def store_weights_once(model: "onnx_ir.Model") -> None:
 def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLike) -> None:
     """int8 weights for every MatMul and Conv whose weight is an initializer (each shared weight quantized once).
 
-    MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, activations quantized to uint8
-    at run time, integer matrix products). Convolutions get weight-only int8 (per output channel, dequantized to
-    float32 in the graph): ONNX Runtime's dynamic `ConvInteger` quantizes raw audio and the feature encoder's
-    activations too coarsely (mean cosine to float32 below 0.9 on speech).
-    """
+    MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, uint8 activations at run time).
+    Convolutions get weight-only int8 (per output channel, dequantized to float32 in the graph): ONNX Runtime's
+    dynamic `ConvInteger` quantizes raw audio and the feature encoder's activations too coarsely (mean cosine to
+    float32 below 0.9 on speech)."""
     import onnx
     from onnx import helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -190,23 +184,17 @@ def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLi
             scale = np.abs(weight).reshape(weight.shape[0], -1).max(axis=1) / 127.0
             scale[scale == 0] = 1.0
             broadcast = scale.reshape(-1, *([1] * (weight.ndim - 1)))
-            quantized = np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8)
+            inputs = {  # the inputs of DequantizeLinear, in its order
+                f"{name}_quantized": np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8),
+                f"{name}_scale": scale.astype(np.float32),
+                f"{name}_zero_point": np.zeros_like(scale, dtype=np.int8),
+            }
             graph.initializer.remove(initializers[name])
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(quantized, f"{name}_quantized"),
-                    numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
-                    numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
-                ]
-            )
+            graph.initializer.extend(numpy_helper.from_array(array, key) for key, array in inputs.items())
             dequantized[name] = f"{name}_dequantized"
             new_nodes.append(
                 helper.make_node(
-                    "DequantizeLinear",
-                    [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
-                    [dequantized[name]],
-                    name=f"{name}_DequantizeLinear",
-                    axis=0,
+                    "DequantizeLinear", list(inputs), [dequantized[name]], name=f"{name}_DequantizeLinear", axis=0
                 )
             )
         node.input[1] = dequantized[name]
@@ -230,10 +218,8 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_pla
             f"{target} already exists and is not empty; pass --overwrite (overwrite=True from Python) to replace it."
         )
     # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
-    if in_place:
-        check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
-    else:
-        check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
+    written = (MODEL_FILE, QUANTIZED_MODEL_FILE) if in_place else EXPORTED_FILES
+    check_replaceable_folder(target, written, None if in_place else SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
 def _copy_side_files(model_name_or_path: str, destination: Path) -> None:

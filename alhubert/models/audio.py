@@ -76,9 +76,8 @@ def check_decoded_size(frames: int, sampling_rate: float, target_rate: float, na
             raise AudioRefused(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
         if not MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE:
             raise AudioRefused(
-                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to "
-                f"{MAX_SAMPLING_RATE} Hz of real audio: its header is wrong (or it is not audio); resample or "
-                "re-encode it."
+                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to {MAX_SAMPLING_RATE} "
+                "Hz of real audio: its header is wrong (or it is not audio); resample or re-encode it."
             )
     if frames / sampling_rate > MAX_AUDIO_SECONDS:
         raise AudioRefused(
@@ -113,9 +112,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
 
 
 class _MonoBlocks:
-    """Consecutive mono blocks at `rate`, resampled to `target_rate` as they come (one soxr stream, so the result
-    equals resampling the whole waveform at once) and refused once they last longer than `MAX_AUDIO_SECONDS` (for
-    files whose header understates or omits their length)."""
+    """Mono blocks at `rate`, resampled to `target_rate` as they come (one soxr stream: the same result as resampling
+    the whole waveform) and refused past `MAX_AUDIO_SECONDS` (for headers that understate or omit the length)."""
 
     def __init__(self, rate: int, target_rate: int, name: str):
         self.stream = None
@@ -254,12 +252,11 @@ def audio_duration(path: str | os.PathLike) -> float:
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"Audio file not found: {name}")
+    soundfile = _soundfile()
     try:
-        info = _soundfile().info(name)
+        info = soundfile.info(name)
         if info.frames > 0 or info.duration > 0:
             return float(info.frames) / info.samplerate
-    except AudioDecoderUnavailable:
-        raise
     except Exception:  # not a format soundfile knows: decode it (torchcodec fallback), or raise ValueError
         pass
     return len(load_audio(name, SAMPLING_RATE)) / SAMPLING_RATE

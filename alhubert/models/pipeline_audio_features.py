@@ -17,7 +17,7 @@ from transformers import Pipeline
 from .audio import load_audio, resample
 
 
-def layer_features(model: torch.nn.Module, layer: int | None, **inputs) -> torch.Tensor:
+def layer_features(model: torch.nn.Module, layer: int | None, **inputs: torch.Tensor) -> torch.Tensor:
     """`last_hidden_state` (`layer=None`) or `hidden_states[layer]` (0 = encoder input) of `model` for `inputs`."""
     if layer is None:
         return model(**inputs).last_hidden_state

@@ -48,14 +48,12 @@ def current_umask() -> int:
 def apply_umask(path: str | os.PathLike) -> None:
     """Give `path` (and, for a folder, everything inside it) the mode a plain `open()` / `mkdir()` would give."""
     umask = current_umask()
-    path = Path(path)
-    if path.is_dir():
-        for root, folders, files in os.walk(path):
-            os.chmod(root, 0o777 & ~umask)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o666 & ~umask)
-    else:
+    if not os.path.isdir(path):
         os.chmod(path, 0o666 & ~umask)
+    for root, _, files in os.walk(path):  # nothing for a file
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> None:
