@@ -1,11 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The `alhubert` command line: `alhubert extract` (features from audio files), `alhubert info` (a model's shape),
-`alhubert export onnx` (ONNX and int8 files for ONNX Runtime), and the training, conversion and upload commands
-(`distill`, `finetune-ctc`, `finetune-classification`, `kmeans-targets`, `pretrain-hubert`, `convert`,
-`push-to-hub`), which forward their arguments to the
-HfArgumentParser-based `main(argv)` of their module.
-
-Built with Typer, like Transformers' own `transformers` command.
+"""The `alhubert` command line (Typer, like Transformers' own `transformers` command): `extract` (features from audio
+files), `info` (a model's shape), `export onnx`, and the training, conversion and upload commands of `FORWARDED`,
+which pass their arguments to the HfArgumentParser-based entry point of their module.
 """
 
 import math
@@ -137,20 +133,14 @@ def load_encoder(
         StrictDataclassError,
     ) as error:  # the last: a config.json that fails Transformers' own checks
         raise CommandError(_load_error(model_name_or_path, error)) from error
-    try:
-        refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
-        refuse_non_boolean_flags(feature_extractor, model_name_or_path)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+    refuse_missing_weights(loading["missing_keys"], model.config, model_name_or_path)
+    refuse_non_boolean_flags(feature_extractor, model_name_or_path)
     return model.to(device).eval(), feature_extractor
 
 
 def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path, str]:
-    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder).
-
-    Refuses, before any work, outputs that cannot be written: an existing output without `overwrite`, a folder
-    output that is a file (or a file output that is a folder), and a location that is not writable.
-    """
+    """Map each audio file to its key in the output (safetensors / npy) or its `.npy` file (output folder), refusing
+    before any work outputs that cannot be written."""
     if len(set(audio)) != len(audio):
         raise CommandError("An audio file is given twice; list each file once.")
     if output.suffix == ".safetensors":
@@ -177,32 +167,13 @@ def _output_plan(audio: list[Path], output: Path, overwrite: bool) -> dict[Path,
     existing = [name for name in files if name.exists()]
     if existing and not overwrite:
         raise CommandError(f"{existing[0]} already exists; pass --overwrite to replace it.")
-    try:
-        check_writable_folder(output if not output.suffix else output.parent, what="features")
-    except OSError as error:
-        raise CommandError(str(error)) from None
+    check_writable_folder(output if not output.suffix else output.parent, what="features")
     return plan
 
 
-def _audio_duration(path: Path) -> float:
-    from .models.audio import AudioDecoderUnavailable, audio_duration
-
-    if not path.is_file():
-        raise CommandError(f"Audio file not found: {path}")
-    try:
-        return audio_duration(path)
-    except AudioDecoderUnavailable:  # an installation problem, not a bad file: stop with the fix
-        raise
-    except ValueError as error:
-        raise CommandError(f"Cannot read audio file {path}: {one_line(error)}") from None
-
-
 def declared_frames(path: Path) -> tuple[int, int] | None:
-    """`(frames, sampling_rate)` that the file's header announces, or None when unknown.
-
-    For WAV the RIFF `data` chunk's size is read directly (libsndfile silently shortens a truncated WAV's frame
-    count to what is there); for other formats (FLAC's STREAMINFO, ...) soundfile's header frame count.
-    """
+    """`(frames, sampling_rate)` that the file's header announces, or None when unknown: for WAV from the RIFF `data`
+    chunk's size (libsndfile silently shortens a truncated WAV's frame count), else soundfile's header count."""
     import soundfile
 
     try:
@@ -210,11 +181,8 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
             head = handle.read(12)
             if len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 block_align = rate = None
-                while True:
-                    chunk = handle.read(8)
-                    if len(chunk) < 8:
-                        return None
-                    name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                while len(chunk := handle.read(8)) == 8:
+                    name, size = struct.unpack("<4sI", chunk)
                     if name == b"fmt ":
                         fmt = handle.read(size + size % 2)
                         rate, block_align = struct.unpack("<I", fmt[4:8])[0], struct.unpack("<H", fmt[12:14])[0]
@@ -224,6 +192,7 @@ def declared_frames(path: Path) -> tuple[int, int] | None:
                         return size // block_align, rate
                     else:
                         handle.seek(size + size % 2, os.SEEK_CUR)
+                return None
         info = soundfile.info(str(path))
         return (info.frames, info.samplerate) if 0 < info.frames < 2**62 else None
     except Exception:  # unknown or unreadable header: nothing to compare with
@@ -298,12 +267,10 @@ def extract(
     from tqdm.auto import tqdm
 
     from .inference.long_audio import LongAudioFeatureExtractor
-    from .models.audio import AudioDecoderUnavailable, load_audio
+    from .models.audio import AudioDecoderUnavailable, audio_duration, load_audio
+    from .training.commands import set_threads
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     if not 0 <= stride_length_s < math.inf:
         _fail(f"--stride-length-s must be 0 or more seconds (finite), got {stride_length_s}.", code=2)
     if not 0 < chunk_length_s < math.inf:
@@ -330,10 +297,12 @@ def extract(
             )
         durations = {}
         for path in audio:
-            try:
-                durations[path] = _audio_duration(path)
-            except CommandError as error:
+            try:  # AudioDecoderUnavailable, an installation problem rather than a bad file, stops with the fix
+                durations[path] = audio_duration(path)
+            except FileNotFoundError as error:
                 skip(path, str(error))
+            except ValueError as error:
+                skip(path, f"Cannot read audio file {path}: {one_line(error)}")
         encoder, feature_extractor = load_encoder(model, device, dtype)
         extractor = LongAudioFeatureExtractor(
             encoder, feature_extractor, layer, chunk_length_s, stride_length_s, batch_size
@@ -384,14 +353,8 @@ def extract(
         if output.suffix == ".safetensors":
             metadata = {"model": model, "layer": "last_hidden_state" if layer is None else str(layer)}
             atomic_write(output, lambda name: save_file(features, name, metadata=metadata))
-    except (
-        CommandError,
-        FileNotFoundError,
-        ValueError,
-        OSError,
-        AudioDecoderUnavailable,
-    ) as error:  # e.g. a layer out of range
-        _fail(str(error))
+    except (CommandError, ValueError, OSError, AudioDecoderUnavailable) as error:
+        _fail(str(error))  # ValueError: e.g. a layer out of range
     done = f"Wrote features of {len(yielded)} file(s) to {output}"
     typer.echo(done + (f"; skipped {len(skipped)} file(s), named above." if skipped else ""))
 
@@ -534,16 +497,10 @@ def export_onnx(
     """Export a model to ONNX (and int8) for ONNX Runtime, in the Hub's layout for ONNX weights."""
     try:
         from .inference import onnx_export
-    except ImportError as error:
-        _fail(f'ONNX export needs the onnx extra: pip install "alhubert[onnx]" ({error}).')
-    try:
+
+        opset = onnx_export.DEFAULT_OPSET if opset is None else opset
         files = onnx_export.export_onnx(
-            model,
-            output_dir,
-            quantize=quantize,
-            all_hidden_states=all_hidden_states,
-            opset=onnx_export.DEFAULT_OPSET if opset is None else opset,
-            overwrite=overwrite,
+            model, output_dir, quantize=quantize, all_hidden_states=all_hidden_states, opset=opset, overwrite=overwrite
         )
     except (FileExistsError, ValueError, ImportError) as error:
         _fail(str(error))

@@ -1,19 +1,15 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Feature extraction from recordings of any length in bounded memory: overlapping windows, batched, stitched.
 
-Chunk and overlap semantics (the same as the `chunk_length_s` / `stride_length_s` of Transformers' speech recognition
-pipeline): the model never sees more than `chunk_length_s` seconds at once. Consecutive windows overlap, and from each
-window the first and last `stride_length_s` seconds of output frames are dropped (except at the start and end of the
-recording), so every output frame comes from a window in which it has at least `stride_length_s` seconds of context
-on both sides (or the recording's edge). Windows are cut on the frame grid of the convolutional feature encoder
-(320 samples at 16 kHz), so the stitched output has exactly as many frames as one pass over the whole recording.
-A recording no longer than `chunk_length_s` is processed in one piece and gives exactly the unchunked features.
-
-Memory: at most `batch_size` windows run at once, so activation memory does not grow with the recording; the
-waveform and the output features (frames x hidden_size floats) are held in memory in full.
+As with `chunk_length_s` / `stride_length_s` in Transformers' speech recognition pipeline, the model never sees more
+than `chunk_length_s` seconds at once, and from each window the first and last `stride_length_s` seconds of output
+frames are dropped (except at the recording's edges), so every output frame has at least that much context on both
+sides. Windows are cut on the feature encoder's frame grid (320 samples at 16 kHz): the stitched output has as many
+frames as one pass over the whole recording, and a recording no longer than `chunk_length_s` gives exactly the
+unchunked features. At most `batch_size` windows run at once, so activation memory does not grow with the recording;
+the waveform and the output features (frames x hidden_size floats) are held in full.
 """
 
-import inspect
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,12 +19,12 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, SequenceFeatureExtractor
 
 from ..models.configuration_alhubert import receptive_field
+from ..models.pipeline_audio_features import layer_features
 
 
 @dataclass(frozen=True)
 class Window:
-    """One model call: input frames `[start, end)` of the recording, of which frames `[keep_start, keep_end)` are
-    kept."""
+    """One model call: input frames `[start, end)` of the recording, of which `[keep_start, keep_end)` are kept."""
 
     start: int
     end: int
@@ -66,10 +62,8 @@ def plan_windows(total_frames: int, chunk_frames: int, context_frames: int) -> l
 
 
 class LongAudioFeatureExtractor:
-    """Hidden states of one layer of a speech encoder for recordings of any length, in bounded memory.
-
-    `layer=None` gives `last_hidden_state`, an integer `k` gives `hidden_states[k]` (0 = encoder input).
-    """
+    """Hidden states of one layer of a speech encoder for recordings of any length, in bounded memory (`layer=None`:
+    `last_hidden_state`; an integer `k`: `hidden_states[k]`, 0 = encoder input)."""
 
     def __init__(
         self,
@@ -104,7 +98,6 @@ class LongAudioFeatureExtractor:
         self.chunk_frames = int(chunk_length_s * self.sampling_rate) // self.hop
         self.context_frames = int(stride_length_s * self.sampling_rate) // self.hop
         plan_windows(0, self.chunk_frames, self.context_frames)  # validates the chunk and stride lengths
-        self.supports_depth = "depth" in inspect.signature(model.forward).parameters
         # GroupNorm in the first convolution normalises over the whole input: padding would change the features.
         self.equal_lengths_only = getattr(config, "feat_extract_norm", "group") == "group"
 
@@ -123,23 +116,15 @@ class LongAudioFeatureExtractor:
         input_values = padded["input_values"].to(device=device, dtype=self.model.dtype)
         lengths = {len(values) for _, _, values in batch}
         kwargs = {"attention_mask": padded["attention_mask"].to(device)} if len(lengths) > 1 else {}
-        if self.layer is None:
-            features = self.model(input_values, **kwargs).last_hidden_state
-        else:
-            if self.supports_depth:
-                kwargs["depth"] = max(self.layer, 1)  # skip the layer applications above the requested one
-            features = self.model(input_values, output_hidden_states=True, **kwargs).hidden_states[self.layer]
-        features = features.float().cpu().numpy()
+        features = layer_features(self.model, self.layer, input_values=input_values, **kwargs).float().cpu().numpy()
         return [
             features[row, window.keep_start - window.start : window.keep_end - window.start]
             for row, (_, window, _) in enumerate(batch)
         ]
 
     def __call__(self, waveforms: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield `(index, features)` for each 1-D waveform (at the feature extractor's rate) as soon as it is done.
-
-        Features have shape (frames, hidden_size). Waveforms given in order of length waste the least padding.
-        """
+        """Yield `(index, features of shape (frames, hidden_size))` for each 1-D waveform (at the feature extractor's
+        rate) as soon as it is done; waveforms given in order of length waste the least padding."""
         outputs, remaining, pending = {}, {}, []
         for index, waveform in enumerate(waveforms):
             waveform = np.asarray(waveform, dtype=np.float32)
@@ -152,12 +137,12 @@ class LongAudioFeatureExtractor:
                 )
             if getattr(self.feature_extractor, "do_normalize", False):  # over the whole recording, as in one pass
                 [waveform] = self.feature_extractor.zero_mean_unit_var_norm([waveform], attention_mask=None)
-            input_values = waveform  # windows are views into it; only a batch of windows is ever copied
-            total = num_frames(len(input_values), self.model.config)
+            total = num_frames(len(waveform), self.model.config)
             windows = plan_windows(total, self.chunk_frames, self.context_frames)
             outputs[index] = np.empty((total, self.model.config.hidden_size), dtype=np.float32)
             remaining[index] = len(windows)
-            pending += [(index, window, input_values[self._samples(window, total)]) for window in windows]
+            # windows are views into the waveform; only a batch of windows is ever copied
+            pending += [(index, window, waveform[self._samples(window, total)]) for window in windows]
             while len(pending) >= self.batch_size:
                 batch, pending = self._next_batch(pending)
                 yield from self._store(batch, outputs, remaining)

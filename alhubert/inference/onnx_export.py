@@ -1,20 +1,15 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """ONNX export of ALHuBERT (and HuBERT) models, with each shared layer stored once, and int8 quantization.
 
-`export_onnx` writes a folder in the Hub's layout for ONNX weights: `onnx/model.onnx` (float32) and, with
-`quantize="int8"`, `onnx/model_quantized.onnx`, next to the model's `config.json` and its feature extractor,
-tokenizer or processor files. The graph has the inputs `input_values` (float32, batch x samples of 16 kHz audio) and
-`attention_mask` (int64, same shape, 1 for real samples), dynamic in batch and length, and the output
-`last_hidden_state` (`logits` for CTC and classification models), plus with `all_hidden_states=True` the output
-`hidden_states`: every hidden state stacked, of shape (num_hidden_layers + 1, batch, frames, hidden_size).
-
-The model is exported with `torch.onnx.export` (the dynamo exporter). Graph passes then make the shared weights
-appear once and in a form ONNX Runtime's quantizer takes: the transposes of weight matrices are folded into one
-transposed initializer per weight (so every MatMul of every layer application reads the same initializer) before the
-exporter's optimizer runs, and identical initializers are merged.
+`export_onnx` writes the Hub's layout for ONNX weights. The graph (torch.onnx's dynamo exporter, then the passes
+below) has the inputs `input_values` (float32, batch x samples of 16 kHz audio) and `attention_mask` (int64, same
+shape, 1 for real samples), dynamic in batch and length, and the output `last_hidden_state` (`logits` for CTC and
+classification models), plus with `all_hidden_states=True` the output `hidden_states`: every hidden state stacked,
+of shape (num_hidden_layers + 1, batch, frames, hidden_size).
 """
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -117,10 +112,7 @@ class _OnnxExportModule(torch.nn.Module):
 
     def forward(self, input_values, attention_mask):
         outputs = self.model(
-            input_values=input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=self.all_hidden_states,
-            return_dict=True,
+            input_values, attention_mask=attention_mask, output_hidden_states=self.all_hidden_states, return_dict=True
         )
         if self.all_hidden_states:
             return outputs[self.output_name], torch.stack(outputs.hidden_states)
@@ -128,13 +120,9 @@ class _OnnxExportModule(torch.nn.Module):
 
 
 def fold_weight_transposes(model: "onnx_ir.Model") -> None:
-    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place.
-
-    The exporter transposes a linear layer's weight at every call of the layer: left alone, the `Transpose` nodes
-    hide the weights from ONNX Runtime's quantizer, and its constant folding would make one copy of a shared weight
-    per layer application. Here each weight gets one transposed copy (named `<weight>.transposed`) that every MatMul
-    of every layer application reads.
-    """
+    """Replace every `Transpose` of an initializer in an `onnx_ir.Model` by one transposed initializer, in place: left
+    alone, the exporter's per-call `Transpose` of a linear layer's weight hides it from ONNX Runtime's quantizer, and
+    constant folding would copy a shared weight once per layer application."""
     import onnx_ir as ir
 
     graph = model.graph
@@ -157,25 +145,20 @@ def fold_weight_transposes(model: "onnx_ir.Model") -> None:
 
 def store_weights_once(model: "onnx_ir.Model") -> None:
     """Merge identical initializers of an `onnx_ir.Model`, drop unused ones and the per-node stack traces, in place."""
-    from onnx_ir.passes.common import (
-        ClearMetadataAndDocStringPass,
-        DeduplicateInitializersPass,
-        RemoveUnusedNodesPass,
-    )
+    from onnx_ir.passes import common
 
-    RemoveUnusedNodesPass()(model)
-    DeduplicateInitializersPass(size_limit=2**62)(model)
-    ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
+    common.RemoveUnusedNodesPass()(model)
+    common.DeduplicateInitializersPass(size_limit=2**62)(model)
+    common.ClearMetadataAndDocStringPass()(model)  # the exporter's stack traces are most of a small model's file
 
 
 def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLike) -> None:
     """int8 weights for every MatMul and Conv whose weight is an initializer (each shared weight quantized once).
 
-    MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, activations quantized to uint8
-    at run time, integer matrix products). Convolutions get weight-only int8 (per output channel, dequantized to
-    float32 in the graph): ONNX Runtime's dynamic `ConvInteger` quantizes raw audio and the feature encoder's
-    activations too coarsely (mean cosine to float32 below 0.9 on speech).
-    """
+    MatMuls get ONNX Runtime's dynamic quantization (int8 weights per output column, uint8 activations at run time).
+    Convolutions get weight-only int8 (per output channel, dequantized to float32 in the graph): ONNX Runtime's
+    dynamic `ConvInteger` quantizes raw audio and the feature encoder's activations too coarsely (mean cosine to
+    float32 below 0.9 on speech)."""
     import onnx
     from onnx import helper, numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -201,45 +184,23 @@ def quantize_int8(model_path: str | os.PathLike, quantized_path: str | os.PathLi
             scale = np.abs(weight).reshape(weight.shape[0], -1).max(axis=1) / 127.0
             scale[scale == 0] = 1.0
             broadcast = scale.reshape(-1, *([1] * (weight.ndim - 1)))
-            quantized = np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8)
+            inputs = {  # the inputs of DequantizeLinear, in its order
+                f"{name}_quantized": np.clip(np.round(weight / broadcast), -127, 127).astype(np.int8),
+                f"{name}_scale": scale.astype(np.float32),
+                f"{name}_zero_point": np.zeros_like(scale, dtype=np.int8),
+            }
             graph.initializer.remove(initializers[name])
-            graph.initializer.extend(
-                [
-                    numpy_helper.from_array(quantized, f"{name}_quantized"),
-                    numpy_helper.from_array(scale.astype(np.float32), f"{name}_scale"),
-                    numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
-                ]
-            )
+            graph.initializer.extend(numpy_helper.from_array(array, key) for key, array in inputs.items())
             dequantized[name] = f"{name}_dequantized"
             new_nodes.append(
                 helper.make_node(
-                    "DequantizeLinear",
-                    [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
-                    [dequantized[name]],
-                    name=f"{name}_DequantizeLinear",
-                    axis=0,
+                    "DequantizeLinear", list(inputs), [dequantized[name]], name=f"{name}_DequantizeLinear", axis=0
                 )
             )
         node.input[1] = dequantized[name]
     for position, node in enumerate(new_nodes):  # they read only initializers: first in topological order
         graph.node.insert(position, node)
     onnx.save(model, quantized_path)
-
-
-# What torch.onnx's exporter and the int8 step import, the `onnx` extra of setup.py.
-ONNX_EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime")
-
-
-def _check_onnx_extra():
-    import importlib
-
-    for name in ONNX_EXTRA_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            raise ImportError(
-                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
-            ) from None
 
 
 def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_place: bool):
@@ -257,17 +218,14 @@ def _check_arguments(target: Path, quantize, opset: int, overwrite: bool, in_pla
             f"{target} already exists and is not empty; pass --overwrite (overwrite=True from Python) to replace it."
         )
     # an export (or the onnx/ folder of an in-place export) is replaced; a folder of the user's files never is
-    if in_place:
-        check_replaceable_folder(target, (MODEL_FILE, QUANTIZED_MODEL_FILE), None, "alhubert export onnx")
-    else:
-        check_replaceable_folder(target, EXPORTED_FILES, SUPPORTED_MODEL_TYPES, "alhubert export onnx")
+    written = (MODEL_FILE, QUANTIZED_MODEL_FILE) if in_place else EXPORTED_FILES
+    check_replaceable_folder(target, written, None if in_place else SUPPORTED_MODEL_TYPES, "alhubert export onnx")
 
 
-def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
+def _copy_side_files(model_name_or_path: str, destination: Path) -> None:
     """Copy the config and the feature extractor / tokenizer / processor files that exist (local folder or Hub)."""
     from transformers.utils import cached_file
 
-    copied = []
     for name in SIDE_FILES:
         path = cached_file(
             model_name_or_path,
@@ -277,12 +235,9 @@ def _copy_side_files(model_name_or_path: str, destination: Path) -> list[str]:
         )
         if path is not None:
             if name == "preprocessor_config.json":  # the ONNX example reads its switches: JSON booleans only
-                with open(path, encoding="utf-8") as handle:
-                    settings = json.load(handle)
+                settings = json.loads(Path(path).read_text(encoding="utf-8"))
                 refuse_non_boolean_flags(SimpleNamespace(**settings), model_name_or_path)
             shutil.copyfile(path, destination / name)
-            copied.append(name)
-    return copied
 
 
 @contextlib.contextmanager
@@ -339,13 +294,18 @@ def export_onnx(
     """Export a saved ALHuBERT (or HuBERT) model to ONNX; returns the written ONNX files by kind (`fp32`, `int8`).
 
     `output_dir` gets `onnx/model.onnx` (and with `quantize="int8"`, `onnx/model_quantized.onnx`) plus copies of the
-    model's config and preprocessing files. When `output_dir` is the model's own folder, only `onnx/` is added, so that
-    the folder is uploaded with it (`scripts/push_to_hub.py`). `all_hidden_states=True` adds the `hidden_states`
-    output. Everything is written under a temporary name and renamed when complete: a failure leaves no partial
-    export. Raises `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (the target is
-    not empty and `overwrite` is false) or `ImportError` (the `onnx` extra is not installed).
+    model's config and preprocessing files; the model's own folder gets only `onnx/`, to be uploaded with it. The
+    export is built under a temporary name and renamed when complete: a failure leaves no partial export. Raises
+    `ValueError` (unloadable or unsupported model, bad option), `FileExistsError` (a non-empty target without
+    `overwrite`) or `ImportError` (the `onnx` extra is not installed).
     """
-    _check_onnx_extra()
+    for name in ("onnx", "onnxscript", "onnxruntime"):  # what torch.onnx's exporter and the int8 step import
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise ImportError(
+                f'ONNX export needs {name}, from the onnx extra: pip install "alhubert[onnx]".'
+            ) from None
     output_dir = Path(output_dir)
     local_model = Path(str(model_name_or_path))
     in_place = local_model.is_dir() and output_dir.exists() and output_dir.resolve() == local_model.resolve()
@@ -369,21 +329,12 @@ def export_onnx(
             if quantize == "int8":
                 files["int8"] = onnx_dir / QUANTIZED_MODEL_FILE
                 quantize_int8(files["fp32"], files["int8"])
-        replace_folder(
-            staging, target
-        )  # modes per the umask; an old export is replaced only once this one is complete
+        # modes per the umask; an old export is replaced only once this one is complete
+        replace_folder(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return {kind: output_dir / ONNX_FOLDER / path.name for kind, path in files.items()}
 
 
-__all__ = [
-    "MODEL_FILE",
-    "QUANTIZED_MODEL_FILE",
-    "SUPPORTED_OPSETS",
-    "export_onnx",
-    "fold_weight_transposes",
-    "quantize_int8",
-    "store_weights_once",
-]
+__all__ = ["export_onnx", "fold_weight_transposes", "quantize_int8", "store_weights_once"]

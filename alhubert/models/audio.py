@@ -1,23 +1,18 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The one audio loader of the project: training, fine-tuning, the feature pipeline and the `alhubert` command.
+"""The one audio loader of the project (training, fine-tuning, the feature pipeline and the `alhubert` command):
+`load_audio(source)` returns a mono float32 waveform at 16 kHz (or the rate asked for).
 
-`load_audio(source)` returns a mono float32 waveform at 16 kHz (or the rate asked for):
-- files are decoded with soundfile, whose wheel bundles libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, ...), no system
-  package needed;
-- other formats (e.g. M4A/AAC) fall back to torchcodec + FFmpeg when they are installed (`pip install
-  "alhubert[ffmpeg]"`); they are never needed for WAV/FLAC/MP3 data such as LibriSpeech or the demo corpus;
+- soundfile decodes files (its wheel bundles libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, ...); other formats (M4A,
+  AAC) fall back to torchcodec + FFmpeg when installed (`pip install "alhubert[ffmpeg]"`);
 - channels are averaged, and `resample` (soxr, high quality) is the only resampler;
-- sizes are bounded before decoding, from the header: the sampling rate must lie between `MIN_SAMPLING_RATE` and
-  `MAX_SAMPLING_RATE`, and the decoded mono waveform may last at most `MAX_AUDIO_SECONDS` (4 hours: 230 million
-  samples, 0.9 GB of float32 at 16 kHz); longer audio is refused with a message that says to split it. Files longer
-  than `BLOCK_SAMPLES` samples (all channels) are decoded in blocks, each averaged to mono and resampled as it comes,
-  so a small file that expands enormously (a FLAC of 192 kHz x 8 channels of silence) never needs more memory than
-  its 16 kHz mono result; a header that lies about the length is caught by the same bound while decoding.
+- sizes are bounded from the header before decoding: a sampling rate from `MIN_SAMPLING_RATE` to `MAX_SAMPLING_RATE`
+  and at most `MAX_AUDIO_SECONDS` (0.9 GB of float32 at 16 kHz; longer audio is refused with a message to split it).
+  Files over `BLOCK_SAMPLES` samples are decoded in blocks, each averaged to mono and resampled as it comes, so a
+  small file that expands enormously (a FLAC of 192 kHz x 8 channels of silence) never needs more memory than its
+  16 kHz mono result; a header that lies about the length is caught by the same bound while decoding.
 
-Errors: `FileNotFoundError` for a missing file, `ValueError` for a file no decoder can read (corrupt, unknown
-format), `AudioRefused` (a `ValueError`) for audio that decodes but is too long, at an impossible sampling rate or
-holds NaN/infinite samples, `AudioDecoderUnavailable` when a decoder library itself cannot be loaded (an
-installation problem, not a data problem; the message says how to fix it).
+Errors: `FileNotFoundError` (a missing file), `ValueError` (a file no decoder can read), `AudioRefused` and
+`AudioDecoderUnavailable` (below).
 
 This file ships as Hub remote code with the model: its optional imports sit in `try` blocks, so Transformers does not
 require them of users who never decode a file.
@@ -73,14 +68,6 @@ def _soundfile():
     return soundfile
 
 
-def to_mono(audio: np.ndarray) -> np.ndarray:
-    """Float32 mono: a 2-D array is averaged over its channel axis (the shorter one)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
-    return np.ascontiguousarray(audio, dtype=np.float32)
-
-
 def check_decoded_size(frames: int, sampling_rate: float, target_rate: float, name: str = "the audio") -> None:
     """Refuse, before decoding or resampling, audio whose rate lies outside `MIN_SAMPLING_RATE` to
     `MAX_SAMPLING_RATE` or whose `frames` at `sampling_rate` last longer than `MAX_AUDIO_SECONDS`."""
@@ -89,9 +76,8 @@ def check_decoded_size(frames: int, sampling_rate: float, target_rate: float, na
             raise AudioRefused(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
         if not MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE:
             raise AudioRefused(
-                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to "
-                f"{MAX_SAMPLING_RATE} Hz of real audio: its header is wrong (or it is not audio); resample or "
-                "re-encode it."
+                f"{name} has a sampling rate of {rate:g} Hz, outside the {MIN_SAMPLING_RATE} to {MAX_SAMPLING_RATE} "
+                "Hz of real audio: its header is wrong (or it is not audio); resample or re-encode it."
             )
     if frames / sampling_rate > MAX_AUDIO_SECONDS:
         raise AudioRefused(
@@ -115,7 +101,10 @@ def _soxr():
 
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) -> np.ndarray:
     """Down-mix to mono and resample to `target_sr` with soxr (high quality): the project's one resampler."""
-    audio = to_mono(audio)
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:  # channels: the shorter axis
+        audio = audio.mean(axis=0 if audio.shape[0] < audio.shape[1] else 1)
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
     check_decoded_size(audio.size, orig_sr, target_sr)
     if int(orig_sr) == int(target_sr) or audio.size == 0:
         return audio
@@ -123,16 +112,13 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLING_RATE) ->
 
 
 class _MonoBlocks:
-    """Consecutive mono blocks at `rate`, resampled to `target_rate` as they come (one soxr stream, so the result
-    equals resampling the whole waveform at once) and refused once they last longer than `MAX_AUDIO_SECONDS` (for
-    files whose header understates or omits their length)."""
+    """Mono blocks at `rate`, resampled to `target_rate` as they come (one soxr stream: the same result as resampling
+    the whole waveform) and refused past `MAX_AUDIO_SECONDS` (for headers that understate or omit the length)."""
 
     def __init__(self, rate: int, target_rate: int, name: str):
-        self.stream = (
-            None
-            if rate == target_rate
-            else _soxr().ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
-        )
+        self.stream = None
+        if rate != target_rate:
+            self.stream = _soxr().ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
         self.target_rate, self.name = target_rate, name
         self.pieces, self.total = [], 0
 
@@ -241,14 +227,9 @@ def load_audio(source: str | os.PathLike | bytes | dict, sampling_rate: int = SA
         raise
     except Exception as error:  # LibsndfileError / RuntimeError: corrupt file or a format it lacks
         soundfile_error = error
-    if isinstance(file, io.BytesIO):
-        file.seek(0)
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else name
     try:
-        audio, rate = _decode_with_torchcodec(
-            bytes(source) if isinstance(source, bytearray) else (source if isinstance(source, bytes) else name),
-            name,
-            sampling_rate,
-        )
+        audio, rate = _decode_with_torchcodec(data, name, sampling_rate)
     except AudioRefused:
         raise
     except ValueError as error:
@@ -271,12 +252,11 @@ def audio_duration(path: str | os.PathLike) -> float:
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"Audio file not found: {name}")
+    soundfile = _soundfile()
     try:
-        info = _soundfile().info(name)
+        info = soundfile.info(name)
         if info.frames > 0 or info.duration > 0:
             return float(info.frames) / info.samplerate
-    except AudioDecoderUnavailable:
-        raise
     except Exception:  # not a format soundfile knows: decode it (torchcodec fallback), or raise ValueError
         pass
     return len(load_audio(name, SAMPLING_RATE)) / SAMPLING_RATE

@@ -4,9 +4,8 @@
 Transformers' `"feature-extraction"` pipeline is text-only. This one takes a file path, a 1-D numpy array at the
 feature extractor's sampling rate, or a `{"array", "sampling_rate"}` dict (as in `datasets`), and returns the
 hidden states of one layer, shape (frames, hidden_size), or of all layers, shape (layers + 1, frames, hidden_size).
-It imports only numpy, torch, transformers and its sibling `audio.py` (the project's one audio loader: soundfile,
-soxr), so it can ship as Hub remote code. `pipeline(..., dtype=torch.bfloat16)` runs the model's native bf16 path
-(the audio is cast once, the features come back as float32).
+It imports only numpy, torch, transformers and its sibling `audio.py`, so it can ship as Hub remote code.
+`pipeline(..., dtype=torch.bfloat16)` runs the model's native bf16 path (the features come back as float32).
 """
 
 import inspect
@@ -16,6 +15,15 @@ import torch
 from transformers import Pipeline
 
 from .audio import load_audio, resample
+
+
+def layer_features(model: torch.nn.Module, layer: int | None, **inputs: torch.Tensor) -> torch.Tensor:
+    """`last_hidden_state` (`layer=None`) or `hidden_states[layer]` (0 = encoder input) of `model` for `inputs`."""
+    if layer is None:
+        return model(**inputs).last_hidden_state
+    if "depth" in inspect.signature(model.forward).parameters:
+        inputs["depth"] = max(layer, 1)  # elastic depth: skip the layer applications above the one asked for
+    return model(**inputs, output_hidden_states=True).hidden_states[layer]
 
 
 class AudioFeatureExtractionPipeline(Pipeline):
@@ -52,11 +60,8 @@ class AudioFeatureExtractionPipeline(Pipeline):
         elif isinstance(inputs, dict):
             if "sampling_rate" not in inputs or not ("array" in inputs or "raw" in inputs):
                 raise ValueError('A dict input needs "array" (or "raw") and "sampling_rate" keys.')
-            array = inputs["array"] if "array" in inputs else inputs["raw"]
-            rate = inputs["sampling_rate"]
-            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not rate > 0:
-                raise ValueError(f"sampling_rate must be a positive number of samples per second, got {rate!r}.")
-            inputs = resample(array, inputs["sampling_rate"], sampling_rate)
+            # resample checks the sampling rate
+            inputs = resample(inputs.get("array", inputs.get("raw")), inputs["sampling_rate"], sampling_rate)
         elif isinstance(inputs, torch.Tensor):
             inputs = inputs.detach().cpu().numpy()
         if not isinstance(inputs, np.ndarray) or inputs.ndim != 1:
@@ -73,15 +78,10 @@ class AudioFeatureExtractionPipeline(Pipeline):
 
     def _forward(self, model_inputs, layer=None):
         source = model_inputs.pop("audio_source", "the input")
-        if layer is None:
-            features = self.model(**model_inputs).last_hidden_state
-        elif layer == "all":
+        if layer == "all":
             features = torch.stack(self.model(**model_inputs, output_hidden_states=True).hidden_states, 1)
         else:
-            kwargs = {"output_hidden_states": True}
-            if "depth" in inspect.signature(self.model.forward).parameters:
-                kwargs["depth"] = max(layer, 1)  # elastic depth: skip the layers above the one asked for
-            features = self.model(**model_inputs, **kwargs).hidden_states[layer]
+            features = layer_features(self.model, layer, **model_inputs)
         if not torch.isfinite(features).all():  # the audio is finite (checked by the model): the weights are at fault
             names = ", ".join(source) if isinstance(source, list) else source
             model = f" {self.model.name_or_path}" if self.model.name_or_path else ""

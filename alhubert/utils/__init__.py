@@ -1,4 +1,3 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Small helpers shared by the package's commands: atomic writes and the rule for replacing an output folder
-(`files`), one-line error text (`errors`), and checks that a loaded model is whole with finite outputs
-(`model_checks`)."""
+"""Helpers shared by the package's commands: atomic writes and folder replacement (`files`), one-line error text
+(`errors`), and checks that a loaded model is whole with finite outputs (`model_checks`)."""

@@ -48,14 +48,12 @@ def current_umask() -> int:
 def apply_umask(path: str | os.PathLike) -> None:
     """Give `path` (and, for a folder, everything inside it) the mode a plain `open()` / `mkdir()` would give."""
     umask = current_umask()
-    path = Path(path)
-    if path.is_dir():
-        for root, folders, files in os.walk(path):
-            os.chmod(root, 0o777 & ~umask)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o666 & ~umask)
-    else:
+    if not os.path.isdir(path):
         os.chmod(path, 0o666 & ~umask)
+    for root, _, files in os.walk(path):  # nothing for a file
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> None:
@@ -79,14 +77,10 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output") -> No
 def check_replaceable_folder(
     folder: str | os.PathLike, written: tuple[str, ...], model_types: tuple[str, ...] | None, what: str
 ) -> None:
-    """Refuse to replace `folder` unless it holds only what `what` (a command) writes there: the one rule of
-    `alhubert convert --overwrite_output_dir` and `alhubert export onnx --overwrite`.
-
-    `written` lists the relative paths (glob patterns, "/" between folders) the command writes; any other file,
-    folder or link in `folder` is the user's and makes it a `FileExistsError` naming it. With `model_types`, the
-    folder's `config.json` must also be a model config of one of those types. The file system root, the current
-    folder and its parents are never replaced. Nothing is deleted here.
-    """
+    """The one rule of `alhubert convert` and `alhubert export onnx` for replacing `folder`: refuse it
+    (`FileExistsError` naming it) if it holds any file, folder or link besides the relative paths (glob patterns) in
+    `written` that `what` (the command) writes, or, with `model_types`, a `config.json` of another model type. The
+    root, the current folder and its parents are never replaced."""
     folder = Path(os.path.abspath(folder))
     if folder == Path(folder.anchor) or folder in [Path.cwd(), *Path.cwd().parents]:
         raise ValueError(
@@ -120,10 +114,8 @@ def check_replaceable_folder(
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
-    """Write with `write(temporary_path)` then move into place: an interrupted run leaves no partial file.
-
-    The file gets the umask's mode; the temporary file is removed on any failure.
-    """
+    """Write with `write(temporary_path)` then move into place (umask mode): an interrupted run leaves no partial
+    file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -145,11 +137,8 @@ def make_staging_folder(target: str | os.PathLike) -> Path:
 
 def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_existing: bool = False) -> None:
     """Move the finished folder `new` to `target` (modes per the umask), replacing an old `target` only once `new`
-    is complete. On failure the old `target` is put back and no `.old.*` folder is left behind.
-
-    With `keep_existing=True` a `target` that exists (or that another process creates first) is kept and `new`
-    deleted: for caches that several processes may fill with the same content.
-    """
+    is complete (on failure the old one is put back). With `keep_existing=True` a `target` that exists (or that
+    another process creates first) is kept and `new` deleted: for caches that several processes may fill alike."""
     new, target = Path(new), Path(target)
     apply_umask(new)
     if keep_existing or not target.exists():
@@ -177,11 +166,9 @@ def replace_folder(new: str | os.PathLike, target: str | os.PathLike, keep_exist
 
 __all__ = [
     "PREPROCESSING_FILES",
-    "apply_umask",
     "atomic_write",
     "check_replaceable_folder",
     "check_writable_folder",
-    "current_umask",
     "make_staging_folder",
     "replace_folder",
 ]

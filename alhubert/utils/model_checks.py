@@ -69,8 +69,7 @@ def refuse_non_finite_outputs(model: "torch.nn.Module", source: str) -> None:
     outputs for one second of low-level noise."""
     import torch
 
-    config = model.config
-    samples = max(16000, getattr(config, "receptive_field", 400))
+    samples = max(16000, getattr(model.config, "receptive_field", 400))
     noise = 0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         outputs = model(noise.to(device=model.device, dtype=model.dtype), output_hidden_states=True)
