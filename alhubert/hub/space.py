@@ -40,12 +40,6 @@ def space_card_section(model_id: str | None) -> str:
     )
 
 
-def bundled_package_files() -> list[Path]:
-    """The package files the Space imports, relative to the package's parent folder."""
-    files = [PACKAGE_DIR / "__init__.py", *sorted((PACKAGE_DIR / "models").glob("*.py"))]
-    return [path.relative_to(PACKAGE_DIR.parent) for path in files]
-
-
 def _check_repo_id(repo_id: str, what: str):
     try:
         validate_repo_id(repo_id)
@@ -80,9 +74,10 @@ def stage_space(
     if model_id is not None:
         card.data.models = [model_id]
         card.save(staging_dir / "README.md")
-    for relative in bundled_package_files():
-        (staging_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PACKAGE_DIR.parent / relative, staging_dir / relative)
+    for path in [PACKAGE_DIR / "__init__.py", *(PACKAGE_DIR / "models").glob("*.py")]:  # what the Space imports
+        target = staging_dir / path.relative_to(PACKAGE_DIR.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     return sorted(str(path.relative_to(staging_dir)) for path in staging_dir.rglob("*") if path.is_file())
 
 

@@ -20,7 +20,7 @@ from transformers.utils import logging
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import PREPROCESSING_FILES
-from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
+from .model_cards import saved_eval_results, type_name, write_card_for_folder, write_model_card
 
 
 logger = logging.get_logger(__name__)
@@ -56,19 +56,12 @@ def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
     return [name for name in selected if (model_dir / name).is_file()]
 
 
-def check_model_dir(model_dir: str | os.PathLike) -> str:
-    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary."""
-    return _check_model_dir(model_dir)[0]
-
-
 def _check_model_dir(model_dir):
-    """`check_model_dir`, also returning the loaded model.
-
-    Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
+    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary and the
+    model. Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
-    from ..models.registration import (
-        ARCHITECTURES,  # the model code: imported when a folder is checked, not for --help
-    )
+    # the model code: imported when a folder is checked, not for --help
+    from ..models.registration import ARCHITECTURES
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -88,7 +81,7 @@ def _check_model_dir(model_dir):
         raise ValueError(
             f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert')."
         )
-    architecture = (config.architectures or ["AlHubertModel"])[0]
+    architecture = type_name(config)
     model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
         raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")
@@ -166,4 +159,4 @@ def upload_staged(
     return getattr(commit, "commit_url", None) or str(repo_url)
 
 
-__all__ = ["check_model_dir", "files_to_upload", "stage_for_upload", "upload_staged"]
+__all__ = ["files_to_upload", "stage_for_upload", "upload_staged"]
