@@ -174,17 +174,6 @@ print(outputs[0].shape)  # last_hidden_state (logits for a CTC model): (1, frame
 Exported with `alhubert export onnx` from this project (each shared layer is stored once in the file)."""
 
 
-def _recipe_section(recipe: dict | None) -> str:
-    method = (
-        "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
-        "first `num_hidden_groups` transformer layers) and trained to predict several of the teacher's hidden "
-        "states from the matching layer applications, with an L1 or L2 loss plus a cosine-similarity term."
-    )
-    if recipe is None:
-        return method + "\n\nThe recipe used to train these particular weights was not recorded with them."
-    return method + "\n\n" + _table(("Setting", "Value"), recipe.items())
-
-
 def build_model_card(
     config: AlHubertConfig,
     *,
@@ -267,11 +256,15 @@ def build_model_card(
         results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n" + _table(
             ("Metric", "Value"), rows.items()
         )
+    recipe_table = _table(("Setting", "Value"), recipe.items()) if recipe is not None else None
+    recipe_heading, recipe_text = ("Fine-tuning recipe", recipe_table) if recipe else (None, None)
     if task == "feature-extraction":
-        recipe_heading, recipe_text = "Distillation recipe", _recipe_section(recipe)
-    else:
-        recipe_heading, recipe_text = (
-            ("Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())) if recipe else (None, None)
+        recipe_heading = "Distillation recipe"
+        recipe_text = (
+            "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
+            "first `num_hidden_groups` transformer layers) and trained to predict several of the teacher's hidden "
+            "states from the matching layer applications, with an L1 or L2 loss plus a cosine-similarity term.\n\n"
+            + (recipe_table or "The recipe used to train these particular weights was not recorded with them.")
         )
     model_id = model_id or "path/to/model"
     return ModelCard.from_template(

@@ -121,11 +121,9 @@ def stage_for_upload(
     files = files_to_upload(model_dir) if model_dir.is_dir() else []  # links out are refused before any read
     summary, model = _check_model_dir(model_dir)
     logger.info("Load check passed: %s", summary)
-    (staging_dir / "onnx").mkdir(parents=True, exist_ok=True)
     for name in files:
+        (staging_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model_dir / name, staging_dir / name)
-    if not any((staging_dir / "onnx").iterdir()):
-        (staging_dir / "onnx").rmdir()
     model.describe_remote_code()
     custom_object_save(model, staging_dir, config=model.config)
     model.config.save_pretrained(staging_dir)
@@ -151,10 +149,7 @@ def upload_staged(
     if revision is not None:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=staging_dir,
-        revision=revision,
-        commit_message="Upload ALHuBERT model",
+        repo_id=repo_id, folder_path=staging_dir, revision=revision, commit_message="Upload ALHuBERT model"
     )
     return getattr(commit, "commit_url", None) or str(repo_url)
 

@@ -510,20 +510,6 @@ def _original_recipe(checkpoint: dict) -> dict:
     return {name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()}
 
 
-def converted_files() -> tuple[str, ...]:
-    """What a conversion writes into its folder (and the ONNX files `alhubert export onnx` may add to it in place)."""
-    remote_code = sorted(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
-    return (
-        "config.json",
-        "model.safetensors",
-        "preprocessor_config.json",
-        "README.md",
-        *remote_code,
-        "onnx/model.onnx",
-        "onnx/model_quantized.onnx",
-    )
-
-
 def convert_original_checkpoint(
     checkpoint_path: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -553,8 +539,12 @@ def convert_original_checkpoint(
             )
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
-        # only a folder of the files a conversion writes is replaced: the user's other files are never deleted
-        check_replaceable_folder(output_dir, converted_files(), ("alhubert",), "alhubert convert")
+        # only a folder of the files a conversion writes (and the ONNX files `alhubert export onnx` may add to it in
+        # place) is replaced: the user's other files are never deleted
+        remote_code = tuple(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
+        written = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code)
+        written += ("onnx/model.onnx", "onnx/model_quantized.onnx")
+        check_replaceable_folder(output_dir, written, ("alhubert",), "alhubert convert")
     check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(
@@ -591,8 +581,6 @@ def convert_original_checkpoint(
 
 
 __all__ = [
-    "ALLOWED_GLOBALS",
-    "MAX_LAYER_APPLICATIONS",
     "UntrustedCheckpointError",
     "config_from_original",
     "convert_original_checkpoint",
