@@ -66,11 +66,8 @@ PAPER_RECIPE = {
 
 
 def sharing_pattern(config: AlHubertConfig) -> str:
-    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`.
-
-    Beyond 48 applications only the first 48 are listed, then the count (a crafted config's huge layer count must
-    not build a huge string).
-    """
+    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`: beyond 48 applications the
+    first 48, then the count (a crafted config's huge layer count must not build a huge string)."""
     shown = min(config.num_hidden_layers, 48)
     pattern = " ".join(f"L{config.distinct_layer_index(i)}" for i in range(shown))
     if shown < config.num_hidden_layers:
@@ -291,20 +288,16 @@ def build_model_card(
 
 def write_model_card(model_dir: str | os.PathLike, config: AlHubertConfig | None = None, **kwargs: Any) -> ModelCard:
     """Measure the model saved in `model_dir` and write its `README.md` card (atomically); returns the card.
-
-    Keyword arguments go to `build_model_card`; measured values passed in `measured` override the measurements.
-    """
+    Keyword arguments go to `build_model_card`; values passed in `measured` override the measurements."""
     model_dir = Path(model_dir)
     if config is None:
         config = AlHubertConfig.from_pretrained(model_dir)
     kwargs["measured"] = {**measure_saved_model(model_dir), **(kwargs.get("measured") or {})}
     if "eval_results" not in kwargs:
         kwargs["eval_results"] = saved_eval_results(model_dir)
-    if "onnx_files" not in kwargs and (model_dir / "onnx").is_dir():
-        kwargs["onnx_files"] = [path.name for path in (model_dir / "onnx").glob("*.onnx")]
+    kwargs.setdefault("onnx_files", [path.name for path in (model_dir / "onnx").glob("*.onnx")])
     card = build_model_card(config, **kwargs)
-    text = str(card)
-    atomic_write(model_dir / "README.md", lambda name: Path(name).write_text(text, encoding="utf-8"))
+    atomic_write(model_dir / "README.md", card.save)
     return card
 
 
@@ -347,8 +340,7 @@ def write_card_for_folder(
         at = card.text.find("## Limitations")
         card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
     if str(card) != before:
-        text = str(card)
-        atomic_write(existing, lambda name: Path(name).write_text(text, encoding="utf-8"))
+        atomic_write(existing, card.save)
     return card
 
 

@@ -33,15 +33,11 @@ ONNX_UPLOAD_PATTERNS = ["onnx/*.onnx", "onnx/*.onnx_data"]
 
 
 def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
-    """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it.
-
-    Raises `ValueError` naming a file that is a link out of `model_dir` (its target would be uploaded).
-    """
+    """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it; a file
+    that is a link out of `model_dir` (its target would be uploaded) is a `ValueError`."""
     model_dir = Path(model_dir)
     top = sorted(path.name for path in model_dir.iterdir())
-    onnx = (
-        sorted(f"onnx/{path.name}" for path in (model_dir / "onnx").iterdir()) if (model_dir / "onnx").is_dir() else []
-    )
+    onnx = sorted(f"onnx/{path.name}" for path in model_dir.glob("onnx/*"))
     selected = [
         *filter_repo_objects(top, allow_patterns=UPLOAD_PATTERNS),
         *filter_repo_objects(onnx, allow_patterns=ONNX_UPLOAD_PATTERNS),
@@ -108,13 +104,9 @@ def _check_model_dir(model_dir):
 def stage_for_upload(
     model_dir: str | os.PathLike, staging_dir: str | os.PathLike, repo_id: str | None = None
 ) -> list[str]:
-    """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs.
-
-    The files `files_to_upload` selects are copied (modes per the umask); the config gains `auto_map` and the custom
-    pipeline and the remote-code modules come from this package, both through Transformers' `custom_object_save`, as
-    `save_pretrained` does; the folder's card names `repo_id`, or a card is written when `model_dir` has none.
-    Returns the staged file (and folder) names.
-    """
+    """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs (see the module
+    docstring): the config's `auto_map` and the remote code come from Transformers' `custom_object_save`, as in
+    `save_pretrained`. Returns the staged file (and folder) names."""
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
     if staging_dir.exists() and any(staging_dir.iterdir()):
         raise FileExistsError(f"Staging folder {staging_dir} is not empty; choose a new or empty folder.")
