@@ -461,8 +461,12 @@ def _check_layer_count(original: dict, state_dict: dict):
         )
 
 
-def _source_description(path: Path, checkpoint: dict) -> str:
-    original = checkpoint["Config"]["alhubert"]
+def _card_details(path: Path, checkpoint: dict) -> dict:
+    """The converted model's card: where it comes from, the original recipe, its teacher (`base_model`) and data."""
+    config = checkpoint["Config"]
+    original = config["alhubert"]
+    teacher = config.get("teacher", {})
+    teacher_path = str(teacher.get("path", "unknown"))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     settings = ", ".join(
         f"`{escape_text(f'{name}={original[name]!r}')}`"
@@ -480,34 +484,31 @@ def _source_description(path: Path, checkpoint: dict) -> str:
         )
         if name in original
     )
-    return (
+    source = (
         f"Converted from the original DistilALHuBERT checkpoint {escape_text(path.name)} (SHA-256 `{digest}`, "
         f"training step {escape_text(checkpoint.get('Step', 'unknown'))}) with `alhubert convert`. Original settings: "
         f"{settings}. The {original['encoder_layers']} distinct layers are applied in the original cyclic order; "
         "the converter is tested against outputs computed by the original code."
     )
-
-
-def _teacher_model_id(checkpoint: dict) -> str:
-    """The Hub id of the teacher named in the original config (HuBERT Base when it is not recognised)."""
-    teacher_path = str(checkpoint["Config"].get("teacher", {}).get("path", "")).lower()
-    return "facebook/hubert-large-ll60k" if "hubert_large" in teacher_path else "facebook/hubert-base-ls960"
-
-
-def _original_recipe(checkpoint: dict) -> dict:
-    config = checkpoint["Config"]
-    original = config["alhubert"]
     recipe = {
-        "Teacher (original config)": f"{config.get('teacher', {}).get('model', 'unknown')} "
-        f"({Path(str(config.get('teacher', {}).get('path', 'unknown'))).name})",
+        "Teacher (original config)": f"{teacher.get('model', 'unknown')} ({Path(teacher_path).name})",
         "Loss": f"{original.get('loss_type', 'unknown')} + {original.get('cosine_loss', 0)} x cosine term",
         "Student / teacher target layers (original numbering)": (
             f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last"
         ),
         "Maximum utterance length (samples)": config.get("task", {}).get("sequence_length", "unknown"),
         "Training steps of this checkpoint": checkpoint.get("Step", "unknown"),
-    }  # strings from the checkpoint: inert text in the card (no HTML, no headings)
-    return {name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()}
+    }
+    large_teacher = "hubert_large" in teacher_path.lower()  # HuBERT Base when the teacher is not recognised
+    return {
+        "source": source,
+        # strings from the checkpoint: inert text in the card (no HTML, no headings)
+        "recipe": {
+            name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()
+        },
+        "base_model": "facebook/hubert-large-ll60k" if large_teacher else "facebook/hubert-base-ls960",
+        "datasets": ["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
+    }
 
 
 def convert_original_checkpoint(
@@ -557,15 +558,7 @@ def convert_original_checkpoint(
     staging = make_staging_folder(output_dir)
     try:
         model.save_pretrained(staging)
-        write_model_card(
-            staging,
-            model.config,
-            model_id=push_to_hub,
-            source=_source_description(checkpoint_path, checkpoint),
-            recipe=_original_recipe(checkpoint),
-            base_model=_teacher_model_id(checkpoint),
-            datasets=["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
-        )
+        write_model_card(staging, model.config, model_id=push_to_hub, **_card_details(checkpoint_path, checkpoint))
         replace_folder(staging, output_dir)  # modes follow the umask
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
