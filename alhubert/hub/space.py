@@ -30,13 +30,12 @@ SPACE_ID = "alhubert/alhubert"  # the project's Space, linked from every model c
 SPACE_FILES = ("app.py", "space_analysis.py", "requirements.txt", "README.md")
 
 
-def space_card_section(model_id: str | None) -> str:
+def space_card_section(model_id: str) -> str:
     """The model card's pointer to the Space (and to running the same page locally)."""
-    model = model_id or "path/to/model"
     return (
         f"Record or upload speech in the [ALHuBERT Space](https://huggingface.co/spaces/{SPACE_ID}) to see how "
         "similar the layer applications are, what elastic depth costs and what the model outputs; or run the "
-        f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model}`."
+        f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model_id}`."
     )
 
 

@@ -378,7 +378,7 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
         if _DROPPED_KEYS.match(key):
             logger.info(f"Dropping {key}: a pre-training head of the original, not part of the feature model.")
             continue
-        new_key = _rename(key)
+        new_key = next((re.sub(old, new, key) for old, new in _RENAME_RULES if re.match(old, key)), None)
         if new_key == "masked_spec_embed" and new_key not in expected:
             logger.info("Dropping mask_emb: the configuration has no time or feature masking (mask probability 0).")
             continue
@@ -424,13 +424,6 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
             "every input; convert a checkpoint saved before training diverged."
         )
     return {key: tensor.to(expected[key].dtype) for key, tensor in converted.items()}
-
-
-def _rename(key: str) -> str | None:
-    for pattern, replacement in _RENAME_RULES:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
-    return None
 
 
 def load_original_model(path: str | os.PathLike, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:

@@ -60,9 +60,8 @@ class UpstreamExpert(nn.Module):
         if self.model.config.do_normalize:
             # the original layer-normalises each waveform before padding
             wavs = [F.layer_norm(wav, wav.shape) for wav in wavs]
-        lengths = torch.tensor([len(wav) for wav in wavs], device=wavs[0].device)
         input_values = pad_sequence(list(wavs), batch_first=True)
-        attention_mask = (torch.arange(input_values.shape[1], device=lengths.device)[None] < lengths[:, None]).long()
+        attention_mask = pad_sequence([torch.ones_like(wav, dtype=torch.long) for wav in wavs], batch_first=True)
         outputs = self.model(input_values, attention_mask=attention_mask, output_hidden_states=True)
         pad_mask = self.model._get_feature_vector_attention_mask(outputs.last_hidden_state.shape[1], attention_mask)
         return {
