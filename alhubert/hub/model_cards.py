@@ -196,8 +196,7 @@ def build_model_card(
     encoder a fine-tuned model started from) is kept only when it is a Hub id; `datasets` names Hub datasets only
     when the data was that dataset, and `training_data` says in words what the weights were trained on;
     `eval_results` (e.g. `{"wer": 0.12, "cer": 0.04}` or `{"accuracy": 0.9}`, measured on `eval_dataset`) go into
-    the card's `model-index`.
-    `onnx_files` names the files in the repository's `onnx/` folder (an "ONNX" usage section is added).
+    the card's `model-index`; `onnx_files` names the files in the repository's `onnx/` folder (for an ONNX section).
     """
     measured = measured or {}
     task = TASKS.get(type_name(config), "feature-extraction")
@@ -250,9 +249,8 @@ def build_model_card(
     if results or eval_results:
         rows = {**{f"eval {name}": value for name, value in (eval_results or {}).items()}, **(results or {})}
         evaluated_on = f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."
-        results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n" + _table(
-            ("Metric", "Value"), rows.items()
-        )
+        table = _table(("Metric", "Value"), rows.items())
+        results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n{table}"
     recipe_table = _table(("Setting", "Value"), recipe.items()) if recipe is not None else None
     recipe_heading, recipe_text = ("Fine-tuning recipe", recipe_table) if recipe else (None, None)
     if task == "feature-extraction":

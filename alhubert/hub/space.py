@@ -4,10 +4,8 @@
     alhubert push-to-hub space --repo_id my-name/alhubert --model_id my-name/alhubert-small
     alhubert push-to-hub space --repo_id my-name/alhubert --staging_dir staged-space --dry_run   # stage only
 
-The staged folder holds exactly what the Hub runs: `app.py`, `space_analysis.py`, `requirements.txt`, the README
-with the Space metadata (its `models:` set to `--model_id` when given), and ALHuBERT's model package (`alhubert/`:
-the package `__init__` and `alhubert/models/`, the files the models ship as remote code), which the app imports.
-"""
+The staged folder holds exactly what the Hub runs: `SPACE_FILES` (the README's `models:` set to `--model_id` when
+given) and the package files the app imports (`alhubert/__init__.py` and `alhubert/models/`, the remote code)."""
 
 import logging
 import os

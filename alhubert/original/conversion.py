@@ -163,10 +163,8 @@ def _evaluate_conv_node(node, spec, depth):
 
 def load_original_checkpoint(path: str | os.PathLike, trust_checkpoint: bool = False) -> dict:
     """Load an original `.ckpt` safely and check it holds an ALHuBERT student (`"alhubert"` and `Config["alhubert"]`).
-
-    Only tensors, plain containers and `argparse.Namespace` are unpickled. With `trust_checkpoint=True` any pickled
-    object is loaded (this can run code from the file: only for files from a trusted source).
-    """
+    Only tensors, plain containers and `argparse.Namespace` are unpickled; with `trust_checkpoint=True` any pickled
+    object is (this can run code from the file: only for files from a trusted source)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}")
@@ -363,11 +361,9 @@ def _boolean(original: dict, name: str, default: bool | None = None) -> bool:
 
 
 def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
-    """Rename every original tensor to `model`'s key and check it against `model`'s shapes.
-
-    A missing `post_extract_proj` becomes an identity projection; `label_embs_concat` and `final_proj.*` are dropped
-    (logged). Any other unknown or missing key, or a shape mismatch, raises a `ValueError`.
-    """
+    """Rename every original tensor to `model`'s key and check it against `model`'s shapes: a missing
+    `post_extract_proj` becomes an identity projection, `label_embs_concat` and `final_proj.*` are dropped (logged),
+    and any other unknown or missing key, or a shape mismatch, is a `ValueError`."""
     expected = model.state_dict()
     converted, unexpected = {}, []
     for key, tensor in original_state_dict.items():
