@@ -6,6 +6,7 @@ Every number a card shows is either computed from the configuration, measured fr
 """
 
 import html
+import json
 import math
 import os
 import re
@@ -14,7 +15,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
-from transformers import PretrainedConfig
+from transformers import AutoConfig, PretrainedConfig
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import atomic_write
@@ -31,8 +32,8 @@ TASKS = {
     "AlHubertSuperbForCTC": "automatic-speech-recognition",
     "AlHubertForSequenceClassification": "audio-classification",
 }
-# Metric names (as the fine-tuning commands log them, `eval_` prefix removed) -> Hub metric types.
-METRICS = {"wer": "wer", "cer": "cer", "accuracy": "accuracy"}
+# Metric names as the fine-tuning commands log them (`eval_` prefix removed), which are also the Hub metric types.
+METRICS = ("wer", "cer", "accuracy")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -41,10 +42,6 @@ def hub_model_id(name: str | None) -> str | None:
     if not name or not _HUB_ID.match(name) or os.path.exists(name) or name.startswith((".", "/")):
         return None
     return name
-
-
-def task_of(config: PretrainedConfig) -> str:
-    return TASKS.get(type_name(config), "feature-extraction")
 
 
 def type_name(config: PretrainedConfig) -> str:
@@ -67,16 +64,11 @@ PAPER_RECIPE = {
     "Feature encoder gradient scale": 0.1,
 }
 
-SHARING_PATTERN_SHOWN = 48
-
 
 def sharing_pattern(config: AlHubertConfig) -> str:
-    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`.
-
-    Beyond `SHARING_PATTERN_SHOWN` applications only the first ones are listed, then the count (a crafted config's
-    huge layer count must not build a huge string).
-    """
-    shown = min(config.num_hidden_layers, SHARING_PATTERN_SHOWN)
+    """The distinct layer used by each layer application, e.g. `"L0 L1 L0 L1 L0 L1"`: beyond 48 applications the
+    first 48, then the count (a crafted config's huge layer count must not build a huge string)."""
+    shown = min(config.num_hidden_layers, 48)
     pattern = " ".join(f"L{config.distinct_layer_index(i)}" for i in range(shown))
     if shown < config.num_hidden_layers:
         pattern += f" ... ({config.num_hidden_layers:,} applications)"
@@ -140,20 +132,16 @@ def _architecture_table(config: AlHubertConfig, measured: dict) -> str:
         ("Input", f"raw 16 kHz mono waveform, {'normalised' if config.do_normalize else 'not normalised'}"),
         ("Output frame rate", f"{16000 / math.prod(config.conv_stride):g} frames/s"),
     ]
-    if "parameters" in measured:
-        rows.append(("Parameters (measured)", measured["parameters"]))
-    if "parameters_without_mask_embedding" in measured:
-        rows.append(
-            ("Parameters without the pre-training mask embedding", measured["parameters_without_mask_embedding"])
-        )
+    labels = {
+        "parameters": "Parameters (measured)",
+        "parameters_without_mask_embedding": "Parameters without the pre-training mask embedding",
+        "file_size_bytes": "Weights file size (safetensors, measured)",
+    }
     if "file_size_bytes" in measured:
         size = measured["file_size_bytes"]
-        rows.append(("Weights file size (safetensors, measured)", f"{size:,} bytes ({size / 2**20:.1f} MiB)"))
-    rows += [
-        (name, value)
-        for name, value in measured.items()
-        if name not in {"parameters", "parameters_without_mask_embedding", "file_size_bytes"}
-    ]
+        measured = {**measured, "file_size_bytes": f"{size:,} bytes ({size / 2**20:.1f} MiB)"}
+    rows += [(labels[name], measured[name]) for name in labels if name in measured]
+    rows += [(name, value) for name, value in measured.items() if name not in labels]
     return _table(("Property", "Value"), rows)
 
 
@@ -183,17 +171,6 @@ print(outputs[0].shape)  # last_hidden_state (logits for a CTC model): (1, frame
 Exported with `alhubert export onnx` from this project (each shared layer is stored once in the file)."""
 
 
-def _recipe_section(recipe: dict | None) -> str:
-    method = (
-        "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
-        "first `num_hidden_groups` transformer layers) and trained to predict several of the teacher's hidden "
-        "states from the matching layer applications, with an L1 or L2 loss plus a cosine-similarity term."
-    )
-    if recipe is None:
-        return method + "\n\nThe recipe used to train these particular weights was not recorded with them."
-    return method + "\n\n" + _table(("Setting", "Value"), recipe.items())
-
-
 def build_model_card(
     config: AlHubertConfig,
     *,
@@ -219,18 +196,17 @@ def build_model_card(
     encoder a fine-tuned model started from) is kept only when it is a Hub id; `datasets` names Hub datasets only
     when the data was that dataset, and `training_data` says in words what the weights were trained on;
     `eval_results` (e.g. `{"wer": 0.12, "cer": 0.04}` or `{"accuracy": 0.9}`, measured on `eval_dataset`) go into
-    the card's `model-index`.
-    `onnx_files` names the files in the repository's `onnx/` folder (an "ONNX" usage section is added).
+    the card's `model-index`; `onnx_files` names the files in the repository's `onnx/` folder (for an ONNX section).
     """
     measured = measured or {}
-    task = task_of(config)
+    task = TASKS.get(type_name(config), "feature-extraction")
     base_model = hub_model_id(base_model)
     evaluations = [
         EvalResult(
             task_type=task,
             dataset_type=eval_dataset or "custom",
             dataset_name=eval_dataset or "evaluation data",
-            metric_type=METRICS[name],
+            metric_type=name,
             metric_value=round(float(value), 4),
         )
         for name, value in (eval_results or {}).items()
@@ -273,14 +249,17 @@ def build_model_card(
     if results or eval_results:
         rows = {**{f"eval {name}": value for name, value in (eval_results or {}).items()}, **(results or {})}
         evaluated_on = f" (evaluation data: {eval_dataset})." if eval_results and eval_dataset else "."
-        results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n" + _table(
-            ("Metric", "Value"), rows.items()
-        )
+        table = _table(("Metric", "Value"), rows.items())
+        results_text = f"Measured by the script that produced these weights{evaluated_on}\n\n{table}"
+    recipe_table = _table(("Setting", "Value"), recipe.items()) if recipe is not None else None
+    recipe_heading, recipe_text = ("Fine-tuning recipe", recipe_table) if recipe else (None, None)
     if task == "feature-extraction":
-        recipe_heading, recipe_text = "Distillation recipe", _recipe_section(recipe)
-    else:
-        recipe_heading, recipe_text = (
-            ("Fine-tuning recipe", _table(("Setting", "Value"), recipe.items())) if recipe else (None, None)
+        recipe_heading = "Distillation recipe"
+        recipe_text = (
+            "The student is initialised from the teacher (feature encoder, projection, positional convolution and the "
+            "first `num_hidden_groups` transformer layers) and trained to predict several of the teacher's hidden "
+            "states from the matching layer applications, with an L1 or L2 loss plus a cosine-similarity term.\n\n"
+            + (recipe_table or "The recipe used to train these particular weights was not recorded with them.")
         )
     model_id = model_id or "path/to/model"
     return ModelCard.from_template(
@@ -307,20 +286,16 @@ def build_model_card(
 
 def write_model_card(model_dir: str | os.PathLike, config: AlHubertConfig | None = None, **kwargs: Any) -> ModelCard:
     """Measure the model saved in `model_dir` and write its `README.md` card (atomically); returns the card.
-
-    Keyword arguments go to `build_model_card`; measured values passed in `measured` override the measurements.
-    """
+    Keyword arguments go to `build_model_card`; values passed in `measured` override the measurements."""
     model_dir = Path(model_dir)
     if config is None:
         config = AlHubertConfig.from_pretrained(model_dir)
     kwargs["measured"] = {**measure_saved_model(model_dir), **(kwargs.get("measured") or {})}
     if "eval_results" not in kwargs:
         kwargs["eval_results"] = saved_eval_results(model_dir)
-    if "onnx_files" not in kwargs and (model_dir / "onnx").is_dir():
-        kwargs["onnx_files"] = [path.name for path in (model_dir / "onnx").glob("*.onnx")]
+    kwargs.setdefault("onnx_files", [path.name for path in (model_dir / "onnx").glob("*.onnx")])
     card = build_model_card(config, **kwargs)
-    text = str(card)
-    atomic_write(model_dir / "README.md", lambda name: Path(name).write_text(text, encoding="utf-8"))
+    atomic_write(model_dir / "README.md", card.save)
     return card
 
 
@@ -329,8 +304,6 @@ def saved_eval_results(model_dir: str | os.PathLike) -> dict:
     path = Path(model_dir) / "eval_results.json"
     if not path.is_file():
         return {}
-    import json
-
     values = json.loads(path.read_text(encoding="utf-8"))
     return {name: values[f"eval_{name}"] for name in METRICS if f"eval_{name}" in values}
 
@@ -347,8 +320,6 @@ def write_card_for_folder(
     gets one from what the folder tells: the model it started from when that is a Hub id and its saved metrics."""
     model_dir = Path(model_dir)
     if config is None:
-        from transformers import AutoConfig
-
         config = AutoConfig.from_pretrained(model_dir)
     existing = model_dir / "README.md"
     if not existing.is_file():
@@ -367,8 +338,7 @@ def write_card_for_folder(
         at = card.text.find("## Limitations")
         card.text = card.text[:at] + section + card.text[at:] if at >= 0 else card.text + "\n" + section
     if str(card) != before:
-        text = str(card)
-        atomic_write(existing, lambda name: Path(name).write_text(text, encoding="utf-8"))
+        atomic_write(existing, card.save)
     return card
 
 

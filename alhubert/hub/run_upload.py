@@ -1,14 +1,11 @@
 #!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""Upload a saved ALHuBERT model to the Hugging Face Hub, ready for `trust_remote_code=True` users.
-
-The model folder is first loaded and run locally (a folder that fails is refused), then the files to upload are
-staged (weights, config with `auto_map` and the audio feature pipeline, feature extractor or processor, remote code,
-model card) and uploaded in one commit with `huggingface_hub`:
+"""Upload a saved ALHuBERT model to the Hugging Face Hub, ready for `trust_remote_code=True` users: the folder is
+loaded and run locally first (a folder that fails is refused), then staged (`alhubert.hub.upload`) and uploaded in
+one commit. `scripts/push_to_hub.py` runs the same command.
 
     alhubert push-to-hub --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small
-    python scripts/push_to_hub.py --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small   # the same
-    python scripts/push_to_hub.py --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small \
+    alhubert push-to-hub --model_dir outputs/alhubert-small --repo_id my-name/alhubert-small \
         --staging_dir staged --dry_run   # stage and check only
 """
 

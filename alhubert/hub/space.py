@@ -4,10 +4,8 @@
     alhubert push-to-hub space --repo_id my-name/alhubert --model_id my-name/alhubert-small
     alhubert push-to-hub space --repo_id my-name/alhubert --staging_dir staged-space --dry_run   # stage only
 
-The staged folder holds exactly what the Hub runs: `app.py`, `space_analysis.py`, `requirements.txt`, the README
-with the Space metadata (its `models:` set to `--model_id` when given), and ALHuBERT's model package (`alhubert/`:
-the package `__init__` and `alhubert/models/`, the files the models ship as remote code), which the app imports.
-"""
+The staged folder holds exactly what the Hub runs: `SPACE_FILES` (the README's `models:` set to `--model_id` when
+given) and the package files the app imports (`alhubert/__init__.py` and `alhubert/models/`, the remote code)."""
 
 import logging
 import os
@@ -30,20 +28,13 @@ SPACE_ID = "alhubert/alhubert"  # the project's Space, linked from every model c
 SPACE_FILES = ("app.py", "space_analysis.py", "requirements.txt", "README.md")
 
 
-def space_card_section(model_id: str | None) -> str:
+def space_card_section(model_id: str) -> str:
     """The model card's pointer to the Space (and to running the same page locally)."""
-    model = model_id or "path/to/model"
     return (
         f"Record or upload speech in the [ALHuBERT Space](https://huggingface.co/spaces/{SPACE_ID}) to see how "
         "similar the layer applications are, what elastic depth costs and what the model outputs; or run the "
-        f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model}`."
+        f"same page locally from a checkout of the project: `python spaces/alhubert/app.py --model {model_id}`."
     )
-
-
-def bundled_package_files() -> list[Path]:
-    """The package files the Space imports, relative to the package's parent folder."""
-    files = [PACKAGE_DIR / "__init__.py", *sorted((PACKAGE_DIR / "models").glob("*.py"))]
-    return [path.relative_to(PACKAGE_DIR.parent) for path in files]
 
 
 def _check_repo_id(repo_id: str, what: str):
@@ -80,9 +71,10 @@ def stage_space(
     if model_id is not None:
         card.data.models = [model_id]
         card.save(staging_dir / "README.md")
-    for relative in bundled_package_files():
-        (staging_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PACKAGE_DIR.parent / relative, staging_dir / relative)
+    for path in [PACKAGE_DIR / "__init__.py", *(PACKAGE_DIR / "models").glob("*.py")]:  # what the Space imports
+        target = staging_dir / path.relative_to(PACKAGE_DIR.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     return sorted(str(path.relative_to(staging_dir)) for path in staging_dir.rglob("*") if path.is_file())
 
 

@@ -20,7 +20,7 @@ from transformers.utils import logging
 
 from ..models.configuration_alhubert import AlHubertConfig
 from ..utils.files import PREPROCESSING_FILES
-from .model_cards import saved_eval_results, write_card_for_folder, write_model_card
+from .model_cards import saved_eval_results, type_name, write_card_for_folder, write_model_card
 
 
 logger = logging.get_logger(__name__)
@@ -33,15 +33,11 @@ ONNX_UPLOAD_PATTERNS = ["onnx/*.onnx", "onnx/*.onnx_data"]
 
 
 def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
-    """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it.
-
-    Raises `ValueError` naming a file that is a link out of `model_dir` (its target would be uploaded).
-    """
+    """The files of `model_dir` (top level and `onnx/`) that a Hub repository gets, as paths relative to it; a file
+    that is a link out of `model_dir` (its target would be uploaded) is a `ValueError`."""
     model_dir = Path(model_dir)
     top = sorted(path.name for path in model_dir.iterdir())
-    onnx = (
-        sorted(f"onnx/{path.name}" for path in (model_dir / "onnx").iterdir()) if (model_dir / "onnx").is_dir() else []
-    )
+    onnx = sorted(f"onnx/{path.name}" for path in model_dir.glob("onnx/*"))
     selected = [
         *filter_repo_objects(top, allow_patterns=UPLOAD_PATTERNS),
         *filter_repo_objects(onnx, allow_patterns=ONNX_UPLOAD_PATTERNS),
@@ -56,19 +52,12 @@ def files_to_upload(model_dir: str | os.PathLike) -> list[str]:
     return [name for name in selected if (model_dir / name).is_file()]
 
 
-def check_model_dir(model_dir: str | os.PathLike) -> str:
-    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary."""
-    return _check_model_dir(model_dir)[0]
-
-
 def _check_model_dir(model_dir):
-    """`check_model_dir`, also returning the loaded model.
-
-    Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
+    """Load `model_dir` like a user would and run one second of audio through it; return a one-line summary and the
+    model. Raises `FileNotFoundError` for missing files and `ValueError` when the files do not make a working model.
     """
-    from ..models.registration import (
-        ARCHITECTURES,  # the model code: imported when a folder is checked, not for --help
-    )
+    # the model code: imported when a folder is checked, not for --help
+    from ..models.registration import ARCHITECTURES
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -88,7 +77,7 @@ def _check_model_dir(model_dir):
         raise ValueError(
             f"{model_dir} holds a {type(config).__name__}, not an ALHuBERT model (model_type 'alhubert')."
         )
-    architecture = (config.architectures or ["AlHubertModel"])[0]
+    architecture = type_name(config)
     model_class = ARCHITECTURES.get(architecture)
     if model_class is None:
         raise ValueError(f"{model_dir}/config.json names an unknown architecture {architecture!r}.")
@@ -115,24 +104,18 @@ def _check_model_dir(model_dir):
 def stage_for_upload(
     model_dir: str | os.PathLike, staging_dir: str | os.PathLike, repo_id: str | None = None
 ) -> list[str]:
-    """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs.
-
-    The files `files_to_upload` selects are copied (modes per the umask); the config gains `auto_map` and the custom
-    pipeline and the remote-code modules come from this package, both through Transformers' `custom_object_save`, as
-    `save_pretrained` does; the folder's card names `repo_id`, or a card is written when `model_dir` has none.
-    Returns the staged file (and folder) names.
-    """
+    """Check `model_dir`, then put into the new folder `staging_dir` everything a Hub repository needs (see the module
+    docstring): the config's `auto_map` and the remote code come from Transformers' `custom_object_save`, as in
+    `save_pretrained`. Returns the staged file (and folder) names."""
     model_dir, staging_dir = Path(model_dir), Path(staging_dir)
     if staging_dir.exists() and any(staging_dir.iterdir()):
         raise FileExistsError(f"Staging folder {staging_dir} is not empty; choose a new or empty folder.")
     files = files_to_upload(model_dir) if model_dir.is_dir() else []  # links out are refused before any read
     summary, model = _check_model_dir(model_dir)
     logger.info("Load check passed: %s", summary)
-    (staging_dir / "onnx").mkdir(parents=True, exist_ok=True)
     for name in files:
+        (staging_dir / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model_dir / name, staging_dir / name)
-    if not any((staging_dir / "onnx").iterdir()):
-        (staging_dir / "onnx").rmdir()
     model.describe_remote_code()
     custom_object_save(model, staging_dir, config=model.config)
     model.config.save_pretrained(staging_dir)
@@ -158,12 +141,9 @@ def upload_staged(
     if revision is not None:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=staging_dir,
-        revision=revision,
-        commit_message="Upload ALHuBERT model",
+        repo_id=repo_id, folder_path=staging_dir, revision=revision, commit_message="Upload ALHuBERT model"
     )
     return getattr(commit, "commit_url", None) or str(repo_url)
 
 
-__all__ = ["check_model_dir", "files_to_upload", "stage_for_upload", "upload_staged"]
+__all__ = ["files_to_upload", "stage_for_upload", "upload_staged"]

@@ -2,9 +2,7 @@
 """Conversion of original DistilALHuBERT checkpoints (S3PRL `.ckpt` files) into Transformers ALHuBERT models.
 
 An original checkpoint is a pickled dict: the student's state dict under `"alhubert"`, the model settings under
-`Config["alhubert"]`, and training state (`"Optimizer"`, `"Step"`, an `argparse.Namespace` under `"Args"`). It is
-read with `torch.load(weights_only=True)` allowing only `argparse.Namespace`; its conv-layer string, which the
-original code `eval()`s, is parsed here without executing anything.
+`Config["alhubert"]`, and training state (`"Optimizer"`, `"Step"`, an `argparse.Namespace` under `"Args"`).
 """
 
 import argparse
@@ -45,18 +43,11 @@ MAX_CONV_SPEC_CHARS = 4096
 MAX_CONV_SPEC_DEPTH = 2 * MAX_CONV_LAYERS  # e.g. 64 single-layer lists joined by +
 # Spellings of booleans accepted in Config["alhubert"] (a YAML or argparse round trip can leave strings).
 _BOOLEAN_STRINGS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-# Integer settings of Config["alhubert"] that size the model; their values are checked against the weights' shapes.
-_INTEGER_SETTINGS = (
-    "encoder_layers",
-    "repeat_time",
-    "encoder_embed_dim",
-    "encoder_ffn_embed_dim",
-    "encoder_attention_heads",
-    "conv_pos",
-    "conv_pos_groups",
-)
-# The AlHubertConfig setting (bounded in MAX_SIZES) each original size becomes.
-_BOUNDED_AS = {
+# Integer settings of Config["alhubert"] that size the model (their values are checked against the weights' shapes),
+# each with the AlHubertConfig setting, bounded in MAX_SIZES, it becomes (the layer counts: MAX_LAYER_APPLICATIONS).
+_INTEGER_SETTINGS = {
+    "encoder_layers": None,
+    "repeat_time": None,
     "encoder_embed_dim": "hidden_size",
     "encoder_ffn_embed_dim": "intermediate_size",
     "encoder_attention_heads": "num_attention_heads",
@@ -72,10 +63,9 @@ _DROPPED_KEYS = re.compile(r"^(label_embs_concat|final_proj\..+)$")
 _RENAME_RULES = (
     (r"^mask_emb$", "masked_spec_embed"),
     (r"^feature_extractor\.conv_layers\.(\d+)\.0\.(weight|bias)$", r"feature_extractor.conv_layers.\1.conv.\2"),
-    (r"^feature_extractor\.conv_layers\.(\d+)\.2\.(weight|bias)$", r"feature_extractor.conv_layers.\1.layer_norm.\2"),
     (
-        r"^feature_extractor\.conv_layers\.(\d+)\.2\.1\.(weight|bias)$",
-        r"feature_extractor.conv_layers.\1.layer_norm.\2",
+        r"^feature_extractor\.conv_layers\.(\d+)\.2(\.1)?\.(weight|bias)$",
+        r"feature_extractor.conv_layers.\1.layer_norm.\3",
     ),
     (r"^layer_norm\.(weight|bias)$", r"feature_projection.layer_norm.\1"),
     (r"^post_extract_proj\.(weight|bias)$", r"feature_projection.projection.\1"),
@@ -173,19 +163,15 @@ def _evaluate_conv_node(node, spec, depth):
 
 def load_original_checkpoint(path: str | os.PathLike, trust_checkpoint: bool = False) -> dict:
     """Load an original `.ckpt` safely and check it holds an ALHuBERT student (`"alhubert"` and `Config["alhubert"]`).
-
-    Only tensors, plain containers and `argparse.Namespace` are unpickled. With `trust_checkpoint=True` any pickled
-    object is loaded (this can run code from the file: only for files from a trusted source).
-    """
+    Only tensors, plain containers and `argparse.Namespace` are unpickled; with `trust_checkpoint=True` any pickled
+    object is (this can run code from the file: only for files from a trusted source)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}")
     _check_zip_records(path)
     if trust_checkpoint:
         logger.warning(f"Loading {path} with weights_only=False (trust_checkpoint): pickled code in it can run.")
-        checkpoint = _torch_load(path, weights_only=False)
-    else:
-        checkpoint = _safe_torch_load(path)
+    checkpoint = _torch_load(path, weights_only=not trust_checkpoint)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path} holds a {type(checkpoint).__name__}, not the dict of an original checkpoint.")
     if "alhubert" not in checkpoint:
@@ -245,26 +231,20 @@ def _check_zip_records(path: Path):
 
 def _torch_load(path, weights_only):
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
+            return torch.load(path, map_location="cpu", weights_only=weights_only)
     except (RuntimeError, KeyError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        refused = _refused_globals(path, error) if weights_only else []
+        if refused:
+            raise UntrustedCheckpointError(
+                f"{path} pickles Python objects that original DistilALHuBERT checkpoints do not contain: "
+                f"{', '.join(refused)} (only tensors, plain containers and argparse.Namespace are allowed). Loading "
+                "them can run arbitrary code. If you trust the file's source, pass trust_checkpoint=True "
+                "(--trust_checkpoint)."
+            ) from None
         raise ValueError(
             f"{path} is not a PyTorch checkpoint written by torch.save; it could not be read ({type(error).__name__})."
         ) from error
-
-
-def _safe_torch_load(path):
-    try:
-        with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
-            return _torch_load(path, weights_only=True)
-    except ValueError as error:
-        refused = _refused_globals(path, error.__cause__)
-        if not refused:
-            raise
-        raise UntrustedCheckpointError(
-            f"{path} pickles Python objects that original DistilALHuBERT checkpoints do not contain: "
-            f"{', '.join(refused)} (only tensors, plain containers and argparse.Namespace are allowed). Loading them "
-            "can run arbitrary code. If you trust the file's source, pass trust_checkpoint=True (--trust_checkpoint)."
-        ) from None
 
 
 def _refused_globals(path, error) -> list[str]:
@@ -282,17 +262,7 @@ def _refused_globals(path, error) -> list[str]:
 
 def config_from_original(original: dict) -> AlHubertConfig:
     """Map an original `Config["alhubert"]` dict to the equivalent `AlHubertConfig` (cyclic layer sharing)."""
-    required = (
-        "encoder_layers",
-        "repeat_time",
-        "encoder_embed_dim",
-        "encoder_ffn_embed_dim",
-        "encoder_attention_heads",
-        "conv_pos",
-        "conv_pos_groups",
-        "layer_norm_first",
-        "extractor_conv_feature_layers",
-    )
+    required = (*_INTEGER_SETTINGS, "layer_norm_first", "extractor_conv_feature_layers")
     missing = [name for name in required if name not in original]
     if missing:
         raise ValueError(f"Config['alhubert'] lacks {missing}; these settings define the architecture.")
@@ -302,15 +272,15 @@ def config_from_original(original: dict) -> AlHubertConfig:
     activation = original.get("activation_fn", "gelu")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"Unsupported activation_fn {activation!r}; supported: {sorted(_ACTIVATIONS)}.")
-    for name in _INTEGER_SETTINGS:
-        value = original[name]
+    for name in (*_INTEGER_SETTINGS, "mask_length", "mask_channel_length"):
+        value = original.get(name, 10)  # the sizes are present (checked above); 10 is the mask lengths' default
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
-        limit = MAX_SIZES.get(_BOUNDED_AS.get(name))
+        limit = MAX_SIZES.get(_INTEGER_SETTINGS.get(name))
         if limit is not None and value > limit:
             raise ValueError(
                 f"Config['alhubert']['{name}'] is {value:,}, more than the {limit:,} allowed (AlHubertConfig's "
-                f"{_BOUNDED_AS[name]}); the file is corrupt or crafted."
+                f"{_INTEGER_SETTINGS[name]}); the file is corrupt or crafted."
             )
     groups, repeats = original["encoder_layers"], original["repeat_time"]
     if groups * repeats > MAX_LAYER_APPLICATIONS:
@@ -331,54 +301,47 @@ def config_from_original(original: dict) -> AlHubertConfig:
         value = original.get(name, 0.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"Config['alhubert']['{name}'] must be a number between 0 and 1, got {value!r}.")
-    for name in ("mask_length", "mask_channel_length"):
-        value = original.get(name, 10)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Config['alhubert']['{name}'] must be a positive integer, got {value!r}.")
     if original.get("extractor_dropout", 0.0):
         logger.info(
             "extractor_dropout (dropout inside the conv feature encoder) has no Transformers equivalent; "
             "it only affects training and is not kept."
         )
-    for name in ("conv_bias", "layer_norm_first", "normalize"):
-        _boolean(original, name, False)
+    conv_bias, layer_norm_first, normalize = (
+        _boolean(original, name, False) for name in ("conv_bias", "layer_norm_first", "normalize")
+    )
     conv_layers = parse_conv_layers(original["extractor_conv_feature_layers"])
     try:
-        return _build_config(original, conv_layers, mode, activation, groups, repeats)
+        return AlHubertConfig(
+            conv_dim=[channels for channels, _, _ in conv_layers],
+            conv_kernel=[kernel for _, kernel, _ in conv_layers],
+            conv_stride=[stride for _, _, stride in conv_layers],
+            conv_bias=conv_bias,
+            feat_extract_norm=_EXTRACTOR_MODES[mode],
+            feat_extract_activation="gelu",
+            feat_proj_layer_norm=True,
+            hidden_size=original["encoder_embed_dim"],
+            intermediate_size=original["encoder_ffn_embed_dim"],
+            num_attention_heads=original["encoder_attention_heads"],
+            hidden_act=_ACTIVATIONS[activation],
+            num_conv_pos_embeddings=original["conv_pos"],
+            num_conv_pos_embedding_groups=original["conv_pos_groups"],
+            do_stable_layer_norm=layer_norm_first,
+            num_hidden_groups=groups,
+            num_hidden_layers=groups * repeats,
+            layer_sharing="cycle",
+            hidden_dropout=original.get("dropout", 0.1),
+            attention_dropout=original.get("attention_dropout", 0.1),
+            activation_dropout=original.get("activation_dropout", 0.0),
+            feat_proj_dropout=original.get("dropout_input", 0.0),
+            layerdrop=original.get("encoder_layerdrop", 0.0),
+            mask_time_prob=original.get("mask_prob", 0.65),
+            mask_time_length=original.get("mask_length", 10),
+            mask_feature_prob=original.get("mask_channel_prob", 0.0),
+            mask_feature_length=original.get("mask_channel_length", 10),
+            do_normalize=normalize,
+        )
     except (ValueError, TypeError, StrictDataclassError) as error:  # the config's own validation
         raise ValueError(f"Config['alhubert'] describes no valid ALHuBERT model: {error}".replace("\n", " ")) from None
-
-
-def _build_config(original, conv_layers, mode, activation, groups, repeats) -> AlHubertConfig:
-    return AlHubertConfig(
-        conv_dim=[channels for channels, _, _ in conv_layers],
-        conv_kernel=[kernel for _, kernel, _ in conv_layers],
-        conv_stride=[stride for _, _, stride in conv_layers],
-        conv_bias=_boolean(original, "conv_bias", False),
-        feat_extract_norm=_EXTRACTOR_MODES[mode],
-        feat_extract_activation="gelu",
-        feat_proj_layer_norm=True,
-        hidden_size=original["encoder_embed_dim"],
-        intermediate_size=original["encoder_ffn_embed_dim"],
-        num_attention_heads=original["encoder_attention_heads"],
-        hidden_act=_ACTIVATIONS[activation],
-        num_conv_pos_embeddings=original["conv_pos"],
-        num_conv_pos_embedding_groups=original["conv_pos_groups"],
-        do_stable_layer_norm=_boolean(original, "layer_norm_first"),
-        num_hidden_groups=groups,
-        num_hidden_layers=groups * repeats,
-        layer_sharing="cycle",
-        hidden_dropout=original.get("dropout", 0.1),
-        attention_dropout=original.get("attention_dropout", 0.1),
-        activation_dropout=original.get("activation_dropout", 0.0),
-        feat_proj_dropout=original.get("dropout_input", 0.0),
-        layerdrop=original.get("encoder_layerdrop", 0.0),
-        mask_time_prob=original.get("mask_prob", 0.65),
-        mask_time_length=original.get("mask_length", 10),
-        mask_feature_prob=original.get("mask_channel_prob", 0.0),
-        mask_feature_length=original.get("mask_channel_length", 10),
-        do_normalize=_boolean(original, "normalize", False),
-    )
 
 
 def _boolean(original: dict, name: str, default: bool | None = None) -> bool:
@@ -398,11 +361,9 @@ def _boolean(original: dict, name: str, default: bool | None = None) -> bool:
 
 
 def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
-    """Rename every original tensor to `model`'s key and check it against `model`'s shapes.
-
-    A missing `post_extract_proj` becomes an identity projection; `label_embs_concat` and `final_proj.*` are dropped
-    (logged). Any other unknown or missing key, or a shape mismatch, raises a `ValueError`.
-    """
+    """Rename every original tensor to `model`'s key and check it against `model`'s shapes: a missing
+    `post_extract_proj` becomes an identity projection, `label_embs_concat` and `final_proj.*` are dropped (logged),
+    and any other unknown or missing key, or a shape mismatch, is a `ValueError`."""
     expected = model.state_dict()
     converted, unexpected = {}, []
     for key, tensor in original_state_dict.items():
@@ -413,7 +374,7 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
         if _DROPPED_KEYS.match(key):
             logger.info(f"Dropping {key}: a pre-training head of the original, not part of the feature model.")
             continue
-        new_key = _rename(key)
+        new_key = next((re.sub(old, new, key) for old, new in _RENAME_RULES if re.match(old, key)), None)
         if new_key == "masked_spec_embed" and new_key not in expected:
             logger.info("Dropping mask_emb: the configuration has no time or feature masking (mask probability 0).")
             continue
@@ -461,13 +422,6 @@ def convert_state_dict(original_state_dict: dict, model: AlHubertModel) -> dict:
     return {key: tensor.to(expected[key].dtype) for key, tensor in converted.items()}
 
 
-def _rename(key: str) -> str | None:
-    for pattern, replacement in _RENAME_RULES:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
-    return None
-
-
 def load_original_model(path: str | os.PathLike, trust_checkpoint: bool = False) -> tuple[AlHubertModel, dict]:
     """Build the `AlHubertModel` (eval mode) equivalent to an original checkpoint; returns it and the checkpoint."""
     checkpoint = load_original_checkpoint(path, trust_checkpoint=trust_checkpoint)
@@ -496,8 +450,12 @@ def _check_layer_count(original: dict, state_dict: dict):
         )
 
 
-def _source_description(path: Path, checkpoint: dict) -> str:
-    original = checkpoint["Config"]["alhubert"]
+def _card_details(path: Path, checkpoint: dict) -> dict:
+    """The converted model's card: where it comes from, the original recipe, its teacher (`base_model`) and data."""
+    config = checkpoint["Config"]
+    original = config["alhubert"]
+    teacher = config.get("teacher", {})
+    teacher_path = str(teacher.get("path", "unknown"))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     settings = ", ".join(
         f"`{escape_text(f'{name}={original[name]!r}')}`"
@@ -515,48 +473,31 @@ def _source_description(path: Path, checkpoint: dict) -> str:
         )
         if name in original
     )
-    return (
+    source = (
         f"Converted from the original DistilALHuBERT checkpoint {escape_text(path.name)} (SHA-256 `{digest}`, "
         f"training step {escape_text(checkpoint.get('Step', 'unknown'))}) with `alhubert convert`. Original settings: "
         f"{settings}. The {original['encoder_layers']} distinct layers are applied in the original cyclic order; "
         "the converter is tested against outputs computed by the original code."
     )
-
-
-def _teacher_model_id(checkpoint: dict) -> str:
-    """The Hub id of the teacher named in the original config (HuBERT Base when it is not recognised)."""
-    teacher_path = str(checkpoint["Config"].get("teacher", {}).get("path", "")).lower()
-    return "facebook/hubert-large-ll60k" if "hubert_large" in teacher_path else "facebook/hubert-base-ls960"
-
-
-def _original_recipe(checkpoint: dict) -> dict:
-    config = checkpoint["Config"]
-    original = config["alhubert"]
     recipe = {
-        "Teacher (original config)": f"{config.get('teacher', {}).get('model', 'unknown')} "
-        f"({Path(str(config.get('teacher', {}).get('path', 'unknown'))).name})",
+        "Teacher (original config)": f"{teacher.get('model', 'unknown')} ({Path(teacher_path).name})",
         "Loss": f"{original.get('loss_type', 'unknown')} + {original.get('cosine_loss', 0)} x cosine term",
         "Student / teacher target layers (original numbering)": (
             f"{original.get('student_mid_layers', '?')} / {original.get('teacher_mid_layers', '?')} and the last"
         ),
         "Maximum utterance length (samples)": config.get("task", {}).get("sequence_length", "unknown"),
         "Training steps of this checkpoint": checkpoint.get("Step", "unknown"),
-    }  # strings from the checkpoint: inert text in the card (no HTML, no headings)
-    return {name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()}
-
-
-def converted_files() -> tuple[str, ...]:
-    """What a conversion writes into its folder (and the ONNX files `alhubert export onnx` may add to it in place)."""
-    remote_code = sorted(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
-    return (
-        "config.json",
-        "model.safetensors",
-        "preprocessor_config.json",
-        "README.md",
-        *remote_code,
-        "onnx/model.onnx",
-        "onnx/model_quantized.onnx",
-    )
+    }
+    large_teacher = "hubert_large" in teacher_path.lower()  # HuBERT Base when the teacher is not recognised
+    return {
+        "source": source,
+        # strings from the checkpoint: inert text in the card (no HTML, no headings)
+        "recipe": {
+            name: value if isinstance(value, (int, float)) else escape_text(value) for name, value in recipe.items()
+        },
+        "base_model": "facebook/hubert-large-ll60k" if large_teacher else "facebook/hubert-base-ls960",
+        "datasets": ["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
+    }
 
 
 def convert_original_checkpoint(
@@ -588,8 +529,12 @@ def convert_original_checkpoint(
             )
         if output_dir.resolve() in checkpoint_path.resolve().parents:
             raise ValueError(f"The checkpoint {checkpoint_path} is inside {output_dir}; overwriting would delete it.")
-        # only a folder of the files a conversion writes is replaced: the user's other files are never deleted
-        check_replaceable_folder(output_dir, converted_files(), ("alhubert",), "alhubert convert")
+        # only a folder of the files a conversion writes (and the ONNX files `alhubert export onnx` may add to it in
+        # place) is replaced: the user's other files are never deleted
+        remote_code = tuple(path.name for path in MODELS_DIR.glob("*.py") if path.name != "__init__.py")
+        written = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", *remote_code)
+        written += ("onnx/model.onnx", "onnx/model_quantized.onnx")
+        check_replaceable_folder(output_dir, written, ("alhubert",), "alhubert convert")
     check_writable_folder(output_dir.parent, what=f"converted model {output_dir.name}")
     model, checkpoint = load_original_model(checkpoint_path, trust_checkpoint=trust_checkpoint)
     logger.info(
@@ -602,15 +547,7 @@ def convert_original_checkpoint(
     staging = make_staging_folder(output_dir)
     try:
         model.save_pretrained(staging)
-        write_model_card(
-            staging,
-            model.config,
-            model_id=push_to_hub,
-            source=_source_description(checkpoint_path, checkpoint),
-            recipe=_original_recipe(checkpoint),
-            base_model=_teacher_model_id(checkpoint),
-            datasets=["librispeech_asr"],  # the original students were distilled on LibriSpeech 960 h
-        )
+        write_model_card(staging, model.config, model_id=push_to_hub, **_card_details(checkpoint_path, checkpoint))
         replace_folder(staging, output_dir)  # modes follow the umask
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -626,8 +563,6 @@ def convert_original_checkpoint(
 
 
 __all__ = [
-    "ALLOWED_GLOBALS",
-    "MAX_LAYER_APPLICATIONS",
     "UntrustedCheckpointError",
     "config_from_original",
     "convert_original_checkpoint",

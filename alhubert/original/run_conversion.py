@@ -2,8 +2,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Convert an original DistilALHuBERT checkpoint (S3PRL `.ckpt`) into a Transformers model directory.
 
-    alhubert convert --checkpoint small.ckpt --output_dir alhubert-small
-    python scripts/convert_original_checkpoint.py --checkpoint small.ckpt --output_dir alhubert-small   # the same
+    alhubert convert --checkpoint small.ckpt --output_dir alhubert-small   # or scripts/convert_original_checkpoint.py
 
 The directory loads with `AutoModel.from_pretrained(DIR)` (with `import alhubert`, or `trust_remote_code=True`
 without the package) and reproduces the original model's outputs.

@@ -1,9 +1,5 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The original DistilALHuBERT feature interface (`UpstreamExpert`), usable as a custom S3PRL upstream.
-
-It takes a list of 1-D 16 kHz waveforms and returns the dict the original returns: `hidden_states` holds one entry
-per layer application (the original numbering: Transformers' `hidden_states[1:]`).
-"""
+"""The original DistilALHuBERT feature interface (`UpstreamExpert`), usable as a custom S3PRL upstream."""
 
 import math
 from pathlib import Path
@@ -21,11 +17,11 @@ from .conversion import load_original_model
 class UpstreamExpert(nn.Module):
     """ALHuBERT features with the original interface, from a converted directory, a Hub id or an original `.ckpt`.
 
-    Calling it on a list of 1-D 16 kHz waveforms returns `{"last_hidden_state", "hidden_states", "pad_mask",
-    "paper"}`: `hidden_states[i]` is the output of layer application `i`, `pad_mask` (batch, frames) is 1 for real
-    frames and `paper` equals `last_hidden_state`. It is built in eval mode, as SUPERB uses frozen upstreams, and never
-    applies SpecAugment masking (also in training mode).
-    `dtype=torch.bfloat16` runs the native bf16 path (weights in bf16, hidden states returned in bf16).
+    Calling it on a list of 1-D 16 kHz waveforms returns the dict the original returns, `{"last_hidden_state",
+    "hidden_states", "pad_mask", "paper"}`: `hidden_states[i]` is the output of layer application `i` (Transformers'
+    `hidden_states[1:]`), `pad_mask` (batch, frames) is 1 for real frames and `paper` equals `last_hidden_state`.
+    It is built in eval mode, as SUPERB uses frozen upstreams, and never applies SpecAugment masking (also in
+    training mode). `dtype=torch.bfloat16` runs the native bf16 path (weights in bf16, hidden states returned in bf16).
     """
 
     def __init__(
@@ -64,9 +60,8 @@ class UpstreamExpert(nn.Module):
         if self.model.config.do_normalize:
             # the original layer-normalises each waveform before padding
             wavs = [F.layer_norm(wav, wav.shape) for wav in wavs]
-        lengths = torch.tensor([len(wav) for wav in wavs], device=wavs[0].device)
         input_values = pad_sequence(list(wavs), batch_first=True)
-        attention_mask = (torch.arange(input_values.shape[1], device=lengths.device)[None] < lengths[:, None]).long()
+        attention_mask = pad_sequence([torch.ones_like(wav, dtype=torch.long) for wav in wavs], batch_first=True)
         outputs = self.model(input_values, attention_mask=attention_mask, output_hidden_states=True)
         pad_mask = self.model._get_feature_vector_attention_mask(outputs.last_hidden_state.shape[1], attention_mask)
         return {
