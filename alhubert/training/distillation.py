@@ -146,14 +146,9 @@ class DistillationStudent(AlHubertPreTrainedModel):
     """The model the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
 
     It owns the student's modules (its state dict has the student's keys, plus `prediction_heads.*`), so `Trainer`
-    saves, gathers and reloads it as any model. Its forward returns the hidden states selected as targets
-    (`student_layers`, after the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction
-    head each when the teacher's hidden size is given), the frame mask and the conv feature penalty. The gradient into
-    the conv feature encoder is scaled by `feature_grad_mult` inside forward (an autograd `GradMultiply` on the
-    encoder's parameters: the same gradients as one on its output, to float rounding); the student runs only up to
-    the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless `spec_augment`.
-    `save_pretrained` writes the student as a complete model folder and the heads apart, in its
-    `prediction_heads/` folder (`load_prediction_heads` reads them back).
+    saves, gathers and reloads it as any model. The gradient into the conv feature encoder is scaled by a
+    `GradMultiply` on the encoder's parameters (the same gradients as one on its output, to float rounding); the
+    student runs only up to the deepest selected layer, and its SpecAugment masking is skipped unless `spec_augment`.
     """
 
     accepts_loss_kwargs = False  # the Trainer must not pass num_items_in_batch: the loss is a mean per batch
@@ -247,12 +242,9 @@ class DistillationStudent(AlHubertPreTrainedModel):
         `state_dict` is this model's (as `Trainer` gathers it under FSDP or DeepSpeed).
         """
         state_dict = self.state_dict() if state_dict is None else state_dict
-        heads = {
-            key[len("prediction_heads.") :]: value
-            for key, value in state_dict.items()
-            if key.startswith("prediction_heads.")
-        }
-        student_state = {key: value for key, value in state_dict.items() if not key.startswith("prediction_heads.")}
+        prefix = "prediction_heads."
+        heads = {key.removeprefix(prefix): value for key, value in state_dict.items() if key.startswith(prefix)}
+        student_state = {key: value for key, value in state_dict.items() if not key.startswith(prefix)}
         self.student.save_pretrained(
             save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
         )
@@ -285,8 +277,8 @@ class DistillationStudent(AlHubertPreTrainedModel):
 
 def _heads_are_loaded_apart(module: nn.Module, incompatible_keys) -> None:
     """`Trainer` loads a checkpoint's model.safetensors (the student); the heads come from `load_prediction_heads`."""
-    missing = [key for key in incompatible_keys.missing_keys if not key.startswith("prediction_heads.")]
-    incompatible_keys.missing_keys[:] = missing
+    missing = incompatible_keys.missing_keys
+    missing[:] = [key for key in missing if not key.startswith("prediction_heads.")]
 
 
 def check_feature_extractors(
@@ -311,13 +303,9 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
     `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
-    The Trainer optimises, wraps, saves and reloads a `DistillationStudent` built on the student (prediction heads,
-    conv gradient scaling, layer selection): every save writes the student as a complete model folder and the heads,
-    if any, in its `prediction_heads/`. The teacher is prepared by Accelerate in evaluation mode (on the device,
-    outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
-    CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
-    to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
-    Pushes keep the card the command wrote (`ProjectCardTrainerMixin`).
+    The Trainer optimises, saves and reloads a `DistillationStudent` built on the student. The teacher is prepared by
+    Accelerate in evaluation mode (on the device, outside DDP) and runs in inference mode, in `teacher_dtype` (e.g.
+    `torch.bfloat16` on a GPU). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the logs.
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
@@ -373,8 +361,7 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
             self._set_up_teacher_cache(args.teacher_cache_dir, teacher_feature_extractor)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
-        """`Trainer.train`; on resume, the prediction heads are read from the checkpoint's `prediction_heads/` (the
-        student's weights are loaded by `Trainer` from its model.safetensors)."""
+        """`Trainer.train`; on resume, the prediction heads are also read from the checkpoint's `prediction_heads/`."""
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
         if isinstance(resume_from_checkpoint, (str, os.PathLike)) and not (
@@ -503,11 +490,8 @@ __all__ = [
     "DistillationLoss",
     "DistillationTrainer",
     "DistillationStudent",
-    "DistillationStudentOutput",
     "GradMultiply",
-    "check_feature_extractors",
     "pop_logged_terms",
     "scaled_feature_encoder",
     "distillation_loss",
-    "select_hidden_states",
 ]
