@@ -22,6 +22,8 @@ from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..utils.errors import one_line
+
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 # The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
@@ -187,13 +189,10 @@ def _field_types(dataclass_types) -> dict:
     """Each argument's annotated type, by name."""
     types_by_name = {}
     for dataclass_type in dataclass_types:
-        try:
-            hints = typing.get_type_hints(dataclass_type)
-        except Exception:  # unresolvable annotations: the declared ones
-            hints = {}
+        hints = typing.get_type_hints(dataclass_type)  # HfArgumentParser needs them resolvable too
         for item in dataclasses.fields(dataclass_type):
             if item.init:
-                types_by_name[item.name] = (hints.get(item.name, item.type), item.default)
+                types_by_name[item.name] = (hints[item.name], item.default)
     return types_by_name
 
 
@@ -247,7 +246,7 @@ def read_config_file(path: Path, shipped: bool) -> dict:
     try:
         values = _load_yaml(path)  # JSON is a subset of YAML
     except (yaml.YAMLError, RecursionError) as error:
-        raise ValueError(f"{path} is not valid YAML/JSON: {' '.join(str(error).split())}") from None
+        raise ValueError(f"{path} is not valid YAML/JSON: {one_line(error)}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values.")
     if shipped:
@@ -256,9 +255,7 @@ def read_config_file(path: Path, shipped: bool) -> dict:
     for name, value in values.items():
         if not isinstance(value, str) or not value or os.path.isabs(value) or value in RESUME_LAST:
             continue
-        if name in PATH_ARGUMENTS:
-            values[name] = str(base / value)
-        elif name in PATH_OR_NAME_ARGUMENTS and (base / value).exists():
+        if name in PATH_ARGUMENTS or (name in PATH_OR_NAME_ARGUMENTS and (base / value).exists()):
             values[name] = str(base / value)
     return values
 
@@ -296,7 +293,7 @@ class ArgumentParser(HfArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         """argparse's error exit (code 2), as one line naming the fix instead of the usage block."""
-        self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see {self.prog} --help.\n")
+        self.exit(2, f"error: {self.prog}: {one_line(message)}; see {self.prog} --help.\n")
 
     def parse(self, argv: list[str]) -> tuple:
         """The dataclasses of `[CONFIG] [--flags]` (see the module docstring)."""

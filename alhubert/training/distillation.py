@@ -440,12 +440,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         if teacher_states is None:
             teacher_states = self._teacher_states(input_values, attention_mask)
             if keys:
-                samples = (
-                    attention_mask.sum(-1)
-                    if attention_mask is not None
-                    else torch.full((input_values.shape[0],), input_values.shape[1])
-                )
-                self.teacher_cache.store(keys, teacher_states, self.teacher._get_feat_extract_output_lengths(samples))
+                frame_lengths = [num_frames] * len(keys)
+                if attention_mask is not None:
+                    frame_lengths = self.teacher._get_feat_extract_output_lengths(attention_mask.sum(-1))
+                self.teacher_cache.store(keys, teacher_states, frame_lengths)
         student = model(input_values, attention_mask=attention_mask)
         frame_mask = student.frame_mask if args.mask_padding else None
         result = distillation_loss(

@@ -15,8 +15,7 @@ Layout of `DIR`:
   signature of the audio it was made from (path, size and modification time of the file, or a hash of in-memory
   bytes). An utterance whose audio signature changed is recomputed (and stored again).
 
-Disk cost: 50 frames/s x layers x hidden size x 2 bytes per second of audio, i.e. 1.66 GB per hour of audio for the
-6 targets of width 768 of the small/middle/large recipes (HuBERT Base teacher), 2.21 GB for width 1024 (HuBERT Large).
+Disk cost (`disk_bytes_per_hour`): 1.66 GB per hour of audio for the 6 targets of width 768 of the recipes.
 """
 
 import hashlib
