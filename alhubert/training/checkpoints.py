@@ -16,10 +16,14 @@ checkpoint without `trainer_state.json` or with a torn one. A checkpoint is comp
 import json
 import logging
 import os
+import pickle
 import re
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
 from transformers import TrainingArguments
+from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..utils.errors import one_line
@@ -45,8 +49,6 @@ def checkpoint_problems(checkpoint: str | os.PathLike, save_only_model: bool = F
     safetensors = checkpoint / "model.safetensors"
     if safetensors.is_file():
         try:
-            from safetensors import safe_open
-
             with safe_open(str(safetensors), framework="pt") as weights:
                 weights.keys()
         except Exception as error:  # a torn file: the header does not parse or does not cover the file
@@ -103,12 +105,6 @@ def check_resumable(checkpoint: str | os.PathLike) -> None:
     """Refuse (`ValueError`, one line) a checkpoint that `Trainer` would load into a broken run: weights that are not
     finite, or optimizer / scheduler / RNG files holding pickled objects other than tensors (refused by
     `torch.load(weights_only=True)`: loading them could run code)."""
-    import pickle
-
-    import torch
-    from safetensors import safe_open
-    from transformers.trainer_pt_utils import safe_globals
-
     checkpoint = Path(checkpoint)
     weights_files = [checkpoint / "model.safetensors", *checkpoint.glob("*/model.safetensors")]
     for weights in filter(Path.is_file, weights_files):

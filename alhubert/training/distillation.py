@@ -249,18 +249,13 @@ class DistillationStudent(AlHubertPreTrainedModel):
             save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
         )
         if heads and is_main_process:
-            folder = os.path.join(save_directory, PREDICTION_HEADS_DIR)
-            os.makedirs(folder, exist_ok=True)
             metadata = {
                 "student_layers": ",".join(map(str, self.student_layers)),
                 "teacher_layers": ",".join(map(str, self.teacher_layers)),
             }
-            atomic_write(
-                os.path.join(folder, SAFE_WEIGHTS_NAME),
-                lambda path: save_file(
-                    {key: value.detach().cpu().contiguous() for key, value in heads.items()}, path, metadata=metadata
-                ),
-            )
+            tensors = {key: value.detach().cpu().contiguous() for key, value in heads.items()}
+            path = os.path.join(save_directory, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
+            atomic_write(path, lambda name: save_file(tensors, name, metadata=metadata))  # creates the folder
 
     def load_prediction_heads(self, folder: str | os.PathLike) -> None:
         """Load the heads that `save_pretrained` wrote into `folder`'s `prediction_heads/` (strictly)."""
@@ -484,12 +479,4 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         super().log(logs, start_time)
 
 
-__all__ = [
-    "DistillationLoss",
-    "DistillationTrainer",
-    "DistillationStudent",
-    "GradMultiply",
-    "pop_logged_terms",
-    "scaled_feature_encoder",
-    "distillation_loss",
-]
+__all__ = ["DistillationTrainer", "GradMultiply", "distillation_loss", "pop_logged_terms", "scaled_feature_encoder"]
