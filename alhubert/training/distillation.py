@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import FeatureExtractionMixin, PreTrainedModel, Trainer
 from transformers.trainer_utils import TrainOutput, get_last_checkpoint
-from transformers.utils import SAFE_WEIGHTS_NAME, logging
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
@@ -22,9 +22,6 @@ from ..utils.files import atomic_write
 from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
 from .card_trainer import ProjectCardTrainerMixin
 from .teacher_cache import UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
-
-
-logger = logging.get_logger(__name__)
 
 
 class DistillationLoss(NamedTuple):

@@ -31,14 +31,7 @@ import torch
 from datasets import Dataset, IterableDataset
 from safetensors import safe_open
 from safetensors.torch import save_file
-from transformers import (
-    FeatureExtractionMixin,
-    PreTrainedModel,
-    TrainerCallback,
-    TrainerControl,
-    TrainerState,
-    TrainingArguments,
-)
+from transformers import FeatureExtractionMixin, PreTrainedModel, TrainerCallback
 from transformers.utils import logging
 
 from ..utils.errors import one_line
@@ -73,18 +66,14 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def audio_signature(audio: str | dict) -> str:
     """What identifies the audio of a row: its file's path, size and mtime, or a hash of its bytes or samples."""
-    if isinstance(audio, dict):
-        if audio.get("bytes") is not None:
-            return "sha1:" + hashlib.sha1(audio["bytes"]).hexdigest()
-        if "array" in audio:
-            array = np.ascontiguousarray(np.asarray(audio["array"]))
-            return f"sha1:{hashlib.sha1(array.tobytes()).hexdigest()}:{audio.get('sampling_rate')}"
-        path = audio.get("path")
-    elif isinstance(audio, str):
-        path = audio
-    else:
-        array = np.ascontiguousarray(np.asarray(audio))
-        return "sha1:" + hashlib.sha1(array.tobytes()).hexdigest()
+    if not isinstance(audio, (dict, str)):
+        return "sha1:" + hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest()
+    if isinstance(audio, dict) and audio.get("bytes") is not None:
+        return "sha1:" + hashlib.sha1(audio["bytes"]).hexdigest()
+    if isinstance(audio, dict) and "array" in audio:
+        array_sha1 = hashlib.sha1(np.ascontiguousarray(audio["array"]).tobytes()).hexdigest()
+        return f"sha1:{array_sha1}:{audio.get('sampling_rate')}"
+    path = audio.get("path") if isinstance(audio, dict) else audio
     stat = os.stat(path)
     return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
 
@@ -355,15 +344,11 @@ class TeacherCacheCallback(TrainerCallback):
     def __init__(self, cache: TeacherCache):
         self.cache = cache
 
-    def on_epoch_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_epoch_end(self, *args: Any, **kwargs: Any) -> None:
         self.cache.flush()
         self.cache.refresh()
 
-    def on_train_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_train_end(self, *args: Any, **kwargs: Any) -> None:
         self.cache.flush()
         logger.info(
             f"Teacher cache {self.cache.directory}: {len(self.cache)} utterances, "
