@@ -8,7 +8,6 @@
   and their `output_dir` is relative to the current directory.
 - `--NAME none` (or `null`) clears an optional value, e.g. `--eval_librispeech_sets none` (`--report_to none` keeps
   Transformers' meaning: no logging integrations).
-- The output-folder policy lives in `alhubert.training.checkpoints`.
 """
 
 import argparse
@@ -237,10 +236,11 @@ def _load_yaml(path: Path):
         loader.dispose()
 
 
-def read_config_file(path: Path, shipped: bool) -> dict:
-    """The argument values of a YAML/JSON file, relative paths resolved against its folder (user files only)."""
+def read_config_file(name: str) -> dict:
+    """The values of a shipped recipe or a YAML/JSON file, relative paths resolved against a user file's folder."""
     import yaml
 
+    path = resolve_config_file(name)
     if not path.is_file():
         raise FileNotFoundError(f"Argument file {path} not found (shipped recipes: {', '.join(SHIPPED_CONFIGS)}).")
     try:
@@ -249,7 +249,7 @@ def read_config_file(path: Path, shipped: bool) -> dict:
         raise ValueError(f"{path} is not valid YAML/JSON: {one_line(error)}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values.")
-    if shipped:
+    if path != Path(name):  # a shipped recipe: no input paths, output_dir relative to the current directory
         return values
     base = path.resolve().parent
     for name, value in values.items():
@@ -300,8 +300,7 @@ class ArgumentParser(HfArgumentParser):
         argv = list(argv)
         if argv and is_config_argument(argv[0]):
             name = argv.pop(0)
-            shipped = name in SHIPPED_CONFIGS and not Path(name).exists()
-            self.set_defaults(**self._checked(read_config_file(resolve_config_file(name), shipped), name))
+            self.set_defaults(**self._checked(read_config_file(name), name))
         return self.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
 
     def _checked(self, values: dict, source: str) -> dict:

@@ -126,9 +126,8 @@ def scaled_feature_encoder(model: nn.Module, scale: float) -> dict[str, torch.Te
 
 def pop_logged_terms(trainer: Trainer, logs: dict[str, float]) -> tuple[str, list[float]] | None:
     """For a Trainer that keeps loss terms per batch in `trainer._logged_terms` ({"train": [...], "eval": [...]}):
-    the mean of those kept since the last log of the mode of `logs` (evaluation logs have `eval_` keys, training logs
-    a `loss`), averaged over processes, with the prefix of their names (`eval_` or nothing); None if there are none.
-    """
+    the mean since the last log of the mode of `logs`, averaged over processes, with the prefix of their names
+    (`eval_` or nothing); None if there are none."""
     mode = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
     if mode is None or not trainer._logged_terms[mode]:
         return None

@@ -315,8 +315,7 @@ class TeacherCache:
         """Keep the real frames (`frame_lengths[i]` of them) of each utterance of a batch; written by `flush`."""
         stacked = torch.stack([state.detach() for state in states]).to("cpu", torch.float16)  # (L, B, T, D)
         for index, (key, signature) in enumerate(keys):
-            frames = int(frame_lengths[index])
-            tensor = stacked[:, index, :frames].clone()
+            tensor = stacked[:, index, : int(frame_lengths[index])].clone()
             self._buffer[key] = tensor
             self._buffer_signatures[key] = signature
             self._buffer_bytes += tensor.numel() * 2
