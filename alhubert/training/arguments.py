@@ -27,10 +27,6 @@ from ..utils.errors import one_line
 CONFIGS_DIR = Path(__file__).parent / "configs"
 # The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
 SHIPPED_CONFIGS = tuple(sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml")))
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-CLEAR_VALUES = ("none", "null")
-# Arguments for which "none" is a value of its own (`--report_to none`: no integrations), never a cleared one.
-VALUE_NONE_IS_MEANINGFUL = ("report_to",)
 # Arguments holding a local path (resolved against the config file's folder) ...
 PATH_ARGUMENTS = (
     "output_dir",
@@ -181,7 +177,7 @@ def resolve_config_file(name: str) -> Path:
 
 
 def is_config_argument(argument: str) -> bool:
-    return argument.endswith(CONFIG_SUFFIXES) or (argument in SHIPPED_CONFIGS and not argument.startswith("-"))
+    return argument.endswith((".yaml", ".yml", ".json")) or argument in SHIPPED_CONFIGS
 
 
 def _field_types(dataclass_types) -> dict:
@@ -264,7 +260,7 @@ def _clearable(convert):
     """`convert`, except that "none" / "null" (any case) give None."""
 
     def convert_or_clear(value):
-        return None if isinstance(value, str) and value.lower() in CLEAR_VALUES else convert(value)
+        return None if isinstance(value, str) and value.lower() in ("none", "null") else convert(value)
 
     convert_or_clear.__name__ = getattr(convert, "__name__", "value")  # argparse names it in its errors
     return convert_or_clear
@@ -285,7 +281,7 @@ class ArgumentParser(HfArgumentParser):
         hint, default = self.field_types.get(name, (None, dataclasses.MISSING))
         if (
             (_admits(hint, type(None)) or default is None)
-            and name not in VALUE_NONE_IS_MEANINGFUL
+            and name != "report_to"  # `--report_to none` is a value of its own (no integrations), never cleared
             and callable(kwargs.get("type"))
         ):
             kwargs["type"] = _clearable(kwargs["type"])

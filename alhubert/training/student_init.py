@@ -24,7 +24,6 @@ _NOT_COPIED = (
     "id2label",
     "label2id",
     "problem_type",
-    "num_hidden_layers",
 )
 
 # The DistilALHuBERT paper's student regularisation (dropout and attention dropout 0.1, activation dropout 0, no

@@ -6,10 +6,9 @@ utterance are the same in every epoch, so the `DistillationTrainer` (`--teacher_
 first epoch, stores them here and reads them back afterwards instead of running the teacher.
 
 Layout of `DIR`:
-- `manifest.json`: what the targets were made from: the teacher (name, SHA-256 of its config and of its weights in
-  the dtype it runs in), the teacher hidden_states indices, the pre-LN setting, the teacher's dtype, the stored dtype
-  (float16) and the input settings (sampling rate, waveform normalisation). When any of them differs from the current
-  run, the stored shards are deleted and the targets recomputed.
+- `manifest.json`: what the targets were made from (`TeacherCache.for_teacher`: the teacher's config and weights,
+  the layers, pre-LN setting, dtypes and input settings). When any of it differs from the current run, the stored
+  shards are deleted and the targets recomputed.
 - `shard-<rank>-<n>.safetensors`: one float16 tensor of shape `(num_layers, frames, hidden_size)` per utterance,
   keyed by utterance id, holding only the utterance's real (unpadded) frames; the shard's metadata maps each id to the
   signature of the audio it was made from (path, size and modification time of the file, or a hash of in-memory
