@@ -217,10 +217,8 @@ def _load_yaml(path: Path):
             if id(current) not in sizes:
                 sizes[id(current)] = 0  # a recursive alias counts as one node
                 children = current.value if isinstance(current.value, list) else []
-                total = 1 + sum(
-                    size(item) for child in children for item in (child if isinstance(child, tuple) else (child,))
-                )
-                sizes[id(current)] = total
+                items = [item for child in children for item in (child if isinstance(child, tuple) else (child,))]
+                sizes[id(current)] = 1 + sum(map(size, items))
             return sizes[id(current)]
 
         if node is not None and size(node) > MAX_CONFIG_NODES:
