@@ -8,7 +8,6 @@
   and their `output_dir` is relative to the current directory.
 - `--NAME none` (or `null`) clears an optional value, e.g. `--eval_librispeech_sets none` (`--report_to none` keeps
   Transformers' meaning: no logging integrations).
-- The output-folder policy lives in `alhubert.training.checkpoints`.
 """
 
 import argparse
@@ -22,14 +21,12 @@ from typing import Any
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..utils.errors import one_line
+
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
 # The recipes shipped with the package, by name: `alhubert distill small` reads configs/small.yaml.
 SHIPPED_CONFIGS = tuple(sorted(path.stem for path in CONFIGS_DIR.glob("*.yaml")))
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-CLEAR_VALUES = ("none", "null")
-# Arguments for which "none" is a value of its own (`--report_to none`: no integrations), never a cleared one.
-VALUE_NONE_IS_MEANINGFUL = ("report_to",)
 # Arguments holding a local path (resolved against the config file's folder) ...
 PATH_ARGUMENTS = (
     "output_dir",
@@ -180,20 +177,17 @@ def resolve_config_file(name: str) -> Path:
 
 
 def is_config_argument(argument: str) -> bool:
-    return argument.endswith(CONFIG_SUFFIXES) or (argument in SHIPPED_CONFIGS and not argument.startswith("-"))
+    return argument.endswith((".yaml", ".yml", ".json")) or argument in SHIPPED_CONFIGS
 
 
 def _field_types(dataclass_types) -> dict:
     """Each argument's annotated type, by name."""
     types_by_name = {}
     for dataclass_type in dataclass_types:
-        try:
-            hints = typing.get_type_hints(dataclass_type)
-        except Exception:  # unresolvable annotations: the declared ones
-            hints = {}
+        hints = typing.get_type_hints(dataclass_type)  # HfArgumentParser needs them resolvable too
         for item in dataclasses.fields(dataclass_type):
             if item.init:
-                types_by_name[item.name] = (hints.get(item.name, item.type), item.default)
+                types_by_name[item.name] = (hints[item.name], item.default)
     return types_by_name
 
 
@@ -223,10 +217,8 @@ def _load_yaml(path: Path):
             if id(current) not in sizes:
                 sizes[id(current)] = 0  # a recursive alias counts as one node
                 children = current.value if isinstance(current.value, list) else []
-                total = 1 + sum(
-                    size(item) for child in children for item in (child if isinstance(child, tuple) else (child,))
-                )
-                sizes[id(current)] = total
+                items = [item for child in children for item in (child if isinstance(child, tuple) else (child,))]
+                sizes[id(current)] = 1 + sum(map(size, items))
             return sizes[id(current)]
 
         if node is not None and size(node) > MAX_CONFIG_NODES:
@@ -238,27 +230,26 @@ def _load_yaml(path: Path):
         loader.dispose()
 
 
-def read_config_file(path: Path, shipped: bool) -> dict:
-    """The argument values of a YAML/JSON file, relative paths resolved against its folder (user files only)."""
+def read_config_file(name: str) -> dict:
+    """The values of a shipped recipe or a YAML/JSON file, relative paths resolved against a user file's folder."""
     import yaml
 
+    path = resolve_config_file(name)
     if not path.is_file():
         raise FileNotFoundError(f"Argument file {path} not found (shipped recipes: {', '.join(SHIPPED_CONFIGS)}).")
     try:
         values = _load_yaml(path)  # JSON is a subset of YAML
     except (yaml.YAMLError, RecursionError) as error:
-        raise ValueError(f"{path} is not valid YAML/JSON: {' '.join(str(error).split())}") from None
+        raise ValueError(f"{path} is not valid YAML/JSON: {one_line(error)}") from None
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of argument names to values.")
-    if shipped:
+    if path != Path(name):  # a shipped recipe: no input paths, output_dir relative to the current directory
         return values
     base = path.resolve().parent
     for name, value in values.items():
         if not isinstance(value, str) or not value or os.path.isabs(value) or value in RESUME_LAST:
             continue
-        if name in PATH_ARGUMENTS:
-            values[name] = str(base / value)
-        elif name in PATH_OR_NAME_ARGUMENTS and (base / value).exists():
+        if name in PATH_ARGUMENTS or (name in PATH_OR_NAME_ARGUMENTS and (base / value).exists()):
             values[name] = str(base / value)
     return values
 
@@ -267,7 +258,7 @@ def _clearable(convert):
     """`convert`, except that "none" / "null" (any case) give None."""
 
     def convert_or_clear(value):
-        return None if isinstance(value, str) and value.lower() in CLEAR_VALUES else convert(value)
+        return None if isinstance(value, str) and value.lower() in ("none", "null") else convert(value)
 
     convert_or_clear.__name__ = getattr(convert, "__name__", "value")  # argparse names it in its errors
     return convert_or_clear
@@ -288,7 +279,7 @@ class ArgumentParser(HfArgumentParser):
         hint, default = self.field_types.get(name, (None, dataclasses.MISSING))
         if (
             (_admits(hint, type(None)) or default is None)
-            and name not in VALUE_NONE_IS_MEANINGFUL
+            and name != "report_to"  # `--report_to none` is a value of its own (no integrations), never cleared
             and callable(kwargs.get("type"))
         ):
             kwargs["type"] = _clearable(kwargs["type"])
@@ -296,15 +287,14 @@ class ArgumentParser(HfArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         """argparse's error exit (code 2), as one line naming the fix instead of the usage block."""
-        self.exit(2, f"error: {self.prog}: {' '.join(message.split())}; see {self.prog} --help.\n")
+        self.exit(2, f"error: {self.prog}: {one_line(message)}; see {self.prog} --help.\n")
 
     def parse(self, argv: list[str]) -> tuple:
         """The dataclasses of `[CONFIG] [--flags]` (see the module docstring)."""
         argv = list(argv)
         if argv and is_config_argument(argv[0]):
             name = argv.pop(0)
-            shipped = name in SHIPPED_CONFIGS and not Path(name).exists()
-            self.set_defaults(**self._checked(read_config_file(resolve_config_file(name), shipped), name))
+            self.set_defaults(**self._checked(read_config_file(name), name))
         return self.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
 
     def _checked(self, values: dict, source: str) -> dict:

@@ -26,13 +26,10 @@ class ProjectCardTrainerMixin:
     """Mix into a `Trainer` subclass (before `Trainer`) to keep or write the project's card on pushes."""
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-        if not self.is_world_process_zero():
-            return
         output_dir = self.args.output_dir
-        model = self.accelerator.unwrap_model(self.model) if hasattr(self, "accelerator") else self.model
-        if os.path.isfile(
-            os.path.join(output_dir, "config.json")
-        ):  # a saved model: keep its card, name the repository
+        # a saved model: keep its card, name the repository
+        if self.is_world_process_zero() and os.path.isfile(os.path.join(output_dir, "config.json")):
+            model = self.accelerator.unwrap_model(self.model)
             # config None (a wrapper module such as a distillation student): read from the saved folder
             write_card_for_folder(output_dir, config=getattr(model, "config", None), model_id=self.args.hub_model_id)
 
@@ -52,24 +49,19 @@ def write_finetuned_card(
         logger.info(f"{type(model).__name__} is not an ALHuBERT model: no ALHuBERT model card written.")
         return
     training_data, datasets = describe_data(data_args, "train")
-    eval_data = (
-        describe_data(data_args, "eval")[0]
-        if (data_args.eval_librispeech_sets or data_args.eval_split_name)
-        else (
-            f"{data_args.validation_split_percentage} % held out of the training data"
-            if data_args.validation_split_percentage
-            else None
-        )
-    )
-    settings = {
+    eval_data = None
+    if data_args.eval_librispeech_sets or data_args.eval_split_name:
+        eval_data = describe_data(data_args, "eval")[0]
+    elif data_args.validation_split_percentage:
+        eval_data = f"{data_args.validation_split_percentage} % held out of the training data"
+    settings = {"Recipe": recipe} if recipe else {}
+    settings |= {
         "Started from": base_model,
         "Optimiser": f"{getattr(args.optim, 'value', args.optim)}, lr {args.learning_rate}, weight decay "
         f"{args.weight_decay}",
         "Optimizer steps": trainer.state.global_step,
         "Batch size": f"{args.per_device_train_batch_size} x {args.world_size * args.gradient_accumulation_steps}",
     }
-    if recipe:
-        settings = {"Recipe": recipe, **settings}
     write_model_card(
         args.output_dir,
         model.config,

@@ -1,11 +1,6 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""The output-folder policy of the training commands, and which `checkpoint-N` folder a run resumes from.
-
-`check_output_dir`: resume only when asked (`--resume_from_checkpoint last`, or a checkpoint folder); a non-empty
-`--output_dir` is refused unless `--overwrite_output_dir` (files are then replaced as the run writes them; nothing is
-deleted).
-
-`last_complete_checkpoint`: the newest COMPLETE checkpoint.
+"""The output-folder policy of the training commands (`check_output_dir`), and which `checkpoint-N` folder a run
+resumes from (`last_complete_checkpoint`: the newest COMPLETE one).
 
 `Trainer._save_checkpoint` writes, in this order: the model (`model.safetensors` and `config.json`; sharded weights
 have an index file; FSDP / DeepSpeed write their own folders), then, unless `save_only_model`, `optimizer.pt`,
@@ -21,12 +16,17 @@ checkpoint without `trainer_state.json` or with a torn one. A checkpoint is comp
 import json
 import logging
 import os
+import pickle
 import re
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
 from transformers import TrainingArguments
+from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
+from ..utils.errors import one_line
 from ..utils.files import check_writable_folder
 from .arguments import RESUME_LAST
 
@@ -49,12 +49,10 @@ def checkpoint_problems(checkpoint: str | os.PathLike, save_only_model: bool = F
     safetensors = checkpoint / "model.safetensors"
     if safetensors.is_file():
         try:
-            from safetensors import safe_open
-
             with safe_open(str(safetensors), framework="pt") as weights:
                 weights.keys()
         except Exception as error:  # a torn file: the header does not parse or does not cover the file
-            problems.append(f"model.safetensors is unreadable ({' '.join(str(error).split())})")
+            problems.append(f"model.safetensors is unreadable ({one_line(error)})")
     elif not any((checkpoint / name).is_file() for name in _WEIGHT_FILES) and not framework_folders:
         problems.append("no model weights (model.safetensors)")
     state = checkpoint / "trainer_state.json"
@@ -107,16 +105,9 @@ def check_resumable(checkpoint: str | os.PathLike) -> None:
     """Refuse (`ValueError`, one line) a checkpoint that `Trainer` would load into a broken run: weights that are not
     finite, or optimizer / scheduler / RNG files holding pickled objects other than tensors (refused by
     `torch.load(weights_only=True)`: loading them could run code)."""
-    import pickle
-
-    import torch
-    from safetensors import safe_open
-    from transformers.trainer_pt_utils import safe_globals
-
     checkpoint = Path(checkpoint)
-    for weights in [checkpoint / "model.safetensors", *checkpoint.glob("*/model.safetensors")]:
-        if not weights.is_file():
-            continue
+    weights_files = [checkpoint / "model.safetensors", *checkpoint.glob("*/model.safetensors")]
+    for weights in filter(Path.is_file, weights_files):
         with safe_open(str(weights), framework="pt") as tensors:
             for key in tensors.keys():
                 tensor = tensors.get_tensor(key)
@@ -125,24 +116,18 @@ def check_resumable(checkpoint: str | os.PathLike) -> None:
                         f"{weights} holds weights that are not finite (NaN or infinity) in {key}: resuming would "
                         "train on broken weights; resume from an earlier checkpoint or start a new run."
                     )
-    pickled = ["optimizer.pt", "scheduler.pt", "scaler.pt", *(path.name for path in checkpoint.glob("rng_state*.pth"))]
-    for name in pickled:
-        if not (checkpoint / name).is_file():
-            continue
+    pickled = [checkpoint / name for name in ("optimizer.pt", "scheduler.pt", "scaler.pt")]
+    for path in filter(Path.is_file, [*pickled, *checkpoint.glob("rng_state*.pth")]):
         try:
             with safe_globals():
-                torch.load(checkpoint / name, map_location="cpu", weights_only=True)
+                torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(
-                f"{checkpoint / name} cannot be loaded safely ({reason[:200]}): it holds objects other than tensors "
+                f"{path} cannot be loaded safely ({reason[:200]}): it holds objects other than tensors "
                 "and plain values, which are refused because loading them could run code; restore the file or start "
                 "a new run."
             ) from None
-
-
-def is_non_empty_dir(path: str | os.PathLike) -> bool:
-    return os.path.isdir(path) and any(os.scandir(path))
 
 
 def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: bool, trains: bool = True) -> str | None:
@@ -153,9 +138,10 @@ def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: boo
     """
     output_dir = training_args.output_dir
     resume = training_args.resume_from_checkpoint
-    if trains:
-        check_writable_folder(output_dir, what="training output")
-    if resume is not None and trains:
+    if not trains:
+        return None
+    check_writable_folder(output_dir, what="training output")
+    if resume is not None:
         if resume in RESUME_LAST:
             # the newest COMPLETE checkpoint: a run killed while saving leaves a newer, half-written one
             last = last_complete_checkpoint(output_dir, save_only_model=training_args.save_only_model)
@@ -167,7 +153,7 @@ def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: boo
             raise FileNotFoundError(f"--resume_from_checkpoint {resume} is not a directory.")
         check_resumable(resume)
         return resume
-    if not trains or not is_non_empty_dir(output_dir):
+    if not (os.path.isdir(output_dir) and any(os.scandir(output_dir))):
         return None
     if not overwrite_output_dir:
         what = "checkpoints of a run" if get_last_checkpoint(output_dir) else "files"
@@ -183,10 +169,4 @@ def check_output_dir(training_args: TrainingArguments, overwrite_output_dir: boo
     return None
 
 
-__all__ = [
-    "check_output_dir",
-    "check_resumable",
-    "checkpoint_problems",
-    "is_non_empty_dir",
-    "last_complete_checkpoint",
-]
+__all__ = ["check_output_dir", "check_resumable", "checkpoint_problems", "last_complete_checkpoint"]

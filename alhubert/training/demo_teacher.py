@@ -32,16 +32,13 @@ DEMO_TEACHER_CONFIG = {
 }
 
 
-def default_cache_dir() -> Path:
-    """`$ALHUBERT_CACHE`, else `$XDG_CACHE_HOME/alhubert`, else `~/.cache/alhubert`."""
-    if os.environ.get("ALHUBERT_CACHE"):
-        return Path(os.environ["ALHUBERT_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alhubert"
-
-
 def demo_teacher_path(cache_dir: str | os.PathLike | None = None, seed: int = 0) -> str:
-    """The demo teacher's model directory, created (random weights from `seed`) on first use."""
-    target = Path(cache_dir or default_cache_dir()) / f"{DEMO_TEACHER_NAME}-seed{seed}"
+    """The demo teacher's model directory, created (random weights from `seed`) on first use, in `cache_dir` (default:
+    `$ALHUBERT_CACHE`, else `$XDG_CACHE_HOME/alhubert`, else `~/.cache/alhubert`)."""
+    cache_dir = cache_dir or os.environ.get("ALHUBERT_CACHE")
+    if not cache_dir:
+        cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alhubert"
+    target = Path(cache_dir) / f"{DEMO_TEACHER_NAME}-seed{seed}"
     if (target / "model.safetensors").is_file():
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -66,4 +63,4 @@ def demo_teacher_path(cache_dir: str | os.PathLike | None = None, seed: int = 0)
     return str(target)
 
 
-__all__ = ["DEMO_TEACHER_CONFIG", "RANDOM_WEIGHTS_NOTE", "default_cache_dir", "demo_teacher_path"]
+__all__ = ["DEMO_TEACHER_CONFIG", "RANDOM_WEIGHTS_NOTE", "demo_teacher_path"]

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import FeatureExtractionMixin, PreTrainedModel, Trainer
 from transformers.trainer_utils import TrainOutput, get_last_checkpoint
-from transformers.utils import SAFE_WEIGHTS_NAME, logging
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..models.fast_cpu_path import use_fast_cpu_path
 from ..models.modeling_alhubert import AlHubertModel, AlHubertPreTrainedModel
@@ -22,9 +22,6 @@ from ..utils.files import atomic_write
 from .arguments import LOSS_TYPES, PREDICTION_HEADS_DIR, DistillationConfig
 from .card_trainer import ProjectCardTrainerMixin
 from .teacher_cache import UTTERANCE_KEYS, TeacherCache, TeacherCacheCallback, TeacherCacheCollator, check_no_cropping
-
-
-logger = logging.get_logger(__name__)
 
 
 class DistillationLoss(NamedTuple):
@@ -129,9 +126,8 @@ def scaled_feature_encoder(model: nn.Module, scale: float) -> dict[str, torch.Te
 
 def pop_logged_terms(trainer: Trainer, logs: dict[str, float]) -> tuple[str, list[float]] | None:
     """For a Trainer that keeps loss terms per batch in `trainer._logged_terms` ({"train": [...], "eval": [...]}):
-    the mean of those kept since the last log of the mode of `logs` (evaluation logs have `eval_` keys, training logs
-    a `loss`), averaged over processes, with the prefix of their names (`eval_` or nothing); None if there are none.
-    """
+    the mean since the last log of the mode of `logs`, averaged over processes, with the prefix of their names
+    (`eval_` or nothing); None if there are none."""
     mode = "eval" if any(key.startswith("eval_") for key in logs) else "train" if "loss" in logs else None
     if mode is None or not trainer._logged_terms[mode]:
         return None
@@ -146,14 +142,9 @@ class DistillationStudent(AlHubertPreTrainedModel):
     """The model the `DistillationTrainer` optimises: the student plus everything distillation adds around it.
 
     It owns the student's modules (its state dict has the student's keys, plus `prediction_heads.*`), so `Trainer`
-    saves, gathers and reloads it as any model. Its forward returns the hidden states selected as targets
-    (`student_layers`, after the next layer's attention LayerNorm for `pre_ln_targets`, through one linear prediction
-    head each when the teacher's hidden size is given), the frame mask and the conv feature penalty. The gradient into
-    the conv feature encoder is scaled by `feature_grad_mult` inside forward (an autograd `GradMultiply` on the
-    encoder's parameters: the same gradients as one on its output, to float rounding); the student runs only up to
-    the deepest selected layer (elastic depth), and its SpecAugment masking is skipped unless `spec_augment`.
-    `save_pretrained` writes the student as a complete model folder and the heads apart, in its
-    `prediction_heads/` folder (`load_prediction_heads` reads them back).
+    saves, gathers and reloads it as any model. The gradient into the conv feature encoder is scaled by a
+    `GradMultiply` on the encoder's parameters (the same gradients as one on its output, to float rounding); the
+    student runs only up to the deepest selected layer, and its SpecAugment masking is skipped unless `spec_augment`.
     """
 
     accepts_loss_kwargs = False  # the Trainer must not pass num_items_in_batch: the loss is a mean per batch
@@ -247,28 +238,20 @@ class DistillationStudent(AlHubertPreTrainedModel):
         `state_dict` is this model's (as `Trainer` gathers it under FSDP or DeepSpeed).
         """
         state_dict = self.state_dict() if state_dict is None else state_dict
-        heads = {
-            key[len("prediction_heads.") :]: value
-            for key, value in state_dict.items()
-            if key.startswith("prediction_heads.")
-        }
-        student_state = {key: value for key, value in state_dict.items() if not key.startswith("prediction_heads.")}
+        prefix = "prediction_heads."
+        heads = {key.removeprefix(prefix): value for key, value in state_dict.items() if key.startswith(prefix)}
+        student_state = {key: value for key, value in state_dict.items() if not key.startswith(prefix)}
         self.student.save_pretrained(
             save_directory, state_dict=student_state, is_main_process=is_main_process, **kwargs
         )
         if heads and is_main_process:
-            folder = os.path.join(save_directory, PREDICTION_HEADS_DIR)
-            os.makedirs(folder, exist_ok=True)
             metadata = {
                 "student_layers": ",".join(map(str, self.student_layers)),
                 "teacher_layers": ",".join(map(str, self.teacher_layers)),
             }
-            atomic_write(
-                os.path.join(folder, SAFE_WEIGHTS_NAME),
-                lambda path: save_file(
-                    {key: value.detach().cpu().contiguous() for key, value in heads.items()}, path, metadata=metadata
-                ),
-            )
+            tensors = {key: value.detach().cpu().contiguous() for key, value in heads.items()}
+            path = os.path.join(save_directory, PREDICTION_HEADS_DIR, SAFE_WEIGHTS_NAME)
+            atomic_write(path, lambda name: save_file(tensors, name, metadata=metadata))  # creates the folder
 
     def load_prediction_heads(self, folder: str | os.PathLike) -> None:
         """Load the heads that `save_pretrained` wrote into `folder`'s `prediction_heads/` (strictly)."""
@@ -285,8 +268,8 @@ class DistillationStudent(AlHubertPreTrainedModel):
 
 def _heads_are_loaded_apart(module: nn.Module, incompatible_keys) -> None:
     """`Trainer` loads a checkpoint's model.safetensors (the student); the heads come from `load_prediction_heads`."""
-    missing = [key for key in incompatible_keys.missing_keys if not key.startswith("prediction_heads.")]
-    incompatible_keys.missing_keys[:] = missing
+    missing = incompatible_keys.missing_keys
+    missing[:] = [key for key in missing if not key.startswith("prediction_heads.")]
 
 
 def check_feature_extractors(
@@ -311,13 +294,9 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
     """A `Trainer` that distils a frozen `teacher` into the student `model` (an `AlHubertModel`) with
     `distillation_loss`, with the settings of `args` (a `DistillationConfig`), in the manner of TRL's `GKDTrainer`.
 
-    The Trainer optimises, wraps, saves and reloads a `DistillationStudent` built on the student (prediction heads,
-    conv gradient scaling, layer selection): every save writes the student as a complete model folder and the heads,
-    if any, in its `prediction_heads/`. The teacher is prepared by Accelerate in evaluation mode (on the device,
-    outside DDP) and runs in inference mode, in `teacher_dtype` (e.g. `torch.bfloat16` on a GPU), with the float32
-    CPU fast path of its convolutions (`teacher_fast_path`). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added
-    to the logs. The student's processing class (its feature extractor) is compared with `teacher_feature_extractor`.
-    Pushes keep the card the command wrote (`ProjectCardTrainerMixin`).
+    The Trainer optimises, saves and reloads a `DistillationStudent` built on the student. The teacher is prepared by
+    Accelerate in evaluation mode (on the device, outside DDP) and runs in inference mode, in `teacher_dtype` (e.g.
+    `torch.bfloat16` on a GPU). Per-pair `rec_<s>_<t>` and `sim_<s>_<t>` terms are added to the logs.
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean: the Trainer divides it for accumulation
@@ -373,8 +352,7 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
             self._set_up_teacher_cache(args.teacher_cache_dir, teacher_feature_extractor)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> TrainOutput:
-        """`Trainer.train`; on resume, the prediction heads are read from the checkpoint's `prediction_heads/` (the
-        student's weights are loaded by `Trainer` from its model.safetensors)."""
+        """`Trainer.train`; on resume, the prediction heads are also read from the checkpoint's `prediction_heads/`."""
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
         if isinstance(resume_from_checkpoint, (str, os.PathLike)) and not (
@@ -453,12 +431,10 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         if teacher_states is None:
             teacher_states = self._teacher_states(input_values, attention_mask)
             if keys:
-                samples = (
-                    attention_mask.sum(-1)
-                    if attention_mask is not None
-                    else torch.full((input_values.shape[0],), input_values.shape[1])
-                )
-                self.teacher_cache.store(keys, teacher_states, self.teacher._get_feat_extract_output_lengths(samples))
+                frame_lengths = [num_frames] * len(keys)
+                if attention_mask is not None:
+                    frame_lengths = self.teacher._get_feat_extract_output_lengths(attention_mask.sum(-1))
+                self.teacher_cache.store(keys, teacher_states, frame_lengths)
         student = model(input_values, attention_mask=attention_mask)
         frame_mask = student.frame_mask if args.mask_padding else None
         result = distillation_loss(
@@ -499,15 +475,4 @@ class DistillationTrainer(ProjectCardTrainerMixin, Trainer):
         super().log(logs, start_time)
 
 
-__all__ = [
-    "DistillationLoss",
-    "DistillationTrainer",
-    "DistillationStudent",
-    "DistillationStudentOutput",
-    "GradMultiply",
-    "check_feature_extractors",
-    "pop_logged_terms",
-    "scaled_feature_encoder",
-    "distillation_loss",
-    "select_hidden_states",
-]
+__all__ = ["DistillationTrainer", "GradMultiply", "distillation_loss", "pop_logged_terms", "scaled_feature_encoder"]

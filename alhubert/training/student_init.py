@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from transformers import HubertModel, PretrainedConfig
 
-from ..models.configuration_alhubert import AlHubertConfig
+from ..models.configuration_alhubert import PRESETS, AlHubertConfig
 from ..models.modeling_alhubert import AlHubertModel
 
 
@@ -24,18 +24,11 @@ _NOT_COPIED = (
     "id2label",
     "label2id",
     "problem_type",
-    "num_hidden_layers",
 )
 
 # The DistilALHuBERT paper's student regularisation (dropout and attention dropout 0.1, activation dropout 0, no
 # layer drop), as in the released students' configs: the teacher's own dropouts and layer drop are not copied.
-STUDENT_DROPOUTS = {
-    "hidden_dropout": 0.1,
-    "attention_dropout": 0.1,
-    "activation_dropout": 0.0,
-    "feat_proj_dropout": 0.0,
-    "layerdrop": 0.0,
-}
+STUDENT_DROPOUTS = {key: value for key, value in PRESETS["small"].items() if key.endswith(("dropout", "layerdrop"))}
 
 
 def student_config_from_teacher(

@@ -6,17 +6,15 @@ utterance are the same in every epoch, so the `DistillationTrainer` (`--teacher_
 first epoch, stores them here and reads them back afterwards instead of running the teacher.
 
 Layout of `DIR`:
-- `manifest.json`: what the targets were made from: the teacher (name, SHA-256 of its config and of its weights in
-  the dtype it runs in), the teacher hidden_states indices, the pre-LN setting, the teacher's dtype, the stored dtype
-  (float16) and the input settings (sampling rate, waveform normalisation). When any of them differs from the current
-  run, the stored shards are deleted and the targets recomputed.
+- `manifest.json`: what the targets were made from (`TeacherCache.for_teacher`: the teacher's config and weights,
+  the layers, pre-LN setting, dtypes and input settings). When any of it differs from the current run, the stored
+  shards are deleted and the targets recomputed.
 - `shard-<rank>-<n>.safetensors`: one float16 tensor of shape `(num_layers, frames, hidden_size)` per utterance,
   keyed by utterance id, holding only the utterance's real (unpadded) frames; the shard's metadata maps each id to the
   signature of the audio it was made from (path, size and modification time of the file, or a hash of in-memory
   bytes). An utterance whose audio signature changed is recomputed (and stored again).
 
-Disk cost: 50 frames/s x layers x hidden size x 2 bytes per second of audio, i.e. 1.66 GB per hour of audio for the
-6 targets of width 768 of the small/middle/large recipes (HuBERT Base teacher), 2.21 GB for width 1024 (HuBERT Large).
+Disk cost (`disk_bytes_per_hour`): 1.66 GB per hour of audio for the 6 targets of width 768 of the recipes.
 """
 
 import hashlib
@@ -32,16 +30,10 @@ import torch
 from datasets import Dataset, IterableDataset
 from safetensors import safe_open
 from safetensors.torch import save_file
-from transformers import (
-    FeatureExtractionMixin,
-    PreTrainedModel,
-    TrainerCallback,
-    TrainerControl,
-    TrainerState,
-    TrainingArguments,
-)
+from transformers import FeatureExtractionMixin, PreTrainedModel, TrainerCallback
 from transformers.utils import logging
 
+from ..utils.errors import one_line
 from ..utils.files import atomic_write
 
 
@@ -51,7 +43,7 @@ MANIFEST_NAME = "manifest.json"
 SHARD_PREFIX = "shard-"
 FORMAT_VERSION = 1
 UTTERANCE_KEYS = "utterance_keys"  # the batch entry the collator adds: a list of (id, audio signature)
-DEFAULT_SHARD_BYTES = 256 * 2**20
+SHARD_BYTES = 256 * 2**20  # a shard is written once the buffer holds this much
 
 
 def disk_bytes_per_hour(num_layers: int, hidden_size: int, frames_per_second: float = 50.0) -> float:
@@ -73,18 +65,14 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def audio_signature(audio: str | dict) -> str:
     """What identifies the audio of a row: its file's path, size and mtime, or a hash of its bytes or samples."""
-    if isinstance(audio, dict):
-        if audio.get("bytes") is not None:
-            return "sha1:" + hashlib.sha1(audio["bytes"]).hexdigest()
-        if "array" in audio:
-            array = np.ascontiguousarray(np.asarray(audio["array"]))
-            return f"sha1:{hashlib.sha1(array.tobytes()).hexdigest()}:{audio.get('sampling_rate')}"
-        path = audio.get("path")
-    elif isinstance(audio, str):
-        path = audio
-    else:
-        array = np.ascontiguousarray(np.asarray(audio))
-        return "sha1:" + hashlib.sha1(array.tobytes()).hexdigest()
+    if not isinstance(audio, (dict, str)):
+        return "sha1:" + hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest()
+    if isinstance(audio, dict) and audio.get("bytes") is not None:
+        return "sha1:" + hashlib.sha1(audio["bytes"]).hexdigest()
+    if isinstance(audio, dict) and "array" in audio:
+        array_sha1 = hashlib.sha1(np.ascontiguousarray(audio["array"]).tobytes()).hexdigest()
+        return f"sha1:{array_sha1}:{audio.get('sampling_rate')}"
+    path = audio.get("path") if isinstance(audio, dict) else audio
     stat = os.stat(path)
     return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
 
@@ -93,19 +81,12 @@ class TeacherCacheCollator:
     """Wraps an audio collator (e.g. `AudioCollator`): adds each row's `(id, audio signature)` to the batch.
 
     Refuses rows whose clip the wrapped collator would crop (their targets would change from epoch to epoch) and rows
-    without an `id_column`. When the wrapped collator skipped an unreadable file, the keys no longer line up with the
+    without an `id` column. When the wrapped collator skipped an unreadable file, the keys no longer line up with the
     batch and none are added (that batch runs the teacher).
     """
 
-    def __init__(
-        self,
-        collator: Callable[[list[dict]], dict],
-        id_column: str = "id",
-        audio_column: str = "audio",
-        length_column: str = "length",
-    ):
+    def __init__(self, collator: Callable[[list[dict]], dict]):
         self.collator = collator
-        self.id_column, self.audio_column, self.length_column = id_column, audio_column, length_column
         if not hasattr(collator, "max_length_samples"):
             raise ValueError(
                 f"The teacher cache needs to know that no clip is cropped, but the collator "
@@ -122,33 +103,31 @@ class TeacherCacheCollator:
     def __call__(self, rows: list[dict]) -> dict:
         keys = []
         for row in rows:
-            if self.id_column not in row:
+            if "id" not in row:
                 raise ValueError(
-                    f"The teacher cache keys targets by utterance id, but the rows have no {self.id_column!r} column "
+                    "The teacher cache keys targets by utterance id, but the rows have no 'id' column "
                     f"(they have {sorted(row)}); add one, or run without --teacher_cache_dir."
                 )
-            length = row.get(self.length_column)
+            length = row.get("length")
             if self.max_length_samples and length is not None and length > self.max_length_samples:
                 raise ValueError(
-                    f"Utterance {row[self.id_column]} has {length} samples, more than --max_length_samples="
+                    f"Utterance {row['id']} has {length} samples, more than --max_length_samples="
                     f"{self.max_length_samples}: it would be randomly cropped, so its teacher targets change from "
                     "epoch to epoch and cannot be cached. Raise --max_length_samples (or set it to 0) or run without "
                     "--teacher_cache_dir."
                 )
-            keys.append((str(row[self.id_column]), audio_signature(row[self.audio_column])))
+            keys.append((str(row["id"]), audio_signature(row["audio"])))
         batch = self.collator(rows)
         if len(batch["input_values"]) == len(rows):
             batch[UTTERANCE_KEYS] = keys
         return batch
 
 
-def check_no_cropping(
-    dataset: Dataset | IterableDataset | None, max_length_samples: int | None, length_column: str = "length"
-) -> None:
-    """Raise a `ValueError` when a clip of `dataset` (read from its length column) would be randomly cropped."""
-    if not max_length_samples or dataset is None or length_column not in (dataset.column_names or []):
+def check_no_cropping(dataset: Dataset | IterableDataset | None, max_length_samples: int | None) -> None:
+    """Raise a `ValueError` when a clip of `dataset` (read from its `length` column) would be randomly cropped."""
+    if not max_length_samples or dataset is None or "length" not in (dataset.column_names or []):
         return
-    lengths = np.asarray(dataset[length_column])
+    lengths = np.asarray(dataset["length"])
     too_long = np.flatnonzero(lengths > max_length_samples)
     unknown = np.flatnonzero(lengths < 0)
     if len(too_long) or len(unknown):
@@ -167,6 +146,19 @@ class TeacherCacheError(ValueError):
     setup_error = True
 
 
+def _not_written_by_cache(path: Path) -> TeacherCacheError:
+    return TeacherCacheError(
+        f"{path} was not written by the teacher cache; choose an empty or new --teacher_cache_dir (nothing in this "
+        "folder is replaced or deleted)."
+    )
+
+
+def _damaged_shard(shard: Path, problem: str) -> TeacherCacheError:
+    return TeacherCacheError(
+        f"Teacher cache shard {shard} {problem}; delete the folder {shard.parent} to recompute the targets."
+    )
+
+
 def _read_manifest(path: Path) -> dict | None:
     """The stored manifest, None when there is none; `TeacherCacheError` for a file the cache did not write."""
     if not path.is_file():
@@ -179,10 +171,7 @@ def _read_manifest(path: Path) -> dict | None:
             "targets, or choose another --teacher_cache_dir."
         ) from None
     if not isinstance(stored, dict) or not isinstance(stored.get("teacher"), dict) or "format" not in stored:
-        raise TeacherCacheError(
-            f"{path} was not written by the teacher cache; choose an empty or new "
-            "--teacher_cache_dir (nothing in this folder is replaced or deleted)."
-        )
+        raise _not_written_by_cache(path)
     return stored
 
 
@@ -192,20 +181,11 @@ def _shard_signatures(shard: Path) -> dict:
         with safe_open(shard, framework="pt") as handle:
             signatures = json.loads((handle.metadata() or {})["signatures"])
     except KeyError:
-        raise TeacherCacheError(
-            f"{shard} was not written by the teacher cache; choose an empty or new "
-            "--teacher_cache_dir (nothing in this folder is replaced or deleted)."
-        ) from None
+        raise _not_written_by_cache(shard) from None
     except Exception as error:  # safetensors raises its own error types for damaged files
-        raise TeacherCacheError(
-            f"Teacher cache shard {shard} is damaged ({' '.join(str(error).split())}); delete "
-            f"the folder {shard.parent} to recompute the targets."
-        ) from None
+        raise _damaged_shard(shard, f"is damaged ({one_line(error)})") from None
     if not isinstance(signatures, dict):
-        raise TeacherCacheError(
-            f"Teacher cache shard {shard} is damaged (no signature table); delete the folder "
-            f"{shard.parent} to recompute the targets."
-        )
+        raise _damaged_shard(shard, "is damaged (no signature table)")
     return signatures
 
 
@@ -216,13 +196,10 @@ class TeacherCache:
     files and stored targets that are not finite are refused with a `TeacherCacheError`, never replaced or used.
     """
 
-    def __init__(
-        self, directory: str | os.PathLike, manifest: dict, rank: int = 0, shard_bytes: int = DEFAULT_SHARD_BYTES
-    ):
+    def __init__(self, directory: str | os.PathLike, manifest: dict, rank: int = 0):
         self.directory = Path(directory)
         self.manifest = {"format": FORMAT_VERSION, **manifest}
         self.rank = rank
-        self.shard_bytes = shard_bytes
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest_path = self.directory / MANIFEST_NAME
         stored = _read_manifest(manifest_path)
@@ -307,10 +284,7 @@ class TeacherCache:
             self._handles[shard] = safe_open(shard, framework="pt")
         tensor = self._handles[shard].get_tensor(key)
         if not torch.isfinite(tensor).all():
-            raise TeacherCacheError(
-                f"Teacher cache shard {shard} holds NaN or infinite targets for {key!r}; delete "
-                f"the folder {shard.parent} to recompute the targets."
-            )
+            raise _damaged_shard(shard, f"holds NaN or infinite targets for {key!r}")
         return tensor
 
     def _has(self, key: str, signature: str) -> bool:
@@ -340,12 +314,11 @@ class TeacherCache:
         """Keep the real frames (`frame_lengths[i]` of them) of each utterance of a batch; written by `flush`."""
         stacked = torch.stack([state.detach() for state in states]).to("cpu", torch.float16)  # (L, B, T, D)
         for index, (key, signature) in enumerate(keys):
-            frames = int(frame_lengths[index])
-            tensor = stacked[:, index, :frames].clone()
+            tensor = stacked[:, index, : int(frame_lengths[index])].clone()
             self._buffer[key] = tensor
             self._buffer_signatures[key] = signature
             self._buffer_bytes += tensor.numel() * 2
-        if self._buffer_bytes >= self.shard_bytes:
+        if self._buffer_bytes >= SHARD_BYTES:
             self.flush()
 
     def flush(self) -> None:
@@ -369,15 +342,11 @@ class TeacherCacheCallback(TrainerCallback):
     def __init__(self, cache: TeacherCache):
         self.cache = cache
 
-    def on_epoch_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_epoch_end(self, *args: Any, **kwargs: Any) -> None:
         self.cache.flush()
         self.cache.refresh()
 
-    def on_train_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_train_end(self, *args: Any, **kwargs: Any) -> None:
         self.cache.flush()
         logger.info(
             f"Teacher cache {self.cache.directory}: {len(self.cache)} utterances, "
@@ -393,5 +362,4 @@ __all__ = [
     "audio_signature",
     "check_no_cropping",
     "disk_bytes_per_hour",
-    "weights_sha256",
 ]
