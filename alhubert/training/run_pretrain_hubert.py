@@ -19,15 +19,14 @@ The output folder is a plain `HubertModel` folder (config.json, model.safetensor
 """
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+from alhubert.training.arguments import DataArguments, OutputArguments
+from alhubert.training.commands import parse_command, run_command, setup_errors, start_run
 
 
 if TYPE_CHECKING:
@@ -85,14 +84,14 @@ class PretrainingDataArguments(DataArguments):
     )
 
 
-def parse_arguments(argv: list[str]) -> tuple:
-    parser = ArgumentParser(
+def parse_arguments(argv: list[str] | None = None) -> tuple:
+    return parse_command(
         (PretrainingArguments, PretrainingDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert pretrain-hubert",
         usage="alhubert pretrain-hubert [CONFIG.yaml] --labels_dir L --output_dir O [--model_preset tiny | "
         "--model_name_or_path M] ...",
+        argv=argv,
     )
-    return parser.parse(argv)
 
 
 def build_model(
@@ -166,20 +165,14 @@ def main(argv: list[str] | None = None) -> "Trainer":
     """Run `alhubert pretrain-hubert`; set-up problems (arguments, output folder, labels, data) are marked for `cli`,
     which prints them as one line."""
     with setup_errors():
-        args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        from transformers import set_seed
-
+        args, data_args, training_args, output_args = parse_arguments(argv)
         from alhubert.models.configuration_alhubert import receptive_field
-        from alhubert.training.checkpoints import check_output_dir
         from alhubert.training.data import AudioCollator, SkippedAudioCallback
         from alhubert.training.hubert_pretraining import PretrainingTrainer
         from alhubert.training.kmeans_targets import read_labels
 
-        setup_logging(training_args, logger)
-        set_threads(output_args.threads)
+        resume_from = start_run(training_args, output_args, logger)
         training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
-        resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
-        set_seed(training_args.seed)
         model, feature_extractor = build_model(args, read_labels(args.labels_dir)[1]["num_clusters"])
         with training_args.main_process_first(desc="loading the audio and labels"):
             train_dataset, eval_dataset, manifest = load_labelled_data(
