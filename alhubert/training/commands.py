@@ -23,8 +23,7 @@ TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "evaluate", "jiwer", "yaml", "t
 
 
 def parse_command(groups: tuple[type, ...], prog: str, usage: str, argv: list[str] | None) -> tuple:
-    """The dataclasses of `groups` from `[CONFIG] [--flags]` (`alhubert.training.arguments`); `sys.argv[1:]` when
-    `argv` is None."""
+    """The dataclasses of `groups` from `[CONFIG] [--flags]` (`sys.argv[1:]` when `argv` is None)."""
     from .arguments import ArgumentParser
 
     parser = ArgumentParser(groups, prog=prog, usage=usage)

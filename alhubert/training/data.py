@@ -349,15 +349,10 @@ class SkippedAudioCallback(TrainerCallback):
             logger.info(f"No unreadable audio files {when}.")
 
     def on_evaluate(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        metrics: dict | None = None,
-        **kwargs: Any,
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if metrics is not None:
-            metrics["skipped_audio_files"] = self.collator.num_skipped
+        if kwargs.get("metrics") is not None:
+            kwargs["metrics"]["skipped_audio_files"] = self.collator.num_skipped
         self._report("so far (evaluation)")
 
     def on_train_end(

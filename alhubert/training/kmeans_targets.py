@@ -294,8 +294,7 @@ def attach_labels(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the arguments, fit k-means, write the targets (refusing a non-empty --output_dir without
-    --overwrite_output_dir); set-up problems are marked for `cli`, which prints them as one line."""
+    """Fit k-means and write the targets; set-up problems are marked for `cli`, which prints them as one line."""
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     with setup_errors():
         args, data_args, output_args = parse_arguments(argv)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Distil a HuBERT teacher into an ALHuBERT student (DistilALHuBERT).
 
@@ -6,8 +5,6 @@
     alhubert distill my_recipe.yaml --max_steps 20                 # one YAML or JSON file, flags override it
     accelerate launch scripts/distill.py small ...                 # one or several processes / GPUs
     alhubert distill --librispeech_root /data/LibriSpeech --output_dir out --max_steps 200000 ...
-
-`scripts/distill.py` is a thin wrapper around `main` here, for `python` and `accelerate launch`.
 
 The final student is saved in --output_dir as a complete model directory (weights, feature extractor, remote code
 and a model card with the recipe and the final losses); --push_to_hub uploads it.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Fine-tune `AlHubertForSequenceClassification` for an utterance-level task (keyword spotting, speaker or emotion
 recognition) and report accuracy.
@@ -11,8 +10,6 @@ audiofolder with one sub-folder per label (`--audiofolder path`, labels from the
 
 The output folder holds the model (with `id2label`) and its feature extractor, ready for
 `pipeline("audio-classification", model=output_dir)`. Arguments may also come from one YAML or JSON file.
-
-`scripts/finetune_classification.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
 """
 
 import logging

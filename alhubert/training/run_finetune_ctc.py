@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Fine-tune an ALHuBERT model for English speech recognition with a character CTC output, and evaluate WER/CER.
 
@@ -16,8 +15,6 @@ Two recipes:
 
 The output folder holds the model, its processor (feature extractor + `Wav2Vec2CTCTokenizer`) and metrics, ready for
 `pipeline("automatic-speech-recognition", model=output_dir)`. Arguments may also come from one YAML or JSON file.
-
-`scripts/finetune_ctc.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
 """
 
 import logging

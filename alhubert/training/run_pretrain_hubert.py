@@ -128,9 +128,7 @@ def build_model(
 
 
 def main(argv: list[str] | None = None) -> "Trainer":
-    """Run `alhubert pretrain-hubert`; set-up problems (arguments, output folder, labels, data) are marked for `cli`,
-    which prints them as one line."""
-    with setup_errors():
+    with setup_errors():  # set-up problems (arguments, output folder, labels, data) are one line from `cli`
         args, data_args, training_args, output_args = parse_arguments(argv)
         import os
 
