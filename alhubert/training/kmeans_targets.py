@@ -155,10 +155,16 @@ class FeatureReader:
         return labels
 
 
-def _utterances(data_args: DataArguments):
-    """(split, dataset) pairs: training data, and evaluation data when named."""
+def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path) -> dict:
+    """Fit k-means on a sample of the training features, label every utterance, write the files into `staging`."""
+    from safetensors.numpy import save_file
+    from sklearn.cluster import MiniBatchKMeans
+    from tqdm.auto import tqdm
+
+    from alhubert.models.audio import load_audio
     from alhubert.training.data import load_audio_dataset
 
+    reader = FeatureReader(args)
     sets = [("train", load_audio_dataset(data_args, "train"))]
     if data_args.eval_librispeech_sets or data_args.eval_split_name:
         sets.append(("eval", load_audio_dataset(data_args, "eval")))
@@ -167,19 +173,6 @@ def _utterances(data_args: DataArguments):
             raise ValueError(
                 f"The {split} data has no 'id' column to key the labels by; it has {dataset.column_names}."
             )
-    return sets
-
-
-def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path) -> dict:
-    """Fit k-means on a sample of the training features, label every utterance, write the files into `staging`."""
-    from safetensors.numpy import save_file
-    from sklearn.cluster import MiniBatchKMeans
-    from tqdm.auto import tqdm
-
-    from alhubert.models.audio import load_audio
-
-    reader = FeatureReader(args)
-    sets = _utterances(data_args)
     train = sets[0][1]
     indices = list(range(len(train)))
     random.Random(args.seed).shuffle(indices)
