@@ -11,7 +11,7 @@ import pytest
 from helpers import fake_checkpoint
 from transformers import TrainingArguments
 
-from alhubert.training import run_distillation, run_finetune_classification, run_finetune_ctc
+from alhubert.training import commands, run_distillation, run_finetune_classification, run_finetune_ctc
 from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
 from alhubert.training.checkpoints import check_output_dir
 from alhubert.training.commands import setup_logging
@@ -69,11 +69,14 @@ def test_a_yaml_value_can_be_cleared_from_the_command_line(tmp_path):
 
 
 def test_all_three_commands_share_the_policy_and_the_override_flag():
+    shared = Path(commands.__file__).read_text()
+    assert "check_output_dir(training_args, output_args.overwrite_output_dir" in shared
+    assert "parser.parse(" in shared and "setup_logging(training_args, logger)" in shared
+    assert "set_threads(output_args.threads)" in shared
     for module in (run_distillation, run_finetune_ctc, run_finetune_classification):
         source = Path(module.__file__).read_text()
-        assert "check_output_dir(training_args, output_args.overwrite_output_dir" in source, module.__name__
-        assert "parser.parse(" in source and "setup_logging(training_args, logger)" in source, module.__name__
-        assert "run_command(main, argv)" in source and "set_threads(output_args.threads)" in source, module.__name__
+        assert "parse_command(" in source and "start_run(training_args, output_args, logger" in source, module.__name__
+        assert "run_command(main, argv)" in source, module.__name__
 
 
 @pytest.mark.parametrize("command", ["finetune_ctc", "finetune_classification"])

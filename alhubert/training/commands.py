@@ -1,6 +1,7 @@
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
-"""What the training commands (`alhubert distill`, `finetune-ctc`, `finetune-classification`) share around their
-`main`: one-line set-up errors, the `train` extra check, threads and logging. Light to import (no torch)."""
+"""What the training commands (`alhubert distill`, `finetune-ctc`, `finetune-classification`, `pretrain-hubert`,
+`kmeans-targets`) share around their `main`: parsing, one-line set-up errors, the `train` extra check, threads,
+logging, the output-folder policy and the seed. Light to import (no torch)."""
 
 import logging
 import sys
@@ -14,9 +15,19 @@ from ..utils.errors import one_line
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
+    from .arguments import OutputArguments
+
 
 # modules of the `train` extra (setup.py): a command without one of them says how to install it
 TRAIN_EXTRA_MODULES = ("accelerate", "datasets", "evaluate", "jiwer", "yaml", "tensorboard")
+
+
+def parse_command(groups: tuple[type, ...], prog: str, usage: str, argv: list[str] | None) -> tuple:
+    """The dataclasses of `groups` from `[CONFIG] [--flags]` (`sys.argv[1:]` when `argv` is None)."""
+    from .arguments import ArgumentParser
+
+    parser = ArgumentParser(groups, prog=prog, usage=usage)
+    return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
 @contextmanager
@@ -89,4 +100,17 @@ def setup_logging(training_args: "TrainingArguments", logger: logging.Logger) ->
         training_args.dataloader_pin_memory = False
 
 
-__all__ = ["TRAIN_EXTRA_MODULES", "run_command", "set_threads", "setup_errors", "setup_logging"]
+def start_run(
+    training_args: "TrainingArguments", output_args: "OutputArguments", logger: logging.Logger, trains: bool = True
+) -> str | None:
+    """The start of a training command: logging, threads, the one output-folder policy (`check_output_dir`) and the
+    seed. Returns the checkpoint to resume from (None: start afresh)."""
+    from transformers import set_seed
+
+    from .checkpoints import check_output_dir
+
+    setup_logging(training_args, logger)
+    set_threads(output_args.threads)
+    checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=trains)
+    set_seed(training_args.seed)
+    return checkpoint

@@ -40,21 +40,20 @@ def normalize_transcript(text: str) -> tuple[str, Counter]:
     return " ".join(kept.split()), dropped
 
 
-def build_tokenizer() -> Wav2Vec2CTCTokenizer:
-    """A `Wav2Vec2CTCTokenizer` over `VOCABULARY` (pad id 0 is the CTC blank)."""
+def _tokenizer(tokenizer_class: type, tokens: Iterable[str], **kwargs: object) -> Wav2Vec2CTCTokenizer:
+    """A `tokenizer_class` over `tokens` (ids in order), with `<pad>` and `<unk>` and no BOS / EOS."""
     with tempfile.TemporaryDirectory() as folder:
         vocab_file = os.path.join(folder, "vocab.json")
         with open(vocab_file, "w", encoding="utf-8") as file:
-            json.dump({token: index for index, token in enumerate(VOCABULARY)}, file)
-        return Wav2Vec2CTCTokenizer(
-            vocab_file,
-            unk_token=UNK_TOKEN,
-            pad_token=PAD_TOKEN,
-            word_delimiter_token=WORD_DELIMITER,
-            bos_token=None,
-            eos_token=None,
-            do_lower_case=False,
+            json.dump({token: index for index, token in enumerate(tokens)}, file)
+        return tokenizer_class(
+            vocab_file, unk_token=UNK_TOKEN, pad_token=PAD_TOKEN, bos_token=None, eos_token=None, **kwargs
         )
+
+
+def build_tokenizer() -> Wav2Vec2CTCTokenizer:
+    """A `Wav2Vec2CTCTokenizer` over `VOCABULARY` (pad id 0 is the CTC blank)."""
+    return _tokenizer(Wav2Vec2CTCTokenizer, VOCABULARY, word_delimiter_token=WORD_DELIMITER, do_lower_case=False)
 
 
 def build_processor(feature_extractor: Wav2Vec2FeatureExtractor) -> Wav2Vec2Processor:
@@ -72,18 +71,11 @@ def build_phoneme_processor(
         raise ValueError(
             "No phonemes in the training transcripts: the text column must hold space-separated phonemes."
         )
-    with tempfile.TemporaryDirectory() as folder:
-        vocab_file = os.path.join(folder, "vocab.json")
-        with open(vocab_file, "w", encoding="utf-8") as file:
-            json.dump({token: index for index, token in enumerate((PAD_TOKEN, UNK_TOKEN, *phonemes))}, file)
-        tokenizer = Wav2Vec2PhonemeCTCTokenizer(
-            vocab_file,
-            do_phonemize=False,
-            phone_delimiter_token=" ",
-            word_delimiter_token=None,
-            unk_token=UNK_TOKEN,
-            pad_token=PAD_TOKEN,
-            bos_token=None,
-            eos_token=None,
-        )
+    tokenizer = _tokenizer(
+        Wav2Vec2PhonemeCTCTokenizer,
+        (PAD_TOKEN, UNK_TOKEN, *phonemes),
+        do_phonemize=False,
+        phone_delimiter_token=" ",
+        word_delimiter_token=None,
+    )
     return Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)

@@ -34,7 +34,6 @@ logger = logging.get_logger(__name__)
 
 SAMPLING_RATE = 16000
 
-
 LIBRISPEECH_SETS = {
     "train-clean-100",
     "train-clean-360",
@@ -122,9 +121,7 @@ def _load_source(data_args: DataArguments, split: str) -> Dataset | IterableData
         if not os.path.isdir(data_args.audiofolder):
             raise FileNotFoundError(f"--audiofolder {data_args.audiofolder} is not a directory.")
         return load_dataset("audiofolder", data_dir=data_args.audiofolder, split=split, streaming=data_args.streaming)
-    if os.path.isfile(os.path.join(data_args.dataset_name, "dataset_dict.json")) or os.path.isfile(
-        os.path.join(data_args.dataset_name, "state.json")
-    ):
+    if any(os.path.isfile(os.path.join(data_args.dataset_name, name)) for name in ("dataset_dict.json", "state.json")):
         dataset = load_from_disk(data_args.dataset_name)
         if isinstance(dataset, DatasetDict):
             if split not in dataset:
@@ -256,7 +253,6 @@ class AudioCollator:
     # unreadable (at batch size 1, one bad file would otherwise stop the run); None: such a batch is an error.
     redraw_from: object = None
     max_redraws: int = 16
-    pad_to_multiple_of: int | None = None
 
     def __post_init__(self) -> None:
         self._num_skipped = multiprocessing.Value("i", 0)
@@ -270,35 +266,32 @@ class AudioCollator:
         """Mono float32 waveform (mean of the channels) at the feature extractor's sampling rate."""
         return load_audio(audio, self.feature_extractor.sampling_rate)
 
-    def _crop(self, waveform: np.ndarray) -> np.ndarray:
-        if not self.max_length_samples or len(waveform) <= self.max_length_samples:
-            return waveform
-        start = int(torch.randint(0, len(waveform) - self.max_length_samples + 1, ()).item())
-        return waveform[start : start + self.max_length_samples]
-
     def _decode_row(self, row: dict) -> np.ndarray | None:
         """The row's cropped waveform; None (warned, counted) when the file cannot be decoded."""
         audio = row["audio"]
-        name = audio.get("path") if isinstance(audio, dict) else None
+        name = (audio.get("path") if isinstance(audio, dict) else None) or "<in-memory>"
         try:
             waveform = self.decode(audio)
         except AudioDecoderUnavailable:  # an installation problem, not a data problem: stop with the fix
             raise
         except (ValueError, FileNotFoundError) as error:  # a corrupt, unreadable or missing file
             if isinstance(audio, dict) and _header_length(audio) == 0:
-                raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.") from error
+                raise ValueError(f"Audio {name} is empty; remove it from the data.") from error
             with self._num_skipped.get_lock():
                 self._num_skipped.value += 1
-            logger.warning(f"Skipping unreadable audio {name or '<in-memory>'}: {error}")
+            logger.warning(f"Skipping unreadable audio {name}: {error}")
             return None
         if len(waveform) == 0:
-            raise ValueError(f"Audio {name or '<in-memory>'} is empty; remove it from the data.")
+            raise ValueError(f"Audio {name} is empty; remove it from the data.")
         if len(waveform) < self.min_length_samples:
             raise ValueError(
-                f"Audio {name or '<in-memory>'} has {len(waveform)} samples, fewer than the "
+                f"Audio {name} has {len(waveform)} samples, fewer than the "
                 f"{self.min_length_samples} needed; remove it from the data or lower the minimum length."
             )
-        return self._crop(waveform)
+        if self.max_length_samples and len(waveform) > self.max_length_samples:
+            start = int(torch.randint(0, len(waveform) - self.max_length_samples + 1, ()).item())
+            waveform = waveform[start : start + self.max_length_samples]
+        return waveform
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         waveforms, kept = [], []
@@ -312,8 +305,7 @@ class AudioCollator:
                 row = self.redraw_from[int(torch.randint(len(self.redraw_from), ()).item())]
                 waveform = self._decode_row(row)
                 if waveform is not None:
-                    audio = row["audio"]
-                    name = audio.get("path") if isinstance(audio, dict) else None
+                    name = row["audio"].get("path") if isinstance(row["audio"], dict) else None
                     logger.warning(f"Every file of a batch was unreadable; drew {name or 'another row'} instead.")
                     waveforms.append(waveform)
                     kept.append(row)
@@ -330,7 +322,6 @@ class AudioCollator:
             waveforms,
             sampling_rate=self.feature_extractor.sampling_rate,
             padding=True,
-            pad_to_multiple_of=self.pad_to_multiple_of,
             return_attention_mask=True,
             return_tensors="pt",
         )
@@ -338,10 +329,8 @@ class AudioCollator:
         if "labels" in kept[0]:
             labels = [row["labels"] for row in kept]
             if isinstance(labels[0], (list, tuple, np.ndarray, torch.Tensor)):
-                padded = torch.full((len(labels), max(len(label) for label in labels)), -100, dtype=torch.long)
-                for index, label in enumerate(labels):
-                    padded[index, : len(label)] = torch.as_tensor(label, dtype=torch.long)
-                batch["labels"] = padded
+                labels = [torch.as_tensor(label, dtype=torch.long) for label in labels]
+                batch["labels"] = torch.nn.utils.rnn.pad_sequence(labels, batch_first=True, padding_value=-100)
             else:
                 batch["labels"] = torch.as_tensor(labels, dtype=torch.long)
         return batch
@@ -360,15 +349,10 @@ class SkippedAudioCallback(TrainerCallback):
             logger.info(f"No unreadable audio files {when}.")
 
     def on_evaluate(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        metrics: dict | None = None,
-        **kwargs: Any,
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if metrics is not None:
-            metrics["skipped_audio_files"] = self.collator.num_skipped
+        if kwargs.get("metrics") is not None:
+            kwargs["metrics"]["skipped_audio_files"] = self.collator.num_skipped
         self._report("so far (evaluation)")
 
     def on_train_end(

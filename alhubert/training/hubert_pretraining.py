@@ -12,9 +12,6 @@ gradient of the conv feature encoder can be scaled down (`feature_grad_mult`, Hu
 
 The encoder stays a plain `HubertModel` (`model.hubert`), so that what is saved is a Transformers model folder; the
 head is saved apart (`save_head`, the `pretraining_head/` folder of `alhubert pretrain-hubert`).
-
-Labels (one integer per 20 ms frame, `alhubert kmeans-targets`) are aligned with `frame_counts`, the model's own
-`_get_feat_extract_output_lengths` of its convolutional stack.
 """
 
 import json
@@ -216,8 +213,7 @@ class HubertForPreTraining(HubertPreTrainedModel):
     def from_encoder_and_head(
         cls, encoder_folder: str | os.PathLike, head_folder: str | os.PathLike | None = None
     ) -> "HubertForPreTraining":
-        """The encoder saved in `encoder_folder` with the head saved by `save_head` (default: in its
-        `pretraining_head/`)."""
+        """The encoder saved in `encoder_folder` with the head `save_head` wrote (default: its `pretraining_head/`)."""
         head_folder = head_folder or os.path.join(encoder_folder, HEAD_DIR)
         with open(os.path.join(head_folder, HEAD_CONFIG)) as file:
             head_config = PretrainingHeadConfig(**json.load(file))
@@ -266,15 +262,3 @@ def align_labels_to_frames(labels_100hz: np.ndarray, frames: int) -> np.ndarray:
     if frames and indices[-1] >= len(labels_100hz):
         raise ValueError(f"{len(labels_100hz)} labels at 100 Hz cannot cover {frames} frames at 50 Hz.")
     return labels_100hz[indices]
-
-
-__all__ = [
-    "HUBERT_PRESETS",
-    "HubertForPreTraining",
-    "HubertPreTrainingOutput",
-    "PretrainingHeadConfig",
-    "PretrainingTrainer",
-    "align_labels_to_frames",
-    "frame_counts",
-    "hubert_config",
-]

@@ -18,7 +18,6 @@ Frame counts come from the model's conv stack (`--model_name_or_path`; without i
 import json
 import logging
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 import numpy as np
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors
+from alhubert.training.arguments import DataArguments, OutputArguments
+from alhubert.training.commands import parse_command, run_command, set_threads, setup_errors
 
 
 if TYPE_CHECKING:
@@ -77,14 +76,14 @@ class KMeansArguments:
             raise ValueError(f"--fit_utterances must be at least 1, got {self.fit_utterances}.")
 
 
-def parse_arguments(argv: list[str]) -> tuple:
-    parser = ArgumentParser(
+def parse_arguments(argv: list[str] | None = None) -> tuple:
+    return parse_command(
         (KMeansArguments, DataArguments, OutputArguments),
         prog="alhubert kmeans-targets",
         usage="alhubert kmeans-targets [CONFIG.yaml] --librispeech_root R --output_dir O [--model_name_or_path M "
         "--layer K] ...",
+        argv=argv,
     )
-    return parser.parse(argv)
 
 
 def mfcc_features(waveform: np.ndarray) -> np.ndarray:
@@ -115,7 +114,7 @@ class FeatureReader:
         from transformers import AutoConfig, HubertConfig
 
         self.args = args
-        self.model = self.feature_extractor = None
+        self.kind = "mfcc" if args.layer is None else "hidden_states"
         if args.model_name_or_path is None:
             self.config = HubertConfig()
         else:
@@ -135,18 +134,9 @@ class FeatureReader:
                 )
             self.no_grad = torch.no_grad
 
-    @property
-    def kind(self) -> str:
-        return "mfcc" if self.model is None else "hidden_states"
-
-    def frames(self, num_samples: int) -> int:
-        from alhubert.training.hubert_pretraining import frame_counts
-
-        return int(frame_counts(self.config, num_samples))
-
     def __call__(self, waveform: np.ndarray) -> np.ndarray:
         """Features at the clustering rate: MFCC at 100 Hz, hidden states at the model's frame rate."""
-        if self.model is None:
+        if self.args.layer is None:
             return mfcc_features(waveform)
         inputs = self.feature_extractor(waveform, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         with self.no_grad():
@@ -155,29 +145,14 @@ class FeatureReader:
 
     def to_frames(self, labels: np.ndarray, num_samples: int) -> np.ndarray:
         """Cluster ids at the clustering rate -> one per model frame."""
-        from alhubert.training.hubert_pretraining import align_labels_to_frames
+        from alhubert.training.hubert_pretraining import align_labels_to_frames, frame_counts
 
-        frames = self.frames(num_samples)
-        if self.model is None:
+        frames = int(frame_counts(self.config, num_samples))
+        if self.args.layer is None:
             return align_labels_to_frames(labels, frames)
         if len(labels) != frames:
             raise ValueError(f"The model gave {len(labels)} frames for {num_samples} samples, expected {frames}.")
         return labels
-
-
-def _utterances(data_args: DataArguments):
-    """(split, dataset) pairs: training data, and evaluation data when named."""
-    from alhubert.training.data import load_audio_dataset
-
-    sets = [("train", load_audio_dataset(data_args, "train"))]
-    if data_args.eval_librispeech_sets or data_args.eval_split_name:
-        sets.append(("eval", load_audio_dataset(data_args, "eval")))
-    for split, dataset in sets:
-        if "id" not in dataset.column_names:
-            raise ValueError(
-                f"The {split} data has no 'id' column to key the labels by; it has {dataset.column_names}."
-            )
-    return sets
 
 
 def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path) -> dict:
@@ -187,9 +162,17 @@ def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path
     from tqdm.auto import tqdm
 
     from alhubert.models.audio import load_audio
+    from alhubert.training.data import load_audio_dataset
 
     reader = FeatureReader(args)
-    sets = _utterances(data_args)
+    sets = [("train", load_audio_dataset(data_args, "train"))]
+    if data_args.eval_librispeech_sets or data_args.eval_split_name:
+        sets.append(("eval", load_audio_dataset(data_args, "eval")))
+    for split, dataset in sets:
+        if "id" not in dataset.column_names:
+            raise ValueError(
+                f"The {split} data has no 'id' column to key the labels by; it has {dataset.column_names}."
+            )
     train = sets[0][1]
     indices = list(range(len(train)))
     random.Random(args.seed).shuffle(indices)
@@ -216,11 +199,8 @@ def fit_and_label(args: KMeansArguments, data_args: DataArguments, staging: Path
     ).fit(stacked)
     inertia = float(-kmeans.score(stacked) / len(stacked))
     logger.info(
-        "k-means: %d clusters on %d frames of %d utterances; mean squared distance %.4g",
-        args.num_clusters,
-        len(stacked),
-        len(sample),
-        inertia,
+        f"k-means: {args.num_clusters} clusters on {len(stacked)} frames of {len(sample)} utterances; mean squared "
+        f"distance {inertia:.4g}"
     )
 
     counts, labelled = np.zeros(args.num_clusters, dtype=np.int64), 0
@@ -307,11 +287,10 @@ def attach_labels(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the arguments, fit k-means, write the targets (refusing a non-empty --output_dir without
-    --overwrite_output_dir); set-up problems are marked for `cli`, which prints them as one line."""
+    """Fit k-means and write the targets; set-up problems are marked for `cli`, which prints them as one line."""
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     with setup_errors():
-        args, data_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+        args, data_args, output_args = parse_arguments(argv)
         from alhubert.utils.files import check_writable_folder, make_staging_folder, replace_folder
 
         set_threads(output_args.threads)

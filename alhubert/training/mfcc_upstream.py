@@ -68,6 +68,3 @@ def with_mfcc_upstream(model: PreTrainedModel) -> PreTrainedModel:
     `base_model_prefix`: `alhubert`, `hubert`, ...) replaced by `MfccUpstream`."""
     setattr(model, model.base_model_prefix, MfccUpstream(model.config))
     return model
-
-
-__all__ = ["MFCC_DIM", "MFCC_SHAPE", "MfccUpstream", "with_mfcc_upstream"]

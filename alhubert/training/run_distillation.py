@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Distil a HuBERT teacher into an ALHuBERT student (DistilALHuBERT).
 
@@ -7,21 +6,18 @@
     accelerate launch scripts/distill.py small ...                 # one or several processes / GPUs
     alhubert distill --librispeech_root /data/LibriSpeech --output_dir out --max_steps 200000 ...
 
-`scripts/distill.py` is a thin wrapper around `main` here, for `python` and `accelerate launch`.
-
 The final student is saved in --output_dir as a complete model directory (weights, feature extractor, remote code
 and a model card with the recipe and the final losses); --push_to_hub uploads it.
 """
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from alhubert.models.configuration_alhubert import PRESETS
-from alhubert.training.arguments import ArgumentParser, DataArguments, DistillationConfig, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+from alhubert.training.arguments import DataArguments, DistillationConfig, OutputArguments
+from alhubert.training.commands import parse_command, run_command, setup_errors, start_run
 
 
 if TYPE_CHECKING:
@@ -35,7 +31,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEMO_TEACHER = "demo-random-teacher"
-TEACHER_DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -54,7 +49,7 @@ class ModelArguments:
         metadata={
             "help": "Precision of the frozen teacher: 'auto' (bfloat16 on a GPU that supports it, else "
             "float32), 'float32', 'bfloat16' or 'float16'.",
-            "choices": ["auto", *TEACHER_DTYPES],
+            "choices": ["auto", "float32", "bfloat16", "float16"],
         },
     )
     student_preset: str | None = field(
@@ -91,14 +86,16 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where downloaded (or demo) teachers are stored."})
 
 
-def parse_arguments(argv: list[str]) -> tuple["ModelArguments", DataArguments, DistillationConfig, OutputArguments]:
+def parse_arguments(
+    argv: list[str] | None = None,
+) -> tuple["ModelArguments", DataArguments, DistillationConfig, OutputArguments]:
     """Parse `[CONFIG] [--flags]` (see `alhubert.training.arguments`) into the four argument groups."""
-    parser = ArgumentParser(
+    return parse_command(
         (ModelArguments, DataArguments, DistillationConfig, OutputArguments),
         prog="alhubert distill",
         usage="alhubert distill [CONFIG] [--flags]  (CONFIG: small, middle, large, demo or a YAML/JSON file)",
+        argv=argv,
     )
-    return parser.parse(argv)
 
 
 def resolve_teacher_dtype(name: str) -> "torch.dtype":
@@ -186,10 +183,9 @@ def describe_recipe(
         "Data": describe_data(data_args)[0],
         "Crop": f"at most {data_args.max_length_samples} samples",
         "Batch size": f"{training_args.per_device_train_batch_size} x {world} (devices x accumulation)",
-        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, "
-        f"betas ({training_args.adam_beta1}, "
-        f"{training_args.adam_beta2}), eps {training_args.adam_epsilon}, weight decay "
-        f"{training_args.weight_decay}",
+        "Optimiser": f"{_value(training_args.optim)}, lr {training_args.learning_rate}, betas "
+        f"({training_args.adam_beta1}, {training_args.adam_beta2}), eps {training_args.adam_epsilon}, "
+        f"weight decay {training_args.weight_decay}",
         "Schedule": f"{_value(training_args.lr_scheduler_type)}, warm-up {training_args.warmup_steps}",
         "Gradient clipping": training_args.max_grad_norm,
         "Feature encoder gradient scale": training_args.feature_grad_mult,
@@ -215,22 +211,16 @@ def final_results(trainer: "DistillationTrainer") -> dict:
 
 
 def main(argv: list[str] | None = None) -> "DistillationTrainer":
-    with setup_errors():  # set-up problems (arguments, output folder, data, teacher) are one line from `cli`
-        model_args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    import datasets
-    from transformers import set_seed
+    with setup_errors():  # set-up problems (arguments, output folder, data, teacher, targets) are one line from `cli`
+        model_args, data_args, training_args, output_args = parse_arguments(argv)
+        import datasets
 
-    from alhubert import default_feature_extractor
-    from alhubert.hub.model_cards import write_model_card
-    from alhubert.training.checkpoints import check_output_dir
-    from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
-    from alhubert.training.distillation import DistillationTrainer
+        from alhubert import default_feature_extractor
+        from alhubert.hub.model_cards import write_model_card
+        from alhubert.training.data import AudioCollator, SkippedAudioCallback, describe_data, load_train_eval_datasets
+        from alhubert.training.distillation import DistillationTrainer
 
-    setup_logging(training_args, logger)
-    with setup_errors():
-        set_threads(output_args.threads)
-        resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
-        set_seed(training_args.seed)
+        resume_from = start_run(training_args, output_args, logger)
         # local inputs first: a missing corpus is reported before the teacher is looked for (on the Hub)
         with training_args.main_process_first(desc="loading the audio data"):
             train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
@@ -239,14 +229,13 @@ def main(argv: list[str] | None = None) -> "DistillationTrainer":
         student = build_student(model_args, teacher, teacher_feature_extractor)
         feature_extractor = default_feature_extractor(student.config)
         feature_extractor.sampling_rate = teacher_feature_extractor.sampling_rate
-    collator = AudioCollator(
-        feature_extractor,
-        max_length_samples=data_args.max_length_samples,
-        min_length_samples=student.config.receptive_field,
-        # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
-        redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
-    )
-    with setup_errors():  # the targets and models checked against each other
+        collator = AudioCollator(
+            feature_extractor,
+            max_length_samples=data_args.max_length_samples,
+            min_length_samples=student.config.receptive_field,
+            # an all-unreadable batch (e.g. one bad file at batch size 1) draws random training rows instead
+            redraw_from=train_dataset if isinstance(train_dataset, datasets.Dataset) else None,
+        )
         teacher_dtype = resolve_teacher_dtype(model_args.teacher_dtype)
         trainer = DistillationTrainer(
             model=student,

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Fine-tune `AlHubertForSequenceClassification` for an utterance-level task (keyword spotting, speaker or emotion
 recognition) and report accuracy.
@@ -11,21 +10,17 @@ audiofolder with one sub-folder per label (`--audiofolder path`, labels from the
 
 The output folder holds the model (with `id2label`) and its feature extractor, ready for
 `pipeline("audio-classification", model=output_dir)`. Arguments may also come from one YAML or JSON file.
-
-`scripts/finetune_classification.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
 """
 
 import logging
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+from alhubert.training.arguments import DataArguments, EncoderArguments, OutputArguments
+from alhubert.training.commands import parse_command, run_command, setup_errors, start_run
 
 
 if TYPE_CHECKING:
@@ -85,15 +80,12 @@ def encode_labels(
     return train_dataset, (rest[0] if rest else None), feature.names
 
 
-def make_compute_metrics() -> Callable[["EvalPrediction"], dict[str, float]]:
+def compute_accuracy(prediction: "EvalPrediction") -> dict[str, float]:
     import numpy as np
 
     from alhubert.training.metrics import accuracy
 
-    def compute_metrics(prediction):
-        return accuracy(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
-
-    return compute_metrics
+    return accuracy(predictions=np.argmax(prediction.predictions, axis=-1), references=prediction.label_ids)
 
 
 def with_labels(example: dict[str, Any]) -> dict[str, Any]:
@@ -101,13 +93,13 @@ def with_labels(example: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple:
-    parser = ArgumentParser(
+    return parse_command(
         (ModelArguments, ClassificationDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-classification",
         usage="alhubert finetune-classification [CONFIG.yaml] --model_name_or_path M --output_dir O "
         "(--do_train | --do_eval) ...",
+        argv=argv,
     )
-    return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
 def main(argv: list[str] | None = None) -> "Trainer":
@@ -115,17 +107,13 @@ def main(argv: list[str] | None = None) -> "Trainer":
         model_args, data_args, training_args, output_args = parse_arguments(argv)
         if not (training_args.do_train or training_args.do_eval):
             raise ValueError("Nothing to do: pass --do_train and/or --do_eval.")
-        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, set_seed
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
         from alhubert.models.configuration_alhubert import receptive_field
         from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
-        from alhubert.training.checkpoints import check_output_dir
         from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-        setup_logging(training_args, logger)
-        set_threads(output_args.threads)
-        checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
-        set_seed(training_args.seed)
+        checkpoint = start_run(training_args, output_args, logger, trains=training_args.do_train)
         training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
 
         with training_args.main_process_first(desc="dataset preprocessing"):
@@ -172,7 +160,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
             eval_dataset=eval_dataset,
             data_collator=collator,
             processing_class=feature_extractor,
-            compute_metrics=make_compute_metrics(),
+            compute_metrics=compute_accuracy,
             callbacks=[SkippedAudioCallback(collator)],
         )
     train_evaluate_and_publish(

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 # Copyright 2026 The ALHuBERT port authors. Licensed under the Apache License, Version 2.0.
 """Fine-tune an ALHuBERT model for English speech recognition with a character CTC output, and evaluate WER/CER.
 
@@ -16,12 +15,9 @@ Two recipes:
 
 The output folder holds the model, its processor (feature extractor + `Wav2Vec2CTCTokenizer`) and metrics, ready for
 `pipeline("automatic-speech-recognition", model=output_dir)`. Arguments may also come from one YAML or JSON file.
-
-`scripts/finetune_ctc.py` is a thin wrapper around `main` here (`python` or `accelerate launch`).
 """
 
 import logging
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +26,11 @@ from typing import TYPE_CHECKING
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported where used.
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, EncoderArguments, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+from alhubert.training.arguments import DataArguments, EncoderArguments, OutputArguments
+from alhubert.training.commands import parse_command, run_command, setup_errors, start_run
 
 
 if TYPE_CHECKING:
-    import torch
     from datasets import Dataset, IterableDataset
     from transformers import EvalPrediction, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
@@ -116,12 +111,12 @@ class CTCDataArguments(DataArguments):
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple:
-    parser = ArgumentParser(
+    return parse_command(
         (ModelArguments, CTCDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert finetune-ctc",
         usage="alhubert finetune-ctc [CONFIG.yaml] --model_name_or_path M --output_dir O (--do_train | --do_eval) ...",
+        argv=argv,
     )
-    return parser.parse(sys.argv[1:] if argv is None else argv)
 
 
 def prepare_transcripts(
@@ -230,10 +225,6 @@ def make_compute_metrics(
     return compute_metrics
 
 
-def greedy_ids(logits: "torch.Tensor", labels: "torch.Tensor") -> "torch.Tensor":
-    return logits.argmax(dim=-1)
-
-
 def main(argv: list[str] | None = None) -> "Trainer":
     with setup_errors():  # set-up problems (arguments, output folder, data, model) are one line from `cli`
         model_args, data_args, training_args, output_args = parse_arguments(argv)
@@ -244,20 +235,15 @@ def main(argv: list[str] | None = None) -> "Trainer":
                 "--early_stopping_patience needs --load_best_model_at_end (and --metric_for_best_model, "
                 "e.g. cer with --greater_is_better false)."
             )
-        from transformers import AutoFeatureExtractor, EarlyStoppingCallback, set_seed
+        from transformers import AutoFeatureExtractor, EarlyStoppingCallback
 
         from alhubert.models.configuration_alhubert import receptive_field
         from alhubert.training.card_trainer import AlHubertTrainer, train_evaluate_and_publish
-        from alhubert.training.checkpoints import check_output_dir
         from alhubert.training.ctc_vocabulary import build_phoneme_processor, build_processor
         from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
 
-        setup_logging(training_args, logger)
-        set_threads(output_args.threads)
+        checkpoint = start_run(training_args, output_args, logger, trains=training_args.do_train)
         logger.info(f"Training/evaluation parameters {training_args}")
-
-        checkpoint = check_output_dir(training_args, output_args.overwrite_output_dir, trains=training_args.do_train)
-        set_seed(training_args.seed)
         # The Trainer must keep the undecoded "audio" column: AudioCollator decodes it.
         training_args.remove_unused_columns = False
 
@@ -308,7 +294,7 @@ def main(argv: list[str] | None = None) -> "Trainer":
             data_collator=collator,
             processing_class=processor,
             compute_metrics=make_compute_metrics(tokenizer, phonemes),
-            preprocess_logits_for_metrics=greedy_ids,
+            preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(dim=-1),  # greedy ids
             callbacks=callbacks,
         )
     train_evaluate_and_publish(

@@ -19,20 +19,18 @@ The output folder is a plain `HubertModel` folder (config.json, model.safetensor
 """
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 # Only what the argument parser needs is imported here, so that --help is quick; the rest is imported in main().
 from transformers import TrainingArguments
 
-from alhubert.training.arguments import ArgumentParser, DataArguments, OutputArguments
-from alhubert.training.commands import run_command, set_threads, setup_errors, setup_logging
+from alhubert.training.arguments import DataArguments, OutputArguments
+from alhubert.training.commands import parse_command, run_command, setup_errors, start_run
 
 
 if TYPE_CHECKING:
-    from datasets import Dataset
-    from transformers import HubertConfig, Trainer, Wav2Vec2FeatureExtractor
+    from transformers import Trainer, Wav2Vec2FeatureExtractor
 
     from alhubert.training.hubert_pretraining import HubertForPreTraining
 
@@ -85,14 +83,14 @@ class PretrainingDataArguments(DataArguments):
     )
 
 
-def parse_arguments(argv: list[str]) -> tuple:
-    parser = ArgumentParser(
+def parse_arguments(argv: list[str] | None = None) -> tuple:
+    return parse_command(
         (PretrainingArguments, PretrainingDataArguments, TrainingArguments, OutputArguments),
         prog="alhubert pretrain-hubert",
         usage="alhubert pretrain-hubert [CONFIG.yaml] --labels_dir L --output_dir O [--model_preset tiny | "
         "--model_name_or_path M] ...",
+        argv=argv,
     )
-    return parser.parse(argv)
 
 
 def build_model(
@@ -129,65 +127,30 @@ def build_model(
     return model, feature_extractor
 
 
-def load_labelled_data(
-    data_args: DataArguments, training_args: TrainingArguments, labels_dir: str, config: "HubertConfig"
-) -> tuple["Dataset", "Dataset | None", dict]:
-    """Training (and evaluation) audio with each utterance's labels, long clips dropped."""
-    from alhubert.training.data import load_train_eval_datasets
-    from alhubert.training.kmeans_targets import attach_labels, read_labels
-
-    labels, manifest = read_labels(labels_dir)
-    train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
-    train_dataset = attach_labels(train_dataset, labels, config, manifest["num_clusters"], "train")
-    if data_args.max_length_samples:
-        limit = data_args.max_length_samples
-        train_dataset = train_dataset.filter(lambda length: length <= limit, input_columns="length")
-    if eval_dataset is not None:
-        eval_dataset = attach_labels(eval_dataset, labels, config, manifest["num_clusters"], "eval")
-    return train_dataset, eval_dataset, manifest
-
-
-def save_encoder_and_head(trainer: "Trainer", feature_extractor: "Wav2Vec2FeatureExtractor") -> None:
-    """The output folder: the plain HubertModel and its feature extractor, the head in `pretraining_head/`."""
-    import os
-
-    from alhubert.training.hubert_pretraining import HEAD_DIR
-
-    if not trainer.args.should_save:
-        return
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    output_dir = trainer.args.output_dir
-    model.hubert.save_pretrained(output_dir)
-    feature_extractor.save_pretrained(output_dir)
-    model.save_head(os.path.join(output_dir, HEAD_DIR))
-
-
 def main(argv: list[str] | None = None) -> "Trainer":
-    """Run `alhubert pretrain-hubert`; set-up problems (arguments, output folder, labels, data) are marked for `cli`,
-    which prints them as one line."""
-    with setup_errors():
-        args, data_args, training_args, output_args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        from transformers import set_seed
+    with setup_errors():  # set-up problems (arguments, output folder, labels, data) are one line from `cli`
+        args, data_args, training_args, output_args = parse_arguments(argv)
+        import os
 
         from alhubert.models.configuration_alhubert import receptive_field
-        from alhubert.training.checkpoints import check_output_dir
-        from alhubert.training.data import AudioCollator, SkippedAudioCallback
-        from alhubert.training.hubert_pretraining import PretrainingTrainer
-        from alhubert.training.kmeans_targets import read_labels
+        from alhubert.training.data import AudioCollator, SkippedAudioCallback, load_train_eval_datasets
+        from alhubert.training.hubert_pretraining import HEAD_DIR, PretrainingTrainer
+        from alhubert.training.kmeans_targets import attach_labels, read_labels
 
-        setup_logging(training_args, logger)
-        set_threads(output_args.threads)
+        resume_from = start_run(training_args, output_args, logger)
         training_args.remove_unused_columns = False  # AudioCollator decodes the "audio" column
-        resume_from = check_output_dir(training_args, output_args.overwrite_output_dir)
-        set_seed(training_args.seed)
-        model, feature_extractor = build_model(args, read_labels(args.labels_dir)[1]["num_clusters"])
+        labels, manifest = read_labels(args.labels_dir)
+        num_clusters = manifest["num_clusters"]
+        model, feature_extractor = build_model(args, num_clusters)
         with training_args.main_process_first(desc="loading the audio and labels"):
-            train_dataset, eval_dataset, manifest = load_labelled_data(
-                data_args, training_args, args.labels_dir, model.config
-            )
-    logger.info(
-        "Targets: %s k-means (%d clusters) from %s", manifest["features"], manifest["num_clusters"], args.labels_dir
-    )
+            train_dataset, eval_dataset = load_train_eval_datasets(data_args, seed=training_args.seed)
+            train_dataset = attach_labels(train_dataset, labels, model.config, num_clusters, "train")
+            if data_args.max_length_samples:  # long clips are dropped, never cropped
+                limit = data_args.max_length_samples
+                train_dataset = train_dataset.filter(lambda length: length <= limit, input_columns="length")
+            if eval_dataset is not None:
+                eval_dataset = attach_labels(eval_dataset, labels, model.config, num_clusters, "eval")
+    logger.info("Targets: %s k-means (%d clusters) from %s", manifest["features"], num_clusters, args.labels_dir)
     collator = AudioCollator(
         feature_extractor, max_length_samples=None, min_length_samples=receptive_field(model.config)
     )
@@ -201,7 +164,11 @@ def main(argv: list[str] | None = None) -> "Trainer":
         callbacks=[SkippedAudioCallback(collator)],
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from)
-    save_encoder_and_head(trainer, feature_extractor)
+    if training_args.should_save:  # the plain HubertModel and its feature extractor; the head in `pretraining_head/`
+        trained = trainer.accelerator.unwrap_model(trainer.model)
+        trained.hubert.save_pretrained(training_args.output_dir)
+        feature_extractor.save_pretrained(training_args.output_dir)
+        trained.save_head(os.path.join(training_args.output_dir, HEAD_DIR))
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
