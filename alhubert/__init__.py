@@ -9,7 +9,7 @@ first use, so `import alhubert` (and every `alhubert ... --help`) does not impor
 
 import importlib
 
-from transformers import AutoConfig
+from transformers import AutoConfig as _AutoConfig
 
 from .models import configuration_alhubert as _configuration
 from .models.configuration_alhubert import AlHubertConfig, AlHubertSuperbConfig
@@ -52,6 +52,6 @@ def _register_with_transformers():
     register()
 
 
-AutoConfig.register(AlHubertConfig.model_type, AlHubertConfig, exist_ok=True)
-AutoConfig.register(AlHubertSuperbConfig.model_type, AlHubertSuperbConfig, exist_ok=True)
+_AutoConfig.register(AlHubertConfig.model_type, AlHubertConfig, exist_ok=True)
+_AutoConfig.register(AlHubertSuperbConfig.model_type, AlHubertSuperbConfig, exist_ok=True)
 _configuration.on_first_config = _register_with_transformers
