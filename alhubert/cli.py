@@ -268,7 +268,7 @@ def extract(
 
     from .inference.long_audio import LongAudioFeatureExtractor
     from .models.audio import AudioDecoderUnavailable, audio_duration, load_audio
-    from .training.commands import set_threads
+    from .utils.threads import set_threads
 
     set_threads(threads)
     if not 0 <= stride_length_s < math.inf:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..utils.errors import one_line
+from ..utils.threads import set_threads
 
 
 if TYPE_CHECKING:
@@ -62,17 +63,6 @@ def run_command(main: Callable[[list[str]], object], argv: list[str] | None = No
             raise
         print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(1)
-
-
-def set_threads(threads: int | None) -> None:
-    """`torch.set_num_threads(threads)` when given; otherwise torch's default, which follows `OMP_NUM_THREADS`."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {threads}.")
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def setup_logging(training_args: "TrainingArguments", logger: logging.Logger) -> None:

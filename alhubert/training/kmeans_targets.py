@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from alhubert.training.arguments import DataArguments, OutputArguments
-from alhubert.training.commands import parse_command, run_command, set_threads, setup_errors
+from alhubert.training.commands import parse_command, run_command, setup_errors
+from alhubert.utils.threads import set_threads
 
 
 if TYPE_CHECKING:
