@@ -115,6 +115,24 @@ def test_each_distinct_layer_is_stored_once(tmp_path):
     assert loaded.num_parameters() == model.num_parameters()
 
 
+def test_layerdrop_skips_applications_only_in_training():
+    model = build(num_hidden_layers=6, num_hidden_groups=2, layerdrop=0.5)
+    calls = []
+    for layer in model.encoder.layers:
+        layer.register_forward_hook(lambda module, args, output: calls.append(module))
+    with torch.no_grad():
+        model(padded_batch()[0])
+        assert len(calls) == 6  # eval: every application runs
+        model.train()
+        counts = []
+        for seed in range(8):
+            calls.clear()
+            torch.manual_seed(seed)
+            model(padded_batch()[0])
+            counts.append(len(calls))
+    assert min(counts) < 6 and max(counts) > 0  # each application dropped with probability 0.5
+
+
 def test_small_preset_file_size(tmp_path):
     AlHubertModel(AlHubertConfig.from_preset("small")).save_pretrained(tmp_path)
     size = (tmp_path / "model.safetensors").stat().st_size

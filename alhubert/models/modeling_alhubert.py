@@ -49,6 +49,9 @@ class AlHubertEncoder(HubertEncoder):
         self.dropout = nn.Dropout(config.hidden_dropout)
         layer_class = HubertEncoderLayerStableLayerNorm if config.do_stable_layer_norm else HubertEncoderLayer
         self.layers = nn.ModuleList([layer_class(config) for _ in range(config.num_hidden_groups)])
+        # the distinct layer of each application, read from the config once: a launch-bound forward (small batches
+        # on a GPU) is paced by Python, and config attributes are slow to read
+        self.application_order = tuple(config.distinct_layer_index(i) for i in range(config.num_hidden_layers))
         self.gradient_checkpointing = False
 
     def forward(
@@ -58,7 +61,7 @@ class AlHubertEncoder(HubertEncoder):
         depth: int | None = None,
         **kwargs: Any,
     ) -> BaseModelOutput:
-        depth = depth or self.config.num_hidden_layers
+        depth = depth or len(self.application_order)
         if attention_mask is not None:
             # padded frames are zero before the positional convolution, as in HuBERT
             hidden_states = hidden_states.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
@@ -70,13 +73,14 @@ class AlHubertEncoder(HubertEncoder):
             hidden_states = self.layer_norm(hidden_states)
         hidden_states = self.dropout(hidden_states)
 
-        synced_gpus = is_deepspeed_zero3_enabled() or is_fsdp_managed_module(self)
-        for application in range(depth):
-            if self.training and self.config.layerdrop > 0.0 and not synced_gpus:
-                if torch.rand([]) < self.config.layerdrop:
-                    continue
-            layer = self.layers[self.config.distinct_layer_index(application)]
-            hidden_states = layer(hidden_states, attention_mask=attention_mask, **kwargs)
+        layerdrop = self.config.layerdrop if self.training else 0.0
+        if layerdrop > 0.0 and (is_deepspeed_zero3_enabled() or is_fsdp_managed_module(self)):
+            layerdrop = 0.0  # synced GPUs must all run every layer
+        layers = list(self.layers)
+        for index in self.application_order[:depth]:
+            if layerdrop > 0.0 and torch.rand([]) < layerdrop:
+                continue
+            hidden_states = layers[index](hidden_states, attention_mask=attention_mask, **kwargs)
 
         if self.config.do_stable_layer_norm and depth == self.config.num_hidden_layers:
             hidden_states = self.layer_norm(hidden_states)
