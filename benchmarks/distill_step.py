@@ -380,7 +380,7 @@ def compare_teachers(device: str, steps: int, warmup: int, batch_size: int, seco
     }
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3, help="Optimizer steps measured (after the warm-up steps).")
     parser.add_argument("--warmup", type=int, default=1, help="Optimizer steps run first and not measured.")
@@ -431,7 +431,11 @@ def main():
         default=None,
         help="torch.set_num_threads (default: torch's; 1 is faster on a shared, oversubscribed CPU).",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.set_verbosity_error()

@@ -5,6 +5,11 @@
 # others. Steps, most important first (logs, .md and .json tables in OUTPUT_DIR):
 #   inference-cuda-bf16      native bf16 (weights in bf16) ALHuBERT and HubertModel, bf16 autocast and fp32 rows,
 #                            batch 1, 4, 16 x 2, 10, 30 s; "% of bf16 matmul" of an 8192^3 matmul in every row
+#   host-overhead-cuda       benchmarks/host_overhead.py: the launch-bound forward (tiny widths, real depth),
+#                            ALHuBERT against HubertModel
+#   profile-cuda-bf16        benchmarks/profile_inference.py: GPU time per operator of native bf16 at batch 1 x 10 s
+#                            (the first H200 run measured native bf16 at 15 ms there, float32 at 7 ms)
+#   inference-cuda-cudnn-benchmark   bf16 and fp32 rows at batch 1, 4 x 10 s with cuDNN's algorithm search on
 #   inference-cuda-graphs    the same native bf16 models replayed from CUDA graphs, small batches
 #   distill-step-cuda        benchmarks/distill_step.py: the Trainer step (bf16 student, bf16 teacher, fused AdamW)
 #   distill-compare-cuda     benchmarks/distill_step.py --compare: against the plain PyTorch reference step
@@ -73,6 +78,18 @@ step inference-cuda-bf16 100 "${INFERENCE[@]}" --output_name inference-cuda-bf16
     --models alhubert-small-bf16 hubert-base-bf16 alhubert-small-autocast hubert-base-autocast \
     alhubert-small hubert-base \
     --batch_sizes 1 4 16 --durations_s 2 10 30 --repeats 10
+
+# The host code of one launch-bound forward: ALHuBERT's must not pace it slower than HubertModel's.
+step host-overhead-cuda 30 "$PYTHON" benchmarks/host_overhead.py --device cuda --dtype bfloat16 --rounds 11 --calls 50
+
+# Native bf16 slower than float32 at batch 1 and 4 x 10 s: which operator, and whether cuDNN's heuristic picks a slow
+# convolution algorithm there (the same rows with torch.backends.cudnn.benchmark on).
+step profile-cuda-bf16 45 "$PYTHON" benchmarks/profile_inference.py --device cuda --model alhubert-small-bf16 \
+    --batch_size 1 --duration_s 10 --rows 25
+step inference-cuda-cudnn-benchmark 60 "${INFERENCE[@]}" --output_name inference-cuda-cudnn-benchmark \
+    --measure_memory false --cudnn_benchmark true --reference_model hubert-base-bf16 \
+    --models alhubert-small-bf16 hubert-base-bf16 alhubert-small hubert-base --batch_sizes 1 4 --durations_s 10 \
+    --repeats 10
 
 # Launch overhead: CUDA graphs at small batches, beside the same models launched op by op.
 step inference-cuda-graphs 60 "${INFERENCE[@]}" --output_name inference-cuda-graphs --measure_memory false \

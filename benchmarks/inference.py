@@ -99,6 +99,13 @@ class InferenceBenchmarkArguments:
     compile_mode: str | None = field(
         default=None, metadata={"help": "torch.compile mode of compiled rows, e.g. 'reduce-overhead' (CUDA graphs)."}
     )
+    cudnn_benchmark: bool = field(
+        default=False,
+        metadata={
+            "help": "Let cuDNN time its convolution algorithms for each input shape in the warm-up round and keep the "
+            "fastest (torch.backends.cudnn.benchmark); default: cuDNN's heuristic choice."
+        },
+    )
     measure_memory: bool = field(default=True, metadata={"help": "Measure the peak memory of one forward pass."})
     check_outputs: bool = field(
         default=True, metadata={"help": "Compare every row with the float32 eager model at every shape."}
@@ -594,6 +601,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_arguments(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     torch.manual_seed(args.seed)
     onnx_workdir = tempfile.TemporaryDirectory()
     entries, bases = build_entries(args, onnx_workdir.name)

@@ -161,8 +161,29 @@ def command_rows():
             1,
             ("--collect_only: the stage corpus has not finished", "run `python benchmarks/replication.py` first"),
         ),
+        Row(
+            "benchmark-host-overhead-zero-rounds",
+            benchmark("host_overhead.py", "--rounds", "0"),
+            1,
+            ("--rounds and --calls must be at least 1, got 0 and 100", "give positive counts"),
+        ),
+        Row("benchmark-host-overhead-cuda-without-gpu", benchmark("host_overhead.py", "--device", "cuda"), 1, NO_GPU),
+        Row("benchmark-profile-cuda-without-gpu", benchmark("profile_inference.py", "--device", "cuda"), 1, NO_GPU),
+        Row(
+            "benchmark-profile-unknown-device",
+            benchmark("profile_inference.py", "--device", "tpu"),
+            1,
+            ("--device must be 'cpu' or 'cuda', got 'tpu'",),
+        ),
     ]
     return rows
+
+
+def benchmark(script: str, *args):
+    return lambda f, o: [str(REPO / "benchmarks" / script), *args]
+
+
+NO_GPU = ("torch sees no CUDA GPU", "use --device cpu")
 
 
 def superb_model(files: Path) -> Path:
@@ -208,7 +229,7 @@ EXAMPLE_ROWS = [
     ),
 ]
 ROWS = command_rows() + EXAMPLE_ROWS
-SUBPROCESS_ROWS = ("onnx-example", "replication")  # scripts run in a subprocess: marked slow
+SUBPROCESS_ROWS = ("onnx-example", "replication", "benchmark-")  # scripts run in a subprocess: marked slow
 
 
 def run(argv: list[str], cwd: Path) -> tuple[int, str]:
@@ -237,6 +258,8 @@ def run(argv: list[str], cwd: Path) -> tuple[int, str]:
 def test_one_line_error(row, files, tmp_path, request, monkeypatch):
     if row in EXAMPLE_ROWS:
         request.getfixturevalue("onnx_export_dir")
+    if row.id.endswith("cuda-without-gpu") and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
     if row.id == "export-without-the-onnx-extra":
         monkeypatch.setitem(sys.modules, "onnxscript", None)
     code, stderr = run(row.argv(files, tmp_path), tmp_path)

@@ -1,13 +1,18 @@
-"""Smoke runs of the bf16 benchmark scripts on tiny models (benchmarks/inference.py, benchmarks/bf16_fidelity.py):
-they must not fail on a typo before a long or lent-GPU run. No timings are checked."""
+"""Smoke runs of the speed benchmark scripts on tiny models (benchmarks/inference.py, bf16_fidelity.py,
+host_overhead.py, profile_inference.py) and a check of every command of benchmarks/gpu.sh: they must not fail on a
+typo before a long or lent-GPU run. No timings are checked."""
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import tiny_config_kwargs
+from transformers import HfArgumentParser
 
 from alhubert import AlHubertConfig, AlHubertModel
 
@@ -124,3 +129,65 @@ def test_bf16_fidelity_on_the_demo_corpus(benchmarks, tmp_path):
     ctc = results["ctc"]
     assert set(ctc["cer"]) == {"float32", "bf16-native", "bf16-autocast"}
     assert ctc["identical_transcripts_to_float32"]["bf16-native"] == 3  # the head always predicts "B"
+
+
+def test_host_overhead_benchmark(benchmarks, capsys):
+    seconds = benchmarks("host_overhead").main(["--rounds", "2", "--calls", "1"])
+    assert list(seconds) == ["alhubert-small", "alhubert-small-plain", "hubert-base"]
+    assert all(len(times) == 2 and min(times) > 0 for times in seconds.values())
+    table = capsys.readouterr().out
+    assert "| hubert-base |" in table and table.count("| alhubert-small") == 2 and "load average at end" in table
+    models = benchmarks("host_overhead").build_models("cpu", torch.float32)
+    assert models["alhubert-small"].config.num_hidden_layers == models["hubert-base"].config.num_hidden_layers == 12
+    assert len(models["alhubert-small"].encoder.layers) == 2 and len(models["hubert-base"].encoder.layers) == 12
+
+
+def test_profile_inference_on_cpu(benchmarks, monkeypatch, capsys):
+    inference, profile = benchmarks("inference"), benchmarks("profile_inference")
+    monkeypatch.setattr(profile, "build_model", lambda name: inference.build_model(name, tiny=True))
+    monkeypatch.setattr(sys, "argv", ["profile_inference.py", "--batch_size", "1", "--duration_s", "0.1"])
+    profile.main()
+    out = capsys.readouterr().out
+    assert "matrix products" in out and "oneDNN / cuDNN convolutions" in out and "GFLOP/s" in out
+
+
+# Every Python command benchmarks/gpu.sh would run, recorded by a stand-in interpreter that claims a GPU, then parsed
+# by that script's own argument parser: a misspelt flag or model name fails here, not on a lent GPU.
+RECORDER = """import json, os, sys
+if sys.argv[1] != "-c":
+    with open(os.environ["GPU_SH_RECORD"], "a") as file:
+        file.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def test_every_gpu_sh_command_parses(benchmarks, tmp_path):
+    python = tmp_path / "python"
+    python.write_text(f"#!{sys.executable}\n{RECORDER}")
+    python.chmod(0o755)
+    record = tmp_path / "calls.jsonl"
+    env = {**os.environ, "PYTHON": str(python), "GPU_SH_RECORD": str(record)}
+    finished = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu.sh"), str(tmp_path / "out")], env=env, capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    scripts = [Path(call[0]).name for call in calls]
+    assert scripts.count("inference.py") == 5 and {"host_overhead.py", "profile_inference.py"} <= set(scripts)
+    inference, profile = benchmarks("inference"), benchmarks("profile_inference")
+    parsers = {
+        "inference.py": lambda: HfArgumentParser(inference.InferenceBenchmarkArguments),
+        "profile_inference.py": lambda: HfArgumentParser(profile.ProfileArguments),
+        "host_overhead.py": lambda: benchmarks("host_overhead").build_parser(),
+        "distill_step.py": lambda: benchmarks("distill_step").build_parser(),
+    }
+    for call in calls:
+        parser = parsers[Path(call[0]).name]()
+        if isinstance(parser, HfArgumentParser):
+            (args,) = parser.parse_args_into_dataclasses(call[1:])
+        else:
+            args = parser.parse_args(call[1:])
+        assert args.device == "cuda" if hasattr(args, "device") else args.devices == ["cuda"], call
+        for name in getattr(args, "models", []) if Path(call[0]).name == "inference.py" else []:
+            inference.Variant.parse(name, args)  # raises on an unknown model or suffix
+        if Path(call[0]).name == "profile_inference.py":
+            assert inference.Variant.parse(args.model, inference.InferenceBenchmarkArguments(device="cuda"))
