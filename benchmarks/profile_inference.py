@@ -106,7 +106,7 @@ def main():
         if event.key.startswith("aten::") or not cuda:  # on CUDA, kernels repeat their operators' time
             self_times[event.key] = self_times.get(event.key, 0.0) + getattr(event, time_key) / 1e6
     total = sum(self_times.values())
-    where = f"{torch.cuda.get_device_name()}" if cuda else f"{torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name() if cuda else f"{torch.get_num_threads()} threads"
     print(f"\n{args.model}, batch {args.batch_size} x {args.duration_s:g} s, {where}")
     print(f"{'kind':<28} {'self ' + ('GPU' if cuda else 'CPU') + ' s':>10} {'share':>7}")
     remaining = total
