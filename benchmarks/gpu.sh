@@ -7,6 +7,8 @@
 #                            batch 1, 4, 16 x 2, 10, 30 s; "% of bf16 matmul" of an 8192^3 matmul in every row
 #   host-overhead-cuda       benchmarks/host_overhead.py: the launch-bound forward (tiny widths, real depth),
 #                            ALHuBERT against HubertModel
+#   positional-conv-cuda     benchmarks/positional_conv.py: the positional convolution alone, cuDNN bf16 / fp32 /
+#                            cuDNN search / the fast path's batched matmuls, at 100, 500 and 1500 frames
 #   profile-cuda-bf16        benchmarks/profile_inference.py: GPU time per operator of native bf16 at batch 1 x 10 s
 #                            (the first H200 run measured native bf16 at 15 ms there, float32 at 7 ms)
 #   inference-cuda-cudnn-benchmark   bf16 and fp32 rows at batch 1, 4 x 10 s with cuDNN's algorithm search on
@@ -82,8 +84,10 @@ step inference-cuda-bf16 100 "${INFERENCE[@]}" --output_name inference-cuda-bf16
 # The host code of one launch-bound forward: ALHuBERT's must not pace it slower than HubertModel's.
 step host-overhead-cuda 30 "$PYTHON" benchmarks/host_overhead.py --device cuda --dtype bfloat16 --rounds 11 --calls 50
 
-# Native bf16 slower than float32 at batch 1 and 4 x 10 s: which operator, and whether cuDNN's heuristic picks a slow
-# convolution algorithm there (the same rows with torch.backends.cudnn.benchmark on).
+# Native bf16 slower than float32 at batch 1 and 4 x 10 s: the prime suspect (the positional convolution) alone in
+# each formulation, then which operator takes the time, and whether cuDNN's heuristic picks a slow convolution
+# algorithm there (the same rows with torch.backends.cudnn.benchmark on).
+step positional-conv-cuda 40 "$PYTHON" benchmarks/positional_conv.py --device cuda
 step profile-cuda-bf16 45 "$PYTHON" benchmarks/profile_inference.py --device cuda --model alhubert-small-bf16 \
     --batch_size 1 --duration_s 10 --rows 25
 step inference-cuda-cudnn-benchmark 60 "${INFERENCE[@]}" --output_name inference-cuda-cudnn-benchmark \

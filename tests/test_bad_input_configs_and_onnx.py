@@ -170,6 +170,18 @@ def command_rows():
         Row("benchmark-host-overhead-cuda-without-gpu", benchmark("host_overhead.py", "--device", "cuda"), 1, NO_GPU),
         Row("benchmark-profile-cuda-without-gpu", benchmark("profile_inference.py", "--device", "cuda"), 1, NO_GPU),
         Row(
+            "benchmark-positional-conv-cuda-without-gpu",
+            benchmark("positional_conv.py", "--device", "cuda"),
+            1,
+            NO_GPU,
+        ),
+        Row(
+            "benchmark-positional-conv-zero-frames",
+            benchmark("positional_conv.py", "--frames", "0"),
+            1,
+            ("--frames, --batch_sizes and --repeats must be positive", "counts of at least 1"),
+        ),
+        Row(
             "benchmark-profile-unknown-device",
             benchmark("profile_inference.py", "--device", "tpu"),
             1,

@@ -1,6 +1,6 @@
 """Smoke runs of the speed benchmark scripts on tiny models (benchmarks/inference.py, bf16_fidelity.py,
-host_overhead.py, profile_inference.py) and a check of every command of benchmarks/gpu.sh: they must not fail on a
-typo before a long or lent-GPU run. No timings are checked."""
+host_overhead.py, positional_conv.py, profile_inference.py) and a check of every command of benchmarks/gpu.sh:
+they must not fail on a typo before a long or lent-GPU run. No timings are checked."""
 
 import importlib
 import json
@@ -142,6 +142,19 @@ def test_host_overhead_benchmark(benchmarks, capsys):
     assert len(models["alhubert-small"].encoder.layers) == 2 and len(models["hubert-base"].encoder.layers) == 12
 
 
+def test_positional_conv_benchmark_formulations_agree(benchmarks, capsys):
+    rows = benchmarks("positional_conv").main(
+        ["--hidden_size", "64", "--frames", "40", "--batch_sizes", "2", "--repeats", "1", "--threads", "1"]
+    )
+    variants = {row["variant"]: row for row in rows}
+    assert list(variants) == ["conv-fp32", "conv-bf16", "conv-bf16-cudnn-benchmark", "matmul-bf16"]
+    assert variants["conv-fp32"]["cosine_to_fp32"] > 1 - 1e-6
+    for name in ("conv-bf16", "matmul-bf16"):
+        assert variants[name]["cosine_to_fp32"] >= MIN_COSINE and variants[name]["ms"] > 0, name
+    assert not torch.backends.cudnn.benchmark  # restored
+    assert "| matmul-bf16 | 2 | 40 |" in capsys.readouterr().out
+
+
 def test_profile_inference_on_cpu(benchmarks, monkeypatch, capsys):
     inference, profile = benchmarks("inference"), benchmarks("profile_inference")
     monkeypatch.setattr(profile, "build_model", lambda name: inference.build_model(name, tiny=True))
@@ -172,13 +185,15 @@ def test_every_gpu_sh_command_parses(benchmarks, tmp_path):
     assert finished.returncode == 0, finished.stdout + finished.stderr
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     scripts = [Path(call[0]).name for call in calls]
-    assert scripts.count("inference.py") == 5 and {"host_overhead.py", "profile_inference.py"} <= set(scripts)
+    assert scripts.count("inference.py") == 5
+    assert {"host_overhead.py", "profile_inference.py", "positional_conv.py", "distill_step.py"} <= set(scripts)
     inference, profile = benchmarks("inference"), benchmarks("profile_inference")
     parsers = {
         "inference.py": lambda: HfArgumentParser(inference.InferenceBenchmarkArguments),
         "profile_inference.py": lambda: HfArgumentParser(profile.ProfileArguments),
         "host_overhead.py": lambda: benchmarks("host_overhead").build_parser(),
         "distill_step.py": lambda: benchmarks("distill_step").build_parser(),
+        "positional_conv.py": lambda: benchmarks("positional_conv").build_parser(),
     }
     for call in calls:
         parser = parsers[Path(call[0]).name]()
