@@ -19,20 +19,21 @@ import copy
 import os
 import statistics
 import sys
-import time
 
 import torch
+from inference import timed, tiny_config
 from transformers import HubertConfig, HubertModel
 
 from alhubert import AlHubertConfig, AlHubertModel
 
 
 def tiny_widths(config):
-    """`config` with 32-channel convolutions and layers, its depth and layer sharing unchanged."""
-    config.conv_dim, config.conv_kernel, config.conv_stride = (32, 32, 32), (10, 3, 2), (5, 2, 2)
-    config.num_feat_extract_layers = 3
-    config.hidden_size, config.intermediate_size, config.num_attention_heads = 32, 64, 4
-    config.num_conv_pos_embeddings, config.num_conv_pos_embedding_groups = 16, 4
+    """`config` with inference.py's tiny widths (32 channels in the layers), its depth and layer sharing unchanged."""
+    depth, groups = config.num_hidden_layers, getattr(config, "num_hidden_groups", None)
+    config = tiny_config(config)
+    config.num_hidden_layers = depth
+    if groups is not None:
+        config.num_hidden_groups = groups
     return config
 
 
@@ -49,14 +50,11 @@ def build_models(device: str, dtype: torch.dtype) -> dict:
 
 
 def per_call_seconds(model, audio, calls: int) -> float:
-    if audio.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(calls):
-        model(audio)
-    if audio.device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / calls
+    def run():
+        for _ in range(calls):
+            model(audio)
+
+    return timed(run, audio.device.type) / calls
 
 
 def build_parser() -> argparse.ArgumentParser:

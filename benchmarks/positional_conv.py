@@ -22,9 +22,9 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
+from inference import timed
 from transformers import HubertConfig
 from transformers.models.hubert.modeling_hubert import HubertPositionalConvEmbedding
 
@@ -63,16 +63,7 @@ def make_call(variant: str, modules: dict, hidden: torch.Tensor):
 def time_call(call, repeats: int, device: str) -> float:
     for _ in range(3):
         call()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        call()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(call, device) for _ in range(repeats))
 
 
 def main(argv=None) -> list[dict]:
